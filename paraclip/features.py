@@ -1,0 +1,134 @@
+"""On-disk cache of image embeddings, shared by the trainer and the evaluators.
+
+Images are encoded once with the (frozen) image tower and stored as fp16 rows keyed by
+(model fingerprint, image id). Each ``put`` appends one shard (``NNNNNN.npy`` + ids), so
+the cache grows safely and concurrent readers never see half-written files; reads use
+``np.load(mmap_mode="r")`` so a large cache is not loaded into memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from paraclip.results import atomic_write_text
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "image-features"
+
+
+def model_fingerprint(encoder) -> str:
+    """A key that changes when the image tower's weights change (name + weight checksum)."""
+    model = getattr(encoder, "model", None)
+    h = hashlib.sha256(f"{encoder.name}|{encoder.pretrained}".encode())
+    visual = getattr(model, "visual", None) or getattr(model, "vision_model", None)
+    if visual is not None:
+        for name, tensor in sorted(visual.state_dict().items()):
+            h.update(name.encode())
+            t = tensor.detach().float().cpu().flatten()
+            # a strided sample keeps this fast for large towers while catching any retraining
+            h.update(t[:: max(1, t.numel() // 4096)].numpy().tobytes())
+    return f"{_slug(encoder.name)}-{h.hexdigest()[:16]}"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[-60:]
+
+
+class FeatureCache:
+    """Image embeddings for one model, keyed by image id."""
+
+    def __init__(self, root: str | os.PathLike, model_key: str):
+        self.dir = Path(root) / model_key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._index: dict[str, tuple[int, int]] | None = None
+        self._shards: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def for_encoder(cls, encoder, root: str | os.PathLike | None = None) -> "FeatureCache":
+        return cls(root or default_cache_root(), model_fingerprint(encoder))
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        if self._index is None:
+            self._index = {}
+            for ids_file in sorted(self.dir.glob("*.ids.json")):
+                shard = int(ids_file.name.split(".")[0])
+                if not (self.dir / f"{shard:06d}.npy").exists():
+                    continue
+                for row, image_id in enumerate(json.loads(ids_file.read_text())):
+                    self._index[image_id] = (shard, row)
+        return self._index
+
+    def __contains__(self, image_id: str) -> bool:
+        return str(image_id) in self._scan()
+
+    def __len__(self) -> int:
+        return len(self._scan())
+
+    def ids(self) -> list[str]:
+        return list(self._scan())
+
+    def missing(self, ids: Iterable[str]) -> list[str]:
+        index = self._scan()
+        return [str(i) for i in ids if str(i) not in index]
+
+    def _shard(self, shard: int) -> np.ndarray:
+        if shard not in self._shards:
+            self._shards[shard] = np.load(self.dir / f"{shard:06d}.npy", mmap_mode="r")
+        return self._shards[shard]
+
+    def get(self, ids: Sequence[str]) -> torch.Tensor:
+        """float32 tensor of the cached rows, in the order of ``ids`` (KeyError if any is missing)."""
+        index = self._scan()
+        missing = [i for i in ids if str(i) not in index]
+        if missing:
+            raise KeyError(f"{len(missing)} image ids not in the feature cache {self.dir} (e.g. {missing[:3]})")
+        rows = [self._shard(index[str(i)][0])[index[str(i)][1]] for i in ids]
+        return torch.from_numpy(np.stack(rows).astype(np.float32)) if rows else torch.empty(0, 0)
+
+    def put(self, ids: Sequence[str], features: torch.Tensor) -> None:
+        """Append rows as a new shard (ids already cached are skipped)."""
+        index = self._scan()
+        keep = [k for k, i in enumerate(ids) if str(i) not in index]
+        if not keep:
+            return
+        ids = [str(ids[k]) for k in keep]
+        arr = features[keep].detach().float().cpu().numpy().astype(np.float16)
+        shard = max((s for s, _ in index.values()), default=-1) + 1
+        while (self.dir / f"{shard:06d}.npy").exists():
+            shard += 1
+        tmp = self.dir / f".{shard:06d}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, self.dir / f"{shard:06d}.npy")
+        atomic_write_text(self.dir / f"{shard:06d}.ids.json", json.dumps(ids))
+        for row, image_id in enumerate(ids):
+            index[image_id] = (shard, row)
+
+
+def encode_images_cached(
+    encoder,
+    ids: Sequence[str],
+    load_image: Callable[[str], object],
+    cache: FeatureCache | None = None,
+    batch_size: int = 256,
+    progress=None,
+) -> torch.Tensor:
+    """Embeddings for ``ids``, encoding (via ``load_image(id) -> PIL``) only those not cached."""
+    if cache is None:
+        cache = FeatureCache.for_encoder(encoder)
+    todo = list(dict.fromkeys(cache.missing(ids)))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        feats = encoder.encode_image([load_image(i) for i in chunk], progress=False)
+        cache.put(chunk, feats)
+        if callable(progress):
+            progress(min(start + batch_size, len(todo)), len(todo))
+    return cache.get([str(i) for i in ids])

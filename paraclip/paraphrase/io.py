@@ -1,0 +1,454 @@
+"""Reading captions (txt / CSV / TSV / JSONL / JSON / Parquet / HF datasets) and the JSONL output.
+
+Input errors name the file, the line and the field, and say what to do; with
+``skip_bad_lines=True`` bad lines are reported (``Captions.skipped``) and reading goes on.
+
+The output is JSON Lines compatible with the official release (``index, image_id, caption,
+paraphrase_1, paraphrase_2``) plus our fields. It is appended one record per line and
+flushed, so a killed run loses at most the line being written; :func:`recover_output`
+drops such a torn last line on resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from paraclip.errors import DataError
+
+REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
+
+
+@dataclass(frozen=True)
+class CaptionItem:
+    caption: str
+    image_id: str | None
+    line: int  # 1-based line (or row) in the source, for messages
+
+
+@dataclass
+class Captions:
+    items: list[CaptionItem]
+    source: str
+    skipped: list[str] = field(default_factory=list)  # one message per skipped bad line
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[CaptionItem]:
+        return iter(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+class _Bad:
+    """Collects bad-line messages; raises on the first unless skipping."""
+
+    def __init__(self, skip: bool):
+        self.skip = skip
+        self.messages: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if not self.skip:
+            raise DataError(message + " Fix the line, or pass --skip-bad-lines (skip_bad_lines=True) to skip such lines.")
+        self.messages.append(message)
+
+
+def read_captions(
+    path: str | os.PathLike,
+    caption_column: str = "caption",
+    image_id_column: str = "image_id",
+    skip_bad_lines: bool = False,
+    image_ids_path: str | os.PathLike | None = None,
+) -> Captions:
+    """Read captions from a file (format from the extension) or ``hf://DATASET[:SPLIT]``.
+
+    Text files hold one caption per line; ``image_ids_path`` is the paper's parallel file of
+    image ids (same number of lines). Tables need ``caption_column``; ``image_id_column`` is
+    used when present.
+    """
+    spec = str(path)
+    if spec.startswith("hf://") or spec.startswith("hf:"):
+        return _read_hf(spec, caption_column, image_id_column)
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such input file.")
+    bad = _Bad(skip_bad_lines)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        items = _read_jsonl(path, caption_column, image_id_column, bad)
+    elif suffix == ".json":
+        items = _read_json(path, caption_column, image_id_column, bad)
+    elif suffix in (".csv", ".tsv"):
+        items = _read_table(path, "\t" if suffix == ".tsv" else ",", caption_column, image_id_column, bad)
+    elif suffix in (".parquet", ".pq"):
+        items = _read_parquet(path, caption_column, image_id_column, bad)
+    else:
+        items = _read_text(path, image_ids_path, bad)
+    return Captions(items=items, source=str(path), skipped=bad.messages)
+
+
+def _decoded_lines(path: Path, bad: _Bad) -> list[tuple[int, str]]:
+    """(line number, text) for every line, without line endings; non-UTF-8 lines reported."""
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    out = []
+    for n, raw in enumerate(raw_lines, 1):
+        try:
+            out.append((n, raw.decode("utf-8").rstrip("\r")))
+        except UnicodeDecodeError as exc:
+            bad(f"{path}: line {n}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                f"re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).")
+    return out
+
+
+def _line_count(path: Path) -> int:
+    lines = path.read_bytes().split(b"\n")
+    return len(lines) - (1 if lines[-1] == b"" else 0)
+
+
+def _read_text(path: Path, image_ids_path, bad: _Bad) -> list[CaptionItem]:
+    lines = _decoded_lines(path, bad)
+    if image_ids_path is None:
+        return [CaptionItem(text, None, n) for n, text in lines]
+    ids_path = Path(image_ids_path)
+    if not ids_path.exists():
+        raise DataError(f"{ids_path}: no such image-id file.")
+    id_lines = _decoded_lines(ids_path, _Bad(False))
+    n_captions = _line_count(path)
+    if len(id_lines) != n_captions:
+        raise DataError(f"{ids_path} has {len(id_lines)} lines but {path} has {n_captions}: the image-id file must "
+                        f"have one id per caption line, in the same order (as the paper's img_ids.txt).")
+    ids = dict(id_lines)
+    return [CaptionItem(text, ids[n].strip(), n) for n, text in lines]
+
+
+def _item(row: dict, n: int, where: str, caption_column: str, image_id_column: str, bad: _Bad) -> CaptionItem | None:
+    caption = row.get(caption_column)
+    if caption is None or (isinstance(caption, float) and caption != caption):
+        bad(f"{where}: line {n}: field {caption_column!r} is missing or null.")
+        return None
+    if not isinstance(caption, str):
+        bad(f"{where}: line {n}: field {caption_column!r} is a {type(caption).__name__}, not text.")
+        return None
+    image_id = row.get(image_id_column)
+    return CaptionItem(caption.strip(), None if image_id is None else str(image_id), n)
+
+
+def _read_jsonl(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
+    items = []
+    for n, text in _decoded_lines(path, bad):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            bad(f"{path}: line {n}: malformed JSON ({exc.msg} at column {exc.colno}).")
+            continue
+        if not isinstance(row, dict):
+            bad(f"{path}: line {n}: expected a JSON object with a {caption_column!r} field, got {type(row).__name__}.")
+            continue
+        if caption_column not in row:
+            bad(f"{path}: line {n}: no field {caption_column!r} (fields: {', '.join(map(str, row)) or 'none'}); "
+                f"choose the caption field with --caption-column.")
+            continue
+        item = _item(row, n, str(path), caption_column, image_id_column, bad)
+        if item:
+            items.append(item)
+    return items
+
+
+def _read_json(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 at byte {exc.start}; re-encode the file as UTF-8.") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: line {exc.lineno}: malformed JSON ({exc.msg}). For one record per line use .jsonl.") from exc
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of objects with a {caption_column!r} field.")
+    items = []
+    for n, row in enumerate(data, 1):
+        if not isinstance(row, dict):
+            bad(f"{path}: item {n}: expected an object, got {type(row).__name__}.")
+            continue
+        item = _item(row, n, str(path), caption_column, image_id_column, bad)
+        if item:
+            items.append(item)
+    return items
+
+
+def _read_table(path: Path, delimiter: str, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
+    text = "\n".join(t for _, t in _decoded_lines(path, bad))
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = reader.fieldnames or []
+    if caption_column not in header:
+        raise DataError(f"{path}: line 1: no column {caption_column!r} in the header ({', '.join(header) or 'empty'}); "
+                        f"choose it with --caption-column.")
+    items = []
+    try:
+        for row in reader:
+            n = reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                bad(f"{path}: line {n}: has {len(header) + len(row.get(None) or [])} fields where the header has "
+                    f"{len(header)}" if None in row else f"{path}: line {n}: has fewer fields than the header.")
+                continue
+            item = _item(row, n, str(path), caption_column, image_id_column, bad)
+            if item:
+                items.append(item)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: {exc}.") from exc
+    return items
+
+
+def _read_parquet(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
+    if caption_column not in schema.names:
+        raise DataError(f"{path}: no column {caption_column!r} (columns: {', '.join(schema.names)}); "
+                        f"choose it with --caption-column.")
+    columns = [caption_column] + ([image_id_column] if image_id_column in schema.names else [])
+    table = pq.read_table(path, columns=columns).to_pydict()
+    rows = ({k: table[k][i] for k in columns} for i in range(len(table[caption_column])))
+    return [item for n, row in enumerate(rows, 1)
+            if (item := _item(row, n, f"{path} (row)", caption_column, image_id_column, bad))]
+
+
+def _read_hf(spec: str, caption_column: str, image_id_column: str) -> Captions:
+    name = spec.split("://", 1)[-1] if "://" in spec else spec.split(":", 1)[1]
+    name, _, split = name.partition(":")
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"{spec}: reading Hugging Face datasets needs `pip install datasets` (and a connection).") from None
+    try:
+        ds = datasets.load_dataset(name, split=split or "train")
+    except Exception as exc:
+        raise DataError(f"{spec}: could not load the dataset ({exc}).") from exc
+    if caption_column not in ds.column_names:
+        raise DataError(f"{spec}: no column {caption_column!r} (columns: {', '.join(ds.column_names)}).")
+    ids = ds[image_id_column] if image_id_column in ds.column_names else [None] * len(ds)
+    items = [CaptionItem(str(c).strip(), None if i is None else str(i), n)
+             for n, (c, i) in enumerate(zip(ds[caption_column], ids), 1) if c is not None]
+    return Captions(items=items, source=spec)
+
+
+def as_captions(data: Any, config) -> Captions:
+    """Accept a path, :class:`Captions`, or an iterable of strings / dicts / (image_id, caption) pairs."""
+    if isinstance(data, Captions):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return read_captions(data, config.caption_column, config.image_id_column, config.skip_bad_lines,
+                             config.image_ids_path)
+    items = []
+    for n, row in enumerate(data, 1):
+        if isinstance(row, str):
+            items.append(CaptionItem(row.strip(), None, n))
+        elif isinstance(row, CaptionItem):
+            items.append(row)
+        elif isinstance(row, dict):
+            item = _item(row, n, "records", config.caption_column, config.image_id_column, _Bad(False))
+            items.append(item)
+        elif isinstance(row, (tuple, list)) and len(row) == 2:
+            items.append(CaptionItem(str(row[1]).strip(), None if row[0] is None else str(row[0]), n))
+        else:
+            raise DataError(f"records: item {n}: expected a caption string, a dict or an (image_id, caption) pair.")
+    return Captions(items=items, source="records")
+
+
+# --------------------------------------------------------------------------------------------------
+# output
+
+
+def recover_output(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
+    """Records already in ``path`` by index; a torn last line (from a killed run) is cut off the file."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    good_end = data.rfind(b"\n") + 1
+    records: dict[int, dict[str, Any]] = {}
+    lines = data[:good_end].split(b"\n")[:-1] if good_end else []
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+            index = int(rec["index"])
+        except (ValueError, KeyError, TypeError) as exc:
+            if n == len(lines):  # only the last line can be torn by a crash
+                good_end -= len(raw) + 1
+                break
+            raise DataError(f"{path}: line {n}: not a paraphrase record ({exc}). The output file is damaged; "
+                            f"fix or remove that line, then rerun to resume.") from exc
+        records[index] = rec
+    if good_end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return records
+
+
+class OutputWriter:
+    """Appends records as JSON lines; each line is flushed at once and fsync'ed at least every second."""
+
+    def __init__(self, path: str | os.PathLike, fsync_every: float = 1.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "ab")
+        self._fsync_every = fsync_every
+        self._last_sync = time.monotonic()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._f.flush()  # in the OS after this: survives kill -9
+        if time.monotonic() - self._last_sync >= self._fsync_every:
+            os.fsync(self._f.fileno())  # on disk: survives a power cut
+            self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+
+def write_records(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
+    """Atomically replace ``path`` with ``records`` (one JSON line each)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for rec in records:
+                f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All records of an output file, ordered by index (a torn last line is ignored, not cut)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such paraphrase file.")
+    out = {}
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        if raw.strip():
+            try:
+                rec = json.loads(raw)
+                out[int(rec["index"])] = rec
+            except (ValueError, KeyError, TypeError):
+                continue
+    return [out[i] for i in sorted(out)]
+
+
+# --------------------------------------------------------------------------------------------------
+# run lock and reviews
+
+
+class RunLock:
+    """``OUT.lock`` holding the writer's pid, so two runs (or a run and a review edit) never interleave."""
+
+    def __init__(self, out_path: str | os.PathLike):
+        self.path = Path(str(out_path) + ".lock")
+
+    def holder(self) -> int | None:
+        try:
+            pid = int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if pid == os.getpid():
+            return pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # stale: the writer was killed
+        except PermissionError:
+            pass
+        return pid
+
+    def acquire(self) -> None:
+        pid = self.holder()
+        if pid is not None and pid != os.getpid():
+            raise DataError(f"{self.path}: another paraclip process (pid {pid}) is writing this output. Wait for it "
+                            f"to finish, stop it, or choose another --out.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(str(os.getpid()))
+
+    def release(self) -> None:
+        if self.holder() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def update_reviews(path: str | os.PathLike, updates: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set the review state of records by index; returns the updated records.
+
+    Each update is ``{"review": "accepted"|"rejected"|"unreviewed"}`` or, to correct a
+    paraphrase, ``{"paraphrase_1": "...", "paraphrase_2": "..."}`` (review becomes
+    ``"edited"`` and the model's text is kept under ``"original"``). The file is rewritten
+    atomically; this refuses while a run is writing it.
+    """
+    path = Path(path)
+    lock = RunLock(path)
+    lock.acquire()
+    try:
+        records = load_records(path)
+        by_index = {r["index"]: r for r in records}
+        changed = []
+        for index, update in updates.items():
+            if index not in by_index:
+                raise DataError(f"{path}: no record with index {index}.")
+            unknown = set(update) - {"review", "paraphrase_1", "paraphrase_2", "review_note"}
+            if unknown:
+                raise DataError(f"review update for index {index}: unknown fields {sorted(unknown)}.")
+            rec = by_index[index]
+            texts = {k: update[k] for k in ("paraphrase_1", "paraphrase_2") if update.get(k) is not None}
+            state = update.get("review", "edited" if texts else None)
+            if state not in REVIEW_STATES:
+                raise DataError(f"review update for index {index}: review must be one of {', '.join(REVIEW_STATES)}.")
+            if texts:
+                original = rec.setdefault("original", {})
+                for k, v in texts.items():
+                    original.setdefault(k, rec.get(k))
+                    rec[k] = " ".join(str(v).split())
+                if rec.get("paraphrase_1") and rec.get("paraphrase_2"):
+                    rec["status"], rec["error"] = "ok", None
+            rec["review"] = state
+            if "review_note" in update:
+                rec["review_note"] = update["review_note"]
+            changed.append(rec)
+        write_records(path, records)
+        return changed
+    finally:
+        lock.release()
+
+
+def update_review(path: str | os.PathLike, index: int, review: str | None = None,
+                  paraphrase_1: str | None = None, paraphrase_2: str | None = None) -> dict[str, Any]:
+    """Review one record (see :func:`update_reviews`)."""
+    update: dict[str, Any] = {}
+    if review is not None:
+        update["review"] = review
+    if paraphrase_1 is not None:
+        update["paraphrase_1"] = paraphrase_1
+    if paraphrase_2 is not None:
+        update["paraphrase_2"] = paraphrase_2
+    return update_reviews(path, {index: update})[0]

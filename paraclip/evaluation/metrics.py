@@ -1,0 +1,206 @@
+"""Ranking metrics and chunked gallery search.
+
+Rank similarity (the paraphrased-retrieval protocol of Cheng et al., 2024, used by ParaCLIP,
+Kim et al. 2024, Table 1): for a query q and its paraphrase p, with top-k lists A and B of
+gallery items,
+
+* ``AO@k = (1/k) * sum_{d=1..k} |A[:d] ∩ B[:d]| / d``  (average overlap)
+* ``JS@k = |A[:k] ∩ B[:k]| / |A[:k] ∪ B[:k]|``          (Jaccard similarity)
+
+Both are vectorised over many pairs. The trick: an item ``A[i]`` that sits at position ``j``
+in ``B`` belongs to ``A[:d] ∩ B[:d]`` exactly when ``max(i, j) < d``. So one "depth of entry"
+per element of A gives every prefix intersection at once (lists must not repeat items, as
+top-k lists never do).
+
+Recall@k follows CLIP_benchmark (``clip_benchmark/metrics/zeroshot_retrieval.py``): a query is
+a hit when *any* of its positives is among the top k. We compute it from the rank of the
+best-scoring positive: the number of negatives scoring at least as high. Ties therefore
+count against the model (a constant encoder gets chance-level recall, not 100 %).
+
+:func:`gallery_search` scores queries against a gallery in blocks so that no score matrix
+larger than ``memory_budget_mb`` is ever built (a 5k × 100k float32 matrix would be 2 GB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+DEFAULT_MEMORY_BUDGET_MB = 256.0
+# Bytes held per cell of a score block: the float32 score plus boolean temporaries.
+_BYTES_PER_CELL = 8
+
+
+# -- rank similarity -------------------------------------------------------------------------
+
+def entry_depths(a: np.ndarray, b: np.ndarray, chunk_rows: int = 4096) -> np.ndarray:
+    """For lists ``a``, ``b`` of shape (n, K): the 0-based depth at which each ``a[r, i]`` joins
+    the intersection of the two prefixes, i.e. ``max(i, position of a[r, i] in b[r])``; ``K`` when
+    it never does."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"expected two (n, K) arrays of the same shape, got {a.shape} and {b.shape}")
+    n, width = a.shape
+    out = np.empty((n, width), dtype=np.int64)
+    cols = np.arange(width)
+    for start in range(0, n, chunk_rows):
+        aa, bb = a[start : start + chunk_rows], b[start : start + chunk_rows]
+        match = aa[:, :, None] == bb[:, None, :]  # (c, K, K): a[i] == b[j]
+        found = match.any(axis=2)
+        pos = np.where(found, match.argmax(axis=2), width)
+        out[start : start + chunk_rows] = np.where(found, np.maximum(pos, cols[None, :]), width)
+    return out
+
+
+def _prefix_intersections(depths: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) array: column d-1 holds |A[:d] ∩ B[:d]| for d = 1..k."""
+    counts = np.zeros((depths.shape[0], k + 1), dtype=np.int64)
+    rows = np.repeat(np.arange(depths.shape[0]), depths.shape[1])
+    np.add.at(counts, (rows, np.minimum(depths, k).ravel()), 1)
+    return np.cumsum(counts[:, :k], axis=1)
+
+
+def _check_k(k: int, width: int) -> None:
+    if not 1 <= k <= width:
+        raise ValueError(f"k={k} must be between 1 and the list length {width}")
+
+
+def average_overlap(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    """Per-row AO@k of two (n, K≥k) arrays of ranked lists, in [0, 1]."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    _check_k(k, a.shape[1])
+    inter = _prefix_intersections(entry_depths(a[:, :k], b[:, :k]), k)
+    return (inter / np.arange(1, k + 1)).mean(axis=1)
+
+
+def jaccard_at_k(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    """Per-row JS@k of two (n, K≥k) arrays of ranked lists, in [0, 1]."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    _check_k(k, a.shape[1])
+    inter = (entry_depths(a[:, :k], b[:, :k]) < k).sum(axis=1)
+    return inter / (2 * k - inter)
+
+
+def rank_similarity(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """``{"AO@k": per-row array, "JS@k": per-row array}`` for every k, from one pass."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    kmax = max(ks)
+    _check_k(kmax, a.shape[1])
+    depths = entry_depths(a[:, :kmax], b[:, :kmax])
+    inter = _prefix_intersections(depths, kmax)
+    out: dict[str, np.ndarray] = {}
+    for k in sorted(set(ks)):
+        # depths within the top-k of both lists never exceed k-1, so prefixes of the kmax table hold
+        out[f"AO@{k}"] = (inter[:, :k] / np.arange(1, k + 1)).mean(axis=1)
+        c = inter[:, k - 1]
+        out[f"JS@{k}"] = c / (2 * k - c)
+    return out
+
+
+# -- recall ----------------------------------------------------------------------------------
+
+def recall_hits(ranks: np.ndarray, k: int) -> np.ndarray:
+    """1.0 where the best positive ranks within the top k, 0.0 otherwise, NaN where unknown (-1)."""
+    ranks = np.asarray(ranks)
+    hits = (ranks < k).astype(np.float64)
+    hits[ranks < 0] = np.nan
+    return hits
+
+
+# -- gallery search --------------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    topk: np.ndarray  # (n_queries, k) gallery indices, best first
+    topk_scores: np.ndarray  # (n_queries, k)
+    ranks: np.ndarray | None  # (n_queries,) rank of the best positive; -1 where the query has none
+
+
+def _block_sizes(n_gallery: int, memory_budget_mb: float) -> tuple[int, int]:
+    cells = max(1, int(memory_budget_mb * 2**20) // _BYTES_PER_CELL)
+    min_query_rows = 64
+    if n_gallery * min_query_rows <= cells:
+        return max(min_query_rows, cells // max(n_gallery, 1)), n_gallery
+    return min_query_rows, max(1, cells // min_query_rows)
+
+
+def gallery_search(
+    queries: torch.Tensor | np.ndarray,
+    gallery: torch.Tensor | np.ndarray,
+    k: int = 10,
+    query_labels: np.ndarray | None = None,
+    gallery_labels: np.ndarray | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> SearchResult:
+    """Top-k gallery indices per query (dot-product scores) and, given labels, the rank of each
+    query's best positive (gallery items whose label equals the query's; label -1 = none).
+
+    Scores are computed in (query block × gallery block) pieces of at most ``memory_budget_mb``;
+    top-k lists are merged across gallery blocks.
+    """
+    q = torch.as_tensor(np.asarray(queries) if not torch.is_tensor(queries) else queries).float()
+    g = torch.as_tensor(np.asarray(gallery) if not torch.is_tensor(gallery) else gallery).float()
+    n_q, n_g = q.shape[0], g.shape[0]
+    if n_g == 0:
+        raise ValueError("the gallery is empty")
+    k = min(k, n_g)
+    with_ranks = query_labels is not None
+    if with_ranks:
+        if gallery_labels is None:
+            raise ValueError("query_labels needs gallery_labels")
+        q_lab = torch.as_tensor(np.asarray(query_labels, dtype=np.int64))
+        g_lab = torch.as_tensor(np.asarray(gallery_labels, dtype=np.int64))
+    q_rows, g_cols = _block_sizes(n_g, memory_budget_mb)
+    g_blocks = [(s, min(s + g_cols, n_g)) for s in range(0, n_g, g_cols)]
+
+    topk = np.empty((n_q, k), dtype=np.int64)
+    topk_scores = np.empty((n_q, k), dtype=np.float32)
+    ranks = np.full(n_q, -1, dtype=np.int64) if with_ranks else None
+    with torch.inference_mode():
+        for qs in range(0, n_q, q_rows):
+            qb = q[qs : qs + q_rows]
+            best_vals = best_idx = None
+            best_pos = torch.full((qb.shape[0],), float("-inf"))
+            single_block_scores = None
+            for gs, ge in g_blocks:
+                scores = qb @ g[gs:ge].T
+                vals, idx = torch.topk(scores, min(k, ge - gs), dim=1)
+                idx = idx + gs
+                if best_vals is None:
+                    best_vals, best_idx = vals, idx
+                else:
+                    merged_vals = torch.cat([best_vals, vals], dim=1)
+                    merged_idx = torch.cat([best_idx, idx], dim=1)
+                    best_vals, order = torch.topk(merged_vals, min(k, merged_vals.shape[1]), dim=1)
+                    best_idx = torch.gather(merged_idx, 1, order)
+                if with_ranks:
+                    positive = q_lab[qs : qs + q_rows, None] == g_lab[None, gs:ge]
+                    block_best = torch.where(positive, scores, torch.tensor(float("-inf"))).amax(dim=1)
+                    best_pos = torch.maximum(best_pos, block_best)
+                    if len(g_blocks) == 1:
+                        single_block_scores = (scores, positive)
+            if with_ranks:
+                # rank = negatives scoring at least as high as the best positive (ties count against)
+                count = torch.zeros(qb.shape[0], dtype=torch.int64)
+                for gs, ge in g_blocks:
+                    if single_block_scores is not None:
+                        scores, positive = single_block_scores
+                    else:
+                        scores = qb @ g[gs:ge].T
+                        positive = q_lab[qs : qs + q_rows, None] == g_lab[None, gs:ge]
+                    count += ((scores >= best_pos[:, None]) & ~positive).sum(dim=1)
+                has_positive = torch.isfinite(best_pos)
+                ranks[qs : qs + qb.shape[0]] = torch.where(has_positive, count, -1).numpy()
+            topk[qs : qs + qb.shape[0]] = best_idx.numpy()
+            topk_scores[qs : qs + qb.shape[0]] = best_vals.numpy()
+    return SearchResult(topk=topk, topk_scores=topk_scores, ranks=ranks)
+
+
+def nanmean(values: np.ndarray) -> float:
+    """Mean ignoring NaN; NaN (not a warning) when nothing is left."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else float("nan")

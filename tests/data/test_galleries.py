@@ -1,0 +1,242 @@
+"""Gallery loaders: image normalisation, bad files reported (never fatal), Tux Paint, webdataset."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from paraclip.data import galleries
+from paraclip.data.galleries import (
+    ImageLoadError,
+    folder_gallery,
+    load_gallery,
+    open_image,
+    read_records,
+    svg_rasteriser,
+    tuxpaint_gallery,
+    wds_gallery,
+)
+from paraclip.errors import DataError, UnknownNameError
+from paraclip.features import FeatureCache
+
+SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">
+<rect x="0" y="0" width="20" height="20" fill="#ff0000"/></svg>"""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """One file of each kind a real folder may hold, and a captions.csv listing them all."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rgba = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (6, 6, 18, 18))  # an opaque blue square on a transparent ground
+    rgba.save(folder / "cutout.png")
+    Image.new("L", (20, 20), 128).save(folder / "gray.png")
+    Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16)).save(folder / "gray16.png")
+    pal = Image.new("P", (16, 16), 1)
+    pal.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    pal.info["transparency"] = 1
+    pal.save(folder / "palette.png", transparency=1)
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
+    (folder / "drawing.svg").write_text(SVG)
+    full = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    (folder / "truncated.png").write_bytes(full[: len(full) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notimage.png").write_text("this is text, not a PNG")
+    rows = [
+        ("cutout.png", "a blue square cut out", "img-cutout"),
+        ("cutout.png", "a second caption of the square", "img-cutout"),
+        ("gray.png", "a gray field", ""),
+        ("gray16.png", "a sixteen-bit gray field", ""),
+        ("palette.png", "a transparent palette image", ""),
+        ("cmyk.jpg", "a red cmyk picture", ""),
+        ("drawing.svg", "a red rectangle drawing", ""),
+        ("truncated.png", "noise cut short", ""),
+        ("empty.png", "nothing at all", ""),
+        ("notimage.png", "text pretending to be an image", ""),
+        ("missing.png", "a file that is not there", ""),
+    ]
+    lines = ["file,caption,image_id"] + [f"{f},{c},{i}" for f, c, i in rows]
+    (folder / "captions.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_image_modes_become_rgb(image_folder):
+    cut = open_image(image_folder / "cutout.png")
+    assert cut.mode == "RGB"
+    assert cut.getpixel((0, 0)) == (255, 255, 255)  # transparency composited on white
+    assert cut.getpixel((12, 12)) == (0, 0, 255)
+    assert open_image(image_folder / "gray.png").getpixel((3, 3)) == (128, 128, 128)
+    g16 = open_image(image_folder / "gray16.png")
+    assert g16.mode == "RGB" and g16.getpixel((0, 0)) == (156, 156, 156)  # 40000/65535 of white, not clipped
+    assert open_image(image_folder / "palette.png").getpixel((0, 0)) == (255, 255, 255)
+    r, g, b = open_image(image_folder / "cmyk.jpg").getpixel((8, 8))
+    assert r > 200 and g < 60 and b < 60
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("truncated.png", "unreadable image"),
+    ("empty.png", "empty file"),
+    ("notimage.png", "not an image"),
+    ("missing.png", "file not found"),
+])
+def test_bad_files_raise_a_named_reason(image_folder, name, reason):
+    with pytest.raises(ImageLoadError) as info:
+        open_image(image_folder / name)
+    assert reason in str(info.value) and name in str(info.value)
+
+
+def test_folder_gallery_reports_and_embeds_what_it_can(image_folder, tiny_encoder, tmp_path):
+    gallery = folder_gallery(image_folder)
+    # listed but unusable before decoding: the empty and the missing file
+    assert sorted(Path(p).name for p in gallery.skipped) == ["empty.png", "missing.png"]
+    assert gallery.captions[gallery.ids.index("img-cutout")] == ["a blue square cut out", "a second caption of the square"]
+    assert "gray.png" in gallery.ids  # no image_id -> the relative path is the id
+    cache = FeatureCache(tmp_path / "cache", "tiny")
+    feats = gallery.embed(tiny_encoder, cache=cache)
+    # truncated and non-image files fail while loading: reported, left out, never fatal
+    assert set(gallery.problems) == {"truncated.png", "notimage.png"} | (
+        set() if svg_rasteriser() else {"drawing.svg"})
+    assert feats.ids == [i for i in gallery.ids if i not in gallery.problems]
+    assert feats.features.shape == (len(feats.ids), 32)
+    assert torch.allclose(feats.features.norm(dim=-1), torch.ones(len(feats.ids)), atol=1e-2)
+    summary = gallery.summary()
+    assert "empty file" in summary and "file not found" in summary and "unreadable image" in summary
+    # the embeddings are in the shared feature cache: a second pass opens no image at all
+    gallery.load_image = lambda image_id: (_ for _ in ()).throw(AssertionError("image opened again"))
+    again = gallery.embed(tiny_encoder, cache=cache)
+    assert torch.equal(again.features, feats.features)
+
+
+def test_embeddings_land_in_the_trainers_default_cache(image_folder, tiny_encoder):
+    gallery = folder_gallery(image_folder)
+    feats = gallery.embed(tiny_encoder)
+    shared = FeatureCache.for_encoder(tiny_encoder)
+    assert shared.missing(feats.ids) == []
+    assert torch.allclose(shared.get(feats.ids), feats.features)
+
+
+def test_svg_rasterised_when_possible(image_folder):
+    if svg_rasteriser() is None:
+        pytest.skip("no SVG rasteriser here (apt-get install librsvg2-bin, or pip install cairosvg)")
+    gallery = folder_gallery(image_folder)
+    image = gallery.load_image("drawing.svg")
+    assert image.mode == "RGB" and image.width == 2 * image.height  # aspect kept
+    left, right = image.getpixel((image.width // 4, image.height // 2)), image.getpixel((3 * image.width // 4, 5))
+    assert left[0] > 200 and left[1] < 60 and right == (255, 255, 255)  # transparent half composited on white
+
+
+def test_svg_skipped_and_counted_without_rasteriser(image_folder, monkeypatch):
+    monkeypatch.setattr(galleries, "svg_rasteriser", lambda: None)
+    gallery = folder_gallery(image_folder)
+    assert "drawing.svg" not in gallery.ids
+    assert any("SVG skipped" in reason for reason in gallery.skipped.values())
+    assert "SVG skipped: no SVG rasteriser" in gallery.skipped_counts()
+
+
+def test_captions_file_errors_name_file_line_and_field(tmp_path):
+    (tmp_path / "a.png").write_bytes(_png_bytes(Image.new("RGB", (4, 4))))
+    bad = tmp_path / "caps.csv"
+    bad.write_text("file,text\na.png,a black square\na.png,\n")
+    with pytest.raises(DataError, match=r"caps.csv:3: field 'text' is empty"):
+        folder_gallery(tmp_path, bad)
+    bad.write_text("name,caption\na.png,hello\n")
+    with pytest.raises(DataError, match=r"caps.csv:2: no 'file' field"):
+        folder_gallery(tmp_path, bad)
+    jl = tmp_path / "caps.jsonl"
+    jl.write_text('{"file": "a.png", "caption": "ok"}\n{"file": "a.png", caption}\n')
+    with pytest.raises(DataError, match=r"caps.jsonl:2: malformed JSON"):
+        list(read_records(jl))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("file,caption\na.png,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv:2: not valid UTF-8"):
+        list(read_records(latin))
+    with pytest.raises(DataError, match="no captions file"):
+        folder_gallery(tmp_path)
+
+
+def test_jsonl_captions_and_export(tmp_path):
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(tmp_path / "g.png")
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"image": "g.png", "caption": "green", "image_id": 7}) + "\n")
+    gallery = load_gallery(tmp_path)
+    assert gallery.ids == ["7"] and gallery.captions == [["green"]]
+    out = tmp_path / "export.csv"
+    assert gallery.write_captions(out) == 1
+    assert out.read_text().splitlines() == ["image_id,caption", "7,green"]
+
+
+def test_registry_suggests_close_names():
+    with pytest.raises(UnknownNameError, match="tuxpaint"):
+        load_gallery("tuxpant")
+
+
+def test_hub_gallery_offline_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="tuxpaint"):
+        load_gallery("coco-karpathy-5k")
+
+
+def test_webdataset_gallery(tmp_path):
+    root = tmp_path / "wds_demo"
+    (root / "test").mkdir(parents=True)
+    with tarfile.open(root / "test" / "0.tar", "w") as tar:
+        for n, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+            for name, data in [(f"{n:04d}.jpg", _png_bytes(Image.new("RGB", (8, 8), colour), "JPEG")),
+                               (f"{n:04d}.txt", f"caption {n} one\ncaption {n} two\n".encode())]:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    gallery = load_gallery(root)
+    assert gallery.ids == ["wds_demo/0000", "wds_demo/0001", "wds_demo/0002"]
+    assert gallery.captions[1] == ["caption 1 one", "caption 1 two"]
+    assert gallery.load_image("wds_demo/0002").getpixel((4, 4))[2] > 200
+    again = wds_gallery(root)  # extraction reused
+    assert again.paths == gallery.paths
+
+
+@pytest.fixture(scope="module")
+def tux():
+    if not galleries.TUXPAINT_STAMPS_DIR.is_dir():
+        pytest.skip("tuxpaint-stamps-default is not installed (apt-get install -y tuxpaint-stamps-default)")
+    return tuxpaint_gallery()
+
+
+def test_tuxpaint_gallery(tux, tiny_encoder, tmp_path):
+    assert len(tux) > 500  # about 950 captioned stamps in Debian 12's package
+    assert all(caps and caps[0].strip() for caps in tux.captions)
+    assert not any(p.stem.endswith(("_mirror", "_flip")) for p in tux.paths)
+    assert all(i.startswith("tuxpaint/") for i in tux.ids)
+    frog = next(i for i in tux.ids if i.endswith("/frog.png"))
+    txt = tux.path_of(frog).with_suffix(".txt").read_text(encoding="utf-8").splitlines()[0].strip()
+    assert tux.caption_of(frog) == txt
+    # Tux Paint stamps are RGBA cut-outs: the corners come out white
+    assert tux.load_image(frog).getpixel((0, 0)) == (255, 255, 255)
+    sample = tux.subset(24)
+    feats = sample.embed(tiny_encoder, cache=FeatureCache(tmp_path, "tiny"))
+    assert feats.features.shape == (24, 32) and not sample.problems
+    svgs = [i for i, p in zip(tux.ids, tux.paths) if p.suffix == ".svg"]
+    if svg_rasteriser() is not None:
+        assert svgs and tux.load_image(svgs[0]).mode == "RGB"
+    else:
+        assert not svgs and tux.skipped_counts()

@@ -65,7 +65,7 @@ class Paraphraser:
         return ChatRequest.from_messages(self.preset.messages(step, text), self.preset.sampling, seed=sample)
 
     def _complete(self, request: ChatRequest) -> Completion:
-        key = request_key(self.identity, request) if self.cache else None
+        key = request_key(self.identity, request) if self.cache is not None else None
         if key and (hit := self.cache.get(key)):
             return hit
         completion = self.backend.generate([request])[0]
@@ -332,7 +332,8 @@ def _warn_if_settings_changed(out_path: Path, preset: PromptPreset, backend: Bac
         before = json.loads(summary_path.read_text())
     except (OSError, ValueError):
         return
-    if before.get("preset") != preset.to_dict() or before.get("backend") != backend.identity():
+    now = json.loads(_json({"preset": preset.to_dict(), "backend": backend.identity()}))  # as stored
+    if before.get("preset") != now["preset"] or before.get("backend") != now["backend"]:
         warnings.warn(
             f"{out_path} was started with other prompts or another backend/model; the records will be mixed "
             f"(each record names its backend, model and preset). Use another --out to keep runs apart.",

@@ -106,6 +106,7 @@ class OpenAICompatibleBackend(Backend):
     def _complete(self, request: ChatRequest) -> Completion:
         body = self.body(request)
         last_error = "no attempt made"
+        connected = False  # never reaching the server is fatal: every other request would fail too
         for attempt in range(self.max_retries + 1):
             if self._cancel.is_set():
                 return Completion(None, error="cancelled", attempts=attempt)
@@ -117,6 +118,7 @@ class OpenAICompatibleBackend(Backend):
             except httpx.TransportError as exc:
                 last_error = f"connection error: {type(exc).__name__}"
             else:
+                connected = True
                 status = response.status_code
                 if status == 200:
                     parsed = _parse_completion(response)
@@ -139,6 +141,10 @@ class OpenAICompatibleBackend(Backend):
                     return Completion(None, attempts=attempt + 1, error=f"HTTP {status}: {self._snippet(response)}")
             if attempt < self.max_retries:
                 self._cancel.wait(self._delay(attempt, retry_after))
+        if not connected and last_error.startswith("connection error"):
+            return Completion(None, attempts=self.max_retries + 1, fatal=True, error=(
+                f"cannot connect to {self.url} ({last_error}, {self.max_retries + 1} attempts). Is the server "
+                f"running? Check --base-url."))
         return Completion(None, error=f"gave up after {self.max_retries + 1} attempts; last: {last_error}",
                           attempts=self.max_retries + 1)
 

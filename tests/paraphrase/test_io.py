@@ -1,0 +1,136 @@
+import json
+
+import pytest
+
+from paraclip.errors import DataError
+from paraclip.paraphrase.io import (RunLock, load_records, read_captions, recover_output, update_review,
+                                    update_reviews, write_records)
+
+
+def test_text_with_parallel_image_ids_as_in_the_paper(tmp_path):
+    (tmp_path / "captions.txt").write_text("a dog runs\r\ntwo cats sleep\n\na bird\n")
+    (tmp_path / "img_ids.txt").write_text("1\n2\n3\n4\n")
+    caps = read_captions(tmp_path / "captions.txt", image_ids_path=tmp_path / "img_ids.txt")
+    assert [(c.caption, c.image_id, c.line) for c in caps] == [
+        ("a dog runs", "1", 1), ("two cats sleep", "2", 2), ("", "3", 3), ("a bird", "4", 4)]
+
+
+def test_image_id_file_of_other_length_is_an_error(tmp_path):
+    (tmp_path / "c.txt").write_text("a dog runs\ntwo cats\n")
+    (tmp_path / "ids.txt").write_text("1\n")
+    with pytest.raises(DataError, match=r"ids.txt has 1 lines but .*c.txt has 2"):
+        read_captions(tmp_path / "c.txt", image_ids_path=tmp_path / "ids.txt")
+
+
+def test_non_utf8_line_is_named_and_can_be_skipped(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"a dog runs\ncaf\xe9 on a street\na bird sings\n")
+    with pytest.raises(DataError, match=r"c.txt: line 2: not valid UTF-8.*--skip-bad-lines"):
+        read_captions(path)
+    caps = read_captions(path, skip_bad_lines=True)
+    assert [c.caption for c in caps] == ["a dog runs", "a bird sings"]
+    assert len(caps.skipped) == 1 and "line 2" in caps.skipped[0]
+
+
+def test_csv_and_tsv_with_columns(tmp_path):
+    (tmp_path / "d.csv").write_text('id,text\n7,"a dog, running"\n8,two cats\n')
+    caps = read_captions(tmp_path / "d.csv", caption_column="text", image_id_column="id")
+    assert [(c.caption, c.image_id) for c in caps] == [("a dog, running", "7"), ("two cats", "8")]
+    (tmp_path / "d.tsv").write_text("caption\timage_id\na dog\tx1\n")
+    assert read_captions(tmp_path / "d.tsv")[0].image_id == "x1"
+
+
+def test_missing_column_names_file_and_available_columns(tmp_path):
+    (tmp_path / "d.csv").write_text("id,text\n1,a dog\n")
+    with pytest.raises(DataError, match=r"d.csv: line 1: no column 'caption'.*id, text.*--caption-column"):
+        read_captions(tmp_path / "d.csv")
+
+
+def test_csv_short_row_is_a_bad_line(tmp_path):
+    (tmp_path / "d.csv").write_text("image_id,caption\n1,a dog runs\n2\n3,a cat sits\n")
+    with pytest.raises(DataError, match=r"line 3"):
+        read_captions(tmp_path / "d.csv")
+    assert len(read_captions(tmp_path / "d.csv", skip_bad_lines=True)) == 2
+
+
+def test_jsonl_malformed_line_and_missing_field(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"caption": "a dog runs", "image_id": 5}\n{"caption": "two cats\n{"text": "x"}\n')
+    with pytest.raises(DataError, match=r"d.jsonl: line 2: malformed JSON"):
+        read_captions(path)
+    caps = read_captions(path, skip_bad_lines=True)
+    assert [(c.caption, c.image_id) for c in caps] == [("a dog runs", "5")]
+    assert "line 3: no field 'caption'" in caps.skipped[1]
+
+
+def test_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"caption": ["a dog runs", None], "image_id": [1, 2]}), tmp_path / "d.parquet")
+    with pytest.raises(DataError, match="row.*line 2.*null"):
+        read_captions(tmp_path / "d.parquet")
+    caps = read_captions(tmp_path / "d.parquet", skip_bad_lines=True)
+    assert [(c.caption, c.image_id) for c in caps] == [("a dog runs", "1")]
+    with pytest.raises(DataError, match="no column 'text'"):
+        read_captions(tmp_path / "d.parquet", caption_column="text")
+
+
+def test_missing_file():
+    with pytest.raises(DataError, match="no such input file"):
+        read_captions("/nonexistent/captions.txt")
+
+
+def _rec(i, **kw):
+    return {"index": i, "image_id": str(i), "caption": f"caption {i}", "paraphrase_1": f"p1 {i}",
+            "paraphrase_2": f"p2 {i}", "status": "ok", "error": None, "review": "unreviewed", **kw}
+
+
+def test_recover_cuts_a_torn_last_line(tmp_path):
+    path = tmp_path / "out.jsonl"
+    write_records(path, [_rec(0), _rec(1)])
+    with open(path, "ab") as f:
+        f.write(b'{"index": 2, "caption": "capt')  # a kill -9 mid-write
+    assert sorted(recover_output(path)) == [0, 1]
+    assert path.read_bytes().endswith(b"}\n")
+    assert len(path.read_text().splitlines()) == 2
+
+
+def test_damaged_line_in_the_middle_is_an_error(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text(json.dumps(_rec(0)) + "\nGARBAGE\n" + json.dumps(_rec(2)) + "\n")
+    with pytest.raises(DataError, match="out.jsonl: line 2"):
+        recover_output(path)
+
+
+def test_reviews_accept_reject_edit(tmp_path):
+    path = tmp_path / "out.jsonl"
+    write_records(path, [_rec(0), _rec(1), _rec(2, status="failed", paraphrase_2=None, error="step 2: refusal")])
+    update_review(path, 0, "accepted")
+    update_reviews(path, {1: {"review": "rejected"}, 2: {"paraphrase_2": "  a fixed   paraphrase "}})
+    recs = load_records(path)
+    assert [r["review"] for r in recs] == ["accepted", "rejected", "edited"]
+    assert recs[2]["paraphrase_2"] == "a fixed paraphrase" and recs[2]["original"] == {"paraphrase_2": None}
+    assert recs[2]["status"] == "ok" and recs[2]["error"] is None
+    with pytest.raises(DataError, match="review must be one of"):
+        update_review(path, 0, "maybe")
+    with pytest.raises(DataError, match="no record with index 9"):
+        update_review(path, 9, "accepted")
+
+
+def test_review_refuses_while_a_run_holds_the_lock(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "out.jsonl"
+    write_records(path, [_rec(0)])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        RunLock(path).path.write_text(str(proc.pid))  # a live writer
+        with pytest.raises(DataError, match=f"pid {proc.pid}"):
+            update_review(path, 0, "accepted")
+    finally:
+        proc.kill()
+        proc.wait()
+    update_review(path, 0, "accepted")  # a stale lock (dead pid) does not block
+    assert load_records(path)[0]["review"] == "accepted"

@@ -1,0 +1,112 @@
+import logging
+import time
+
+import pytest
+
+from paraclip.errors import ParaclipError
+from paraclip.paraphrase import ChatRequest, PRESETS, make_backend
+from paraclip.paraphrase.backends.openai_compat import _retry_after_seconds
+
+KEY = "sk-test-SECRET-0123456789"
+
+
+def _request(text="a dog runs on the beach", step=1):
+    paper = PRESETS.get("paper")
+    return ChatRequest.from_messages(paper.messages(step, text), paper.sampling, seed=0)
+
+
+def _backend(server, **kw):
+    kw.setdefault("backoff_base", 0.01)
+    return make_backend("openai", model="gpt-3.5-turbo-0301", base_url=server.base_url, **kw)
+
+
+def test_body_is_exactly_the_papers_request(chat_server):
+    server = chat_server()
+    with _backend(server) as backend:
+        [out] = backend.generate([_request()])
+    assert out.ok and out.text == "An image showing a dog runs on the beach." and out.tokens > 0
+    assert server.bodies == [{
+        "model": "gpt-3.5-turbo-0301",
+        "messages": [{"role": "user", "content":
+                      'Paraphrase the given caption "a dog runs on the beach" concisely while preserving the meaning.'}],
+        "temperature": 1.0, "top_p": 0.1, "max_tokens": 512,
+    }]
+
+
+def test_key_comes_from_the_named_env_var_and_is_never_shown(chat_server, monkeypatch, caplog, capsys):
+    monkeypatch.setenv("MY_LLM_KEY", KEY)
+    server = chat_server(api_key=KEY)
+    caplog.set_level(logging.DEBUG)
+    with _backend(server, api_key_env="MY_LLM_KEY") as backend:
+        assert backend.generate([_request()])[0].ok
+        assert KEY not in repr(backend) and KEY not in str(backend.identity())
+    assert server.headers[0]["Authorization"] == f"Bearer {KEY}"
+    captured = capsys.readouterr()
+    assert KEY not in caplog.text + captured.out + captured.err
+
+
+def test_wrong_key_is_fatal_and_does_not_echo_it(chat_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server = chat_server(api_key="another-key")
+    with _backend(server) as backend:
+        [out] = backend.generate([_request()])
+    assert out.fatal and "OPENAI_API_KEY" in out.error and KEY not in out.error
+    assert server.counts["401"] == 1  # not retried
+
+
+def test_missing_key_for_openai_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ParaclipError, match="OPENAI_API_KEY is not set"):
+        make_backend("openai", model="gpt-4o-mini")
+
+
+def test_429_honours_retry_after(chat_server):
+    server = chat_server(script=["429", "429"], retry_after=0.3)
+    with _backend(server) as backend:
+        start = time.monotonic()
+        [out] = backend.generate([_request()])
+        elapsed = time.monotonic() - start
+    assert out.ok and out.attempts == 3
+    assert elapsed >= 0.6  # two waits of Retry-After: 0.3 s, although backoff_base is 0.01 s
+
+
+@pytest.mark.parametrize("fault", ["500", "garbage", "hang"])
+def test_transient_faults_are_retried(chat_server, fault):
+    server = chat_server(script=[fault], hang_s=1.5)
+    with _backend(server, timeout=0.5) as backend:
+        [out] = backend.generate([_request()])
+    assert out.ok and out.attempts == 2
+    assert server.counts[fault] == 1 and server.counts["ok"] == 1
+
+
+def test_gives_up_after_max_retries(chat_server):
+    server = chat_server(p500=1.0)
+    with _backend(server, max_retries=2) as backend:
+        [out] = backend.generate([_request()])
+    assert not out.ok and not out.fatal and "gave up after 3 attempts" in out.error and "HTTP 500" in out.error
+    assert server.counts["500"] == 3
+
+
+def test_unreachable_server_is_fatal():
+    with make_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", max_retries=1,
+                      backoff_base=0.01) as backend:
+        [out] = backend.generate([_request()])
+    assert out.fatal and "cannot connect" in out.error
+
+
+def test_many_requests_run_concurrently(chat_server):
+    server = chat_server(latency=0.2)
+    with _backend(server, concurrency=16) as backend:
+        start = time.monotonic()
+        outs = backend.generate([_request(f"caption number {i}") for i in range(32)])
+        elapsed = time.monotonic() - start
+    assert all(o.ok for o in outs)
+    assert [o.text for o in outs] == [f"An image showing caption number {i}." for i in range(32)]
+    assert elapsed < 32 * 0.2 / 2  # far below sequential time (6.4 s); ~0.4 s expected
+
+
+def test_retry_after_parsing():
+    assert _retry_after_seconds("2") == 2.0
+    assert _retry_after_seconds(None) is None
+    assert _retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert _retry_after_seconds("soon") is None

@@ -1,0 +1,65 @@
+"""``paraclip train``: ParaCLIP fine-tuning (or CLIP training) from a YAML config, flags overriding keys.
+
+    paraclip train --config configs/train/paraclip-vitb32.yaml --lr 5e-6 --out-dir runs/try2
+    torchrun --nproc_per_node 4 -m paraclip.cli train --config ...   # data parallel, same flags
+
+Every TrainConfig field is a flag (``--batch-size 128``, ``--loss-weights l1=1,l2=0.5``,
+``--freeze-image false``). Rerunning the same command resumes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import typing
+
+HELP = "Fine-tune CLIP's text encoder with the paper's paraphrase losses (or train a CLIP); resumable, torchrun-ready."
+
+
+def _type_label(tp) -> str:
+    name = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    return name.replace(" | None", "").replace("NoneType", "").upper()[:12]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from paraclip.training.config import _field_types, _strip_optional, config_fields
+
+    parser.add_argument("--config", default=None, help="YAML file of options (keys are the flags below, with _ or -)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    group = parser.add_argument_group("training options (override the YAML file)")
+    types = _field_types()
+    for name, f in config_fields().items():
+        tp, _ = _strip_optional(types[name])
+        flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
+        kwargs = dict(dest=f"opt__{name}", default=argparse.SUPPRESS, help=f.metadata.get("help", ""))
+        if tp is bool:
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
+        else:
+            kwargs.update(metavar=_type_label(tp) if typing.get_origin(tp) is None else
+                          ("K=V,…" if typing.get_origin(tp) is dict else "A,B"))
+        group.add_argument(*flags, **kwargs)
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from paraclip.training import load_config, train
+
+    overrides = {k[len("opt__"):]: v for k, v in vars(args).items() if k.startswith("opt__")}
+    config = load_config(args.config, overrides)
+    if args.print_config:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    result = train(config, progress=True)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if not result.completed:
+        print(f"stopped at step {result.steps}/{result.total_steps}; rerun the same command to resume "
+              f"(checkpoint {result.last_checkpoint})", file=sys.stderr)
+        return 130
+    print(f"finished {result.steps} steps: {result.checkpoint}")
+    print(f"metrics: {result.metrics_file}")
+    print(f"evaluate it with `paraclip sts --model {result.checkpoint}`; in Python, "
+          f"open_clip.create_model_and_transforms({result.arch!r}, pretrained={str(result.checkpoint)!r})")
+    return 0

@@ -1,0 +1,172 @@
+"""Run folder layout, atomic checkpoints, RNG state, and the final open_clip-format checkpoint.
+
+A run folder (``out_dir``) holds::
+
+    checkpoints/step-00000500.pt   resumable: model, optimiser, step, RNG, data position, config
+    final.pt                       open_clip format: {"state_dict", "arch", "paraclip": {...}}
+    metrics.jsonl                  one JSON object per line (train rows and val_* rows)
+    run.json                       status for watchers: step, total_steps, state, checkpoint
+    config.yaml                    the resolved config
+    data_report.json               records kept / skipped and why
+
+Every file is written to a temporary name and renamed, so a crash (even ``kill -9``) leaves
+either the old or the new file, never a half-written one. ``final.pt`` loads with
+``open_clip.create_model_and_transforms(arch, pretrained="final.pt")`` (open_clip reads the
+``state_dict`` key) and with ``paraclip.models.load_encoder("final.pt")`` (which reads ``arch``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from paraclip.results import atomic_write_text
+
+TRAIN_CHECKPOINT_FORMAT = "paraclip.train-checkpoint/1"
+FINAL_CHECKPOINT_FORMAT = "paraclip.checkpoint/1"
+
+
+class RunFiles:
+    def __init__(self, out_dir: str | os.PathLike):
+        self.root = Path(out_dir).expanduser()
+        self.checkpoints = self.root / "checkpoints"
+        self.final = self.root / "final.pt"
+        self.metrics = self.root / "metrics.jsonl"
+        self.status = self.root / "run.json"
+        self.config = self.root / "config.yaml"
+        self.data_report = self.root / "data_report.json"
+
+    def step_path(self, step: int) -> Path:
+        return self.checkpoints / f"step-{step:08d}.pt"
+
+    def step_checkpoints(self) -> list[Path]:
+        """Step checkpoints, oldest first."""
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted(self.checkpoints.glob("step-*.pt"))
+
+    def has_run(self) -> bool:
+        return bool(self.step_checkpoints()) or self.final.exists() or self.metrics.exists()
+
+    def move_aside(self) -> Path | None:
+        """Move an earlier run's files into ``previous-<time>/`` (resume: false never deletes work)."""
+        names = [p for p in (self.checkpoints, self.final, self.metrics, self.status, self.config, self.data_report)
+                 if p.exists()]
+        if not names:
+            return None
+        dest = self.root / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+        dest.mkdir(parents=True, exist_ok=False)
+        for p in names:
+            os.replace(p, dest / p.name)
+        return dest
+
+    def write_status(self, **fields: Any) -> None:
+        atomic_write_text(self.status, json.dumps({**fields, "updated": time.time()}, indent=1, default=str))
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def latest_checkpoint(files: RunFiles) -> tuple[Path, dict] | None:
+    """The newest step checkpoint that loads (a corrupt one, e.g. from a full disk, is skipped)."""
+    for path in reversed(files.step_checkpoints()):
+        try:
+            ckpt = load_checkpoint(path)
+        except Exception:  # noqa: BLE001 - try the previous one
+            continue
+        if isinstance(ckpt, dict) and ckpt.get("format") == TRAIN_CHECKPOINT_FORMAT:
+            return path, ckpt
+    return None
+
+
+def prune_checkpoints(files: RunFiles, keep: int) -> None:
+    paths = files.step_checkpoints()
+    for old in paths[:-keep] if keep > 0 else paths[:-1]:
+        old.unlink(missing_ok=True)
+    for tmp in files.checkpoints.glob(".step-*.tmp"):
+        if time.time() - tmp.stat().st_mtime > 3600:  # left by a killed writer
+            tmp.unlink(missing_ok=True)
+
+
+# -- RNG -------------------------------------------------------------------------------------
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+# -- metrics file ----------------------------------------------------------------------------
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after ``step`` (they will be logged again by the resumed run)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by kill -9
+            continue
+        if int(row.get("step", 0)) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def final_checkpoint(state_dict: dict, arch: str, meta: dict) -> dict:
+    """The open_clip-format dict written as ``final.pt``."""
+    return {
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()},
+        "arch": arch,
+        "name": meta.get("run_name", "paraclip"),
+        "epoch": meta.get("epoch", 0),
+        "paraclip": {"format": FINAL_CHECKPOINT_FORMAT, **meta},
+    }

@@ -1,0 +1,289 @@
+"""Training configuration: one dataclass, loaded from YAML and overridden by ``--key value`` flags.
+
+Defaults follow the paper where it states them: the image encoder is frozen and only the
+text encoder is trained, with ``L = L1(image, paraphrase_2) + L2(caption, paraphrase_1) +
+L3(paraphrase_1, paraphrase_2)``, all weights 1 (Kim et al., 2024, Sec. 3). The paper's
+optimiser hyper-parameters were not available to us, so the rest are our choices, taken
+from CLIP (Radford et al., 2021: AdamW, beta2 0.98, eps 1e-6, decoupled weight decay 0.2,
+warmup + cosine) and scaled down for fine-tuning (lr 1e-5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paraclip.errors import DataError, ParaclipError
+from paraclip.registry import suggest
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Field help doubles as ``paraclip train --help``."""
+
+    # -- model ----------------------------------------------------------------------------
+    model: str = field(default="ViT-B-32", metadata=_help(
+        "open_clip architecture (ViT-B-32, paraclip-mini, …) or a checkpoint written by `paraclip train`"))
+    pretrained: str | None = field(default="openai", metadata=_help(
+        "open_clip pretrained tag or checkpoint path; none = random init (training from scratch)"))
+    # -- data -----------------------------------------------------------------------------
+    data: str | None = field(default=None, metadata=_help(
+        "paraphrase JSONL (image_id, caption, paraphrase_1, paraphrase_2, status), as `paraclip paraphrase` writes"))
+    images: str | None = field(default=None, metadata=_help(
+        "images: a folder (files named by image_id), a CSV/JSONL with image_id + path columns, or webdataset .tar "
+        "shards; not needed when every image's features are already cached"))
+    features_from: str | None = field(default=None, metadata=_help(
+        "root folder of the image-feature cache (default: $PARACLIP_CACHE/image-features)"))
+    val_data: str | None = field(default=None, metadata=_help(
+        "held-out paraphrase JSONL for validation losses / AO@10 (optional)"))
+    val_split: float = field(default=0.0, metadata=_help(
+        "fraction of images held out of `data` for validation when `val_data` is not given (0 = none)"))
+    max_records: int | None = field(default=None, metadata=_help("use at most this many records (debugging)"))
+    skip_missing_images: bool = field(default=False, metadata=_help(
+        "skip (and report) records whose image is missing or unreadable instead of stopping with an error"))
+    out_dir: str = field(default="runs/paraclip", metadata=_help(
+        "run folder: checkpoints, metrics.jsonl, final.pt; an existing run there is resumed"))
+    # -- schedule -------------------------------------------------------------------------
+    steps: int | None = field(default=None, metadata=_help("optimiser steps (overrides epochs)"))
+    epochs: float | None = field(default=1.0, metadata=_help("passes over the data when steps is not set"))
+    batch_size: int = field(default=256, metadata=_help(
+        "GLOBAL batch size (split across DDP processes); in-batch negatives span the whole global batch"))
+    lr: float = field(default=1e-5, metadata=_help("peak learning rate"))
+    min_lr: float = field(default=0.0, metadata=_help("learning rate at the end of the cosine decay"))
+    warmup: float = field(default=0.05, metadata=_help(
+        "linear warmup: steps if >= 1, else a fraction of all steps"))
+    weight_decay: float = field(default=0.2, metadata=_help(
+        "AdamW decoupled weight decay (not applied to biases, norms, embeddings, logit scale); CLIP used 0.2"))
+    beta1: float = field(default=0.9, metadata=_help("AdamW beta1"))
+    beta2: float = field(default=0.98, metadata=_help("AdamW beta2 (CLIP: 0.98)"))
+    eps: float = field(default=1e-6, metadata=_help("AdamW eps (CLIP: 1e-6)"))
+    grad_clip: float | None = field(default=1.0, metadata=_help("clip the global grad norm to this (none = off)"))
+    # -- objective ------------------------------------------------------------------------
+    loss_preset: str = field(default="paraclip", metadata=_help(
+        "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, clip (image-caption), laclip"))
+    loss_weights: dict[str, float] | None = field(default=None, metadata=_help(
+        "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 drops the term)"))
+    freeze_image: bool = field(default=True, metadata=_help(
+        "freeze the image tower and train on cached image features (the paper); false = train both towers"))
+    logit_scale: str = field(default="learnable", metadata=_help(
+        "learnable (from the model's value) or fixed"))
+    # -- run control ----------------------------------------------------------------------
+    seed: int = field(default=0, metadata=_help("seed for init, data order and augmentation choices"))
+    checkpoint_every: int = field(default=500, metadata=_help("steps between resumable checkpoints (0 = end only)"))
+    keep_checkpoints: int = field(default=2, metadata=_help("how many step checkpoints to keep"))
+    validate_every: int = field(default=0, metadata=_help(
+        "steps between validations (0 = only at the end); validation also runs before the first step when > 0"))
+    validation: list[str] = field(default_factory=lambda: ["stsb-dev"], metadata=_help(
+        "validators: stsb-dev (STS-B dev Spearman), heldout (losses, R@1, AO@10/JS@10 on held-out records)"))
+    sts_dir: str | None = field(default=None, metadata=_help("STS data folder for stsb-dev (else $PARACLIP_STS_DIR or packaged)"))
+    resume: bool = field(default=True, metadata=_help(
+        "resume from the newest checkpoint in out_dir; false starts over (old files are moved aside, not deleted)"))
+    log_every: int = field(default=1, metadata=_help("steps between metrics rows"))
+    # -- hardware -------------------------------------------------------------------------
+    device: str = field(default="auto", metadata=_help("auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)"))
+    precision: str = field(default="auto", metadata=_help("auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16"))
+    grad_checkpointing: bool = field(default=False, metadata=_help("recompute activations in backward to save memory"))
+    threads: int | None = field(default=None, metadata=_help("torch CPU threads (default: torch's choice)"))
+    workers: int = field(default=0, metadata=_help("image-loading worker processes when images do not fit in memory"))
+    image_memory_gb: float = field(default=4.0, metadata=_help(
+        "decode all images into memory once when they fit in this many GB (training both towers)"))
+    feature_batch_size: int = field(default=256, metadata=_help("batch size for computing cached image features"))
+
+    # -- derived helpers -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        """Check values that are wrong regardless of the data; raise a readable error."""
+        problems = []
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+        if self.steps is not None and self.steps < 1:
+            problems.append(f"steps must be >= 1 (got {self.steps})")
+        if self.steps is None and (self.epochs is None or self.epochs <= 0):
+            problems.append("set steps or a positive epochs")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0 (got {self.lr})")
+        if self.logit_scale not in ("learnable", "fixed"):
+            problems.append(f"logit_scale must be 'learnable' or 'fixed' (got {self.logit_scale!r})")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            problems.append(f"precision must be auto, fp32 or bf16 (got {self.precision!r})")
+        if not 0.0 <= self.val_split < 1.0:
+            problems.append(f"val_split must be in [0, 1) (got {self.val_split})")
+        if not self.data:
+            problems.append("no training data: set `data` to a paraphrase JSONL (`paraclip paraphrase` writes one)")
+        if problems:
+            raise ParaclipError("Invalid training config: " + "; ".join(problems) + ".")
+        return self
+
+
+# -- coercion of YAML values and command-line strings ------------------------------------------
+
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+_NONE = {"none", "null", "~", ""}
+
+
+def config_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+def _strip_optional(tp) -> tuple[Any, bool]:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def coerce_value(name: str, value: Any, where: str = "") -> Any:
+    """Convert a YAML value or a command-line string to the type of field ``name``."""
+    tp, optional = _strip_optional(_field_types()[name])
+    origin = typing.get_origin(tp)
+    label = f"{where}field {name!r}"
+    try:
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE and tp is not str):
+            if optional:
+                return None
+            if value is None:
+                raise ValueError("a value is required")
+        if isinstance(value, str) and optional and tp is str and value.strip().lower() in ("none", "null"):
+            return None
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if tp is int:
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            number = float(value)
+            if number != int(number):
+                raise ValueError("expected an integer")
+            return int(number)
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if tp is str:
+            return str(value)
+        if origin is list:
+            if isinstance(value, str):
+                return [p.strip() for p in value.split(",") if p.strip()]
+            if isinstance(value, (list, tuple)):
+                return [str(v) for v in value]
+            raise ValueError("expected a list (YAML list or comma-separated)")
+        if origin is dict:
+            if isinstance(value, str):
+                text = value.strip()
+                if text.startswith("{"):
+                    value = json.loads(text)
+                else:
+                    pairs = [p for p in text.split(",") if p.strip()]
+                    value = {}
+                    for pair in pairs:
+                        if "=" not in pair:
+                            raise ValueError(f"expected key=value pairs, got {pair!r}")
+                        key, val = pair.split("=", 1)
+                        value[key.strip()] = val.strip()
+            if not isinstance(value, dict):
+                raise ValueError("expected a mapping (YAML mapping or key=value,key=value)")
+            return {str(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ParaclipError(f"Bad value {value!r} for {label}: {exc}. "
+                            f"{config_fields()[name].metadata.get('help', '')}") from None
+    return value
+
+
+def _normalise_key(key: str) -> str:
+    return str(key).strip().lstrip("-").replace("-", "_")
+
+
+def _check_key(key: str, where: str) -> str:
+    name = _normalise_key(key)
+    fields = config_fields()
+    if name not in fields:
+        close = suggest(name, list(fields))
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ParaclipError(f"Unknown training option {key!r}{where}.{hint} "
+                            f"Options are the fields of TrainConfig (`paraclip train --help` lists them).")
+    return name
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, Any], where: str = "") -> TrainConfig:
+    """A copy of ``config`` with ``overrides`` (keys may use dashes) coerced and applied."""
+    changes = {}
+    for key, value in overrides.items():
+        name = _check_key(key, f" in {where}" if where else "")
+        changes[name] = coerce_value(name, value, f"{where}: " if where else "")
+    return dataclasses.replace(config, **changes)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file (if any), then ``overrides``; the result is validated.
+
+    Relative paths in the YAML file (data, images, …) are resolved against the file's folder,
+    so a config travels with its data.
+    """
+    config = TrainConfig()
+    if path is not None:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"Training config {path} does not exist.")
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise DataError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+        if not isinstance(doc, dict):
+            raise DataError(f"{path}: expected a mapping of option: value, found {type(doc).__name__}.")
+        doc = {_check_key(k, f" in {path}"): v for k, v in doc.items()}
+        for key in PATH_FIELDS:
+            if isinstance(doc.get(key), str) and doc[key] and not Path(doc[key]).expanduser().is_absolute():
+                candidate = path.parent / doc[key]
+                if candidate.exists():
+                    doc[key] = str(candidate)
+        config = apply_overrides(config, doc, where=str(path))
+    if overrides:
+        config = apply_overrides(config, overrides, where="command line")
+    return config
+
+
+# Input paths; a relative one in a YAML file is taken relative to that file when it exists there
+# (out_dir stays relative to the working directory, as for any command-line tool).
+PATH_FIELDS = ("data", "images", "features_from", "val_data", "sts_dir", "pretrained", "model")
+
+# Fields that may change between a run and its resumption without changing the result
+# (how long to run, how often to log/save/validate, hardware).
+RESUMABLE_FIELDS = frozenset({
+    "steps", "epochs", "checkpoint_every", "keep_checkpoints", "validate_every", "validation", "sts_dir",
+    "resume", "log_every", "device", "threads", "workers", "image_memory_gb", "feature_batch_size",
+    "out_dir", "features_from", "images", "val_data", "skip_missing_images", "grad_checkpointing",
+})
+
+
+def changed_fields(saved: dict[str, Any], current: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Fields that differ between a saved run config and ``current`` and would change the result."""
+    now = current.to_dict()
+    return {k: (saved.get(k), now[k]) for k in now
+            if k not in RESUMABLE_FIELDS and saved.get(k) != now[k]}

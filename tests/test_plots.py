@@ -1,0 +1,94 @@
+"""Plot builders: DataFrame in, fixed-height plotly Figure out; bad input gives an annotated empty figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from paraclip import plots
+from paraclip.results import EvalResult, results_frame
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    results = [
+        EvalResult(model="base", task="paraphrased-retrieval", metrics={"AO@1": 40.0, "JS@1": 30.0, "AO@10": 60.0,
+                   "JS@10": 50.0}, main_metric="AO@10", source="s", n=10, seconds=1.0),
+        EvalResult(model="paraclip", task="paraphrased-retrieval", metrics={"AO@1": 45.0, "JS@1": 35.0, "AO@10": 70.0,
+                   "JS@10": 58.0}, main_metric="AO@10", source="s", n=10, seconds=1.0),
+        EvalResult(model="base", task="STSB", metrics={"spearman": 80.0, "pearson": 81.0}, main_metric="spearman",
+                   source="s", n=10, seconds=1.0),
+        EvalResult(model="paraclip", task="STSB", metrics={"spearman": 84.0, "pearson": 83.0}, main_metric="spearman",
+                   source="s", n=10, seconds=1.0),
+    ]
+    return results_frame(results)
+
+
+def _annotation(fig: go.Figure) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+def test_task_bars(table):
+    fig = plots.task_bars(table)
+    assert fig.layout.height == plots.HEIGHT
+    assert [t.name for t in fig.data] == ["base", "paraclip"]
+    assert list(fig.data[1].x) == ["paraphrased-retrieval · AO@10", "STSB · spearman"]
+    assert list(fig.data[1].y) == [70.0, 84.0]
+    chosen = plots.task_bars(table, metrics=["JS@10"])
+    assert list(chosen.data[0].y) == [50.0]
+
+
+def test_rank_similarity_curves(table):
+    fig = plots.rank_similarity_curves(table)
+    assert fig.layout.height == plots.HEIGHT
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"base AO@k", "base JS@k", "paraclip AO@k", "paraclip JS@k"}
+    assert list(by_name["paraclip AO@k"].x) == [1, 10] and list(by_name["paraclip AO@k"].y) == [45.0, 70.0]
+    assert by_name["base JS@k"].line.dash == "dash"
+    none = plots.rank_similarity_curves(table[table.task == "STSB"])
+    assert "No AO@k" in _annotation(none) and not none.data
+
+
+def test_sts_scatter():
+    rng = np.random.default_rng(0)
+    gold = rng.uniform(0, 5, 40)
+    points = pd.concat([
+        pd.DataFrame({"model": "base", "task": "STSB", "gold": gold, "cosine": gold / 5 + rng.normal(0, 0.3, 40)}),
+        pd.DataFrame({"model": "paraclip", "task": "STSB", "gold": gold, "cosine": gold / 5}),
+    ])
+    fig = plots.sts_scatter(points)
+    assert fig.layout.height == plots.HEIGHT and len(fig.data) == 2
+    assert "Spearman 100.0" in _annotation(fig)  # the subplot title of the perfectly monotone model
+    assert "(STSB)" in fig.layout.title.text
+
+
+def test_delta_bars():
+    deltas = pd.DataFrame({"task": ["paraphrased-retrieval", "STSB"], "model": ["paraclip", "paraclip"],
+                           "baseline": ["base", "base"], "metric": ["AO@10", "spearman"], "delta": [10.0, 4.0],
+                           "ci_low": [6.0, -1.0], "ci_high": [13.0, 8.0]})
+    fig = plots.delta_bars(deltas)
+    bar = fig.data[0]
+    assert list(bar.y) == [10.0, 4.0]
+    assert list(bar.error_y.array) == [3.0, 4.0] and list(bar.error_y.arrayminus) == [4.0, 5.0]
+    assert "base" in fig.layout.yaxis.title.text
+
+
+def test_training_curves():
+    log = pd.DataFrame({"step": [0, 10, 20, 30], "loss": [3.0, 2.5, 2.1, 1.9], "lr": [1e-5] * 4,
+                        "val_stsb_spearman": [np.nan, 70.0, np.nan, 74.0]})
+    fig = plots.training_curves(log, metrics=["loss", "val_stsb_spearman"])
+    assert [t.name for t in fig.data] == ["loss", "val_stsb_spearman"]
+    assert list(fig.data[1].x) == [10, 30]  # gaps dropped, not drawn as zeros
+    assert fig.data[1].yaxis == "y2"
+    assert len(plots.training_curves(log).data) == 3
+
+
+@pytest.mark.parametrize("builder", [plots.task_bars, plots.rank_similarity_curves, plots.sts_scatter,
+                                     plots.delta_bars, plots.training_curves])
+def test_fail_soft(builder):
+    for bad in (pd.DataFrame(), None, pd.DataFrame({"unrelated": [1, 2]}), "not a frame"):
+        fig = builder(bad)
+        assert isinstance(fig, go.Figure) and fig.layout.height == plots.HEIGHT
+        assert not fig.data and _annotation(fig)

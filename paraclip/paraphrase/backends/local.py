@@ -7,8 +7,8 @@ SmolLM2). On CPU the default dtype is bfloat16, measured ~3x faster than float32
 project's CPU (issue 3).
 
 The engine calls ``generate`` from several threads, one request each; a small batcher
-thread gathers concurrent requests (up to ``batch_size``, waiting at most ``linger_ms``)
-into one left-padded ``model.generate`` call.
+thread gathers concurrent requests (up to ``batch_size``, waiting at most ``linger_ms`` and
+not at all once every outstanding request is in) into one left-padded ``model.generate`` call.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ class LocalBackend(Backend):
                 load_from: str | Path = load_gguf_converted(source.resolve(), self.torch_dtype)
             else:
                 load_from = source if source is not None else str(model)
+            self.loaded_from = str(load_from)
             self.tokenizer = AutoTokenizer.from_pretrained(load_from)
             self.lm = AutoModelForCausalLM.from_pretrained(load_from, dtype=self.torch_dtype).to(self.device).eval()
         except ModelLoadError:
@@ -141,6 +142,7 @@ class LocalBackend(Backend):
         self._lock = threading.Lock()
         self._closed = False
         self._batches = 0
+        self._outstanding = 0  # requests submitted and not yet answered
 
     def __repr__(self) -> str:
         return f"LocalBackend(model={self.model!r}, device={self.device!r}, dtype={self.torch_dtype})"
@@ -157,11 +159,17 @@ class LocalBackend(Backend):
             return [Completion(None, error="backend closed") for _ in requests]
         self._ensure_worker()
         futures = []
+        with self._lock:
+            self._outstanding += len(requests)
         for request in requests:
             fut: Future = Future()
             self._queue.put((request, fut))
             futures.append(fut)
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        finally:
+            with self._lock:
+                self._outstanding -= len(requests)
 
     def _ensure_worker(self) -> None:
         with self._lock:
@@ -176,7 +184,8 @@ class LocalBackend(Backend):
                 return
             pending = [item]
             deadline = time.monotonic() + self.linger
-            while len(pending) < self.batch_size:
+            # wait (at most `linger`) for more requests, unless every request submitted is already here
+            while len(pending) < min(self.batch_size, self._outstanding):
                 remaining = deadline - time.monotonic()
                 try:
                     nxt = self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait()

@@ -1,14 +1,8 @@
-"""Entry point for `python app.py` and Hugging Face Spaces."""
+"""Entry point for `python app.py` and Hugging Face Spaces: the ParaCLIP Workbench on its offline defaults."""
 
 from __future__ import annotations
 
-import os
-
-from workbench import build_demo
+from workbench.app import serve
 
 if __name__ == "__main__":
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-    )
+    serve()

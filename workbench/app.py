@@ -1,17 +1,113 @@
-"""``build_demo() -> gr.Blocks``: the Workbench app factory."""
+"""``build_demo() -> gr.Blocks``: the Workbench app factory, and ``launch_kwargs`` for ``launch()``.
+
+One module per tab (paraphrase, train, compare, explore, about) builds its components and wires
+its handlers; this module puts them together, shares the paraphrase output between tabs
+(“Send to Train / Compare”), and keeps every model and gallery list current as default models
+finish building and training jobs finish.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+from typing import Any
+
 import gradio as gr
 
-ABOUT = """# ParaCLIP Workbench
-Two-step paraphrasing, CLIP text-encoder fine-tuning and evaluation, after Kim et al.,
-*Fine-tuning CLIP Text Encoders with Two-step Paraphrasing* (Findings of EACL 2024).
+from workbench import about, compare, explore, paraphrase, train
+from workbench.services import AppConfig, Services
+
+TITLE = "ParaCLIP Workbench"
+CSS = explore.CSS + """
+#pc-banner {padding: 4px 10px; border-radius: 6px; background: var(--block-background-fill);}
 """
 
 
-def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="ParaCLIP Workbench") as demo:
-        with gr.Tab("About"):
-            gr.Markdown(ABOUT)
+def refresh_choices(services: Services, known: dict | None, *current):
+    """Updates for the model and gallery dropdowns — only when the lists changed (keeps selections)."""
+    models = services.model_labels()
+    galleries = list(services.defaults.gallery_choices())
+    known = dict(known or {})
+    banner = services.defaults.status_markdown()
+    if known.get("models") == models and known.get("galleries") == galleries:
+        return (banner, known, *[gr.skip()] * 9)
+    known.update(models=models, galleries=galleries)
+    (p_gallery, t_model, t_images, c_base, c_others, c_gallery, e_base, e_other, e_gallery) = current
+    first = models[0] if models else None
+    trained = [m for m in models if m.startswith("job ")]
+    second = trained[0] if trained else (models[1] if len(models) > 1 else first)
+
+    def single(value, default):
+        return gr.update(choices=models, value=value or default)
+
+    def gal(value):
+        return gr.update(choices=galleries, value=value or (galleries[0] if galleries else None))
+
+    return (banner, known, gal(p_gallery), single(t_model, first), gal(t_images), single(c_base, first),
+            gr.update(choices=models, value=c_others or ([second] if second else [])), gal(c_gallery),
+            single(e_base, first), single(e_other, second), gal(e_gallery))
+
+
+def send_to(session: dict, tab: str):
+    path = (session or {}).get("paraphrases")
+    if not path:
+        return gr.skip(), gr.skip(), "❌ Generate paraphrases first."
+    return path, gr.Tabs(selected=tab), f"➡ sent `{os.path.basename(path)}` to {tab.title()}"
+
+
+def build_demo(services: Services | None = None, config: AppConfig | None = None) -> gr.Blocks:
+    """The whole app. ``services`` (shared caches, job runner) is made from ``config`` when not given."""
+    services = services or Services(config)
+    services.defaults.start()  # background: the page is served at once and shows progress
+    with gr.Blocks(title=TITLE) as demo:
+        session = gr.State({})  # per browser session: scratch folder, last paraphrase file, last comparison
+        known = gr.State({})
+        gr.Markdown(f"# {TITLE}\nCaptions → two-step paraphrases → fine-tuned text encoder → comparison. "
+                    "After Kim et al., EACL 2024 Findings.")
+        banner = gr.Markdown(services.defaults.status_markdown(), elem_id="pc-banner")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Paraphrase", id="paraphrase"):
+                p = paraphrase.build(services, session)
+            with gr.Tab("Train", id="train"):
+                t = train.build(services, session)
+            with gr.Tab("Compare", id="compare"):
+                c = compare.build(services, session)
+            with gr.Tab("Explore", id="explore"):
+                e = explore.build(services, session)
+            with gr.Tab("About", id="about"):
+                about.build(services, session)
+        dropdowns = [p["gallery_pick"], t["base_model"], t["images"], c["baseline"], c["others"], c["gallery"],
+                     e["baseline"], e["other"], e["gallery"]]
+        refresh = functools.partial(refresh_choices, services)
+        demo.load(refresh, [known, *dropdowns], [banner, known, *dropdowns], api_visibility="private")
+        gr.Timer(3.0).tick(refresh, [known, *dropdowns], [banner, known, *dropdowns], api_visibility="private",
+                           show_progress="hidden", queue=False)
+        p["to_train"].click(functools.partial(send_to, tab="train"), session, [t["data_path"], tabs, p["status"]],
+                            api_visibility="private")
+        p["to_compare"].click(functools.partial(send_to, tab="compare"), session, [c["pairs"], tabs, p["status"]],
+                              api_visibility="private")
+    demo.services = services  # for tests and app.py
     return demo
+
+
+def launch_kwargs(services: Services) -> dict[str, Any]:
+    """What ``demo.launch()`` needs: theme/css (Gradio 6 takes them here), auth, upload limit, file access."""
+    cfg = services.config
+    return dict(
+        theme=gr.themes.Soft(),
+        css=CSS,
+        auth=cfg.auth,
+        auth_message="ParaCLIP Workbench: log in to start jobs." if cfg.auth else None,
+        max_file_size=f"{cfg.max_upload_mb}mb",
+        allowed_paths=[str(cfg.app_dir / "jobs")],
+        footer_links=["gradio", "settings"],
+    )
+
+
+def serve(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
+    """Build and launch the app (``python app.py`` and ``paraclip app``)."""
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    return demo.launch(server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                       server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")), share=share,
+                       **{**launch_kwargs(demo.services), **kwargs})

@@ -1,0 +1,240 @@
+"""The offline defaults: mini-world models and gallery, built in the background on first use.
+
+When the mini-world package provides ``ensure_default_models(progress=...)`` (issue 6), its trained
+baseline and ParaCLIP checkpoints and its gallery are the defaults. Until then (or if it fails),
+the app falls back to what it can make in seconds without training: a gallery rendered from the
+mini-world's scene generator and *untrained* random-init ``paraclip-mini`` checkpoints, labelled
+as such everywhere they appear. Building never blocks app start: it runs in a thread, and the
+page shows its progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+FALLBACK_ARCH = "paraclip-mini"
+MINIWORLD_GALLERY = "mini-world"
+TUXPAINT_GALLERY = "tuxpaint"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model the user can pick: ``name``/``pretrained`` go to ``load_encoder`` and to TrainConfig."""
+
+    label: str
+    name: str
+    pretrained: str | None = None
+    kind: str = "default"  # default | fallback | job | custom
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.name, self.pretrained)
+
+
+def _find_miniworld_builder() -> Callable[..., Any] | None:
+    """``ensure_default_models`` from ``paraclip.miniworld`` (or one of its modules), if present."""
+    for module_name in ("paraclip.miniworld", "paraclip.miniworld.defaults", "paraclip.miniworld.assets",
+                        "paraclip.miniworld.app", "paraclip.miniworld.pipeline"):
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # noqa: BLE001 - absent or half-written: fall back
+            continue
+        fn = getattr(module, "ensure_default_models", None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _field(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+class DefaultAssets:
+    """State of the default models/galleries; ``start()`` builds them in a daemon thread."""
+
+    def __init__(self, config):
+        self.config = config
+        self.root = Path(config.app_dir) / "defaults"
+        self.state = "pending"  # pending | building | ready | fallback | failed
+        self.message = "not started"
+        self.fraction = 0.0
+        self.models: list[ModelChoice] = []
+        self.galleries: dict[str, str] = {}  # label -> load_gallery spec (a folder)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+
+    # -- building -----------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._build, name="paraclip-defaults", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.start()
+        return self._done.wait(timeout)
+
+    def _progress(self, fraction: float | None, message: str) -> None:
+        with self._lock:
+            if fraction is not None:
+                self.fraction = max(0.0, min(1.0, float(fraction)))
+            self.message = message
+
+    def _build(self) -> None:
+        self.state = "building"
+        try:
+            self._build_fallback()  # seconds; the app is usable right away
+            self.state = "fallback"
+            builder = _find_miniworld_builder() if self.config.build_defaults else None
+            if builder is not None:
+                self._progress(0.0, "building the trained mini-world models (first use only)")
+                result = builder(progress=self._miniworld_progress)
+                if self._adopt_miniworld(result):
+                    self.state = "ready"
+                    self._progress(1.0, "mini-world models ready")
+        except Exception as exc:  # noqa: BLE001 - the app stays up; the banner says what happened
+            traceback.print_exc()
+            self._progress(None, f"could not build the default models: {type(exc).__name__}: {exc}")
+            if not self.models:
+                self.state = "failed"
+        finally:
+            self._add_optional_galleries()
+            self._done.set()
+
+    def _miniworld_progress(self, *args: Any) -> None:
+        """Accepts (fraction, message), (done, total, message), (message,) or a dict."""
+        if len(args) == 1 and isinstance(args[0], dict):
+            d = args[0]
+            done, total = d.get("done"), d.get("total")
+            frac = done / total if done is not None and total else d.get("fraction")
+            self._progress(frac, str(d.get("message", d.get("stage", ""))))
+        elif len(args) == 3:
+            done, total, message = args
+            self._progress(done / total if total else None, str(message))
+        elif len(args) == 2:
+            self._progress(args[0] if isinstance(args[0], (int, float)) else None, str(args[1]))
+        elif args:
+            self._progress(None, str(args[0]))
+
+    def _adopt_miniworld(self, result: Any) -> bool:
+        baseline = _field(result, "baseline", "baseline_checkpoint", "clip")
+        paraclip = _field(result, "paraclip", "paraclip_checkpoint", "finetuned")
+        gallery = _field(result, "gallery", "gallery_dir", "test_gallery")
+        models = []
+        if baseline:
+            models.append(ModelChoice("mini-world CLIP baseline", str(baseline)))
+        if paraclip:
+            models.append(ModelChoice("mini-world ParaCLIP", str(paraclip)))
+        if not models:
+            self._progress(None, f"the mini-world builder returned no checkpoints ({type(result).__name__}); "
+                                 f"using the untrained fallback")
+            return False
+        with self._lock:
+            self.models = models + [m for m in self.models if m.kind == "fallback"]
+            if gallery:
+                self.galleries = {MINIWORLD_GALLERY: str(gallery), **{k: v for k, v in self.galleries.items()
+                                                                     if k != MINIWORLD_GALLERY}}
+        return True
+
+    def _build_fallback(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        gallery_dir = self.root / "miniworld-gallery"
+        if not (gallery_dir / "captions.csv").is_file():
+            self._render_gallery(gallery_dir, self.config.gallery_size)
+        models = []
+        for seed in (0, 1):
+            path = self.root / f"untrained-{FALLBACK_ARCH}-seed{seed}.pt"
+            if not path.is_file():
+                self._progress(0.5 + 0.2 * seed, f"creating an untrained {FALLBACK_ARCH} (seed {seed})")
+                _save_random_init(FALLBACK_ARCH, seed, path)
+            models.append(ModelChoice(f"untrained mini seed {seed} (fallback)", FALLBACK_ARCH, str(path),
+                                      kind="fallback"))
+        with self._lock:
+            self.models = models
+            self.galleries[f"{MINIWORLD_GALLERY} (rendered)"] = str(gallery_dir)
+        self._progress(1.0, "fallback ready: untrained mini models (the trained mini-world models are not "
+                            "available yet)")
+
+    def _render_gallery(self, folder: Path, n: int) -> None:
+        from paraclip.miniworld.world import iter_scenes
+
+        tmp = folder.with_name(folder.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i, scene in enumerate(iter_scenes(seed=0, split="test", n=n)):
+            scene.image().save(tmp / f"{scene.image_id}.png")
+            rows.append((f"{scene.image_id}.png", scene.caption, scene.image_id))
+            if i % 20 == 0:
+                self._progress(0.5 * i / n, f"rendering the mini-world gallery ({i}/{n})")
+        with open(tmp / "captions.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "caption", "image_id"])
+            writer.writerows(rows)
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+
+    def _add_optional_galleries(self) -> None:
+        from paraclip.data.galleries import TUXPAINT_STAMPS_DIR
+
+        if TUXPAINT_STAMPS_DIR.is_dir():
+            with self._lock:
+                self.galleries.setdefault("Tux Paint stamps", TUXPAINT_GALLERY)
+
+    # -- reading ------------------------------------------------------------------------------
+    def model_choices(self) -> list[ModelChoice]:
+        with self._lock:
+            return list(self.models)
+
+    def gallery_choices(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.galleries)
+
+    def load_gallery(self, label_or_spec: str):
+        from paraclip.data.galleries import load_gallery
+
+        spec = self.gallery_choices().get(label_or_spec, label_or_spec)
+        return load_gallery(spec)
+
+    def status_markdown(self) -> str:
+        with self._lock:
+            state, message, fraction = self.state, self.message, self.fraction
+        if state == "ready":
+            return "✅ **Default models:** trained mini-world baseline and ParaCLIP (offline)."
+        if state == "fallback":
+            extra = f" — {message}" if "building" in message or "%" in message else ""
+            return ("⚠️ **Default models:** *untrained* `paraclip-mini` fallback (random init, for trying the app); "
+                    "train one in the Train tab or wait for the mini-world models" + extra + ".")
+        if state == "failed":
+            return f"❌ **Default models unavailable:** {message}. Type a model name in the model boxes instead."
+        bar = "█" * int(20 * fraction) + "░" * (20 - int(20 * fraction))
+        return f"⏳ **Preparing the offline default models** `{bar}` {100 * fraction:.0f}% — {message}"
+
+
+def _save_random_init(arch: str, seed: int, path: Path) -> None:
+    import open_clip
+    import torch
+
+    from paraclip.models.loading import register_project_configs
+
+    register_project_configs()
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=None)
+    tmp = path.with_suffix(f".tmp{time.time_ns()}")
+    torch.save({"state_dict": model.state_dict(), "arch": arch}, tmp)
+    tmp.rename(path)

@@ -1,0 +1,144 @@
+"""Explore tab: one query and its paraphrase, top-k images under two models side by side.
+
+For each model, the top-k lists of the query and of the paraphrase are shown with the images in
+both lists outlined, and AO@k / JS@k (``paraclip.evaluation.metrics``) say how stable retrieval
+is under paraphrasing — the quantity ParaCLIP improves. Gallery embeddings are computed once per
+(model, gallery) and kept, so a query costs two text encodings per model.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import time
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from paraclip.plots import empty_figure
+from workbench.plots import similarity_heatmaps
+
+
+def rank_metrics(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
+    from paraclip.evaluation.metrics import average_overlap, jaccard_at_k
+
+    return float(average_overlap(a[None], b[None], k)[0]), float(jaccard_at_k(a[None], b[None], k)[0])
+
+
+def _tiles(index, rows: np.ndarray, scores: np.ndarray, shared: set[str]) -> str:
+    cells = []
+    for rank, (row, score) in enumerate(zip(rows, scores), 1):
+        image_id = index.ids[row]
+        cls = "pc-tile pc-shared" if image_id in shared else "pc-tile"
+        caption = html.escape(index.gallery.caption_of(image_id))
+        cells.append(f'<figure class="{cls}" title="{caption}"><img src="{index.thumbnail(image_id)}" alt="{caption}">'
+                      f'<figcaption>{rank}. {score:.2f}</figcaption></figure>')
+    return '<div class="pc-row">' + "".join(cells) + "</div>"
+
+
+def model_panel(label: str, index, query_rows, query_scores, para_rows, para_scores, k: int) -> tuple[str, dict]:
+    q_ids = [index.ids[r] for r in query_rows]
+    p_ids = [index.ids[r] for r in para_rows]
+    shared = set(q_ids) & set(p_ids)
+    ao, js = rank_metrics(np.asarray(query_rows), np.asarray(para_rows), k)
+    body = (f'<div class="pc-panel"><h3>{html.escape(label)}</h3>'
+            f'<p class="pc-metrics">AO@{k} <b>{100 * ao:.1f}</b> · JS@{k} <b>{100 * js:.1f}</b> · '
+            f'{len(shared)}/{k} images in both lists (outlined)</p>'
+            f"<p>query</p>{_tiles(index, query_rows, query_scores, shared)}"
+            f"<p>paraphrase</p>{_tiles(index, para_rows, para_scores, shared)}</div>")
+    return body, {"model": label, f"AO@{k}": round(100 * ao, 1), f"JS@{k}": round(100 * js, 1),
+                  "shared": len(shared)}
+
+
+def explore(services, baseline, other, gallery_label, query, paraphrase, k):
+    """(HTML panels, metrics table, heatmap figure, timing text)."""
+    start = time.perf_counter()
+    query, paraphrase = (query or "").strip(), (paraphrase or "").strip()
+    if not query or not paraphrase:
+        return ("<p class='pc-note'>Type a query and a paraphrase of it (or press “Generate paraphrase”).</p>",
+                pd.DataFrame(), empty_figure("Type a query and a paraphrase."), "")
+    if not gallery_label:
+        return "<p class='pc-note'>Pick a gallery.</p>", pd.DataFrame(), empty_figure("No gallery."), ""
+    k = int(k)
+    panels, rows, sims = [], [], []
+    try:
+        for label in [baseline, other]:
+            if not label:
+                continue
+            choice = services.resolve_model(label)
+            index = services.gallery_index(choice.key, gallery_label)
+            encoder = services.encoders.get(*choice.key)
+            texts = [query, paraphrase]
+            feats = encoder.encode_text(texts).float().numpy()
+            top, scores = index.search(feats, k)
+            body, metrics = model_panel(choice.label, index, top[0], scores[0], top[1], scores[1], min(k, top.shape[1]))
+            panels.append(body)
+            rows.append(metrics)
+            cos = feats @ feats.T
+            for i, a in enumerate(texts):
+                for j, b in enumerate(texts):
+                    sims.append({"model": choice.label, "text_a": a, "text_b": b, "cosine": float(cos[i, j])})
+    except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
+        return (f"<p class='pc-error'>❌ {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>",
+                pd.DataFrame(), empty_figure("Nothing to show."), "")
+    elapsed = 1000 * (time.perf_counter() - start)
+    page = '<div class="pc-compare">' + "".join(panels) + "</div>"
+    return page, pd.DataFrame(rows), similarity_heatmaps(pd.DataFrame(sims)), f"{elapsed:.0f} ms"
+
+
+def generate_paraphrase(services, query):
+    """One two-step paraphrase of ``query`` with the offline local backend (kept loaded)."""
+    query = (query or "").strip()
+    if not query:
+        return gr.skip(), "Type a query first."
+    try:
+        text = services.paraphrase_one(query)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        return gr.skip(), f"❌ {type(exc).__name__}: {exc}"
+    if not text:
+        return gr.skip(), "The local model gave no usable paraphrase (it copied the caption); type one instead."
+    return text, ""
+
+
+def build(services, session: gr.State) -> dict[str, Any]:
+    with gr.Row():
+        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="explore-baseline")
+        other = gr.Dropdown(label="ParaCLIP model", choices=[], allow_custom_value=True, elem_id="explore-other")
+        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, elem_id="explore-gallery")
+        k = gr.Slider(1, 20, value=8, step=1, label="k")
+    with gr.Row():
+        query = gr.Textbox(label="Query", placeholder="two small red circles left of a large blue square",
+                           elem_id="explore-query")
+        paraphrase = gr.Textbox(label="Paraphrase", elem_id="explore-paraphrase")
+    with gr.Row():
+        search = gr.Button("Search", variant="primary", elem_id="explore-search")
+        gen = gr.Button("Generate paraphrase (offline LLM)")
+        timing = gr.Markdown()
+    note = gr.Markdown()
+    panels = gr.HTML(elem_id="explore-results")
+    metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], label="Rank similarity between the top-k of the query and of the paraphrase", interactive=False)
+    heatmap = gr.Plot(label="Cosine similarity of the texts", elem_id="explore-heatmap")
+    inputs = [baseline, other, gallery, query, paraphrase, k]
+    outputs = [panels, metrics, heatmap, timing]
+    fn = functools.partial(explore, services)
+    search.click(fn, inputs, outputs, api_name="explore", concurrency_id="explore", concurrency_limit=4)
+    query.submit(fn, inputs, outputs, api_visibility="private", concurrency_id="explore")
+    paraphrase.submit(fn, inputs, outputs, api_visibility="private", concurrency_id="explore")
+    gen.click(functools.partial(generate_paraphrase, services), query, [paraphrase, note],
+              concurrency_id="models", api_visibility="private")
+    return {"baseline": baseline, "other": other, "gallery": gallery}
+
+
+CSS = """
+.pc-compare {display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px;}
+.pc-panel h3 {margin: 4px 0;}
+.pc-row {display: flex; flex-wrap: wrap; gap: 6px; margin-bottom: 8px;}
+.pc-tile {margin: 0; padding: 2px; border: 3px solid transparent; border-radius: 6px; width: 84px; text-align: center;}
+.pc-tile img {width: 76px; height: 76px; image-rendering: pixelated; border-radius: 4px; background: #eee;}
+.pc-tile figcaption {font-size: 11px;}
+.pc-shared {border-color: #16a34a; background: #dcfce7;}
+.pc-metrics {font-size: 14px;}
+.pc-error {color: #b91c1c;}
+"""

@@ -1,0 +1,227 @@
+"""App-wide services shared by every session: settings, loaded models, gallery embeddings, jobs.
+
+These are caches of *resources* (a model loaded once serves every user), never per-user state:
+what a user typed, generated or selected lives in ``gr.State`` / component values.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from paraclip.jobs import JobRunner, default_app_dir
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:
+    """``"alice:pw1,bob:pw2"`` -> [("alice", "pw1"), ("bob", "pw2")]; None when unset."""
+    if not spec:
+        return None
+    pairs = []
+    for part in spec.split(","):
+        if ":" in part:
+            user, password = part.split(":", 1)
+            if user.strip():
+                pairs.append((user.strip(), password))
+    return pairs or None
+
+
+@dataclass
+class AppConfig:
+    """Settings from the environment (so HF Spaces secrets configure the app)."""
+
+    app_dir: Path = field(default_factory=default_app_dir)
+    max_upload_mb: int = field(default_factory=lambda: _env_int("PARACLIP_APP_MAX_UPLOAD_MB", 20))
+    auth: list[tuple[str, str]] | None = field(default_factory=lambda: parse_auth(os.environ.get("PARACLIP_APP_AUTH")))
+    max_jobs: int = field(default_factory=lambda: _env_int("PARACLIP_APP_MAX_JOBS", 2))
+    poll_s: float = 2.0
+    build_defaults: bool = field(default_factory=lambda: os.environ.get("PARACLIP_APP_BUILD_DEFAULTS", "1") != "0")
+    gallery_size: int = field(default_factory=lambda: _env_int("PARACLIP_APP_GALLERY_SIZE", 200))
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth)
+
+    @property
+    def work_root(self) -> Path:
+        """Per-session scratch folders: inside the temp area (uploads are confined there, and Gradio
+        serves downloads from it)."""
+        return Path(tempfile.gettempdir()) / "paraclip-workbench"
+
+
+class EncoderCache:
+    """Loaded encoders keyed by (name, pretrained), least recently used evicted; thread-safe."""
+
+    def __init__(self, capacity: int = 4, loader: Callable[..., Any] | None = None):
+        self.capacity = capacity
+        self._loader = loader
+        self._items: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, name: str, pretrained: str | None = None):
+        key = (name, pretrained or None)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one load per model even when many sessions ask at once
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            loader = self._loader
+            if loader is None:
+                from paraclip.models import load_encoder as loader
+            encoder = loader(name, pretrained)
+            with self._lock:
+                self._items[key] = encoder
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+            return encoder
+
+
+class GalleryIndex:
+    """Image embeddings of a gallery under one model, plus thumbnails, for fast Explore queries."""
+
+    def __init__(self, gallery, features: np.ndarray, ids: list[str]):
+        self.gallery = gallery
+        self.features = features  # (n, d) float32, L2-normalised
+        self.ids = ids
+        self._thumbs: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def search(self, text_features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = text_features @ self.features.T
+        k = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
+        top = np.take_along_axis(top, order, axis=1)
+        return top, np.take_along_axis(scores, top, axis=1)
+
+    def thumbnail(self, image_id: str, size: int = 96) -> str:
+        """A data-URI PNG thumbnail (cached)."""
+        with self._lock:
+            if image_id in self._thumbs:
+                return self._thumbs[image_id]
+        import base64
+        import io
+
+        try:
+            image = self.gallery.load_image(image_id)
+            image.thumbnail((size, size))
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+        except Exception:  # noqa: BLE001 - an unreadable image shows as a blank tile
+            uri = ""
+        with self._lock:
+            self._thumbs[image_id] = uri
+        return uri
+
+
+class Services:
+    """Everything the tabs share: config, job runner, model and gallery-embedding caches, defaults."""
+
+    def __init__(self, config: AppConfig | None = None, runner: JobRunner | None = None):
+        from workbench.defaults import DefaultAssets
+
+        self.config = config or AppConfig()
+        self.config.app_dir.mkdir(parents=True, exist_ok=True)
+        self.runner = runner or JobRunner(self.config.app_dir, max_active=self.config.max_jobs)
+        self.encoders = EncoderCache()
+        self.defaults = DefaultAssets(self.config)
+        self._indexes: dict[tuple, GalleryIndex] = {}
+        self._index_lock = threading.Lock()
+        self._galleries: dict[str, Any] = {}
+
+    def session_dir(self, session: dict) -> Path:
+        """The caller's scratch folder (created on first use; its name is kept in the session state)."""
+        if not session.get("dir"):
+            session["dir"] = str(self.config.work_root / uuid.uuid4().hex)
+        path = Path(session["dir"])
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def gallery(self, spec: str):
+        with self._index_lock:
+            if spec not in self._galleries:
+                self._galleries[spec] = self.defaults.load_gallery(spec)
+            return self._galleries[spec]
+
+    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str) -> GalleryIndex:
+        key = (model, gallery_spec)
+        with self._index_lock:
+            if key in self._indexes:
+                return self._indexes[key]
+        gallery = self.gallery(gallery_spec)
+        encoder = self.encoders.get(*model)
+        feats = gallery.embed(encoder, workers=0)
+        index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
+        with self._index_lock:
+            self._indexes.setdefault(key, index)
+            return self._indexes[key]
+
+    def can_start_jobs(self, username: str | None) -> bool:
+        return (not self.config.auth_enabled) or bool(username)
+
+    # -- model choices shared by the Train, Compare and Explore tabs ---------------------------
+    def model_choices(self):
+        """Default models, then the checkpoints of finished training jobs (newest first)."""
+        from workbench.defaults import ModelChoice
+
+        choices = list(self.defaults.model_choices())
+        for job in self.runner.list(50):
+            final = job.final_checkpoint if job.kind == "train" else None
+            if final is not None:
+                choices.append(ModelChoice(f"job {job.name} [{job.id}]", str(final), None, kind="job"))
+        return choices
+
+    def model_labels(self) -> list[str]:
+        return [c.label for c in self.model_choices()]
+
+    def resolve_model(self, label: str):
+        """A choice by label, or a typed model: ``NAME`` or ``NAME@PRETRAINED`` (``ViT-B-32@openai``)."""
+        from workbench.defaults import ModelChoice
+
+        label = (label or "").strip()
+        if not label:
+            raise ValueError("no model selected")
+        for choice in self.model_choices():
+            if choice.label == label:
+                return choice
+        name, _, pretrained = label.partition("@")
+        return ModelChoice(label, name.strip(), pretrained.strip() or None, kind="custom")
+
+    def paraphrase_one(self, caption: str) -> str | None:
+        """Step 2 of the paper's two-step paraphrase of one caption, with the offline local backend."""
+        import tempfile as _tempfile
+
+        from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, run_paraphrasing
+
+        with self._index_lock:
+            if getattr(self, "_local_backend", None) is None:
+                self._local_backend = make_backend("local", batch_size=2)
+            backend = self._local_backend
+        with _tempfile.TemporaryDirectory(dir=self.config.work_root if self.config.work_root.exists() else None) as d:
+            out = Path(d) / "one.jsonl"
+            config = ParaphraseConfig(min_words=0, max_words=10_000,
+                                      cache_path=str(self.config.app_dir / "paraphrase-cache.sqlite"))
+            run_paraphrasing([caption], out, backend, config)
+            records = load_records(out)
+        rec = records[0] if records else {}
+        return rec.get("paraphrase_2") or rec.get("paraphrase_1")

@@ -1,0 +1,221 @@
+"""Train tab: start ParaCLIP fine-tuning as a background job, watch it, cancel it.
+
+Jobs are subprocesses run by :class:`paraclip.jobs.JobRunner` (history in SQLite); the page polls
+them with a ``gr.Timer``, so a reload or a second browser sees the same jobs.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from paraclip.plots import empty_figure, training_curves
+from workbench.uploads import UploadError, check_text_upload
+
+JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]
+CURVE_METRICS_EXCLUDE = ("lr", "samples_per_s", "logit_scale", "epoch", "seconds", "time", "elapsed_s")
+
+
+def _fmt_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def jobs_frame(services) -> pd.DataFrame:
+    rows = []
+    for job in services.runner.list(100):
+        metrics = services.runner.metrics(job) if job.active else []
+        step = max((r.get("step", 0) for r in metrics), default="")
+        dur = job.duration_s()
+        rows.append({"id": job.id, "name": job.name, "status": job.status, "owner": job.owner or "",
+                     "started": _fmt_time(job.started), "duration": f"{dur:.0f} s" if dur is not None else "",
+                     "step": step, "message": (job.message or "")[:160]})
+    return pd.DataFrame(rows, columns=JOB_COLUMNS)
+
+
+def curve_metrics(rows: list[dict[str, Any]]) -> list[str]:
+    keys = dict.fromkeys(k for r in rows for k in r)
+    return [k for k in keys if k != "step" and k not in CURVE_METRICS_EXCLUDE
+            and any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
+
+
+def job_view(services, job_id: str | None):
+    """(status markdown, curve figure, log text, checkpoint files) for one job."""
+    if not job_id:
+        return "No job selected.", empty_figure("Start a job or pick one from the history."), "", None
+    job = services.runner.get(job_id)
+    if job is None:
+        return f"No job {job_id}.", empty_figure("Unknown job."), "", None
+    rows = services.runner.metrics(job)
+    frame = pd.DataFrame(rows) if rows else None
+    last = rows[-1] if rows else {}
+    total = job.config.get("steps")
+    step = last.get("step")
+    progress = f" — step {step}/{total}" if step is not None and total else (f" — step {step}" if step else "")
+    loss = f", loss {last['loss']:.4f}" if isinstance(last.get("loss"), (int, float)) else ""
+    icon = {"running": "⏳", "cancelling": "⏹", "succeeded": "✅", "failed": "❌", "cancelled": "⏹",
+            "lost": "⚠"}.get(job.status, "")
+    status = f"{icon} **{job.name}** (`{job.id}`): **{job.status}**{progress}{loss}"
+    if job.message and not job.active:
+        status += f"\n\n{job.message}"
+    if job.final_checkpoint:
+        status += f"\n\nFinal checkpoint: `{job.final_checkpoint}` — it now appears in Compare and Explore."
+    figure = training_curves(frame, metrics=curve_metrics(rows), title=f"Training curves: {job.name}") \
+        if frame is not None else empty_figure("Waiting for the first metrics row …", "Training curves")
+    checkpoints = [str(p) for p in job.checkpoints()] or None
+    return status, figure, services.runner.log_tail(job, 12_000), checkpoints
+
+
+def start_job(services, session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset,
+              loss_weights, val_split, device, name, request: gr.Request):
+    """Validate the form, then start ``paraclip train`` as a subprocess; returns the new job's id."""
+    from paraclip.errors import ParaclipError
+
+    username = getattr(request, "username", None) if request is not None else None
+    if not services.can_start_jobs(username):
+        return "❌ Log in to start jobs.", gr.skip(), gr.skip()
+    session = dict(session or {})
+    try:
+        if data_upload is not None:
+            folder = services.session_dir(session)
+            data = str(check_text_upload(data_upload, folder, services.config.max_upload_mb, (".jsonl",)))
+        else:
+            data = (data_path or "").strip() or session.get("paraphrases")
+        if not data:
+            raise UploadError("No training data: paraphrase captions in the Paraphrase tab and press "
+                              "“Send to Train”, upload a paraphrase JSONL, or type its path.")
+        model = services.resolve_model(base_model)
+        image_spec = services.defaults.gallery_choices().get(images, images)
+        config: dict[str, Any] = {
+            "model": model.name, "pretrained": model.pretrained or "none", "data": data,
+            "images": str(image_spec) if image_spec and Path(str(image_spec)).exists() else None,
+            "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "loss_preset": loss_preset,
+            "loss_weights": (loss_weights or "").strip() or None, "val_split": float(val_split or 0),
+            "validation": ["heldout"] if float(val_split or 0) > 0 else [],
+            "validate_every": max(1, int(steps) // 5) if float(val_split or 0) > 0 else 0,
+            "checkpoint_every": max(1, int(steps) // 4), "device": device or "auto", "warmup": 0.1,
+            "skip_missing_images": True,
+        }
+        job = services.runner.start_training(config, name=(name or "").strip() or None, owner=username)
+    except (UploadError, ParaclipError, ValueError) as exc:
+        return f"❌ {exc}", gr.skip(), gr.skip()
+    return f"⏳ started job `{job.id}`", gr.update(choices=job_ids(services), value=job.id), session
+
+
+def job_ids(services) -> list[tuple[str, str]]:
+    return [(f"{j.name} · {j.status} · {j.id}", j.id) for j in services.runner.list(100)]
+
+
+def cancel_job(services, job_id, request: gr.Request):
+    from paraclip.errors import ParaclipError
+
+    username = getattr(request, "username", None) if request is not None else None
+    if not job_id:
+        return "❌ Pick a job to cancel."
+    job = services.runner.get(job_id)
+    if job is None:
+        return f"❌ No job {job_id}."
+    if services.config.auth_enabled and (not username or (job.owner and job.owner != username)):
+        return "❌ Only the user who started a job can cancel it."
+    try:
+        job = services.runner.cancel(job_id)
+    except ParaclipError as exc:
+        return f"❌ {exc}"
+    return f"⏹ cancelling `{job.id}` (stops at the next step; killed after {services.runner.cancel_grace_s:.0f} s)"
+
+
+def pick_from_history(services, evt: gr.SelectData):
+    if not evt.row_value:
+        return gr.skip()
+    return gr.update(choices=job_ids(services), value=evt.row_value[0])
+
+
+def poll(services, job_id):
+    status, figure, log, checkpoints = job_view(services, job_id)
+    return jobs_frame(services), status, figure, log, checkpoints
+
+
+def refresh_models(services, current):
+    labels = services.model_labels()
+    return gr.update(choices=labels, value=current if current else (labels[0] if labels else None))
+
+
+class Handlers:
+    """Handlers that take gr.Request / gr.SelectData: bound methods, so Gradio sees their type hints
+    (it does not look through functools.partial)."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def start(self, session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset,
+              loss_weights, val_split, device, name, request: gr.Request):
+        return start_job(self.services, session, base_model, data_path, data_upload, images, steps, batch_size, lr,
+                         loss_preset, loss_weights, val_split, device, name, request)
+
+    def cancel(self, job_id, request: gr.Request):
+        return cancel_job(self.services, job_id, request)
+
+    def pick(self, evt: gr.SelectData):
+        return pick_from_history(self.services, evt)
+
+
+# The trainer's loss presets (paraclip.training.losses.LOSS_PRESETS; a test keeps the two equal) -
+# listed here so that building the page does not import torch.
+LOSS_PRESET_NAMES = ["paraclip", "l1-only", "no-l1", "l2-only", "no-l2", "l3-only", "no-l3", "clip", "laclip"]
+
+
+def build(services, session: gr.State) -> dict[str, Any]:
+    handlers = Handlers(services)
+
+    with gr.Row():
+        with gr.Column():
+            base_model = gr.Dropdown(label="Base model (or type NAME@PRETRAINED, e.g. ViT-B-32@openai)", choices=[],
+                                     allow_custom_value=True, elem_id="train-model")
+            data_path = gr.Textbox(label="Paraphrase JSONL (filled by “Send to Train”)", elem_id="train-data")
+            data_upload = gr.File(label="…or upload a paraphrase JSONL", file_types=[".jsonl"], height=100)
+            images = gr.Dropdown(label="Images (a gallery, or an image folder path)", choices=[],
+                                 allow_custom_value=True)
+        with gr.Column():
+            with gr.Row():
+                steps = gr.Number(label="steps", value=200, precision=0, minimum=1)
+                batch_size = gr.Number(label="batch size (global)", value=32, precision=0, minimum=2)
+                lr = gr.Number(label="learning rate", value=1e-4)
+            with gr.Row():
+                loss_preset = gr.Dropdown(LOSS_PRESET_NAMES, value="paraclip", label="loss preset",
+                                          info="paraclip = L1 + L2 + L3 (the paper); ablations drop terms")
+                loss_weights = gr.Textbox(label="loss weights (e.g. l1=1,l2=0.5)")
+            with gr.Row():
+                val_split = gr.Slider(0, 0.5, value=0.1, step=0.05, label="held-out fraction for validation")
+                device = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", label="device")
+            job_name = gr.Textbox(label="Job name (optional)")
+    with gr.Row():
+        start = gr.Button("Start training", variant="primary", elem_id="train-start")
+        cancel = gr.Button("Cancel job", variant="stop", elem_id="train-cancel")
+    message = gr.Markdown(elem_id="train-message")
+    with gr.Row():
+        job_pick = gr.Dropdown(label="Job", choices=[], elem_id="train-job")
+    job_status = gr.Markdown(elem_id="train-job-status")
+    curve = gr.Plot(label="Loss and validation curves", elem_id="train-curve")
+    with gr.Accordion("Log", open=False):
+        log = gr.Textbox(label="Log (last lines)", lines=12, max_lines=12, autoscroll=True)
+    checkpoints = gr.File(label="Checkpoints", file_count="multiple", interactive=False)
+    history = gr.Dataframe(headers=JOB_COLUMNS, label="Job history (kept across app restarts)", interactive=False,
+                           elem_id="train-history")
+    timer = gr.Timer(services.config.poll_s)
+
+    start.click(handlers.start,
+                [session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset, loss_weights,
+                 val_split, device, job_name], [message, job_pick, session], api_name="start_training")
+    cancel.click(handlers.cancel, job_pick, message, api_name="cancel_training")
+    outputs = [history, job_status, curve, log, checkpoints]
+    timer.tick(functools.partial(poll, services), job_pick, outputs, api_visibility="private", show_progress="hidden",
+               queue=False)
+    job_pick.change(functools.partial(poll, services), job_pick, outputs, api_visibility="private")
+    history.select(handlers.pick, None, job_pick, api_visibility="private")
+    job_pick.focus(lambda: gr.update(choices=job_ids(services)), None, job_pick, api_visibility="private")
+    return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick,
+            "refresh_jobs": lambda: gr.update(choices=job_ids(services))}

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--max-retries", type=int, help="retries per request on 429/5xx/timeouts (API)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
     model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
+    model.add_argument("--threads", type=int, help="local: CPU threads for torch")
 
     data = parser.add_argument_group("input")
     data.add_argument("--caption-column", help="caption column / field (default: caption)")
@@ -87,7 +88,7 @@ def _backend(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         backend = make_backend(args.backend, model=args.model, batch_size=args.concurrency, device=args.device,
-                               dtype=args.dtype)
+                               dtype=args.dtype, threads=args.threads)
     for w in caught:
         print(f"WARNING: {w.message}")
     return backend

@@ -1,0 +1,389 @@
+"""The mini-world: procedural scenes of one to three shapes, their specs and canonical captions.
+
+A scene is one or two *groups* of identical objects (count 1-3 in all; each group has a
+size, colour, texture and shape) and, with two groups, a spatial relation between them.
+Everything is a pure function of ``(seed, split, index)``: ``sample_spec`` draws the spec,
+``sample_layout`` places the objects, ``render`` draws them (PIL, 4x supersampled, then
+downsampled with antialiasing). So a scene can be made on the fly from its id, or cached.
+
+The canonical caption comes from one grammar::
+
+    scene    := group | group RELATION group
+    group    := COUNT SIZE COLOUR [TEXTURE] SHAPE(s)     (texture omitted when plain)
+    RELATION := left of | right of | above | below
+
+e.g. ``two small red striped circles left of a large blue square``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+# -- the world's attributes (canonical words) -----------------------------------------
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (214, 38, 38),
+    "green": (34, 160, 60),
+    "blue": (38, 80, 220),
+    "yellow": (236, 204, 26),
+    "purple": (138, 52, 178),
+    "orange": (244, 128, 24),
+}
+SHAPES = ("circle", "square", "triangle", "star", "cross")
+SHAPE_PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "star": "stars",
+                 "cross": "crosses"}
+SIZES = ("small", "large")
+TEXTURES = ("plain", "striped", "dotted")
+RELATIONS = ("left of", "right of", "above", "below")
+CONVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+COUNT_WORDS = {1: "a", 2: "two", 3: "three"}
+
+# Object radius in pixels at 64 px (scaled with the image size), before a +-10 % jitter.
+SIZE_RADIUS = {"small": 6.5, "large": 11.5}
+
+
+@dataclass(frozen=True)
+class ObjectGroup:
+    """``count`` identical objects."""
+
+    count: int
+    size: str
+    colour: str
+    texture: str
+    shape: str
+
+    def __post_init__(self):
+        if self.count not in (1, 2, 3):
+            raise ValueError(f"count must be 1-3, got {self.count}")
+        for value, allowed, what in ((self.size, SIZES, "size"), (self.colour, COLOURS, "colour"),
+                                     (self.texture, TEXTURES, "texture"), (self.shape, SHAPES, "shape")):
+            if value not in allowed:
+                raise ValueError(f"unknown {what} {value!r}; one of {', '.join(allowed)}")
+
+    def looks(self) -> tuple[str, str, str, str]:
+        return (self.size, self.colour, self.texture, self.shape)
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """What a scene shows: one group, or two groups and the relation of the first to the second."""
+
+    groups: tuple[ObjectGroup, ...]
+    relation: str | None = None
+
+    def __post_init__(self):
+        if len(self.groups) not in (1, 2):
+            raise ValueError("a scene has one or two groups")
+        if (len(self.groups) == 2) != (self.relation is not None):
+            raise ValueError("a relation is given exactly when there are two groups")
+        if self.relation is not None and self.relation not in RELATIONS:
+            raise ValueError(f"unknown relation {self.relation!r}")
+        if sum(g.count for g in self.groups) > 3:
+            raise ValueError("at most three objects per scene")
+        if len(self.groups) == 2 and self.groups[0].looks() == self.groups[1].looks():
+            raise ValueError("the two groups must differ in at least one attribute")
+
+    @property
+    def n_objects(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    def normalized(self) -> "SceneSpec":
+        """The same meaning written one way: relations 'left of' / 'above' only.
+
+        ``A right of B`` means ``B left of A``; so two specs mean the same exactly when their
+        normalised forms are equal.
+        """
+        if self.relation in ("right of", "below"):
+            return SceneSpec((self.groups[1], self.groups[0]), CONVERSE[self.relation])
+        return self
+
+    def meaning_key(self) -> str:
+        """A string equal for specs with the same meaning (used for train/eval disjointness)."""
+        n = self.normalized()
+        parts = ["|".join(map(str, (g.count, *g.looks()))) for g in n.groups]
+        return " ; ".join(parts) + (f" ; {n.relation}" if n.relation else "")
+
+    def to_dict(self) -> dict:
+        return {"groups": [asdict(g) for g in self.groups], "relation": self.relation}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SceneSpec":
+        return cls(tuple(ObjectGroup(**g) for g in d["groups"]), d.get("relation"))
+
+
+def noun_phrase(group: ObjectGroup) -> str:
+    """``two small red striped circles`` — the canonical words, in canonical order."""
+    words = [COUNT_WORDS[group.count], group.size, group.colour]
+    if group.texture != "plain":
+        words.append(group.texture)
+    words.append(SHAPE_PLURALS[group.shape] if group.count > 1 else group.shape)
+    return " ".join(words)
+
+
+def canonical_caption(spec: SceneSpec) -> str:
+    """The grammar's caption for a spec (see the module docstring)."""
+    first = noun_phrase(spec.groups[0])
+    if spec.relation is None:
+        return first
+    return f"{first} {spec.relation} {noun_phrase(spec.groups[1])}"
+
+
+# -- sampling ----------------------------------------------------------------------------
+
+# Group counts of two-group scenes (at most three objects, and a group of three needs the
+# whole canvas, so it only appears alone).
+TWO_GROUP_COUNTS = ((1, 1), (1, 1), (2, 1), (1, 2))
+P_TWO_GROUPS = 0.7
+
+
+def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """An independent random stream per scene, so any scene can be made alone from its id."""
+    digest = hashlib.sha256(f"{seed}|{split}|{index}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _sample_group(rng: np.random.Generator, count: int) -> ObjectGroup:
+    return ObjectGroup(
+        count=count,
+        size=SIZES[rng.integers(len(SIZES))],
+        colour=list(COLOURS)[rng.integers(len(COLOURS))],
+        texture=TEXTURES[rng.integers(len(TEXTURES))],
+        shape=SHAPES[rng.integers(len(SHAPES))],
+    )
+
+
+def sample_spec(rng: np.random.Generator) -> SceneSpec:
+    if rng.random() >= P_TWO_GROUPS:
+        return SceneSpec((_sample_group(rng, int(rng.integers(1, 4))),))
+    counts = TWO_GROUP_COUNTS[rng.integers(len(TWO_GROUP_COUNTS))]
+    while True:
+        a, b = _sample_group(rng, counts[0]), _sample_group(rng, counts[1])
+        if a.looks() != b.looks():
+            return SceneSpec((a, b), RELATIONS[rng.integers(len(RELATIONS))])
+
+
+# -- layout ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlacedObject:
+    """One drawn object, in pixels of the final image."""
+
+    group: int
+    cx: float
+    cy: float
+    radius: float
+    angle: float  # degrees; circles ignore it
+
+
+@dataclass(frozen=True)
+class Layout:
+    objects: tuple[PlacedObject, ...]
+    background: tuple[int, int, int]
+    colour_jitter: tuple[tuple[int, int, int], ...]  # one RGB offset per group
+
+
+def _place_in_box(rng, radii, box, others, gap) -> list[tuple[float, float]] | None:
+    """Rejection-sample non-overlapping centres for ``radii`` inside ``box`` = (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    placed: list[tuple[float, float, float]] = list(others)
+    out = []
+    for r in radii:
+        for _ in range(200):
+            if x1 - x0 < 2 * r or y1 - y0 < 2 * r:
+                return None
+            cx, cy = rng.uniform(x0 + r, x1 - r), rng.uniform(y0 + r, y1 - r)
+            if all(math.hypot(cx - ox, cy - oy) >= r + orad + gap for ox, oy, orad in placed):
+                placed.append((cx, cy, r))
+                out.append((cx, cy))
+                break
+        else:
+            return None
+    return out
+
+
+def sample_layout(spec: SceneSpec, rng: np.random.Generator, image_size: int = 64) -> Layout:
+    """Place every object so that the relation holds with a clear gap and no overlaps.
+
+    For ``A left of B`` every A object lies wholly left of every B object (a vertical band
+    of at least ``gap`` pixels between them) and the groups' centres differ less along the
+    other axis than along the relation's axis, so the relation is unambiguous.
+    """
+    s = image_size / 64.0
+    margin, gap = 2.0 * s, 3.0 * s
+    radii = [[SIZE_RADIUS[g.size] * s * rng.uniform(0.9, 1.1) for _ in range(g.count)] for g in spec.groups]
+    bg = tuple(int(v) for v in rng.integers(225, 256, size=3))
+    jitter = tuple(tuple(int(v) for v in rng.integers(-14, 15, size=3)) for _ in spec.groups)
+    for _attempt in range(100):
+        if spec.relation is None:
+            centres = [_place_in_box(rng, radii[0], (margin, margin, image_size - margin, image_size - margin), [], gap)]
+        else:
+            centres = _place_two_groups(spec, rng, radii, image_size, margin, gap)
+        if centres is not None and all(c is not None for c in centres):
+            objects = tuple(
+                PlacedObject(gi, cx, cy, r, float(rng.uniform(-15, 15)))
+                for gi, (group_centres, group_radii) in enumerate(zip(centres, radii))
+                for (cx, cy), r in zip(group_centres, group_radii)
+            )
+            return Layout(objects, bg, jitter)
+    raise RuntimeError(f"could not lay out {canonical_caption(spec)!r} in {image_size} px")  # pragma: no cover
+
+
+def _place_two_groups(spec, rng, radii, size, margin, gap):
+    # Work in "first is left of / above second" form; remember whether the groups were swapped.
+    swapped = spec.relation in ("right of", "below")
+    horizontal = spec.relation in ("left of", "right of")
+    first_r, second_r = (radii[1], radii[0]) if swapped else (radii[0], radii[1])
+    # Split the canvas along the relation's axis at a random point, with a gap between the bands.
+    lo = margin + 2 * max(first_r)
+    hi = size - margin - 2 * max(second_r) - gap
+    if hi < lo:
+        return None
+    split = rng.uniform(lo, hi)
+    band_first, band_second = (margin, split), (split + gap, size - margin)
+    # Along the other axis both groups share one window, so neither is clearly beside/above
+    # the other in the second direction; it is wide enough to hold the larger group.
+    span = size - 2 * margin
+    need = max(sum(2 * r for r in first_r), sum(2 * r for r in second_r)) + gap
+    width = min(span, max(need, rng.uniform(0.55, 1.0) * span))
+    start = margin + rng.uniform(0, span - width)
+    cross = (start, start + width)
+
+    def box(band):
+        return (band[0], cross[0], band[1], cross[1]) if horizontal else (cross[0], band[0], cross[1], band[1])
+
+    first = _place_in_box(rng, first_r, box(band_first), [], gap)
+    second = _place_in_box(rng, second_r, box(band_second), [], gap)
+    if first is None or second is None:
+        return None
+    return [second, first] if swapped else [first, second]
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+SUPERSAMPLE = 4
+
+
+def _shape_polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+    a = math.radians(angle)
+
+    def rot(px, py):
+        return (cx + px * math.cos(a) - py * math.sin(a), cy + px * math.sin(a) + py * math.cos(a))
+
+    if shape == "square":
+        h = r * 0.85
+        pts = [(-h, -h), (h, -h), (h, h), (-h, h)]
+    elif shape == "triangle":
+        pts = [(r * math.cos(math.radians(t)), r * math.sin(math.radians(t)) + r * 0.15) for t in (-90, 30, 150)]
+    elif shape == "star":
+        pts = []
+        for k in range(10):
+            rad = r if k % 2 == 0 else r * 0.45
+            t = math.radians(-90 + 36 * k)
+            pts.append((rad * math.cos(t), rad * math.sin(t)))
+    elif shape == "cross":
+        w, h = r * 0.34, r
+        pts = [(-w, -h), (w, -h), (w, -w), (h, -w), (h, w), (w, w), (w, h), (-w, h), (-w, w), (-h, w), (-h, -w), (-w, -w)]
+    else:
+        raise ValueError(shape)
+    return [rot(px, py) for px, py in pts]
+
+
+def _texture_fill(texture: str, colour, size: int, angle: float) -> Image.Image:
+    """A full-canvas RGB fill in ``colour`` carrying the texture pattern (dark stripes or dots)."""
+    fill = Image.new("RGB", (size, size), colour)
+    if texture == "plain":
+        return fill
+    dark = tuple(int(c * 0.3) for c in colour)
+    draw = ImageDraw.Draw(fill)
+    period = 4 * SUPERSAMPLE * size / (64 * SUPERSAMPLE) * 1.0
+    period = max(period, 3.0 * SUPERSAMPLE)
+    if texture == "striped":
+        # diagonal stripes, half the period wide
+        for k in range(-size, 2 * size, int(period)):
+            draw.polygon([(k, 0), (k + period / 2, 0), (k + period / 2 - size, size), (k - size, size)], fill=dark)
+    elif texture == "dotted":
+        dot = period * 0.28
+        for y in np.arange(period / 2, size, period):
+            for x in np.arange(period / 2 + (period / 2 if int(y // period) % 2 else 0), size, period):
+                draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=dark)
+    return fill
+
+
+def render(spec: SceneSpec, layout: Layout, image_size: int = 64) -> Image.Image:
+    """Draw a laid-out scene as an RGB PIL image of ``image_size`` pixels."""
+    big = image_size * SUPERSAMPLE
+    canvas = Image.new("RGB", (big, big), layout.background)
+    for obj in layout.objects:
+        group = spec.groups[obj.group]
+        base = COLOURS[group.colour]
+        colour = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(base, layout.colour_jitter[obj.group]))
+        mask = Image.new("L", (big, big), 0)
+        draw = ImageDraw.Draw(mask)
+        cx, cy, r = obj.cx * SUPERSAMPLE, obj.cy * SUPERSAMPLE, obj.radius * SUPERSAMPLE
+        if group.shape == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        else:
+            draw.polygon(_shape_polygon(group.shape, cx, cy, r, obj.angle), fill=255)
+        canvas.paste(_texture_fill(group.texture, colour, big, obj.angle), (0, 0), mask)
+    return canvas.resize((image_size, image_size), Image.Resampling.LANCZOS)
+
+
+# -- scenes --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scene:
+    """One scene of the world: id, spec, layout and canonical caption (the image is rendered on demand)."""
+
+    image_id: str
+    spec: SceneSpec
+    layout: Layout
+    image_size: int = 64
+    caption: str = field(default="", compare=False)
+
+    def image(self) -> Image.Image:
+        return render(self.spec, self.layout, self.image_size)
+
+    def record(self) -> dict:
+        return {"image_id": self.image_id, "caption": self.caption, "spec": self.spec.to_dict()}
+
+
+def make_scene(seed: int, split: str, index: int, image_size: int = 64, spec: SceneSpec | None = None) -> Scene:
+    """Scene ``index`` of ``split`` for world ``seed`` (its spec drawn from the same stream unless given)."""
+    rng = scene_rng(seed, split, index)
+    spec = spec if spec is not None else sample_spec(rng)
+    layout = sample_layout(spec, rng, image_size)
+    return Scene(f"{split}-{index:06d}", spec, layout, image_size, canonical_caption(spec))
+
+
+def iter_scenes(seed: int, split: str, n: int, image_size: int = 64, exclude: set[str] | None = None,
+                start: int = 0) -> Iterator[Scene]:
+    """``n`` scenes of ``split``; specs whose meaning is in ``exclude`` (or already produced) are redrawn.
+
+    Redrawing uses further draws of the scene's own stream, so the result stays a pure
+    function of the seed and the excluded set.
+    """
+    seen: set[str] = set()
+    exclude = exclude or set()
+    for index in range(start, start + n):
+        rng = scene_rng(seed, split, index)
+        for _ in range(1000):
+            spec = sample_spec(rng)
+            key = spec.meaning_key()
+            if key not in exclude and key not in seen:
+                break
+        else:  # pragma: no cover - the spec space is ~10^6 times larger than any split
+            raise RuntimeError(f"could not draw a new scene for {split} {index}")
+        seen.add(key)
+        layout = sample_layout(spec, rng, image_size)
+        yield Scene(f"{split}-{index:06d}", spec, layout, image_size, canonical_caption(spec))
+
+
+def spec_json(spec: SceneSpec) -> str:
+    return json.dumps(spec.to_dict(), sort_keys=True)

@@ -1,0 +1,53 @@
+"""Shared fixtures for the app tests: one Services (small rendered gallery, untrained mini models)
+per session, a local OpenAI-compatible server, and a launched app."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def app_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("workbench-app")
+
+
+@pytest.fixture(scope="session")
+def services(app_dir):
+    from workbench.services import AppConfig, Services
+
+    services = Services(AppConfig(app_dir=app_dir, gallery_size=24, build_defaults=False, max_jobs=2, poll_s=1.0))
+    services.defaults.start()
+    assert services.defaults.wait(300), "default models were not ready in time"
+    assert services.defaults.model_choices(), services.defaults.message
+    yield services
+    services.runner.cancel_all()
+
+
+@pytest.fixture(scope="session")
+def chat_server():
+    from paraclip.paraphrase.mock_server import MockChatServer
+
+    with MockChatServer() as server:
+        yield server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def launched(services):
+    """The app served on 127.0.0.1 (a real HTTP server), shared by the client and browser tests."""
+    from workbench.app import build_demo, launch_kwargs
+
+    demo = build_demo(services)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_kwargs(services))
+    yield demo, f"http://127.0.0.1:{port}/"
+    demo.close()

@@ -1,0 +1,131 @@
+"""Tab handlers called directly (no browser): uploads, paraphrasing + review, compare, explore, choices."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from workbench import compare, explore, paraphrase, train
+from workbench.uploads import UploadError, check_text_upload
+
+
+def run_to_end(gen):
+    last = None
+    for last in gen:
+        pass
+    return last
+
+
+@pytest.mark.parametrize("name, data, match", [
+    ("captions.pdf", b"%PDF-1.4", "unsupported file type"),
+    ("captions.txt", "a caf\xe9 by the sea\n".encode("latin-1"), "not UTF-8"),
+    ("captions.txt", b"", "empty"),
+    ("captions.txt", b"\x00\x01\x02binary", "binary"),
+    ("captions.txt", b"x" * (2 * 1024 * 1024 + 1), "upload limit"),
+])
+def test_bad_uploads_give_a_message(tmp_path, name, data, match):
+    src = tmp_path / name
+    src.write_bytes(data)
+    with pytest.raises(UploadError, match=match):
+        check_text_upload(str(src), tmp_path / "session", max_mb=2)
+
+
+def test_good_upload_is_copied_into_the_session_folder(tmp_path):
+    src = tmp_path / "caps.csv"
+    src.write_text("image_id,caption\n1,a dog on a red sofa\n", encoding="utf-8")
+    dest = check_text_upload(str(src), tmp_path / "session", max_mb=2)
+    assert dest.parent == tmp_path / "session" and dest.read_text(encoding="utf-8") == src.read_text()
+
+
+def test_bad_upload_in_the_paraphrase_handler_is_a_visible_message(services, tmp_path):
+    src = tmp_path / "caps.txt"
+    src.write_bytes("caf\xe9 au lait on a table\n".encode("latin-1"))
+    status, *_ = run_to_end(paraphrase.run_paraphrase(
+        services, {}, "", str(src), paraphrase.BACKEND_LOCAL, "", "", "", "", "paper", "", "", 1.0, 0.1, 64, 0))
+    assert status.startswith("❌") and "UTF-8" in status
+
+
+def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_server):
+    text = "image_id,caption\ntest-000000,two red circles left of a blue square\ntest-000001,a small green star above a cross\nx,one"
+    status, table, files, session = run_to_end(paraphrase.run_paraphrase(
+        services, {}, text, None, paraphrase.BACKEND_API, "", chat_server.base_url, "mock", "sk-secret-test",
+        "paper", "", "", 1.0, 0.1, 64, 0))
+    assert status.startswith("✅"), status
+    assert list(table["caption"]) == ["two red circles left of a blue square", "a small green star above a cross"]
+    assert all(table["status"] == "ok") and all(table["paraphrase_2"].str.len() > 0)
+    out = session["paraphrases"]
+    assert "sk-secret-test" not in open(out, encoding="utf-8").read()
+    assert not [k for k in __import__("os").environ if k.startswith("PARACLIP_WB_KEY_")]
+    assert sorted(p.rsplit(".", 1)[1] for p in files) == ["csv", "jsonl"]
+    msg, table, files = paraphrase.apply_review(session, 0, "rejected", "", "")
+    assert msg.startswith("✅") and table.loc[0, "review"] == "rejected"
+    msg, table, _ = paraphrase.apply_review(session, 1, "accepted", "a little green star over a cross", "")
+    assert table.loc[1, "review"] == "edited" and table.loc[1, "paraphrase_1"] == "a little green star over a cross"
+    records = [json.loads(line) for line in open(out, encoding="utf-8")]
+    assert records[1]["original"]["paraphrase_1"] != "a little green star over a cross"
+    assert paraphrase.apply_review(session, 99, "accepted", "", "")[0].startswith("❌")
+
+
+def test_explore_shows_both_models_with_rank_metrics(services):
+    models = services.model_labels()
+    gallery = next(iter(services.defaults.gallery_choices()))
+    page, metrics, fig, timing = explore.explore(services, models[0], models[1], gallery,
+                                                 "two red circles left of a blue square",
+                                                 "a pair of red circles to the left of a blue square", 5)
+    assert page.count('class="pc-panel"') == 2 and page.count("<img") == 4 * 5
+    assert list(metrics["model"]) == models[:2]
+    assert metrics["AO@5"].between(0, 100).all() and metrics["JS@5"].between(0, 100).all()
+    assert isinstance(fig, go.Figure) and len(fig.data) == 2
+    assert timing.endswith("ms")
+    bad_page, *_ = explore.explore(services, "no-such-model-xyz", None, gallery, "a", "b", 5)
+    assert "pc-error" in bad_page
+
+
+def test_compare_retrieval_and_stsb_gives_tables_plots_and_files(services):
+    models = services.model_labels()
+    gallery = next(iter(services.defaults.gallery_choices()))
+    last = run_to_end(compare.run_compare(services, {}, models[0], [models[1]],
+                                          ["zero-shot retrieval (gallery)", "STS-B (offline)"], gallery, "",
+                                          "1,5", 0))
+    status, results, deltas, bars, curves, scatter, delta_plot, files, session = last
+    assert status.startswith("✅"), status
+    assert set(results.columns) >= {"task", "metric", *models[:2]}
+    assert set(deltas["model"]) == {models[1]} and deltas["95% CI"].str.startswith("[").all()
+    assert set(results["task"]) == {"retrieval", "STSB"}
+    assert len(bars.data) == 2 and len(delta_plot.data) == 1 and len(scatter.data) == 2
+    assert {p.rsplit("/", 1)[1] for p in files} == {"results.csv", "deltas.csv", "results.json"}
+    err = run_to_end(compare.run_compare(services, {}, models[0], [], ["paraphrased retrieval AO@k / JS@k "
+                                                                       "(gallery + pairs)"], gallery, "", "10", 0))
+    assert err[0].startswith("❌") and "pairs" in err[0]
+
+
+def test_start_requires_data_and_login_when_auth_is_on(services, monkeypatch):
+    class Req:
+        username = None
+
+    msg, *_ = train.start_job(services, {}, services.model_labels()[0], "", None, "", 10, 8, 1e-4, "paraclip", "",
+                              0.0, "cpu", "", Req())
+    assert msg.startswith("❌") and "training data" in msg
+    monkeypatch.setattr(services.config, "auth", [("alice", "pw")])
+    msg, *_ = train.start_job(services, {}, services.model_labels()[0], "x.jsonl", None, "", 10, 8, 1e-4,
+                              "paraclip", "", 0.0, "cpu", "", Req())
+    assert "Log in" in msg
+
+
+def test_loss_presets_listed_in_the_form_match_the_trainer():
+    from paraclip.training.losses import LOSS_PRESETS
+
+    assert train.LOSS_PRESET_NAMES == LOSS_PRESETS.names()
+
+
+def test_curve_metrics_leave_out_rates_and_the_heatmap_fails_soft():
+    rows = [{"step": 1, "loss": 2.0, "loss_l1": 1.0, "lr": 1e-4, "samples_per_s": 30.0},
+            {"step": 2, "loss": 1.5, "val_R@1": 12.0}]
+    assert train.curve_metrics(rows) == ["loss", "loss_l1", "val_R@1"]
+    from workbench.plots import similarity_heatmaps
+
+    fig = similarity_heatmaps(pd.DataFrame({"x": [1]}))
+    assert "Missing column" in fig.layout.annotations[0].text

@@ -1,0 +1,108 @@
+"""``paraclip miniworld``: reproduce the paper's effect end to end offline, on the mini-world."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+HELP = "mini-world: train a CLIP from scratch, ParaCLIP-fine-tune it and report, offline on CPU"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--reproduce", action="store_true",
+                      help="run (or resume) every stage: world, baseline CLIP, paraphrases, ParaCLIP, evaluation, "
+                           "report")
+    what.add_argument("--defaults", action="store_true",
+                      help="build (or find) the app's offline default models and gallery and print their paths")
+    what.add_argument("--sample", type=int, metavar="N",
+                      help="print N scenes' captions with their two-step paraphrases (and save images with --out)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="run folder (default: $PARACLIP_CACHE/miniworld/<preset>); rerun to resume")
+    parser.add_argument("--preset", default="default", help="default (the reproduction) or smoke (seconds)")
+    parser.add_argument("--seeds", help="comma-separated training seeds (default 0,1,2)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (on a busy machine 1 can be much faster)")
+    parser.add_argument("--llm-captions", type=int, metavar="N",
+                        help="also paraphrase N training captions with the offline LLM and compare (0 = off)")
+    parser.add_argument("--report-to", metavar="DIR", help="also copy the report files into DIR")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a MiniWorldConfig field, e.g. --set baseline_steps=800 (repeatable)")
+
+
+def _config(args):
+    from paraclip.errors import ParaclipError
+    from paraclip.miniworld.pipeline import MiniWorldConfig
+
+    overrides = {}
+    fields = {f.name: f for f in dataclasses.fields(MiniWorldConfig)}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            from paraclip.registry import suggest
+
+            close = suggest(key, list(fields))
+            raise ParaclipError(f"--set {item!r}: expected KEY=VALUE with KEY a MiniWorldConfig field"
+                                + (f" (did you mean {close[0]!r}?)" if close else "")
+                                + f". Fields: {', '.join(fields)}.")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    if args.seeds:
+        try:
+            overrides["seeds"] = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ParaclipError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if args.threads:
+        overrides["threads"] = args.threads
+    if args.llm_captions is not None:
+        overrides["llm_captions"] = args.llm_captions
+    return MiniWorldConfig.preset(args.preset, **overrides)
+
+
+def run(args) -> int:
+    from paraclip.miniworld.pipeline import default_root, ensure_default_models, reproduce
+
+    if args.sample is not None:
+        return _sample(args)
+    config = _config(args)
+    root = args.out or default_root() / args.preset
+    if args.defaults:
+        paths = ensure_default_models(root=root, config=config)
+        for key, value in paths.items():
+            print(f"{key}: {value}")
+        return 0
+    out = reproduce(config, root, verbose=True, report_to=args.report_to)
+    print(f"\nfinished in {out.seconds / 60:.1f} min; run folder {out.root}")
+    if out.report is not None:
+        info = out.stages.get("report", {})
+        print(f"report: {out.report}")
+        verdict = "reached" if info.get("target_reached") else "NOT reached"
+        print(f"target effect {verdict}:")
+        for c in info.get("criteria", []):
+            print(f"  {'yes' if c['passed'] else 'no ':<3} {c['criterion']}: {c['delta']:+.1f} "
+                  f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]")
+    return 0
+
+
+def _sample(args) -> int:
+    from pathlib import Path
+
+    from paraclip.miniworld.rewriter import SceneRewriter
+    from paraclip.miniworld.world import iter_scenes
+
+    rewriter = SceneRewriter()
+    folder = Path(args.out) if args.out else None
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    for scene in iter_scenes(0, "sample", args.sample):
+        p1, p2 = rewriter.paraphrase(scene.spec, scene.image_id)
+        print(f"{scene.image_id}: {scene.caption}\n    1: {p1}\n    2: {p2}")
+        if folder:
+            scene.image().save(folder / f"{scene.image_id}.png")
+    if folder:
+        print(f"images in {folder}", file=sys.stderr)
+    return 0

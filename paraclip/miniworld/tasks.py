@@ -1,0 +1,74 @@
+"""The mini-world's evaluation tasks, built on the project's evaluators (issue "Evaluation suite").
+
+* ``mw-paraphrase-in-vocab`` / ``mw-paraphrase-oov`` — paraphrased retrieval (AO@k, JS@k, R@k for
+  query and paraphrase) over the held-out gallery, one task per subset;
+* ``mw-retrieval`` — canonical-caption retrieval, text→image and image→text R@1/5/10;
+* ``mw-relation-swap`` / ``mw-attribute-swap`` — true vs swapped caption, ARO's rule and
+  macro-average (groups: the relation / the swapped attribute);
+* ``STSB`` — STS-B test Spearman, when its data can be found offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from paraclip.errors import ParaclipError
+
+RANK_KS = (1, 3, 5, 10, 20)
+TASK_NAMES = {
+    "in_vocab": "mw-paraphrase-in-vocab",
+    "oov": "mw-paraphrase-oov",
+    "retrieval": "mw-retrieval",
+    "relation": "mw-relation-swap",
+    "attribute": "mw-attribute-swap",
+    "sts": "STSB",
+}
+
+
+def _pairs(path: Path):
+    from paraclip.evaluation.paraphrased import ParaphrasePairs
+    from paraclip.miniworld.pipeline import read_jsonl
+
+    rows = read_jsonl(path)
+    return ParaphrasePairs([r["original"] for r in rows], [r["paraphrase"] for r in rows],
+                           [r["image_id"] for r in rows], source=str(path))
+
+
+def _swaps(path: Path, gallery_dir: Path):
+    from paraclip.evaluation.aro import AROExample
+    from paraclip.miniworld.pipeline import read_jsonl
+
+    return [AROExample(image=str(gallery_dir / f"{r['image_id']}.png"), true_caption=r["true_caption"],
+                       false_caption=r["false_caption"], group=r["group"]) for r in read_jsonl(path)]
+
+
+def build_tasks(run) -> tuple[list, list[str]]:
+    """(evaluators, notes) for a run folder whose world and evalsets stages are done."""
+    from paraclip.data.galleries import folder_gallery
+    from paraclip.evaluation.aro import AROEvaluator
+    from paraclip.evaluation.paraphrased import ParaphrasedRetrievalEvaluator
+    from paraclip.evaluation.retrieval import RetrievalEvaluator
+
+    gallery = folder_gallery(run.gallery_dir, name="mini-world held-out scenes")
+    k_max = min(max(RANK_KS), len(gallery))
+    ks = tuple(k for k in RANK_KS if k <= k_max)
+    sets = run.evalsets
+    evaluators = [
+        ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-in-vocab.jsonl"), gallery, ks=ks,
+                                      name=TASK_NAMES["in_vocab"]),
+        ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-oov.jsonl"), gallery, ks=ks, name=TASK_NAMES["oov"]),
+        RetrievalEvaluator(gallery, name=TASK_NAMES["retrieval"]),
+        AROEvaluator(_swaps(sets / "swaps-relation.jsonl", run.gallery_dir), name=TASK_NAMES["relation"],
+                     source=str(sets / "swaps-relation.jsonl")),
+        AROEvaluator(_swaps(sets / "swaps-attribute.jsonl", run.gallery_dir), name=TASK_NAMES["attribute"],
+                     source=str(sets / "swaps-attribute.jsonl")),
+    ]
+    notes = []
+    if run.config.sts:
+        from paraclip.evaluation.sts import sts_evaluator
+
+        try:
+            evaluators.append(sts_evaluator("STSB", data_dir=run.config.sts_dir))
+        except ParaclipError as exc:
+            notes.append(f"STS-B skipped: {exc}")
+    return evaluators, notes

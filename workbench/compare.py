@@ -101,6 +101,11 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             for choice in choices:
                 state["message"] = f"loading {choice.label}"
                 refs.append(ModelRef(choice.label, None, services.encoders.get(*choice.key)))
+                if gallery_label and refs[-1].encoder.has_image_tower:
+                    # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
+                    # comparisons and Explore queries never write the same cache at once
+                    state["message"] = f"embedding the gallery with {choice.label}"
+                    services.gallery_index(choice.key, gallery_label)
             state["output"] = evaluate_models(refs, tasks=task_names, gallery=gallery, pairs=pairs,
                                               aro_dir=os.environ.get("PARACLIP_ARO_DIR") or None,
                                               ks=ks, recall_ks=(1, 5, 10), n_boot=1000, out_dir=folder,

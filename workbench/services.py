@@ -147,6 +147,7 @@ class Services:
         self.defaults = DefaultAssets(self.config)
         self._indexes: dict[tuple, GalleryIndex] = {}
         self._index_lock = threading.Lock()
+        self._build_locks: dict[tuple, threading.Lock] = {}
         self._galleries: dict[str, Any] = {}
 
     def session_dir(self, session: dict) -> Path:
@@ -168,13 +169,19 @@ class Services:
         with self._index_lock:
             if key in self._indexes:
                 return self._indexes[key]
-        gallery = self.gallery(gallery_spec)
-        encoder = self.encoders.get(*model)
-        feats = gallery.embed(encoder, workers=0)
-        index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
-        with self._index_lock:
-            self._indexes.setdefault(key, index)
-            return self._indexes[key]
+            build_lock = self._build_locks.setdefault(key, threading.Lock())
+        # one build per (model, gallery): concurrent writers of the same feature cache would collide
+        with build_lock:
+            with self._index_lock:
+                if key in self._indexes:
+                    return self._indexes[key]
+            gallery = self.gallery(gallery_spec)
+            encoder = self.encoders.get(*model)
+            feats = gallery.embed(encoder, workers=0)
+            index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
+            with self._index_lock:
+                self._indexes[key] = index
+            return index
 
     def can_start_jobs(self, username: str | None) -> bool:
         return (not self.config.auth_enabled) or bool(username)

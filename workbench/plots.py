@@ -28,7 +28,7 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
             fig.add_heatmap(z=grid.values, x=_short(texts), y=_short(texts), zmin=-1, zmax=1, colorscale="RdBu",
                             reversescale=True, showscale=col == len(models), text=grid.round(2).values,
                             texttemplate="%{text}", row=1, col=col)
-            fig.update_yaxes(autorange="reversed", row=1, col=col)
+            fig.update_yaxes(autorange="reversed", showticklabels=col == 1, row=1, col=col)
         fig.update_layout(title=title, height=HEIGHT, template="plotly_white", margin=dict(l=140, r=20, t=80, b=80))
         return fig
     except Exception as exc:  # noqa: BLE001 - a plot never breaks the page

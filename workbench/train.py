@@ -18,7 +18,6 @@ from paraclip.plots import empty_figure, training_curves
 from workbench.uploads import UploadError, check_text_upload
 
 JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]
-CURVE_METRICS_EXCLUDE = ("lr", "samples_per_s", "logit_scale", "epoch", "seconds", "time", "elapsed_s")
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -39,7 +38,7 @@ def jobs_frame(services) -> pd.DataFrame:
 
 def curve_metrics(rows: list[dict[str, Any]]) -> list[str]:
     keys = dict.fromkeys(k for r in rows for k in r)
-    return [k for k in keys if k != "step" and k not in CURVE_METRICS_EXCLUDE
+    return [k for k in keys if k.startswith(("loss", "val_")) and not k.endswith(("seconds", "_s"))
             and any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
 
 

@@ -23,6 +23,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # we created the process group, so we tear it down
 
     @property
     def is_main(self) -> bool:
@@ -48,17 +49,19 @@ def init_distributed(device: str = "auto") -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
+    owns = False
     if world > 1:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         if not dist.is_initialized():
             backend = "nccl" if dev.type == "cuda" else "gloo"
             dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
-    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
+            owns = True
+    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev, owns_group=owns)
 
 
 def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
+    if info.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -56,3 +56,16 @@ def test_changed_fields_ignores_run_length_and_hardware():
     saved = TrainConfig(data="d.jsonl", steps=10).to_dict()
     assert changed_fields(saved, TrainConfig(data="d.jsonl", steps=20, device="cpu", checkpoint_every=3)) == {}
     assert set(changed_fields(saved, TrainConfig(data="d.jsonl", lr=1.0))) == {"lr"}
+
+
+def test_example_configs_load():
+    from pathlib import Path
+
+    from paraclip.training.losses import LOSS_PRESETS
+
+    files = sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml"))
+    assert files
+    for path in files:
+        cfg = load_config(path)
+        LOSS_PRESETS.get(cfg.loss_preset)
+        assert cfg.data, path

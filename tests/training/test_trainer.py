@@ -187,3 +187,24 @@ def test_resume_false_moves_the_old_run_aside(shared_world, tmp_path):
     assert len(previous) == 1 and (previous[0] / "final.pt").exists()
     status = json.loads((tmp_path / "r" / "run.json").read_text())
     assert status["state"] == "finished" and status["step"] == status["total_steps"] == 1
+
+
+def test_images_decoded_per_step_train_the_same_as_images_in_memory(tmp_path):
+    world = make_world(tmp_path / "w", n=16)
+    common = dict(freeze_image=False, loss_preset="clip", steps=3, batch_size=8, checkpoint_every=0)
+    in_memory = train(tiny_config(world, tmp_path / "mem", **common))
+    per_step = train(tiny_config(world, tmp_path / "lazy", image_memory_gb=0.0, **common))
+    a, b = state_dict_of(in_memory.checkpoint), state_dict_of(per_step.checkpoint)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5, msg=key)
+
+
+def test_grad_checkpointing_and_bf16_autocast_options_run(shared_world, tmp_path):
+    plain = train(tiny_config(shared_world, tmp_path / "plain", steps=2, checkpoint_every=0))
+    ckpt = train(tiny_config(shared_world, tmp_path / "gc", steps=2, checkpoint_every=0, grad_checkpointing=True))
+    la = [r["loss"] for r in read_metrics(plain.metrics_file) if "loss" in r]
+    lb = [r["loss"] for r in read_metrics(ckpt.metrics_file) if "loss" in r]
+    assert lb == pytest.approx(la, rel=1e-5)  # recomputing activations does not change the maths
+    bf16 = train(tiny_config(shared_world, tmp_path / "bf16", steps=2, checkpoint_every=0, precision="bf16"))
+    lc = [r["loss"] for r in read_metrics(bf16.metrics_file) if "loss" in r]
+    assert lc[0] == pytest.approx(la[0], rel=0.05) and all(np.isfinite(lc))

@@ -53,7 +53,9 @@ class TrainConfig:
     out_dir: str = field(default="runs/paraclip", metadata=_help(
         "run folder: checkpoints, metrics.jsonl, final.pt; an existing run there is resumed"))
     # -- schedule -------------------------------------------------------------------------
-    steps: int | None = field(default=None, metadata=_help("optimiser steps (overrides epochs)"))
+    steps: int | None = field(default=None, metadata=_help(
+        "optimiser steps (overrides epochs); raising it for a finished run continues it, with the cosine "
+        "schedule re-planned over the new length"))
     epochs: float | None = field(default=1.0, metadata=_help("passes over the data when steps is not set"))
     batch_size: int = field(default=256, metadata=_help(
         "GLOBAL batch size (split across DDP processes); in-batch negatives span the whole global batch"))

@@ -30,6 +30,10 @@ def encode_text_trimmed(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     from open_clip.transformer import text_global_pool
 
     if not _can_trim(clip):
+        # other text towers (CustomTextCLIP, HF towers) expect the full context: pad back
+        context = getattr(clip, "context_length", None) or getattr(getattr(clip, "text", None), "context_length", None)
+        if isinstance(context, int) and tokens.shape[1] < context:
+            tokens = F.pad(tokens, (0, context - tokens.shape[1]))
         return clip.encode_text(tokens)
     length = int((tokens != 0).any(0).nonzero().max().item()) + 1
     tokens = tokens[:, :length]

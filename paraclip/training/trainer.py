@@ -117,6 +117,7 @@ class Trainer:
         self.bar = None
         self.step = 0
         self.train_seconds = 0.0
+        self._threads_before = torch.get_num_threads()
 
     def say(self, message: str) -> None:
         if self.verbose:
@@ -125,6 +126,8 @@ class Trainer:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.config.threads:
+            torch.set_num_threads(self._threads_before)  # train() runs inside the app's process too
         D.shutdown(self.dist)
 
     # -- setup -----------------------------------------------------------------------------

@@ -16,6 +16,22 @@ def test_trimmed_text_forward_equals_open_clip(tiny_encoder):
                                    atol=1e-5, rtol=1e-5)
 
 
+def test_other_text_towers_get_their_full_context_back():
+    import open_clip
+
+    from paraclip.models import register_project_configs
+    from paraclip.training.data import tokenize
+
+    register_project_configs()
+    model = open_clip.create_model("paraclip-tiny", force_custom_text=True)  # CustomTextCLIP
+    tokenizer = open_clip.get_tokenizer("paraclip-tiny")
+    texts = ["a red square", "a blue circle under a tree"]
+    short = tokenize(texts, tokenizer).long()
+    assert short.shape[1] < 32
+    with torch.no_grad():
+        torch.testing.assert_close(encode_text_trimmed(model, short), model.encode_text(tokenizer(texts)))
+
+
 def test_frozen_image_tower_and_param_groups():
     tiny_encoder = load_encoder("paraclip-tiny", device="cpu")  # not the shared fixture: this test mutates it
     module = ContrastiveModule(tiny_encoder.model, freeze_image=True, learn_logit_scale=False)

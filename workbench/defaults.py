@@ -156,7 +156,7 @@ class DefaultAssets:
             self._render_gallery(gallery_dir, self.config.gallery_size)
         models = []
         for seed in (0, 1):
-            path = self.root / f"untrained-{FALLBACK_ARCH}-seed{seed}.pt"
+            path = self.root / f"untrained-{FALLBACK_ARCH}-{_config_digest(FALLBACK_ARCH)}-seed{seed}.pt"
             if not path.is_file():
                 self._progress(0.5 + 0.2 * seed, f"creating an untrained {FALLBACK_ARCH} (seed {seed})")
                 _save_random_init(FALLBACK_ARCH, seed, path)
@@ -224,6 +224,16 @@ class DefaultAssets:
             return f"❌ **Default models unavailable:** {message}. Type a model name in the model boxes instead."
         bar = "█" * int(20 * fraction) + "░" * (20 - int(20 * fraction))
         return f"⏳ **Preparing the offline default models** `{bar}` {100 * fraction:.0f}% — {message}"
+
+
+def _config_digest(arch: str) -> str:
+    """Short hash of the architecture's config file: a changed config gets new fallback weights."""
+    import hashlib
+
+    from paraclip.models.loading import CONFIG_DIR
+
+    path = CONFIG_DIR / f"{arch}.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "na"
 
 
 def _save_random_init(arch: str, seed: int, path: Path) -> None:

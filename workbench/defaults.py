@@ -74,6 +74,7 @@ class DefaultAssets:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
+        self.building_trained = False
 
     # -- building -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -100,8 +101,12 @@ class DefaultAssets:
             self.state = "fallback"
             builder = _find_miniworld_builder() if self.config.build_defaults else None
             if builder is not None:
+                self.building_trained = True
                 self._progress(0.0, "building the trained mini-world models (first use only)")
-                result = builder(progress=self._miniworld_progress)
+                try:
+                    result = builder(progress=self._miniworld_progress)
+                finally:
+                    self.building_trained = False
                 if self._adopt_miniworld(result):
                     self.state = "ready"
                     self._progress(1.0, "mini-world models ready")
@@ -217,7 +222,9 @@ class DefaultAssets:
         if state == "ready":
             return "✅ **Default models:** trained mini-world baseline and ParaCLIP (offline)."
         if state == "fallback":
-            extra = f" — {message}" if "building" in message or "%" in message else ""
+            bar = "█" * int(20 * fraction) + "░" * (20 - int(20 * fraction))
+            extra = f" — building the trained ones: `{bar}` {100 * fraction:.0f}% ({message})" \
+                if self.building_trained else ""
             return ("⚠️ **Default models:** *untrained* `paraclip-mini` fallback (random init, for trying the app); "
                     "train one in the Train tab or wait for the mini-world models" + extra + ".")
         if state == "failed":

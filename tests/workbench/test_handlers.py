@@ -129,3 +129,17 @@ def test_curve_metrics_leave_out_rates_and_the_heatmap_fails_soft():
 
     fig = similarity_heatmaps(pd.DataFrame({"x": [1]}))
     assert "Missing column" in fig.layout.annotations[0].text
+
+
+def test_miniworld_defaults_are_adopted_and_their_progress_shown(app_dir):
+    from workbench.defaults import DefaultAssets
+    from workbench.services import AppConfig
+
+    assets = DefaultAssets(AppConfig(app_dir=app_dir, build_defaults=False))
+    assets.state, assets.building_trained = "fallback", True
+    assets._miniworld_progress(3, 10, "baseline-s0: step 120/600")
+    assert "30%" in assets.status_markdown() and "baseline-s0" in assets.status_markdown()
+    assert assets._adopt_miniworld({"baseline": "/m/base.pt", "paraclip": "/m/para.pt", "gallery": "/m/gallery"})
+    assert [m.label for m in assets.model_choices()][:2] == ["mini-world CLIP baseline", "mini-world ParaCLIP"]
+    assert assets.gallery_choices()["mini-world"] == "/m/gallery"
+    assert not assets._adopt_miniworld({"nothing": 1})

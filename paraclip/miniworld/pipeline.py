@@ -34,8 +34,8 @@ from paraclip.errors import ParaclipError
 from paraclip.results import atomic_write_text
 
 # Bump when a stage's output would change for the same settings.
-WORLD_VERSION = 1
-REWRITER_VERSION = 1
+WORLD_VERSION = 2
+REWRITER_VERSION = 2
 EVALSETS_VERSION = 1
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, message), as the app's builders take
@@ -65,7 +65,9 @@ class MiniWorldConfig:
     rewriter_seed: int = 0
     # optional second paraphrase source: the offline LLM through the paraphrasing engine
     llm_captions: int = 0
+    llm_backend: str = "local"  # local (offline LLM pack, else SmolLM2) or openai (any compatible endpoint)
     llm_model: str | None = None
+    llm_base_url: str | None = None
     # evaluation
     sts: bool = True
     sts_dir: str | None = None
@@ -445,6 +447,11 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         stages[name] = run.stage(name, parts, outputs, work, next(step), count, weight, message)
         return stages[name]
 
+    def skip(name, message):
+        weight = next(w for n, w, _ in plan if n == name)
+        prog.start(name, weight, f"{name}: skipped ({message})", next(step), count)
+        prog.finish(f"{name}: skipped")
+
     do("world", {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train, "n_eval": cfg.n_eval,
                  "size": cfg.image_size}, [run.world], lambda: build_world(run),
        f"rendering {cfg.n_eval} held-out and {cfg.n_train} training scenes")
@@ -471,7 +478,7 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
     if cfg.llm_captions > 0:
         from paraclip.miniworld.llm_source import run_llm_stages
 
-        run_llm_stages(run, do, checkpoints)
+        run_llm_stages(run, do, skip, checkpoints)
     report = None
     if evaluate:
         for seed in cfg.seeds:

@@ -177,11 +177,18 @@ class SceneRewriter:
         return TWO_GROUP_FRAMES if spec.relation is not None else ONE_GROUP_FRAMES
 
     def step1(self, spec: SceneSpec, key: str) -> tuple[str, str]:
-        """(text, frame): a rewording of the caption of ``spec``."""
+        """(text, frame): a rewording of the caption of ``spec`` (never the caption itself)."""
+        from paraclip.miniworld.world import canonical_caption
+
         rng = self._rng(key, 1)
         frames = self._frames(spec)
-        frame = frames[rng.integers(len(frames))]
-        return realise(spec, _Chooser(rng, keep_canonical=self.keep_canonical), frame), frame
+        caption = canonical_caption(spec)
+        for _ in range(20):  # a copy is not a paraphrase (the engine rejects copies too): draw again
+            frame = frames[rng.integers(len(frames))]
+            text = realise(spec, _Chooser(rng, keep_canonical=self.keep_canonical), frame)
+            if text != caption:
+                break
+        return text, frame
 
     def step2(self, spec: SceneSpec, text1: str, frame1: str, key: str) -> str:
         """A rewording of ``text1`` that avoids its content words and its frame where possible."""

@@ -189,22 +189,30 @@ class Layout:
     colour_jitter: tuple[tuple[int, int, int], ...]  # one RGB offset per group
 
 
-def _place_in_box(rng, radii, box, others, gap) -> list[tuple[float, float]] | None:
-    """Rejection-sample non-overlapping centres for ``radii`` inside ``box`` = (x0, y0, x1, y1)."""
+def _place_in_box(rng, radii, box, others, gap, tries: int = 64) -> list[tuple[float, float]] | None:
+    """Sample non-overlapping centres for ``radii`` inside ``box`` = (x0, y0, x1, y1), or None.
+
+    For each object ``tries`` candidates are drawn at once; the first that keeps ``gap`` pixels
+    from every object placed so far is taken.
+    """
     x0, y0, x1, y1 = box
-    placed: list[tuple[float, float, float]] = list(others)
+    placed = np.array([(x, y, r) for x, y, r in others], dtype=float).reshape(-1, 3)
     out = []
     for r in radii:
-        for _ in range(200):
-            if x1 - x0 < 2 * r or y1 - y0 < 2 * r:
-                return None
-            cx, cy = rng.uniform(x0 + r, x1 - r), rng.uniform(y0 + r, y1 - r)
-            if all(math.hypot(cx - ox, cy - oy) >= r + orad + gap for ox, oy, orad in placed):
-                placed.append((cx, cy, r))
-                out.append((cx, cy))
-                break
-        else:
+        if x1 - x0 < 2 * r or y1 - y0 < 2 * r:
             return None
+        cand = rng.uniform((x0 + r, y0 + r), (x1 - r, y1 - r), size=(tries, 2))
+        if len(placed):
+            dist = np.hypot(cand[:, None, 0] - placed[None, :, 0], cand[:, None, 1] - placed[None, :, 1])
+            ok = (dist >= r + placed[None, :, 2] + gap).all(axis=1)
+        else:
+            ok = np.ones(tries, dtype=bool)
+        hits = np.flatnonzero(ok)
+        if not len(hits):
+            return None
+        cx, cy = cand[hits[0]]
+        placed = np.vstack([placed, (cx, cy, r)])
+        out.append((float(cx), float(cy)))
     return out
 
 
@@ -295,23 +303,32 @@ def _shape_polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> 
     return [rot(px, py) for px, py in pts]
 
 
-def _texture_fill(texture: str, colour, size: int, angle: float) -> Image.Image:
-    """A full-canvas RGB fill in ``colour`` carrying the texture pattern (dark stripes or dots)."""
-    fill = Image.new("RGB", (size, size), colour)
+def _texture_fill(texture: str, colour, width: int, height: int, origin: tuple[int, int], scale: float) -> Image.Image:
+    """An RGB fill of ``width`` x ``height`` in ``colour`` with the texture (dark stripes or dots).
+
+    The pattern is laid on the whole canvas's grid (``origin`` is the box's top-left corner),
+    with a period of 4 px of the final image (``scale`` = supersampled px per final px).
+    """
+    fill = Image.new("RGB", (width, height), colour)
     if texture == "plain":
         return fill
     dark = tuple(int(c * 0.3) for c in colour)
     draw = ImageDraw.Draw(fill)
-    period = 4 * SUPERSAMPLE * size / (64 * SUPERSAMPLE) * 1.0
-    period = max(period, 3.0 * SUPERSAMPLE)
-    if texture == "striped":
-        # diagonal stripes, half the period wide
-        for k in range(-size, 2 * size, int(period)):
-            draw.polygon([(k, 0), (k + period / 2, 0), (k + period / 2 - size, size), (k - size, size)], fill=dark)
-    elif texture == "dotted":
+    period = 4.0 * scale
+    ox, oy = origin
+    if texture == "striped":  # diagonal stripes, half a period wide
+        first = int((ox + oy) // period) - 1
+        for k in range(first, first + int((width + height) / period) + 3):
+            x = k * period - ox - oy  # stripe where x + y (canvas) == k * period
+            draw.polygon([(x, 0), (x + period / 2, 0), (x + period / 2 - height, height), (x - height, height)],
+                         fill=dark)
+    elif texture == "dotted":  # a staggered grid of dots
         dot = period * 0.28
-        for y in np.arange(period / 2, size, period):
-            for x in np.arange(period / 2 + (period / 2 if int(y // period) % 2 else 0), size, period):
+        for row in range(int(oy // period) - 1, int((oy + height) // period) + 2):
+            y = row * period + period / 2 - oy
+            shift = period / 2 if row % 2 else 0.0
+            for col in range(int(ox // period) - 1, int((ox + width) // period) + 2):
+                x = col * period + period / 2 + shift - ox
                 draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=dark)
     return fill
 
@@ -319,19 +336,23 @@ def _texture_fill(texture: str, colour, size: int, angle: float) -> Image.Image:
 def render(spec: SceneSpec, layout: Layout, image_size: int = 64) -> Image.Image:
     """Draw a laid-out scene as an RGB PIL image of ``image_size`` pixels."""
     big = image_size * SUPERSAMPLE
+    scale = SUPERSAMPLE * image_size / 64.0
     canvas = Image.new("RGB", (big, big), layout.background)
     for obj in layout.objects:
         group = spec.groups[obj.group]
         base = COLOURS[group.colour]
         colour = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(base, layout.colour_jitter[obj.group]))
-        mask = Image.new("L", (big, big), 0)
-        draw = ImageDraw.Draw(mask)
         cx, cy, r = obj.cx * SUPERSAMPLE, obj.cy * SUPERSAMPLE, obj.radius * SUPERSAMPLE
+        # draw in the object's box only: the shape's mask, and its texture fill
+        x0, y0 = max(0, int(cx - r) - 2), max(0, int(cy - r) - 2)
+        x1, y1 = min(big, int(cx + r) + 3), min(big, int(cy + r) + 3)
+        mask = Image.new("L", (x1 - x0, y1 - y0), 0)
+        draw = ImageDraw.Draw(mask)
         if group.shape == "circle":
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+            draw.ellipse([cx - r - x0, cy - r - y0, cx + r - x0, cy + r - y0], fill=255)
         else:
-            draw.polygon(_shape_polygon(group.shape, cx, cy, r, obj.angle), fill=255)
-        canvas.paste(_texture_fill(group.texture, colour, big, obj.angle), (0, 0), mask)
+            draw.polygon(_shape_polygon(group.shape, cx - x0, cy - y0, r, obj.angle), fill=255)
+        canvas.paste(_texture_fill(group.texture, colour, x1 - x0, y1 - y0, (x0, y0), scale), (x0, y0), mask)
     return canvas.resize((image_size, image_size), Image.Resampling.LANCZOS)
 
 

@@ -1,0 +1,162 @@
+"""The second paraphrase source: an LLM through the paraphrasing engine, checked against the scene specs.
+
+Stages (first training seed only; opt-in with ``llm_captions > 0``):
+
+* ``llm`` — the first ``llm_captions`` training captions go through
+  :func:`paraclip.paraphrase.run_paraphrasing` (offline local LLM by default, or any
+  OpenAI-compatible endpoint); each paraphrase the engine returns is then checked against the
+  scene's spec, and records that change the meaning are marked ``rejected`` with the checker's
+  reason (counted, never silently dropped). The same captions' rewriter paraphrases are
+  written alongside, so the two sources are compared on equal data.
+* ``paraclip-llm-sN`` / ``paraclip-llmraw-sN`` / ``paraclip-rwsub-sN`` — ParaCLIP fine-tuning of
+  baseline-sN with the checked LLM paraphrases, with all of the engine's LLM paraphrases
+  (meaning changes included), and with the rewriter's paraphrases of the same captions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from paraclip.results import atomic_write_text
+
+LLM_LABELS = {
+    "paraclip-llm": "ParaCLIP (LLM, checked)",
+    "paraclip-llmraw": "ParaCLIP (LLM, unchecked)",
+    "paraclip-rwsub": "ParaCLIP (rewriter, same captions)",
+}
+
+
+def plan_llm_stages(cfg) -> list[tuple[str, float, str]]:
+    seed = cfg.seeds[0]
+    minutes = cfg.llm_captions * 2 * 1.5 / 60  # ~1.5 s per step on 2 cores for a 1.5B model
+    return [("llm", minutes, "")] + [(f"{kind}-s{seed}", 1.5 * cfg.paraclip_steps / 300, "") for kind in LLM_LABELS]
+
+
+def _paths(run) -> dict[str, Path]:
+    data = run.root / "data"
+    return {"raw": data / "llm-raw.jsonl", "checked": data / "llm-checked.jsonl", "unchecked": data / "llm-ok.jsonl",
+            "rewriter": data / "rewriter-same-captions.jsonl", "summary": data / "llm-summary.json"}
+
+
+def make_backend_for(cfg):
+    from paraclip.paraphrase.backends import make_backend
+
+    if cfg.llm_backend == "openai":
+        return make_backend("openai", model=cfg.llm_model or "gpt-3.5-turbo", base_url=cfg.llm_base_url)
+    return make_backend("local", model=cfg.llm_model, threads=cfg.threads)
+
+
+def llm_paraphrases(run) -> dict:
+    """Run the engine on the first N training captions, check every output against its scene."""
+    from paraclip.miniworld.checker import check
+    from paraclip.miniworld.pipeline import load_scenes, read_jsonl, write_jsonl
+    from paraclip.paraphrase.engine import run_paraphrasing
+
+    cfg = run.config
+    paths = _paths(run)
+    scenes = load_scenes(run, "train")[:cfg.llm_captions]
+    spec_of = {image_id: spec for image_id, _, spec in scenes}
+    backend = make_backend_for(cfg)
+
+    def progress(stats: dict) -> None:
+        done = stats.get("done", 0) if isinstance(stats, dict) else 0
+        run.progress.update(done / max(len(scenes), 1), f"LLM paraphrasing {done}/{len(scenes)}")
+
+    try:
+        summary = run_paraphrasing([{"image_id": i, "caption": c} for i, c, _ in scenes], paths["raw"], backend,
+                                   progress=progress)
+    finally:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
+    records = read_jsonl(paths["raw"])
+    reasons: Counter = Counter()
+    checked, unchecked = [], []
+    for rec in records:
+        spec = spec_of[rec["image_id"]]
+        if rec.get("status") != "ok":
+            reasons[f"engine: {rec.get('status')}"] += 1
+            checked.append({**rec})
+            continue
+        unchecked.append(rec)
+        results = [check(rec[f], spec) for f in ("paraphrase_1", "paraphrase_2")]
+        bad = next((r for r in results if not r.ok), None)
+        if bad is None:
+            reasons["accepted"] += 1
+            checked.append(rec)
+        else:
+            reasons[f"checker: {bad.reason}"] += 1
+            checked.append({**rec, "status": "rejected", "error": f"scene-spec check: {bad.reason} ({bad.detail})"})
+    write_jsonl(paths["checked"], checked)
+    write_jsonl(paths["unchecked"], unchecked)
+    accepted_ids = {r["image_id"] for r in checked if r["status"] == "ok"}
+    rewriter = [r for r in read_jsonl(run.paraphrases) if r["image_id"] in accepted_ids]
+    write_jsonl(paths["rewriter"], rewriter)
+    novelty = [r.get("quality", {}).get("novelty_2_vs_caption") for r in unchecked]
+    novelty = [v for v in novelty if v is not None]
+    info = {
+        "captions": len(scenes), "backend": getattr(backend, "kind", "?"), "model": getattr(backend, "model", "?"),
+        "engine_summary": {k: summary.get(k) for k in ("ok", "failed", "filtered") if k in summary},
+        "outcomes": dict(reasons), "accepted": len(accepted_ids), "engine_ok": len(unchecked),
+        "mean_novelty_vs_caption": sum(novelty) / len(novelty) if novelty else None,
+        "examples": [{k: r.get(k) for k in ("caption", "paraphrase_1", "paraphrase_2", "status", "error")}
+                     for r in checked[:6]],
+    }
+    atomic_write_text(paths["summary"], json.dumps(info, indent=1))
+    return info
+
+
+def run_llm_stages(run, do, skip, checkpoints: dict) -> None:
+    """Add the LLM stages to a reproduction (``do`` is the pipeline's stage runner)."""
+    from paraclip.miniworld.pipeline import train_paraclip
+
+    cfg = run.config
+    fp = run.fingerprints
+    paths = _paths(run)
+    info = do("llm", {"world": fp["world"], "paraphrases": fp["paraphrases"], "n": cfg.llm_captions,
+                      "backend": cfg.llm_backend, "model": cfg.llm_model, "url": cfg.llm_base_url},
+              [paths["raw"], paths["checked"], paths["summary"]], lambda: llm_paraphrases(run),
+              f"paraphrasing {cfg.llm_captions} training captions with the LLM (second source)")
+    seed = cfg.seeds[0]
+    data = {"paraclip-llm": paths["checked"], "paraclip-llmraw": paths["unchecked"],
+            "paraclip-rwsub": paths["rewriter"]}
+    counts = {"paraclip-llm": info.get("accepted", 0), "paraclip-llmraw": info.get("engine_ok", 0),
+              "paraclip-rwsub": info.get("accepted", 0)}
+    for kind, label in LLM_LABELS.items():
+        if counts[kind] < cfg.paraclip_batch_size:
+            skip(f"{kind}-s{seed}", f"only {counts[kind]} records, fewer than one batch of {cfg.paraclip_batch_size}")
+            continue
+        result = do(f"{kind}-s{seed}", {"baseline": fp[f"baseline-s{seed}"], "llm": fp["llm"], "kind": kind,
+                                        "steps": cfg.paraclip_steps, "batch": cfg.paraclip_batch_size,
+                                        "lr": cfg.paraclip_lr, "loss": cfg.paraclip_loss, "seed": seed},
+                    [run.run_dir(kind, seed)],
+                    lambda k=kind: train_paraclip(run, seed, checkpoints["baseline"][seed], data=data[k], kind=k),
+                    f"{label}, seed {seed}")
+        checkpoints[label] = {seed: result["checkpoint"]}
+
+
+def llm_report_lines(run, stages: dict) -> list[str]:
+    summary_path = _paths(run)["summary"]
+    if not summary_path.is_file():
+        return []
+    info = json.loads(summary_path.read_text())
+    outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(info["outcomes"].items()))
+    lines = [
+        "## Second paraphrase source: the LLM", "",
+        f"{info['captions']} training captions through the paraphrasing engine ({info['backend']} backend, model "
+        f"`{info['model']}`), each output checked against its scene's spec. Outcomes: {outcomes}. "
+        f"Accepted: {info['accepted']} of {info['captions']}"
+        + (f"; mean lexical novelty of step 2 vs the caption: {info['mean_novelty_vs_caption']:.2f}"
+           if info.get("mean_novelty_vs_caption") is not None else "") + ".", "",
+        "ParaCLIP was fine-tuned (seed " + str(run.config.seeds[0]) + ") on the checked LLM paraphrases, on all the "
+        "engine's LLM paraphrases, and on the rewriter's paraphrases of the same accepted captions; their rows are "
+        "under \"Other models\" above (a run with fewer records than one batch is skipped).", "",
+        "Examples:", "",
+    ]
+    for ex in info.get("examples", []):
+        lines.append(f"- {ex['caption']} → {ex['paraphrase_1']} → {ex['paraphrase_2']} ({ex['status']}"
+                     + (f": {ex['error']}" if ex.get("error") else "") + ")")
+    lines.append("")
+    return lines

@@ -1,0 +1,136 @@
+"""The whole reproduction at smoke size: real rendering, rewriter, training, evaluation and report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from paraclip.cli import main
+from paraclip.miniworld.pipeline import MiniWorldConfig, Run, ensure_default_models, read_jsonl, reproduce
+from paraclip.miniworld.tasks import TASK_NAMES
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("miniworld") / "run"
+    config = MiniWorldConfig.preset("smoke", sts=True)
+    calls: list[tuple[int, int, str]] = []
+    out = reproduce(config, root, progress=lambda done, total, message: calls.append((done, total, message)))
+    return config, root, out, calls
+
+
+def _markers(root):
+    return {p.stem: json.loads(p.read_text()) for p in (root / "stages").glob("*.json")}
+
+
+def test_reproduction_writes_an_honest_report(smoke):
+    config, root, out, _ = smoke
+    report = out.report.read_text()
+    assert "## Result" in report and ("target effect was reached" in report or "was NOT reached" in report)
+    for name in ("results.csv", "deltas.csv", "figures.html"):
+        assert (root / "report" / name).stat().st_size > 0
+    assert "plotly" in (root / "report" / "figures.html").read_text()[:5_000_000].lower()
+    import pandas as pd
+
+    results = pd.read_csv(root / "report" / "results.csv")
+    tasks = set(TASK_NAMES.values())
+    assert set(results["task"]) == tasks  # STS-B included (offline data)
+    assert set(results["model"]) == {"baseline", "ParaCLIP"}
+    deltas = pd.read_csv(root / "report" / "deltas.csv")
+    row = deltas[(deltas.task == TASK_NAMES["in_vocab"]) & (deltas.metric == "AO@10")].iloc[0]
+    assert row.ci_low <= row.delta <= row.ci_high
+
+
+def test_paraclip_changed_only_the_text_tower(smoke):
+    from paraclip.models import load_encoder
+
+    _, _, out, _ = smoke
+    base = load_encoder(out.checkpoints["baseline"][0], device="cpu").model.state_dict()
+    tuned = load_encoder(out.checkpoints["paraclip"][0], device="cpu").model.state_dict()
+    visual = [k for k in base if k.startswith("visual.")]
+    assert visual and all(torch.equal(base[k], tuned[k]) for k in visual)
+    assert any(not torch.equal(base[k], tuned[k]) for k in base if k.startswith("transformer."))
+
+
+def test_progress_moves_forward_to_the_end(smoke):
+    _, _, _, calls = smoke
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and done[-1] == calls[-1][1] == 1000
+    assert any("baseline" in c[2] for c in calls)
+
+
+def test_rerun_skips_finished_stages(smoke):
+    config, root, _, _ = smoke
+    before = _markers(root)
+    out = reproduce(config, root)
+    after = _markers(root)
+    for name, marker in before.items():
+        if name != "report":  # the report is always rewritten (cheap)
+            assert after[name]["finished"] == marker["finished"], name
+    assert out.checkpoints["paraclip"][0] == smoke[2].checkpoints["paraclip"][0]
+
+
+def test_interrupted_stage_is_finished_on_rerun(smoke):
+    """A crash after training but before its marker: the trainer finds the finished run, nothing retrains."""
+    config, root, _, _ = smoke
+    (root / "stages" / "paraclip-s0.json").unlink()
+    mtime = (root / "runs" / "paraclip-s0" / "final.pt").stat().st_mtime
+    reproduce(config, root, evaluate=False)
+    assert (root / "stages" / "paraclip-s0.json").is_file()
+    assert (root / "runs" / "paraclip-s0" / "final.pt").stat().st_mtime == mtime
+
+
+def test_changed_setting_redoes_what_depends_on_it(smoke, tmp_path):
+    config, root, _, _ = smoke
+    before = _markers(root)
+    changed = dataclasses.replace(config, paraclip_steps=config.paraclip_steps + 1)
+    reproduce(changed, root, evaluate=False)
+    after = _markers(root)
+    assert after["baseline-s0"]["finished"] == before["baseline-s0"]["finished"]
+    assert after["paraclip-s0"]["finished"] != before["paraclip-s0"]["finished"]
+    assert after["paraclip-s0"]["steps"] == config.paraclip_steps + 1
+    reproduce(config, root, evaluate=False)  # back to the module's settings for the other tests
+
+
+def test_cli_reproduce_resumes_and_prints_the_verdict(smoke, capsys):
+    _, root, _, _ = smoke
+    assert main(["miniworld", "--reproduce", "--preset", "smoke", "--out", str(root), "--set", "sts=true"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "target effect" in out
+
+
+def test_cli_rejects_unknown_settings(capsys):
+    assert main(["miniworld", "--reproduce", "--preset", "smoke", "--set", "baseline_stepz=3"]) == 2
+    assert "baseline_steps" in capsys.readouterr().err
+    assert main(["miniworld", "--reproduce", "--preset", "smok"]) == 2
+    assert "smoke" in capsys.readouterr().err
+
+
+def test_default_models_for_the_app(smoke):
+    from paraclip.data.galleries import load_gallery
+    from paraclip.models import load_encoder
+
+    config, root, _, _ = smoke
+    paths = ensure_default_models(root=root, config=config)
+    assert set(paths) == {"baseline", "paraclip", "gallery"}
+    gallery = load_gallery(paths["gallery"])
+    assert len(gallery) == config.n_eval
+    encoder = load_encoder(paths["paraclip"], device="cpu")
+    image = gallery.load_image(gallery.ids[0])
+    scores = encoder.encode_image([image]) @ encoder.encode_text([gallery.caption_of(gallery.ids[0]), "x"]).T
+    assert scores.shape == (1, 2)
+
+
+def test_world_on_disk_is_disjoint_and_matches_the_records(smoke):
+    _, root, _, _ = smoke
+    run = Run(MiniWorldConfig.preset("smoke"), root)
+    train = read_jsonl(run.world / "train.jsonl")
+    held = read_jsonl(run.world / "eval.jsonl")
+    assert not {r["caption"] for r in train} & {r["caption"] for r in held}
+    assert all((run.train_images / f"{r['image_id']}.png").is_file() for r in train)
+    para = read_jsonl(run.paraphrases)
+    assert [r["image_id"] for r in para] == [r["image_id"] for r in train]
+    assert all(r["status"] == "ok" for r in para)

@@ -1,8 +1,9 @@
 """On-disk cache of image embeddings, shared by the trainer and the evaluators.
 
 Images are encoded once with the (frozen) image tower and stored as fp16 rows keyed by
-(model fingerprint, image id). Each ``put`` appends one shard (``NNNNNN.npy`` + ids), so
-the cache grows safely and concurrent readers never see half-written files; reads use
+(model fingerprint, image id). Each ``put`` appends one shard (``<unique>.npy`` + ``<unique>.ids.json``,
+the ids written last), so the cache grows safely: concurrent writers (threads or processes) never
+share a shard name and readers never see a half-written shard. Reads use
 ``np.load(mmap_mode="r")`` so a large cache is not loaded into memory.
 """
 
@@ -11,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -48,23 +52,30 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike, model_key: str):
         self.dir = Path(root) / model_key
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._index: dict[str, tuple[int, int]] | None = None
-        self._shards: dict[int, np.ndarray] = {}
+        self._index: dict[str, tuple[str, int]] | None = None
+        self._shards: dict[str, np.ndarray] = {}
+        self._lock = threading.RLock()
 
     @classmethod
     def for_encoder(cls, encoder, root: str | os.PathLike | None = None) -> "FeatureCache":
         return cls(root or default_cache_root(), model_fingerprint(encoder))
 
-    def _scan(self) -> dict[str, tuple[int, int]]:
-        if self._index is None:
-            self._index = {}
-            for ids_file in sorted(self.dir.glob("*.ids.json")):
-                shard = int(ids_file.name.split(".")[0])
-                if not (self.dir / f"{shard:06d}.npy").exists():
-                    continue
-                for row, image_id in enumerate(json.loads(ids_file.read_text())):
-                    self._index[image_id] = (shard, row)
-        return self._index
+    def _scan(self) -> dict[str, tuple[str, int]]:
+        with self._lock:
+            if self._index is None:
+                self._index = {}
+                self._read_new_shards()
+            return self._index
+
+    def _read_new_shards(self) -> None:
+        """Index shards written since the last scan (by this or another process)."""
+        known = {shard for shard, _ in self._index.values()}
+        for ids_file in sorted(self.dir.glob("*.ids.json")):
+            shard = ids_file.name[: -len(".ids.json")]
+            if shard in known or not (self.dir / f"{shard}.npy").exists():
+                continue
+            for row, image_id in enumerate(json.loads(ids_file.read_text())):
+                self._index.setdefault(image_id, (shard, row))
 
     def __contains__(self, image_id: str) -> bool:
         return str(image_id) in self._scan()
@@ -76,41 +87,48 @@ class FeatureCache:
         return list(self._scan())
 
     def missing(self, ids: Iterable[str]) -> list[str]:
-        index = self._scan()
-        return [str(i) for i in ids if str(i) not in index]
+        with self._lock:
+            index = self._scan()
+            self._read_new_shards()  # another writer may have filled some since we last looked
+            return [str(i) for i in ids if str(i) not in index]
 
-    def _shard(self, shard: int) -> np.ndarray:
-        if shard not in self._shards:
-            self._shards[shard] = np.load(self.dir / f"{shard:06d}.npy", mmap_mode="r")
-        return self._shards[shard]
+    def _shard(self, shard: str) -> np.ndarray:
+        with self._lock:
+            if shard not in self._shards:
+                self._shards[shard] = np.load(self.dir / f"{shard}.npy", mmap_mode="r")
+            return self._shards[shard]
 
     def get(self, ids: Sequence[str]) -> torch.Tensor:
         """float32 tensor of the cached rows, in the order of ``ids`` (KeyError if any is missing)."""
         index = self._scan()
         missing = [i for i in ids if str(i) not in index]
         if missing:
+            with self._lock:
+                self._read_new_shards()
+            missing = [i for i in ids if str(i) not in index]
+        if missing:
             raise KeyError(f"{len(missing)} image ids not in the feature cache {self.dir} (e.g. {missing[:3]})")
         rows = [self._shard(index[str(i)][0])[index[str(i)][1]] for i in ids]
         return torch.from_numpy(np.stack(rows).astype(np.float32)) if rows else torch.empty(0, 0)
 
     def put(self, ids: Sequence[str], features: torch.Tensor) -> None:
-        """Append rows as a new shard (ids already cached are skipped)."""
-        index = self._scan()
-        keep = [k for k, i in enumerate(ids) if str(i) not in index]
-        if not keep:
-            return
-        ids = [str(ids[k]) for k in keep]
-        arr = features[keep].detach().float().cpu().numpy().astype(np.float16)
-        shard = max((s for s, _ in index.values()), default=-1) + 1
-        while (self.dir / f"{shard:06d}.npy").exists():
-            shard += 1
-        tmp = self.dir / f".{shard:06d}.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, self.dir / f"{shard:06d}.npy")
-        atomic_write_text(self.dir / f"{shard:06d}.ids.json", json.dumps(ids))
-        for row, image_id in enumerate(ids):
-            index[image_id] = (shard, row)
+        """Append rows as a new shard (ids already cached are skipped). Safe across threads and processes."""
+        with self._lock:
+            index = self._scan()
+            keep = [k for k, i in enumerate(ids) if str(i) not in index]
+            if not keep:
+                return
+            ids = [str(ids[k]) for k in keep]
+            arr = features[keep].detach().float().cpu().numpy().astype(np.float16)
+            # time-ordered and unique: no two writers can pick the same shard name
+            shard = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp = self.dir / f".{shard}.npy.tmp"
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+            os.replace(tmp, self.dir / f"{shard}.npy")
+            atomic_write_text(self.dir / f"{shard}.ids.json", json.dumps(ids))
+            for row, image_id in enumerate(ids):
+                index.setdefault(image_id, (shard, row))
 
 
 def encode_images_cached(

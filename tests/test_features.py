@@ -29,3 +29,27 @@ def test_fingerprint_changes_when_image_tower_changes(tiny_encoder, tmp_path):
     with torch.no_grad():
         other.model.visual.proj.add_(0.01)
     assert FeatureCache.for_encoder(other, tmp_path).dir.name != key
+
+
+def test_concurrent_writers_do_not_collide(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    caches = [FeatureCache(tmp_path, "model") for _ in range(4)]
+
+    def write(k):
+        for j in range(10):
+            ids = [f"{k}-{j}-{r}" for r in range(3)]
+            caches[k].put(ids, torch.full((3, 8), float(k * 100 + j)))
+        return k
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    fresh = FeatureCache(tmp_path, "model")
+    assert len(fresh) == 4 * 10 * 3
+    got = fresh.get(["2-7-1", "0-0-0", "3-9-2"])
+    assert got[:, 0].tolist() == [207.0, 0.0, 309.0]
+    # a cache object created before another writer added rows still finds them
+    early = FeatureCache(tmp_path, "model2")
+    assert early.missing(["x"]) == ["x"]
+    FeatureCache(tmp_path, "model2").put(["x"], torch.ones(1, 8))
+    assert early.missing(["x"]) == [] and early.get(["x"]).sum().item() == 8.0

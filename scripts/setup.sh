@@ -54,6 +54,6 @@ if [ "$DEV" = 1 ]; then
 fi
 
 if [ "$LLM_PACK" = 1 ]; then
-  $VPY -m paraclip.paraphrase.llm_pack install || \
+  .venv/bin/paraclip paraphrase --setup-llm-pack || \
     echo "warning: the offline LLM pack could not be installed; paraphrasing falls back to SmolLM2-135M" >&2
 fi

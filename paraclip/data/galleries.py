@@ -225,7 +225,8 @@ def embed_images(encoder, ids: Sequence[str], load: Callable[[str], object], cac
     feature cache (:func:`paraclip.features.encode_images_cached`).
 
     Only ids missing from the cache are opened: in a small thread pool, a couple of batches
-    ahead of the encoder, so that decoding overlaps the forward pass with bounded memory.
+    ahead of the encoder, so that decoding overlaps the forward pass with bounded memory
+    (``workers=0``: one after the other in this thread).
     ``load(id)`` returns a PIL image or raises :class:`ImageLoadError`.
     """
     from paraclip.features import FeatureCache, encode_images_cached
@@ -248,15 +249,18 @@ def embed_images(encoder, ids: Sequence[str], load: Callable[[str], object], cac
     batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        prefetch = 2  # batches being decoded ahead of the encoder
+        prefetch = 2 if workers > 0 else 0  # batches being decoded ahead of the encoder (0: in this thread)
         inflight = [[pool.submit(prepare, i) for i in b] for b in batches[:prefetch]]
         for n, batch in enumerate(batches):
-            futures = inflight.pop(0)
-            if n + prefetch < len(batches):
-                inflight.append([pool.submit(prepare, i) for i in batches[n + prefetch]])
+            if prefetch:
+                futures = inflight.pop(0)
+                if n + prefetch < len(batches):
+                    inflight.append([pool.submit(prepare, i) for i in batches[n + prefetch]])
+                prepared = [f.result() for f in futures]
+            else:
+                prepared = [prepare(i) for i in batch]
             ready = {}
-            for image_id, future in zip(batch, futures):
-                pixels, reason = future.result()
+            for image_id, (pixels, reason) in zip(batch, prepared):
                 if reason is not None:
                     problems[image_id] = reason
                 else:
@@ -331,8 +335,11 @@ class Gallery:
         """The first ``limit`` images (the whole gallery for None)."""
         if limit is None or limit >= len(self):
             return self
-        return Gallery(f"{self.name}[:{limit}]", self.ids[:limit], self.captions[:limit], self.paths[:limit],
-                       self.source, dict(self.skipped), dict(self.problems), self.rasterise)
+        ids = self.ids[:limit]
+        kept = set(ids)
+        problems = {i: r for i, r in self.problems.items() if i in kept}
+        return Gallery(f"{self.name}[:{limit}]", ids, self.captions[:limit], self.paths[:limit],
+                       self.source, dict(self.skipped), problems, self.rasterise)
 
     def skipped_counts(self) -> dict[str, int]:
         """Number of left-out files per kind of reason (skipped at listing and failed at loading)."""

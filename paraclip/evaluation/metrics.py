@@ -127,6 +127,18 @@ def _block_sizes(n_gallery: int, memory_budget_mb: float) -> tuple[int, int]:
     return min_query_rows, max(1, cells // min_query_rows)
 
 
+def _positive_pairs(query_labels: np.ndarray, gallery_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (query, gallery) index pairs with equal labels, sorted by query (labels < 0 match nothing)."""
+    order = np.argsort(gallery_labels, kind="stable")
+    sorted_labels = gallery_labels[order]
+    left = np.searchsorted(sorted_labels, query_labels, "left")
+    right = np.searchsorted(sorted_labels, query_labels, "right")
+    counts = np.where(query_labels < 0, 0, right - left)
+    pq = np.repeat(np.arange(len(query_labels)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return pq, order[np.repeat(left, counts) + offsets]
+
+
 def gallery_search(
     queries: torch.Tensor | np.ndarray,
     gallery: torch.Tensor | np.ndarray,
@@ -139,7 +151,8 @@ def gallery_search(
     query's best positive (gallery items whose label equals the query's; label -1 = none).
 
     Scores are computed in (query block × gallery block) pieces of at most ``memory_budget_mb``;
-    top-k lists are merged across gallery blocks.
+    top-k lists are merged across gallery blocks. Positives are handled as a sparse list of
+    (query, item) pairs read from the same score blocks, so ranks cost one comparison pass.
     """
     q = torch.as_tensor(np.asarray(queries) if not torch.is_tensor(queries) else queries).float()
     g = torch.as_tensor(np.asarray(gallery) if not torch.is_tensor(gallery) else gallery).float()
@@ -151,20 +164,26 @@ def gallery_search(
     if with_ranks:
         if gallery_labels is None:
             raise ValueError("query_labels needs gallery_labels")
-        q_lab = torch.as_tensor(np.asarray(query_labels, dtype=np.int64))
-        g_lab = torch.as_tensor(np.asarray(gallery_labels, dtype=np.int64))
+        pair_q, pair_g = _positive_pairs(np.asarray(query_labels, dtype=np.int64),
+                                         np.asarray(gallery_labels, dtype=np.int64))
+        pair_q, pair_g = torch.from_numpy(pair_q), torch.from_numpy(pair_g)
     q_rows, g_cols = _block_sizes(n_g, memory_budget_mb)
     g_blocks = [(s, min(s + g_cols, n_g)) for s in range(0, n_g, g_cols)]
 
     topk = np.empty((n_q, k), dtype=np.int64)
     topk_scores = np.empty((n_q, k), dtype=np.float32)
     ranks = np.full(n_q, -1, dtype=np.int64) if with_ranks else None
+    neg_inf = float("-inf")
     with torch.inference_mode():
         for qs in range(0, n_q, q_rows):
             qb = q[qs : qs + q_rows]
+            rows = qb.shape[0]
             best_vals = best_idx = None
-            best_pos = torch.full((qb.shape[0],), float("-inf"))
-            single_block_scores = None
+            if with_ranks:
+                lo, hi = torch.searchsorted(pair_q, torch.tensor([qs, qs + rows])).tolist()
+                block_pq, block_pg = pair_q[lo:hi] - qs, pair_g[lo:hi]
+                best_pos = torch.full((rows,), neg_inf)
+            kept_scores = None
             for gs, ge in g_blocks:
                 scores = qb @ g[gs:ge].T
                 vals, idx = torch.topk(scores, min(k, ge - gs), dim=1)
@@ -177,25 +196,26 @@ def gallery_search(
                     best_vals, order = torch.topk(merged_vals, min(k, merged_vals.shape[1]), dim=1)
                     best_idx = torch.gather(merged_idx, 1, order)
                 if with_ranks:
-                    positive = q_lab[qs : qs + q_rows, None] == g_lab[None, gs:ge]
-                    block_best = torch.where(positive, scores, torch.tensor(float("-inf"))).amax(dim=1)
-                    best_pos = torch.maximum(best_pos, block_best)
+                    inside = (block_pg >= gs) & (block_pg < ge)
+                    pos_scores = scores[block_pq[inside], block_pg[inside] - gs]
+                    best_pos.scatter_reduce_(0, block_pq[inside], pos_scores, reduce="amax")
                     if len(g_blocks) == 1:
-                        single_block_scores = (scores, positive)
+                        kept_scores = scores
             if with_ranks:
-                # rank = negatives scoring at least as high as the best positive (ties count against)
-                count = torch.zeros(qb.shape[0], dtype=torch.int64)
+                # rank = items scoring at least as high as the best positive, minus the positives
+                # among them: ties with a negative count against the model
+                at_least = torch.zeros(rows, dtype=torch.int64)
+                positives_at_least = torch.zeros(rows, dtype=torch.int64)
                 for gs, ge in g_blocks:
-                    if single_block_scores is not None:
-                        scores, positive = single_block_scores
-                    else:
-                        scores = qb @ g[gs:ge].T
-                        positive = q_lab[qs : qs + q_rows, None] == g_lab[None, gs:ge]
-                    count += ((scores >= best_pos[:, None]) & ~positive).sum(dim=1)
+                    scores = kept_scores if kept_scores is not None else qb @ g[gs:ge].T
+                    at_least += (scores >= best_pos[:, None]).sum(dim=1)
+                    inside = (block_pg >= gs) & (block_pg < ge)
+                    hit = scores[block_pq[inside], block_pg[inside] - gs] >= best_pos[block_pq[inside]]
+                    positives_at_least += torch.bincount(block_pq[inside][hit], minlength=rows)
                 has_positive = torch.isfinite(best_pos)
-                ranks[qs : qs + qb.shape[0]] = torch.where(has_positive, count, -1).numpy()
-            topk[qs : qs + qb.shape[0]] = best_idx.numpy()
-            topk_scores[qs : qs + qb.shape[0]] = best_vals.numpy()
+                ranks[qs : qs + rows] = torch.where(has_positive, at_least - positives_at_least, -1).numpy()
+            topk[qs : qs + rows] = best_idx.numpy()
+            topk_scores[qs : qs + rows] = best_vals.numpy()
     return SearchResult(topk=topk, topk_scores=topk_scores, ranks=ranks)
 
 

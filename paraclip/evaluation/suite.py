@@ -159,7 +159,7 @@ def build_evaluators(tasks: str | Sequence[str] | None, data: SuiteData) -> list
         if Path(part).suffix and Path(part).is_file():
             evaluators += _sts_builder([part])(data)
             continue
-        for name in TASKS.parse_list(part):
+        for name in (DEFAULT_TASKS if part.lower() == "all" else TASKS.parse_list(part)):
             evaluators += TASKS.get(name)(data)
     names = [ev.name for ev in evaluators]
     dup = next((n for n in names if names.count(n) > 1), None)

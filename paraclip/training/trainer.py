@@ -15,6 +15,7 @@ reused by later runs and by evaluation.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import resource
 import signal
@@ -135,9 +136,9 @@ class Trainer:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        resume = self._existing_run()
-        if resume == "finished":
-            return self._finished_result()
+        finished, resume = self._existing_run()
+        if finished:
+            return self._finished_result(resume)
         ckpt_io.seed_everything(cfg.seed)
         self._load_model()
         self._load_data()
@@ -151,32 +152,28 @@ class Trainer:
         self._write_run_files()
         return self._loop()
 
-    def _existing_run(self):
-        """None (start fresh), "finished", or a loaded resumable checkpoint dict."""
+    def _existing_run(self) -> tuple[bool, dict | None]:
+        """(already finished?, the newest resumable checkpoint or None to start fresh)."""
         cfg, files = self.config, self.files
         if not cfg.resume:
             if self.dist.is_main and files.has_run():
                 moved = files.move_aside()
                 self.say(f"resume: false — the earlier run in {files.root} was moved to {moved}")
             D.barrier(self.dist)
-            return None
+            return False, None
         found = ckpt_io.latest_checkpoint(files)
         if found is None:
             if files.final.exists():
                 raise ParaclipError(f"{files.root} holds a finished run (final.pt) but no resumable checkpoint. "
                                     f"Use another out_dir, or set resume: false to start over (the old files are "
                                     f"moved aside).")
-            return None
+            return False, None
         path, state = found
         self._check_compatible(state, path)
-        if files.final.exists() and state["step"] >= self._planned_steps(state):
-            return "finished"
+        if files.final.exists() and state["step"] >= self._total_steps(state["steps_per_epoch"]):
+            return True, state
         self.say(f"resuming from {path} (step {state['step']})")
-        return state
-
-    def _planned_steps(self, state: dict) -> int:
-        spe = state["steps_per_epoch"]
-        return self._total_steps(spe)
+        return False, state
 
     def _total_steps(self, steps_per_epoch: int) -> int:
         cfg = self.config
@@ -194,13 +191,10 @@ class Trainer:
                 f"Resuming would not reproduce either run: use another out_dir, or set resume: false to start over "
                 f"(the old run is moved aside, not deleted). Checkpoint: {path}.")
 
-    def _finished_result(self) -> TrainResult:
-        state = ckpt_io.latest_checkpoint(self.files)[1]
+    def _finished_result(self, state: dict) -> TrainResult:
         self.say(f"{self.files.final} is already complete (step {state['step']}); nothing to do")
         report = {}
         if self.files.data_report.exists():
-            import json
-
             report = json.loads(self.files.data_report.read_text())
         return TrainResult(checkpoint=self.files.final, metrics_file=self.files.metrics, steps=state["step"],
                            total_steps=state["step"], out_dir=self.files.root, completed=True,
@@ -401,8 +395,6 @@ class Trainer:
     def _write_run_files(self) -> None:
         if not self.dist.is_main:
             return
-        import json
-
         import yaml
 
         self.files.root.mkdir(parents=True, exist_ok=True)
@@ -623,8 +615,6 @@ class Trainer:
     def _emit(self, row: dict) -> None:
         if not self.dist.is_main:
             return
-        import json
-
         with open(self.files.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if self.on_metrics is not None:

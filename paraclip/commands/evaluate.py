@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", default=None,
                         help="paraphrase pairs (CSV/JSONL: original, paraphrase[, image_id]; or `paraclip paraphrase` output)")
     parser.add_argument("--paraphrase-field", default=None, help="which field holds the paraphrase (e.g. paraphrase_2)")
-    parser.add_argument("--aro-dir", default=None, help="folder with ARO's visual_genome_*.json and images/")
+    parser.add_argument("--aro-dir", default=os.environ.get("PARACLIP_ARO_DIR") or None,
+                        help="folder with ARO's visual_genome_*.json and images/ (default: $PARACLIP_ARO_DIR)")
     parser.add_argument("--sts-dir", default=None, help="STS data folder (see `paraclip sts --help`)")
     parser.add_argument("--k", type=_int_list, default=(10,), help="k values for AO@k / JS@k (default: 10, as the paper)")
     parser.add_argument("--recall-k", type=_int_list, default=(1, 5, 10), help="k values for R@k (default: 1,5,10)")

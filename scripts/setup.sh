@@ -2,7 +2,7 @@
 # Set up (or refresh) the project's virtual environment in .venv. Idempotent: a stamp file
 # records what was installed, so a second run takes seconds.
 #   scripts/setup.sh            runtime only (what the app needs)
-#   scripts/setup.sh --dev      + test tools, Debian chromium for the browser tests, Tux Paint stamps
+#   scripts/setup.sh --dev      + test tools, Debian chromium (browser tests), Tux Paint stamps + librsvg (gallery tests)
 #   scripts/setup.sh --llm-pack + the offline paraphrasing LLM (Qwen2.5-Coder-1.5B-Instruct GGUF, ~1.1 GB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,7 @@ if [ "$DEV" = 1 ]; then
   need=()
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -d /usr/share/tuxpaint/stamps ] || need+=(tuxpaint-stamps-default)
+  command -v rsvg-convert >/dev/null || need+=(librsvg2-bin)  # rasterises the SVG stamps
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "==> apt-get install ${need[*]}"

@@ -44,6 +44,8 @@ def text_of(page, selector):
 def test_click_through_every_tab(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=60_000)  # assertions wait like actions do; CI machines are slow and shared
+
     demo, url = launched
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
@@ -111,6 +113,8 @@ def test_click_through_every_tab(launched, browser, chat_server, services):
 def test_a_restarted_app_lists_the_job_history(services, browser):
     """A second app process (new Services and JobRunner over the same folder) shows earlier jobs."""
     from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # assertions wait like actions do; CI machines are slow and shared
 
     from workbench.app import build_demo, launch_kwargs
     from workbench.services import AppConfig, Services

@@ -2,5 +2,16 @@
 
 Scenes of one to three shapes (``world``), a scene-aware two-step rewriter standing in for the
 LLM (``rewriter``), held-out evaluation sets with in- and out-of-vocabulary paraphrases and
-swap pairs (``evalsets``), a scene-spec checker (``checker``), and the reproduce pipeline.
+swap pairs (``evalsets``), a scene-spec checker (``checker``), the reproduction pipeline
+(``pipeline``: ``paraclip miniworld --reproduce``) and its report (``report``).
+
+    from paraclip.miniworld import ensure_default_models
+    paths = ensure_default_models(progress=lambda done, total, message: ...)
+    paths["baseline"], paths["paraclip"], paths["gallery"]  # checkpoints and a gallery folder
 """
+
+from paraclip.miniworld.pipeline import (
+    MiniWorldConfig, Reproduction, default_gallery, ensure_default_models, reproduce,
+)
+
+__all__ = ["MiniWorldConfig", "Reproduction", "default_gallery", "ensure_default_models", "reproduce"]

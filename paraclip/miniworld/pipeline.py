@@ -34,7 +34,7 @@ from paraclip.errors import ParaclipError
 from paraclip.results import atomic_write_text
 
 # Bump when a stage's output would change for the same settings.
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 REWRITER_VERSION = 2
 EVALSETS_VERSION = 1
 
@@ -220,13 +220,31 @@ class Run:
                 elif path.exists():
                     path.unlink()
             self.marker(name).unlink(missing_ok=True)
-        start = time.perf_counter()
+        start, cpu_start, load_start = time.perf_counter(), _cpu_seconds(), _load()
         info = work() or {}
+        # CPU time next to wall time: on a shared machine the wall time says little on its own
         info = {"stage": name, "fingerprint": fingerprint, "seconds": round(time.perf_counter() - start, 2),
-                "finished": time.time(), **info}
+                "cpu_seconds": round(_cpu_seconds() - cpu_start, 2), "load_before": load_start, "load_after": _load(),
+                "threads": _threads(), "finished": time.time(), **info}
         atomic_write_text(self.marker(name), json.dumps(info, indent=1, default=str))
         self.progress.finish(f"{name}: done in {info['seconds']:.0f} s")
         return info
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (user + system)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _load() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 # -- stage: world --------------------------------------------------------------------------------

@@ -359,10 +359,16 @@ def _setup_section(run, stages: dict) -> list[str]:
         f"(L1(image, p2) + L2(caption, p1) + L3(p1, p2)), {cfg.paraclip_steps} steps × batch "
         f"{cfg.paraclip_batch_size}, lr {cfg.paraclip_lr:g}.",
         f"- Machine: {_machine()}.", "",
-        "Stage wall times (this invocation; a cached stage shows the time it took when it ran):", "",
-        "| stage | seconds |", "|---|---|",
+        "Stage times (a cached stage shows the run that made it). Wall time depends on what else the machine "
+        "runs; CPU time is this process's user + system time; load is the 1-minute load average before / "
+        "after the stage:", "",
+        "| stage | wall s | CPU s | torch threads | load before / after |", "|---|---|---|---|---|",
     ]
+    cpu_total = 0.0
     for name, info in stages.items():
-        lines.append(f"| {name} | {float(info.get('seconds', 0)):.0f} |")
-    lines += [f"| total | {total:.0f} |", ""]
+        cpu = info.get("cpu_seconds")
+        cpu_total += float(cpu or 0)
+        lines.append(f"| {name} | {float(info.get('seconds', 0)):.0f} | {_fmt(cpu, 0)} | {info.get('threads', '–')} | "
+                     f"{_fmt(info.get('load_before'))} / {_fmt(info.get('load_after'))} |")
+    lines += [f"| total | {total:.0f} | {cpu_total:.0f} | | |", ""]
     return lines

@@ -258,16 +258,26 @@ def _place_two_groups(spec, rng, radii, size, margin, gap):
     # Along the other axis both groups share one window, so neither is clearly beside/above
     # the other in the second direction; it is wide enough to hold the larger group.
     span = size - 2 * margin
-    need = max(sum(2 * r for r in first_r), sum(2 * r for r in second_r)) + gap
+    need = max(sum(2 * r for r in first_r), sum(2 * r for r in second_r)) + gap * max(len(first_r), len(second_r))
     width = min(span, max(need, rng.uniform(0.55, 1.0) * span))
     start = margin + rng.uniform(0, span - width)
-    cross = (start, start + width)
 
-    def box(band):
-        return (band[0], cross[0], band[1], cross[1]) if horizontal else (cross[0], band[0], cross[1], band[1])
+    def place(band, radii):
+        # a group of several objects: one cell each along the window, so they always fit
+        cell = width / len(radii)
+        centres = []
+        for k, r in enumerate(radii):
+            lo_c = start + k * cell + (gap / 2 if k else 0.0)
+            hi_c = start + (k + 1) * cell - (gap / 2 if k < len(radii) - 1 else 0.0)
+            box = (band[0], lo_c, band[1], hi_c) if horizontal else (lo_c, band[0], hi_c, band[1])
+            got = _place_in_box(rng, [r], box, [], gap)
+            if got is None:
+                return None
+            centres += got
+        return centres
 
-    first = _place_in_box(rng, first_r, box(band_first), [], gap)
-    second = _place_in_box(rng, second_r, box(band_second), [], gap)
+    first = place(band_first, first_r)
+    second = place(band_second, second_r)
     if first is None or second is None:
         return None
     return [second, first] if swapped else [first, second]

@@ -100,3 +100,15 @@ def test_sizes_differ_visibly():
     large = make_scene(0, "t", 0, spec=SceneSpec((ObjectGroup(1, "large", "red", "plain", "square"),)))
     area = lambda s: int((np.abs(_pixels(s) - np.array(s.layout.background)).sum(-1) > 60).sum())  # noqa: E731
     assert area(large) > 2.5 * area(small)
+
+
+@pytest.mark.parametrize("relation", ["left of", "right of", "above", "below"])
+def test_the_most_crowded_scenes_always_lay_out(relation):
+    """Three large objects in two groups: the tightest case must never fail to fit."""
+    from paraclip.miniworld.world import sample_layout, scene_rng
+
+    spec = SceneSpec((ObjectGroup(1, "large", "blue", "plain", "cross"),
+                      ObjectGroup(2, "large", "yellow", "plain", "cross")), relation)
+    for i in range(200):
+        layout = sample_layout(spec, scene_rng(1, relation, i))
+        assert len(layout.objects) == 3

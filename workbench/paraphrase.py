@@ -213,7 +213,12 @@ def gallery_captions(services, gallery_label: str) -> str:
     import io
 
     if not gallery_label:
-        return gr.skip()
+        # nothing picked yet: take the first gallery that is ready (the list fills in as defaults build)
+        ready = list(services.defaults.gallery_choices())
+        if not ready:
+            gr.Warning("No gallery is ready yet (the offline defaults are still being prepared); try again shortly.")
+            return gr.skip()
+        gallery_label = ready[0]
     gallery = services.gallery(gallery_label)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -53,9 +53,16 @@ def test_click_through_every_tab(launched, browser, chat_server, services):
     expect(page.locator("#pc-banner")).to_contain_text("Default models")
 
     # -- Paraphrase: a gallery's captions through the two steps, via the local API server
-    page.get_by_role("button", name="Load gallery captions").click()
-    expect(page.get_by_label("Captions (one per line, or CSV with image_id,caption)")).to_have_value(
-        re.compile(r"^image_id,caption\n"))
+    # galleries appear once the offline defaults are prepared: retry the button until it fills the box
+    captions_box = page.get_by_label("Captions (one per line, or CSV with image_id,caption)")
+    for _ in range(60):
+        page.get_by_role("button", name="Load gallery captions").click()
+        try:
+            expect(captions_box).to_have_value(re.compile(r"^image_id,caption\n"), timeout=3_000)
+            break
+        except AssertionError:
+            continue
+    expect(captions_box).to_have_value(re.compile(r"^image_id,caption\n"))
     page.get_by_label("OpenAI-compatible API").check()
     page.get_by_label("Base URL").fill(chat_server.base_url)
     page.get_by_label("Model", exact=True).fill("mock")

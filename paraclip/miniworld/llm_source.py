@@ -31,7 +31,8 @@ LLM_LABELS = {
 def plan_llm_stages(cfg) -> list[tuple[str, float, str]]:
     seed = cfg.seeds[0]
     minutes = cfg.llm_captions * 2 * 1.5 / 60  # ~1.5 s per step on 2 cores for a 1.5B model
-    return [("llm", minutes, "")] + [(f"{kind}-s{seed}", 1.5 * cfg.paraclip_steps / 300, "") for kind in LLM_LABELS]
+    train = 4.5 * cfg.paraclip_steps * cfg.paraclip_batch_size / (600 * 256)
+    return [("llm", minutes, "")] + [(f"{kind}-s{seed}", train, "") for kind in LLM_LABELS]
 
 
 def _paths(run) -> dict[str, Path]:

@@ -46,7 +46,7 @@ class MiniWorldConfig:
     """Everything that defines a mini-world reproduction (the defaults fit ~30 min on 2 CPU cores)."""
 
     world_seed: int = 0
-    n_train: int = 8000
+    n_train: int = 24000
     n_eval: int = 1000
     image_size: int = 64
     arch: str = "paraclip-mini"
@@ -57,9 +57,9 @@ class MiniWorldConfig:
     baseline_lr: float = 2e-3
     baseline_weight_decay: float = 0.1
     # ParaCLIP: text encoder only, L1 + L2 + L3 (the paper's objective)
-    paraclip_steps: int = 300
-    paraclip_batch_size: int = 128
-    paraclip_lr: float = 5e-4
+    paraclip_steps: int = 600
+    paraclip_batch_size: int = 256
+    paraclip_lr: float = 1e-3
     paraclip_weight_decay: float = 0.1
     paraclip_loss: str = "paraclip"
     rewriter_seed: int = 0
@@ -290,6 +290,11 @@ def build_world(run: Run) -> dict:
     return {"n_train": cfg.n_train, "n_eval": cfg.n_eval}
 
 
+def world_fingerprint(cfg: MiniWorldConfig) -> dict:
+    return {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train, "n_eval": cfg.n_eval,
+            "size": cfg.image_size}
+
+
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -470,8 +475,7 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         prog.start(name, weight, f"{name}: skipped ({message})", next(step), count)
         prog.finish(f"{name}: skipped")
 
-    do("world", {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train, "n_eval": cfg.n_eval,
-                 "size": cfg.image_size}, [run.world], lambda: build_world(run),
+    do("world", world_fingerprint(cfg), [run.world], lambda: build_world(run),
        f"rendering {cfg.n_eval} held-out and {cfg.n_train} training scenes")
     do("paraphrases", {"v": REWRITER_VERSION, "world": fp["world"], "seed": cfg.rewriter_seed},
        [run.paraphrases], lambda: make_paraphrases(run), "two-step paraphrases of the training captions (rewriter)")
@@ -524,10 +528,10 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
 
 def _plan(cfg: MiniWorldConfig, evaluate: bool) -> list[tuple[str, float, str]]:
     """(stage, weight ~ expected minutes, description) in order."""
-    plan = [("world", 0.5, ""), ("paraphrases", 0.1, ""), ("evalsets", 0.1, "")]
+    plan = [("world", 1.5 * cfg.n_train / 24000, ""), ("paraphrases", 0.2, ""), ("evalsets", 0.1, "")]
     for seed in cfg.seeds:
-        plan += [(f"baseline-s{seed}", 5.0 * cfg.baseline_steps / 600, ""),
-                 (f"paraclip-s{seed}", 1.5 * cfg.paraclip_steps / 300, "")]
+        plan += [(f"baseline-s{seed}", 3.0 * cfg.baseline_steps * cfg.baseline_batch_size / (600 * 128), ""),
+                 (f"paraclip-s{seed}", 4.5 * cfg.paraclip_steps * cfg.paraclip_batch_size / (600 * 256), "")]
     if cfg.llm_captions > 0:
         from paraclip.miniworld.llm_source import plan_llm_stages
 
@@ -557,14 +561,16 @@ def ensure_default_models(progress: ProgressFn | None = None, root: str | os.Pat
             "gallery": str(out.gallery)}
 
 
-def default_gallery(root: str | os.PathLike | None = None):
-    """The mini-world's held-out scenes as a :class:`~paraclip.data.galleries.Gallery` (built if needed)."""
+def default_gallery(root: str | os.PathLike | None = None, config: MiniWorldConfig | None = None):
+    """The mini-world's held-out scenes as a :class:`~paraclip.data.galleries.Gallery`.
+
+    Read from the run folder (the one ``ensure_default_models`` uses by default); rendered first
+    if that folder has no world yet.
+    """
     from paraclip.data.galleries import folder_gallery
 
-    run = Run(MiniWorldConfig(), root)
+    run = Run(config or MiniWorldConfig(), root)
     if not (run.gallery_dir / "captions.csv").is_file():
-        cfg = MiniWorldConfig()
-        run.stage("world", {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train,
-                            "n_eval": cfg.n_eval, "size": cfg.image_size}, [run.world], lambda: build_world(run),
-                  1, 1, 1.0, "rendering the mini-world")
+        run.stage("world", world_fingerprint(run.config), [run.world], lambda: build_world(run), 1, 1, 1.0,
+                  "rendering the mini-world")
     return folder_gallery(run.gallery_dir, name="mini-world")

@@ -166,8 +166,8 @@ def target_table(deltas) -> list[dict]:
                          "ci_high": float("nan"), "passed": False, "row": None})
             continue
         r = hit.iloc[0]
-        rows.append({"criterion": c.label, "delta": r["delta"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                     "passed": c.passed(r["delta"], r["ci_low"]), "row": r})
+        rows.append({"criterion": c.label, "delta": float(r["delta"]), "ci_low": float(r["ci_low"]),
+                     "ci_high": float(r["ci_high"]), "passed": bool(c.passed(r["delta"], r["ci_low"])), "row": r})
     return rows
 
 
@@ -239,7 +239,7 @@ def write_report(run, stages: dict) -> dict:
     targets = target_table(deltas)
     text = markdown(run, stages, tidy, deltas, targets, notes)
     atomic_write_text(out / "report.md", text)
-    passed = all(t["passed"] for t in targets)
+    passed = bool(all(t["passed"] for t in targets))
     return {"target_reached": passed, "criteria": [{k: v for k, v in t.items() if k != "row"} for t in targets]}
 
 

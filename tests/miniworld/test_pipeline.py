@@ -124,6 +124,15 @@ def test_default_models_for_the_app(smoke):
     assert scores.shape == (1, 2)
 
 
+def test_default_gallery_is_the_held_out_world(smoke):
+    from paraclip.miniworld import default_gallery
+
+    config, root, _, _ = smoke
+    gallery = default_gallery(root, config)
+    assert len(gallery) == config.n_eval and gallery.ids[0].startswith("eval-")
+    assert gallery.load_image(gallery.ids[0]).size == (config.image_size, config.image_size)
+
+
 def test_world_on_disk_is_disjoint_and_matches_the_records(smoke):
     _, root, _, _ = smoke
     run = Run(MiniWorldConfig.preset("smoke"), root)

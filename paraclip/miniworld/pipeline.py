@@ -517,11 +517,11 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
                       "t": time.time()}, [run.report_dir], lambda: write_report(run, stages),
            "writing the report")
         report = run.report_dir / "report.md"
-        if report_to:
+        if report_to:  # everything but the 5 MB figures.html with plotly inlined (figures-cdn.html is the same)
             dest = Path(report_to)
             dest.mkdir(parents=True, exist_ok=True)
             for item in run.report_dir.iterdir():
-                if item.is_file():
+                if item.is_file() and item.name != "figures.html":
                     shutil.copy2(item, dest / item.name)
     return Reproduction(run.root, report, checkpoints, run.gallery_dir, time.perf_counter() - start, stages)
 

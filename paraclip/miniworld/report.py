@@ -304,8 +304,9 @@ def markdown(run, stages: dict, tidy, deltas, targets: list[dict], notes: list[s
 
         lines += llm_report_lines(run, stages)
     lines += ["## Files", "", "- `results.csv`: every (seed, model, task, metric) value",
-              "- `deltas.csv`: seed-mean differences with CIs", "- `figures.html`: interactive plotly figures "
-              "(`figures-cdn.html`: the same, loading plotly from its CDN)", ""]
+              "- `deltas.csv`: seed-mean differences with CIs", "- `figures.html`: interactive plotly figures, "
+              "plotly inlined so they open offline (in the run folder only); `figures-cdn.html`: the same, "
+              "loading plotly from its CDN", ""]
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ LLM_LABELS = {
 def plan_llm_stages(cfg) -> list[tuple[str, float, str]]:
     seed = cfg.seeds[0]
     minutes = cfg.llm_captions * 2 * 1.5 / 60  # ~1.5 s per step on 2 cores for a 1.5B model
-    train = 4.5 * cfg.paraclip_steps * cfg.paraclip_batch_size / (600 * 256)
+    train = 4.5 * cfg.llm_paraclip_steps * cfg.llm_paraclip_batch_size / (600 * 256)
     return [("llm", minutes, "")] + [(f"{kind}-s{seed}", train, "") for kind in LLM_LABELS]
 
 
@@ -126,15 +126,17 @@ def run_llm_stages(run, do, skip, checkpoints: dict) -> None:
     counts = {"paraclip-llm": info.get("accepted", 0), "paraclip-llmraw": info.get("engine_ok", 0),
               "paraclip-rwsub": info.get("accepted", 0)}
     for kind, label in LLM_LABELS.items():
-        if counts[kind] < cfg.paraclip_batch_size:
-            skip(f"{kind}-s{seed}", f"only {counts[kind]} records, fewer than one batch of {cfg.paraclip_batch_size}")
+        batch = cfg.llm_paraclip_batch_size
+        if counts[kind] < batch:
+            skip(f"{kind}-s{seed}", f"only {counts[kind]} records, fewer than one batch of {batch}")
             continue
         result = do(f"{kind}-s{seed}", {"baseline": fp[f"baseline-s{seed}"], "llm": fp["llm"], "kind": kind,
-                                        "steps": cfg.paraclip_steps, "batch": cfg.paraclip_batch_size,
-                                        "lr": cfg.paraclip_lr, "loss": cfg.paraclip_loss, "seed": seed},
+                                        "steps": cfg.llm_paraclip_steps, "batch": batch, "lr": cfg.paraclip_lr,
+                                        "loss": cfg.paraclip_loss, "seed": seed},
                     [run.run_dir(kind, seed)],
-                    lambda k=kind: train_paraclip(run, seed, checkpoints["baseline"][seed], data=data[k], kind=k),
-                    f"{label}, seed {seed}")
+                    lambda k=kind: train_paraclip(run, seed, checkpoints["baseline"][seed], data=data[k], kind=k,
+                                                  steps=cfg.llm_paraclip_steps, batch_size=batch),
+                    f"{label}, seed {seed} ({cfg.llm_paraclip_steps} steps x {batch})")
         checkpoints[label] = {seed: result["checkpoint"]}
 
 
@@ -151,9 +153,10 @@ def llm_report_lines(run, stages: dict) -> list[str]:
         f"Accepted: {info['accepted']} of {info['captions']}"
         + (f"; mean lexical novelty of step 2 vs the caption: {info['mean_novelty_vs_caption']:.2f}"
            if info.get("mean_novelty_vs_caption") is not None else "") + ".", "",
-        "ParaCLIP was fine-tuned (seed " + str(run.config.seeds[0]) + ") on the checked LLM paraphrases, on all the "
-        "engine's LLM paraphrases, and on the rewriter's paraphrases of the same accepted captions; their rows are "
-        "under \"Other models\" above (a run with fewer records than one batch is skipped).", "",
+        f"ParaCLIP was fine-tuned (seed {run.config.seeds[0]}, {run.config.llm_paraclip_steps} steps x "
+        f"{run.config.llm_paraclip_batch_size}) on the checked LLM paraphrases, on all the engine's LLM paraphrases, "
+        "and on the rewriter's paraphrases of the same accepted captions; their rows are under \"Other models\" "
+        "above (a variant with fewer records than one batch is skipped).", "",
         "Examples:", "",
     ]
     for ex in info.get("examples", []):

@@ -68,6 +68,9 @@ class MiniWorldConfig:
     llm_backend: str = "local"  # local (offline LLM pack, else SmolLM2) or openai (any compatible endpoint)
     llm_model: str | None = None
     llm_base_url: str | None = None
+    # the LLM comparison trains on a few hundred captions, so it has its own (smaller) schedule
+    llm_paraclip_steps: int = 300
+    llm_paraclip_batch_size: int = 64
     # evaluation
     sts: bool = True
     sts_dir: str | None = None
@@ -93,7 +96,8 @@ class MiniWorldConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "smoke": dict(n_train=96, n_eval=40, image_size=32, arch="paraclip-tiny", seeds=[0], baseline_steps=4,
-                  baseline_batch_size=16, paraclip_steps=3, paraclip_batch_size=16, n_boot=50, sts=False),
+                  baseline_batch_size=16, paraclip_steps=3, paraclip_batch_size=16, llm_paraclip_steps=3,
+                  llm_paraclip_batch_size=16, n_boot=50, sts=False),
 }
 
 
@@ -249,8 +253,23 @@ def _threads() -> int:
 
 # -- stage: world --------------------------------------------------------------------------------
 
+PARALLEL_RENDER_MIN = 2000  # below this many scenes, starting worker processes costs more than it saves
+RENDER_CHUNK = 500
+
+
+def _render_chunk(jobs: list) -> int:
+    """Worker: render scenes and save each PNG (``jobs`` = [(scene, path)])."""
+    for scene, path in jobs:
+        scene.image().save(path)
+    return len(jobs)
+
+
 def build_world(run: Run) -> dict:
-    """Render eval scenes first, then training scenes whose meanings avoid every eval scene's."""
+    """Render eval scenes first, then training scenes whose meanings avoid every eval scene's.
+
+    Specs and layouts are drawn in order in this process (train scenes must avoid eval meanings);
+    drawing the pixels, the slow part, is spread over the CPU cores for large worlds.
+    """
     from paraclip.miniworld.world import iter_scenes
 
     cfg = run.config
@@ -260,25 +279,52 @@ def build_world(run: Run) -> dict:
     (tmp / "eval-images").mkdir(parents=True)
     (tmp / "train-images").mkdir(parents=True)
     total = cfg.n_eval + cfg.n_train
-    done = 0
+    jobs: list = []
 
-    def write(split: str, scenes, folder: Path, jsonl: Path) -> set[str]:
-        nonlocal done
+    def describe(scenes, folder: Path, jsonl: Path) -> set[str]:
         keys = set()
         with open(jsonl, "w", encoding="utf-8") as f:
             for scene in scenes:
-                scene.image().save(folder / f"{scene.image_id}.png")
                 f.write(json.dumps(scene.record()) + "\n")
                 keys.add(scene.spec.meaning_key())
-                done += 1
-                if done % 200 == 0:
-                    run.progress.update(done / total, f"rendering scenes {done}/{total}")
+                jobs.append((scene, folder / f"{scene.image_id}.png"))
         return keys
 
-    eval_keys = write("eval", iter_scenes(cfg.world_seed, "eval", cfg.n_eval, cfg.image_size),
-                      tmp / "eval-images", tmp / "eval.jsonl")
-    write("train", iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys),
-          tmp / "train-images", tmp / "train.jsonl")
+    eval_keys = describe(iter_scenes(cfg.world_seed, "eval", cfg.n_eval, cfg.image_size),
+                         tmp / "eval-images", tmp / "eval.jsonl")
+    describe(iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys),
+             tmp / "train-images", tmp / "train.jsonl")
+    chunks = [jobs[i:i + RENDER_CHUNK] for i in range(0, len(jobs), RENDER_CHUNK)]
+    workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_RENDER_MIN else 1
+    bar = None
+    if run.progress.verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="rendering", unit="img", file=sys.stderr, dynamic_ncols=True)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        run.progress.update(done / total, f"rendering scenes {done}/{total}")
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the parent may hold torch's thread pools, which do not survive a fork
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for n in pool.map(_render_chunk, chunks):
+                    advance(n)
+        else:
+            for chunk in chunks:
+                advance(_render_chunk(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
     with open(tmp / "eval-images" / "captions.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "caption", "image_id"])
@@ -287,7 +333,7 @@ def build_world(run: Run) -> dict:
     if run.world.exists():
         shutil.rmtree(run.world)
     tmp.rename(run.world)
-    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval}
+    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval, "render_workers": workers}
 
 
 def world_fingerprint(cfg: MiniWorldConfig) -> dict:
@@ -397,15 +443,16 @@ def train_baseline(run: Run, seed: int) -> dict:
 
 
 def train_paraclip(run: Run, seed: int, baseline_checkpoint: str, data: Path | None = None,
-                   kind: str = "paraclip") -> dict:
+                   kind: str = "paraclip", steps: int | None = None, batch_size: int | None = None) -> dict:
     from paraclip.training import TrainConfig
 
     cfg = run.config
+    steps = steps or cfg.paraclip_steps
     config = TrainConfig(
         model=baseline_checkpoint, pretrained=None, data=str(data or run.paraphrases), images=str(run.train_images),
-        out_dir=str(run.run_dir(kind, seed)), steps=cfg.paraclip_steps, batch_size=cfg.paraclip_batch_size,
+        out_dir=str(run.run_dir(kind, seed)), steps=steps, batch_size=batch_size or cfg.paraclip_batch_size,
         lr=cfg.paraclip_lr, weight_decay=cfg.paraclip_weight_decay, loss_preset=cfg.paraclip_loss, freeze_image=True,
-        seed=seed, validation=[], checkpoint_every=max(50, cfg.paraclip_steps // 3), threads=cfg.threads,
+        seed=seed, validation=[], checkpoint_every=max(50, steps // 3), threads=cfg.threads,
         device="cpu", features_from=str(run.root / "image-features"))
     return _train(run, config, f"{kind} seed {seed}")
 

@@ -181,3 +181,20 @@ def test_llm_source_through_the_real_engine(smoke, monkeypatch):
     assert "Second paraphrase source" in report and "ParaCLIP (LLM, checked)" in report
     markers = _markers(root)
     print({k: (v['seconds'], v.get('cpu_seconds')) for k, v in markers.items()})
+
+
+def test_parallel_rendering_gives_the_same_world(tmp_path, monkeypatch):
+    from paraclip.miniworld import pipeline
+
+    config = MiniWorldConfig.preset("smoke", n_train=60, n_eval=20)
+    pipeline.build_world(Run(config, tmp_path / "one"))
+    monkeypatch.setattr(pipeline, "PARALLEL_RENDER_MIN", 10)
+    monkeypatch.setattr(pipeline, "RENDER_CHUNK", 16)
+    info = pipeline.build_world(Run(config, tmp_path / "two"))
+    assert info["render_workers"] == min(2, __import__("os").cpu_count() or 1)
+    one = sorted((tmp_path / "one" / "world").rglob("*.png"))
+    two = sorted((tmp_path / "two" / "world").rglob("*.png"))
+    assert len(one) == len(two) == 80
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
+    assert (tmp_path / "one" / "world" / "train.jsonl").read_text() == \
+        (tmp_path / "two" / "world" / "train.jsonl").read_text()

@@ -20,7 +20,8 @@ that are missing, empty, truncated or unreadable are reported in :attr:`Gallery.
 left out; they never stop an evaluation.
 
 Embeddings go through :func:`paraclip.features.encode_images_cached`, so the evaluators and
-the trainer share one on-disk cache keyed by model and image id.
+the trainer share one on-disk cache keyed by model; a gallery's rows are keyed by image id and
+the file it comes from (:meth:`Gallery.cache_key`), so galleries that reuse ids never collide.
 """
 
 from __future__ import annotations
@@ -360,10 +361,28 @@ class Gallery:
         Images that fail to open are recorded in :attr:`problems` and left out of the result.
         """
         todo = [i for i in self.ids if i not in self.problems]
-        features, problems = embed_images(encoder, todo, self.load_image, cache, batch_size, progress, workers)
-        self.problems.update(problems)
+        keys = [self.cache_key(i) for i in todo]
+        id_of = dict(zip(keys, todo))
+        features, problems = embed_images(encoder, keys, lambda key: self.load_image(id_of[key]), cache,
+                                          batch_size, progress, workers)
+        self.problems.update({id_of[key]: reason for key, reason in problems.items()})
         ids = [i for i in self.ids if i not in self.problems]
         return GalleryFeatures(ids, features)
+
+    def cache_key(self, image_id: str) -> str:
+        """The feature-cache key of an image: its id plus a tag of the file it comes from.
+
+        Ids alone are not unique across galleries (two folders of ``0001.png``), so the key also
+        names the file (resolved path, size, modification time): galleries that share ids never
+        share cached rows, and an image replaced on disk is encoded again.
+        """
+        path = self.path_of(image_id)
+        try:
+            stat = path.stat()
+            where = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        except OSError:  # a missing file fails later, when it is loaded, with its own message
+            where = str(path)
+        return f"{image_id}#{hashlib.sha1(where.encode()).hexdigest()[:12]}"
 
     def write_captions(self, path: str | os.PathLike) -> int:
         """Write ``image_id,caption`` rows (one per caption): the input of ``paraclip paraphrase``."""

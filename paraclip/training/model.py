@@ -27,16 +27,49 @@ def _can_trim(clip: nn.Module) -> bool:
 
 def encode_text_trimmed(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """``clip.encode_text`` (unnormalised) computed on tokens cut after the last non-pad position."""
-    from open_clip.transformer import text_global_pool
-
     if not _can_trim(clip):
         # other text towers (CustomTextCLIP, HF towers) expect the full context: pad back
         context = getattr(clip, "context_length", None) or getattr(getattr(clip, "text", None), "context_length", None)
         if isinstance(context, int) and tokens.shape[1] < context:
             tokens = F.pad(tokens, (0, context - tokens.shape[1]))
         return clip.encode_text(tokens)
-    length = int((tokens != 0).any(0).nonzero().max().item()) + 1
-    tokens = tokens[:, :length]
+    lengths = _lengths(tokens)
+    if tokens.shape[0] >= 2 * MIN_BUCKET_ROWS:
+        return _encode_in_length_buckets(clip, tokens, lengths)
+    return _encode_trimmed(clip, tokens[:, :int(lengths.max().item())])
+
+
+# Length buckets: at most MAX_BUCKETS (few launches on a GPU), each at least MIN_BUCKET_ROWS rows
+# (matmuls stay efficient on a CPU).
+MAX_BUCKETS, MIN_BUCKET_ROWS = 8, 128
+
+
+def _lengths(tokens: torch.Tensor) -> torch.Tensor:
+    """Position after the last non-pad token of each row (at least 1)."""
+    positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device)
+    return ((tokens != 0) * positions).amax(1).clamp(min=1)
+
+
+def _encode_in_length_buckets(clip: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Sort rows by length, encode each bucket cut to its own longest row, restore the order.
+
+    A step's texts mix short captions with paraphrases about twice as long; cutting the whole
+    batch to its longest row pays for that row everywhere. The result equals one call (the text
+    tower is causal and pools at the end-of-text token) at a fraction of the tokens.
+    """
+    n = tokens.shape[0]
+    buckets = min(MAX_BUCKETS, n // MIN_BUCKET_ROWS)
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()  # one device sync for all buckets
+    bounds = [round(i * n / buckets) for i in range(buckets + 1)]
+    parts = [_encode_trimmed(clip, tokens[order[a:b], :sorted_lengths[b - 1]]) for a, b in zip(bounds, bounds[1:])]
+    return torch.cat(parts)[torch.argsort(order)]
+
+
+def _encode_trimmed(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    from open_clip.transformer import text_global_pool
+
+    length = tokens.shape[1]
     cast = clip.transformer.get_cast_dtype()
     x = clip.token_embedding(tokens).to(cast) + clip.positional_embedding[:length].to(cast)
     x = clip.transformer(x, attn_mask=clip.attn_mask[:length, :length])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -129,12 +130,37 @@ def test_folder_gallery_reports_and_embeds_what_it_can(image_folder, tiny_encode
     assert torch.equal(again.features, feats.features)
 
 
-def test_embeddings_land_in_the_trainers_default_cache(image_folder, tiny_encoder):
+def test_embeddings_land_in_the_default_cache_keyed_by_file(image_folder, tiny_encoder):
     gallery = folder_gallery(image_folder)
     feats = gallery.embed(tiny_encoder)
     shared = FeatureCache.for_encoder(tiny_encoder)
-    assert shared.missing(feats.ids) == []
-    assert torch.allclose(shared.get(feats.ids), feats.features)
+    keys = [gallery.cache_key(i) for i in feats.ids]
+    assert shared.missing(keys) == []
+    assert torch.allclose(shared.get(keys), feats.features)
+
+
+def test_galleries_that_reuse_ids_never_share_cached_rows(tmp_path, tiny_encoder):
+    from PIL import Image
+
+    folders = {}
+    for colour in ["red", "blue"]:
+        folder = tmp_path / colour
+        folder.mkdir()
+        Image.new("RGB", (32, 32), colour).save(folder / "0001.png")
+        (folder / "captions.csv").write_text(f"file,caption\n0001.png,a {colour} square\n")
+        folders[colour] = folder_gallery(folder)
+    assert folders["red"].ids == folders["blue"].ids == ["0001.png"]
+    cache = FeatureCache(tmp_path / "cache", "tiny")
+    red = folders["red"].embed(tiny_encoder, cache=cache).features
+    blue = folders["blue"].embed(tiny_encoder, cache=cache).features
+    assert not torch.allclose(red, blue)
+    torch.testing.assert_close(blue, tiny_encoder.encode_image([Image.new("RGB", (32, 32), "blue")]),
+                               atol=2e-3, rtol=0)  # fp16 cache rows
+    # an image replaced on disk is encoded again, not served from the cache
+    Image.new("RGB", (32, 32), "blue").save(tmp_path / "red" / "0001.png")
+    os.utime(tmp_path / "red" / "0001.png", ns=(1, 1))
+    torch.testing.assert_close(folder_gallery(tmp_path / "red").embed(tiny_encoder, cache=cache).features, blue,
+                               atol=2e-3, rtol=0)
 
 
 def test_svg_rasterised_when_possible(image_folder):

@@ -59,3 +59,28 @@ def test_warmup_then_cosine():
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
     assert lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_length_buckets_give_the_same_features_and_gradients(tiny_encoder):
+    from paraclip.training import model as model_module
+
+    model, tokenizer = tiny_encoder.model, tiny_encoder.tokenizer
+    words = "a small red circle left of a large blue striped square with three dotted green stars".split()
+    texts = [" ".join(words[: 1 + (i * 7) % len(words)]) for i in range(300)]  # mixed lengths, unsorted
+    tokens = tokenizer(texts)
+    assert tokens.shape[0] >= 2 * model_module.MIN_BUCKET_ROWS
+    lengths = model_module._lengths(tokens)
+    assert lengths.min() < lengths.max()
+
+    def features_and_grad(encode):
+        model.zero_grad(set_to_none=True)
+        out = encode(tokens)
+        out.pow(2).sum().backward()
+        return out.detach(), model.token_embedding.weight.grad.clone()
+
+    with torch.enable_grad():
+        bucketed, grad_bucketed = features_and_grad(lambda t: encode_text_trimmed(model, t))
+        single, grad_single = features_and_grad(model.encode_text)
+    torch.testing.assert_close(bucketed, single, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grad_bucketed, grad_single, rtol=1e-3, atol=1e-5)
+    model.zero_grad(set_to_none=True)

@@ -42,6 +42,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
 from paraclip.registry import Registry
 
@@ -66,47 +67,8 @@ def reason_kind(reason: str) -> str:
 # -- tables (CSV / TSV / JSONL) --------------------------------------------------------------
 
 def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line number, record)`` from a CSV, TSV or JSONL file (header row for CSV/TSV).
-
-    Errors name the file and line: invalid UTF-8, malformed JSON, a JSON line that is not an
-    object, or a row with the wrong number of fields.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 ({exc.reason}). Re-save the file as UTF-8.") from None
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for line_no, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg}). One JSON object per line.") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.")
-            yield line_no, {str(k): ("" if v is None else str(v) if not isinstance(v, str) else v)
-                            for k, v in record.items()}
-        return
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = None
-    for row in reader:
-        line_no = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            header = [h.strip() for h in row]
-            continue
-        if len(row) != len(header):
-            raise DataError(f"{path}:{line_no}: expected {len(header)} fields ({', '.join(header)}), "
-                            f"found {len(row)}. Quote fields that contain the delimiter.")
-        yield line_no, dict(zip(header, row))
+    """``(line number, record)`` from a CSV, TSV or JSONL file (:func:`paraclip.data.tables.iter_table`)."""
+    return iter_table(path)
 
 
 def pick_field(record: dict[str, str], names: Sequence[str]) -> str | None:

@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
 from paraclip.registry import Registry
 
@@ -170,23 +171,7 @@ def _pick_columns(header: list[str], path: Path) -> dict[str, str]:
 def read_generic(path: Path, name: str | None = None) -> STSPairs:
     """CSV / TSV (with header) or JSONL with ``sentence1, sentence2, score`` (common aliases accepted)."""
     name = name or path.stem
-    text = _read_text(path)
-    records: list[tuple[int, dict]] = []
-    if path.suffix in (".jsonl", ".json") or path.name.endswith(".jsonl.gz"):
-        for line_no, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg}).") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object per line.")
-            records.append((line_no, obj))
-    else:
-        delimiter = "\t" if path.suffix in (".tsv", ".txt") or "\t" in text.split("\n", 1)[0] else ","
-        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-        records = [(i + 2, row) for i, row in enumerate(reader)]
+    records = list(iter_table(path))
     if not records:
         raise DataError(f"{path}: no pairs found.")
     cols = _pick_columns(list(records[0][1].keys()), path)

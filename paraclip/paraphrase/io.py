@@ -11,8 +11,6 @@ drops such a torn last line on resume.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines
 from paraclip.errors import DataError
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
@@ -98,20 +97,7 @@ def read_captions(
 
 def _decoded_lines(path: Path, bad: _Bad) -> list[tuple[int, str]]:
     """(line number, text) for every line, without line endings; non-UTF-8 lines reported."""
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
-    out = []
-    for n, raw in enumerate(raw_lines, 1):
-        try:
-            out.append((n, raw.decode("utf-8").rstrip("\r")))
-        except UnicodeDecodeError as exc:
-            bad(f"{path}: line {n}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                f"re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).")
-    return out
+    return list(iter_lines(path, bad))
 
 
 def _line_count(path: Path) -> int:
@@ -138,10 +124,10 @@ def _read_text(path: Path, image_ids_path, bad: _Bad) -> list[CaptionItem]:
 def _item(row: dict, n: int, where: str, caption_column: str, image_id_column: str, bad: _Bad) -> CaptionItem | None:
     caption = row.get(caption_column)
     if caption is None or (isinstance(caption, float) and caption != caption):
-        bad(f"{where}: line {n}: field {caption_column!r} is missing or null.")
+        bad(f"{where}: field {caption_column!r} is missing or null.")
         return None
     if not isinstance(caption, str):
-        bad(f"{where}: line {n}: field {caption_column!r} is a {type(caption).__name__}, not text.")
+        bad(f"{where}: field {caption_column!r} is a {type(caption).__name__}, not text.")
         return None
     image_id = row.get(image_id_column)
     return CaptionItem(caption.strip(), None if image_id is None else str(image_id), n)
@@ -149,22 +135,12 @@ def _item(row: dict, n: int, where: str, caption_column: str, image_id_column: s
 
 def _read_jsonl(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
     items = []
-    for n, text in _decoded_lines(path, bad):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            bad(f"{path}: line {n}: malformed JSON ({exc.msg} at column {exc.colno}).")
-            continue
-        if not isinstance(row, dict):
-            bad(f"{path}: line {n}: expected a JSON object with a {caption_column!r} field, got {type(row).__name__}.")
-            continue
+    for n, row in iter_jsonl(path, bad):
         if caption_column not in row:
-            bad(f"{path}: line {n}: no field {caption_column!r} (fields: {', '.join(map(str, row)) or 'none'}); "
+            bad(f"{path}:{n}: no field {caption_column!r} (fields: {', '.join(map(str, row)) or 'none'}); "
                 f"choose the caption field with --caption-column.")
             continue
-        item = _item(row, n, str(path), caption_column, image_id_column, bad)
+        item = _item(row, n, f"{path}:{n}", caption_column, image_id_column, bad)
         if item:
             items.append(item)
     return items
@@ -176,7 +152,7 @@ def _read_json(path: Path, caption_column: str, image_id_column: str, bad: _Bad)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not valid UTF-8 at byte {exc.start}; re-encode the file as UTF-8.") from exc
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: line {exc.lineno}: malformed JSON ({exc.msg}). For one record per line use .jsonl.") from exc
+        raise DataError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}). For one record per line use .jsonl.") from exc
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of objects with a {caption_column!r} field.")
     items = []
@@ -184,32 +160,21 @@ def _read_json(path: Path, caption_column: str, image_id_column: str, bad: _Bad)
         if not isinstance(row, dict):
             bad(f"{path}: item {n}: expected an object, got {type(row).__name__}.")
             continue
-        item = _item(row, n, str(path), caption_column, image_id_column, bad)
+        item = _item(row, n, f"{path} item {n}", caption_column, image_id_column, bad)
         if item:
             items.append(item)
     return items
 
 
 def _read_table(path: Path, delimiter: str, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
-    text = "\n".join(t for _, t in _decoded_lines(path, bad))
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = reader.fieldnames or []
-    if caption_column not in header:
-        raise DataError(f"{path}: line 1: no column {caption_column!r} in the header ({', '.join(header) or 'empty'}); "
-                        f"choose it with --caption-column.")
     items = []
-    try:
-        for row in reader:
-            n = reader.line_num
-            if None in row or any(v is None for v in row.values()):
-                bad(f"{path}: line {n}: has {len(header) + len(row.get(None) or [])} fields where the header has "
-                    f"{len(header)}" if None in row else f"{path}: line {n}: has fewer fields than the header.")
-                continue
-            item = _item(row, n, str(path), caption_column, image_id_column, bad)
-            if item:
-                items.append(item)
-    except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: {exc}.") from exc
+    for n, row in iter_delimited(path, delimiter, bad):
+        if caption_column not in row:
+            raise DataError(f"{path}: no column {caption_column!r} in the header ({', '.join(row) or 'empty'}); "
+                            f"choose it with --caption-column.")
+        item = _item(row, n, f"{path}:{n}", caption_column, image_id_column, bad)
+        if item:
+            items.append(item)
     return items
 
 
@@ -227,7 +192,7 @@ def _read_parquet(path: Path, caption_column: str, image_id_column: str, bad: _B
     table = pq.read_table(path, columns=columns).to_pydict()
     rows = ({k: table[k][i] for k in columns} for i in range(len(table[caption_column])))
     return [item for n, row in enumerate(rows, 1)
-            if (item := _item(row, n, f"{path} (row)", caption_column, image_id_column, bad))]
+            if (item := _item(row, n, f"{path} row {n}", caption_column, image_id_column, bad))]
 
 
 def _read_hf(spec: str, caption_column: str, image_id_column: str) -> Captions:
@@ -263,7 +228,7 @@ def as_captions(data: Any, config) -> Captions:
         elif isinstance(row, CaptionItem):
             items.append(row)
         elif isinstance(row, dict):
-            item = _item(row, n, "records", config.caption_column, config.image_id_column, _Bad(False))
+            item = _item(row, n, f"record {n}", config.caption_column, config.image_id_column, _Bad(False))
             items.append(item)
         elif isinstance(row, (tuple, list)) and len(row) == 2:
             items.append(CaptionItem(str(row[1]).strip(), None if row[0] is None else str(row[0]), n))
@@ -295,7 +260,7 @@ def recover_output(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
             if n == len(lines):  # only the last line can be torn by a crash
                 good_end -= len(raw) + 1
                 break
-            raise DataError(f"{path}: line {n}: not a paraphrase record ({exc}). The output file is damaged; "
+            raise DataError(f"{path}:{n}: not a paraphrase record ({exc}). The output file is damaged; "
                             f"fix or remove that line, then rerun to resume.") from exc
         records[index] = rec
     if good_end < len(data):

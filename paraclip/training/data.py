@@ -16,10 +16,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
-import json
 import tarfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from paraclip.data.tables import iter_delimited, iter_jsonl
 from paraclip.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -87,27 +86,13 @@ def read_records(path: str | Path, text_fields: Sequence[str], max_records: int 
                         f"`paraclip paraphrase` (fields image_id, caption, paraphrase_1, paraphrase_2, status).")
     report = report or DataReport(str(path))
     records: list[Record] = []
-    with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, 1):
-            try:
-                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: not valid UTF-8 ({exc.reason}). Re-save the file as UTF-8.") from None
-            if not text:
-                continue
-            report.lines += 1
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg} at column {exc.colno}). "
-                                f"Each line must be one JSON object.") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object, found {type(obj).__name__}.")
-            record = _parse_record(obj, path, line_no, text_fields, report)
-            if record is not None:
-                records.append(record)
-                if max_records is not None and len(records) >= max_records:
-                    break
+    for line_no, obj in iter_jsonl(path):
+        report.lines += 1
+        record = _parse_record(obj, path, line_no, text_fields, report)
+        if record is not None:
+            records.append(record)
+            if max_records is not None and len(records) >= max_records:
+                break
     report.kept = len(records)
     if not records:
         detail = "; ".join(f"{n} {r}" for r, n in report.skipped.items()) or "the file has no records"
@@ -203,9 +188,9 @@ class ImageIndex:
         if suffix == ".tar":
             return cls(_tar_locations([path]), f"tar shard {path}")
         if suffix in (".csv", ".tsv"):
-            return cls(_table_locations(path, _csv_rows(path)), f"table {path}")
+            return cls(_table_locations(path, iter_delimited(path)), f"table {path}")
         if suffix in (".jsonl", ".json"):
-            return cls(_table_locations(path, _jsonl_rows(path)), f"table {path}")
+            return cls(_table_locations(path, iter_jsonl(path)), f"table {path}")
         raise DataError(f"Cannot read image source {path}: expected a folder, .csv/.tsv, .jsonl or .tar.")
 
     def __contains__(self, image_id: str) -> bool:
@@ -266,28 +251,6 @@ def _tar_locations(shards: list[Path]) -> dict[str, _TarMember]:
         except tarfile.TarError as exc:
             raise DataError(f"{shard}: not a readable tar file ({exc}).") from None
     return out
-
-
-def _csv_rows(path: Path) -> Iterable[tuple[int, dict]]:
-    text = path.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else (csv.Sniffer().sniff(text[:4096], ",\t;").delimiter
-                                                              if text.strip() else ",")
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    for line_no, row in enumerate(reader, 2):
-        yield line_no, row
-
-
-def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict]]:
-    for line_no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg}).") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{line_no}: expected a JSON object.")
-        yield line_no, obj
 
 
 def _table_locations(path: Path, rows: Iterable[tuple[int, dict]]) -> dict[str, Path]:

@@ -25,7 +25,7 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, capsys):
     code = main(["paraphrase", str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
                  "--base-url", "http://127.0.0.1:9/v1"])
     err = capsys.readouterr().err
-    assert code == 2 and "d.jsonl: line 2: malformed JSON" in err and "--skip-bad-lines" in err
+    assert code == 2 and "d.jsonl:2: malformed JSON" in err and "--skip-bad-lines" in err
     assert "Traceback" not in err
 
 

@@ -44,7 +44,7 @@ def test_caption_only_data_is_enough_for_the_clip_preset(tmp_path):
 
 def test_malformed_lines_name_file_and_line(tmp_path):
     path = _write(tmp_path / "d.jsonl", [_rec(0), "{not json"])
-    with pytest.raises(DataError, match=r"d.jsonl:2: not valid JSON"):
+    with pytest.raises(DataError, match=r"d.jsonl:2: malformed JSON"):
         read_records(path, FIELDS)
     path = _write(tmp_path / "e.jsonl", [_rec(0), {"caption": "no id"}])
     with pytest.raises(DataError, match=r"e.jsonl:2: field 'image_id'"):

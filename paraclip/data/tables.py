@@ -1,0 +1,142 @@
+"""Row readers for the tables users hand us (CSV, TSV, JSONL), with errors that name file and line.
+
+Every input of the library — captions to paraphrase, paraphrase pairs, STS pairs, gallery
+captions, image lists, training records — is one of these, so they are read here once:
+
+* :func:`iter_lines` streams a file's lines decoded as UTF-8 (a BOM is tolerated);
+* :func:`iter_jsonl` yields one JSON object per non-blank line;
+* :func:`iter_delimited` yields header-keyed rows of a CSV/TSV (delimiter from the suffix or the
+  header line; quoted fields may span lines);
+* :func:`iter_table` picks one of the two by suffix.
+
+Each yields ``(line number, record)``. A bad line (invalid UTF-8, malformed JSON, a JSON value
+that is not an object, a row with the wrong number of fields) raises :class:`DataError` naming
+``path:line`` and the fix — or, when ``on_bad`` is given, is passed to it as that message and
+skipped (``paraclip paraphrase --skip-bad-lines``).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+from paraclip.errors import DataError
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+OnBad = Callable[[str], None] | None
+
+
+def _bad(message: str, on_bad: OnBad) -> None:
+    if on_bad is None:
+        raise DataError(message)
+    on_bad(message)
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    return path
+
+
+def table_suffix(path: Path) -> str:
+    """The suffix that says the format (``pairs.jsonl.gz`` -> ``.jsonl``)."""
+    suffixes = [x.lower() for x in path.suffixes]
+    return suffixes[-2] if len(suffixes) >= 2 and suffixes[-1] == ".gz" else path.suffix.lower()
+
+
+def iter_lines(path: str | os.PathLike, on_bad: OnBad = None, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for every line that decodes as UTF-8, without the line break unless
+    ``keep_ends`` (``.gz`` files are decompressed on the fly)."""
+    path = _existing(path)
+    with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")) as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                _bad(f"{path}:{line_no}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}). "
+                     f"Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).", on_bad)
+                continue
+            yield line_no, text if keep_ends else text.rstrip("\r\n")
+
+
+def iter_jsonl(path: str | os.PathLike, on_bad: OnBad = None, stringify: bool = False
+               ) -> Iterator[tuple[int, dict]]:
+    """One JSON object per non-blank line. ``stringify``: values as strings (None -> "")."""
+    path = _existing(path)
+    for line_no, text in iter_lines(path, on_bad):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            _bad(f"{path}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}). "
+                 f"Each line must be one JSON object.", on_bad)
+            continue
+        if not isinstance(record, dict):
+            _bad(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.", on_bad)
+            continue
+        if stringify:
+            record = {str(k): "" if v is None else v if isinstance(v, str) else str(v) for k, v in record.items()}
+        yield line_no, record
+
+
+def guess_delimiter(path: Path, header_line: str) -> str:
+    """Tab for ``.tsv``/``.tab`` or a tab-separated header, ``;`` for a header with ``;`` but no
+    comma (spreadsheet exports in many locales), else comma."""
+    if table_suffix(path) in (".tsv", ".tab") or "\t" in header_line:
+        return "\t"
+    if ";" in header_line and "," not in header_line:
+        return ";"
+    return ","
+
+
+def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad: OnBad = None
+                   ) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV/TSV with a header row, keyed by the (stripped) header; blank rows skipped."""
+    path = _existing(path)
+    numbered = iter(iter_lines(path, on_bad, keep_ends=True))  # the csv module needs the line breaks
+    current = [0]
+
+    def lines():
+        for line_no, text in numbered:
+            current[0] = line_no
+            yield text
+
+    source = lines()
+    header: list[str] | None = None
+    reader = None
+    for first in source:
+        if first.strip():
+            delimiter = delimiter or guess_delimiter(path, first)
+            header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+            reader = csv.reader(source, delimiter=delimiter)
+            break
+    if reader is None or header is None:
+        return
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{path}:{current[0]}: {exc}. Check the quoting of this row.") from None
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            _bad(f"{path}:{current[0]}: expected {len(header)} fields ({', '.join(header)}), found {len(row)}. "
+                 f"Quote fields that contain the delimiter.", on_bad)
+            continue
+        yield current[0], dict(zip(header, row))
+
+
+def iter_table(path: str | os.PathLike, on_bad: OnBad = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a JSONL (by suffix: .jsonl/.ndjson/.json) or CSV/TSV file, values as strings."""
+    path = _existing(path)
+    if table_suffix(path) in JSONL_SUFFIXES:
+        return iter_jsonl(path, on_bad, stringify=True)
+    return iter_delimited(path, on_bad=on_bad)

@@ -1,0 +1,48 @@
+import gzip
+
+import pytest
+
+from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines, iter_table
+from paraclip.errors import DataError
+
+
+def test_csv_tsv_and_semicolon_tables_with_bom_and_blank_rows(tmp_path):
+    (tmp_path / "a.csv").write_bytes("\ufeffimage_id, caption\n1,a dog\n\n2,\"a cat, asleep\"\n".encode())
+    assert list(iter_table(tmp_path / "a.csv")) == [(2, {"image_id": "1", "caption": "a dog"}),
+                                                    (4, {"image_id": "2", "caption": "a cat, asleep"})]
+    (tmp_path / "b.txt").write_text("s1\ts2\tscore\nx\ty\t4.5\n")
+    assert list(iter_table(tmp_path / "b.txt")) == [(2, {"s1": "x", "s2": "y", "score": "4.5"})]
+    (tmp_path / "c.csv").write_text("file;caption\na.png;a red square\n")
+    assert list(iter_table(tmp_path / "c.csv")) == [(2, {"file": "a.png", "caption": "a red square"})]
+
+
+def test_a_quoted_field_over_two_lines_is_numbered_by_its_last_line(tmp_path):
+    (tmp_path / "m.csv").write_text('id,caption\n1,"two\nlines"\n2,short\n3\n')
+    rows = iter_delimited(tmp_path / "m.csv")
+    assert next(rows) == (3, {"id": "1", "caption": "two\nlines"})
+    assert next(rows) == (4, {"id": "2", "caption": "short"})
+    with pytest.raises(DataError, match=r"m\.csv:5: expected 2 fields \(id, caption\), found 1\. Quote"):
+        next(rows)
+
+
+def test_jsonl_errors_name_file_and_line_or_go_to_on_bad(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1, "b": null}\n\n{oops\n[1, 2]\ncaf\xe9\n{"a": "x"}\n')
+    with pytest.raises(DataError, match=r"r\.jsonl:3: malformed JSON .*Each line must be one JSON object"):
+        list(iter_jsonl(path))
+    bad = []
+    rows = list(iter_jsonl(path, on_bad=bad.append, stringify=True))
+    assert rows == [(1, {"a": "1", "b": ""}), (6, {"a": "x"})]
+    assert [m.split(": ", 1)[0].rsplit("/", 1)[1] for m in bad] == ["r.jsonl:3", "r.jsonl:4", "r.jsonl:5"]
+    assert "expected a JSON object, got list" in bad[1] and "not valid UTF-8 (byte 0xe9" in bad[2]
+    assert list(iter_jsonl(path, on_bad=bad.append))[0] == (1, {"a": 1, "b": None})  # raw values by default
+
+
+def test_gzip_and_missing_files(tmp_path):
+    with gzip.open(tmp_path / "p.jsonl.gz", "wt") as f:
+        f.write('{"sentence1": "a", "sentence2": "b", "score": 3}\n')
+    assert list(iter_table(tmp_path / "p.jsonl.gz")) == [(1, {"sentence1": "a", "sentence2": "b", "score": "3"})]
+    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
+        iter_table(tmp_path / "nope.csv")
+    (tmp_path / "crlf.txt").write_bytes(b"one\r\ntwo\r\n")
+    assert list(iter_lines(tmp_path / "crlf.txt")) == [(1, "one"), (2, "two")]

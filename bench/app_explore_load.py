@@ -4,7 +4,10 @@
 
 1. Handler latency: ``workbench.explore.explore`` called directly on the mini-world gallery with
    the two default models (gallery embeddings warm), p50/p95 over --queries queries.
-2. The same through HTTP with one gradio_client (queue + serialisation included), p50/p95.
+2. The same over HTTP, queue + serialisation included, p50/p95: with plain HTTP requests (the
+   queue protocol a browser uses: POST /gradio_api/call/explore, then read the event stream) and
+   with gradio_client, which adds its own ~140 ms per call on this machine (measured here on a
+   no-op endpoint, so the two can be told apart).
 3. --clients concurrent gradio_client clients, each 3 Explore queries and 1 Compare run
    (retrieval on 64 gallery images): errors counted, p50/p95 per call. Goal (issue 7): Explore
    p95 <= 200 ms; 20 clients without errors.
@@ -67,6 +70,10 @@ def main() -> None:
     print(summary("Explore handler (direct)", direct))
 
     demo = build_demo(services)
+    with demo:  # a no-op endpoint: the fixed cost of a call through the queue and the client
+        import gradio as gr
+
+        gr.Button(visible=False).click(lambda: None, None, None, api_name="bench_noop")
     demo.queue(default_concurrency_limit=4, max_size=256)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,13 +81,33 @@ def main() -> None:
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **launch_kwargs(services))
     url = f"http://127.0.0.1:{port}/"
+    import httpx
+
+    def raw_call(http, api: str, data: list) -> None:
+        event = http.post(f"{url}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
+        with http.stream("GET", f"{url}gradio_api/call/{api}/{event}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: error"):
+                    raise RuntimeError(f"{api} failed")
+                if line.startswith("event: complete"):
+                    return
+
+    raw, client_times, noop = [], [], []
     client = Client(url, verbose=False)
-    http = []
-    for q, p in queries[:50]:
-        t = time.perf_counter()
-        client.predict(*models, gallery, q, p, 8, api_name="/explore")
-        http.append(time.perf_counter() - t)
-    print(summary("Explore over HTTP (1 client)", http))
+    with httpx.Client(timeout=60) as http:
+        for q, p in queries[:50]:
+            t = time.perf_counter()
+            raw_call(http, "explore", [*models, gallery, q, p, 8])
+            raw.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            client.predict(*models, gallery, q, p, 8, api_name="/explore")
+            client_times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            client.predict(api_name="/bench_noop")
+            noop.append(time.perf_counter() - t)
+    print(summary("Explore over HTTP, plain requests (what a browser does)", raw))
+    print(summary("Explore over HTTP, gradio_client", client_times))
+    print(summary("a no-op endpoint over gradio_client (the client's own cost)", noop))
 
     errors, ex_times, cmp_times = [], [], []
 

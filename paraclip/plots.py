@@ -22,6 +22,19 @@ import plotly.graph_objects as go
 HEIGHT = 420
 _RANK_METRIC = re.compile(r"^(AO|JS)@(\d+)$")
 
+_GRID = "#EBF0F8"
+# The look of plotly's "plotly_white" in the few properties these plots use. Applying the full
+# built-in template costs ~20 ms per figure (it carries defaults for every trace type), which
+# is most of an Explore query; this one costs ~2 ms.
+TEMPLATE = go.layout.Template(layout=dict(
+    paper_bgcolor="white", plot_bgcolor="white", font=dict(color="#2a3f5f"), hovermode="closest",
+    colorway=["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880", "#FF97FF",
+              "#FECB52"],
+    xaxis=dict(gridcolor=_GRID, linecolor=_GRID, zerolinecolor=_GRID, ticks="", automargin=True),
+    yaxis=dict(gridcolor=_GRID, linecolor=_GRID, zerolinecolor=_GRID, ticks="", automargin=True),
+    title=dict(x=0.05),
+))
+
 
 def empty_figure(message: str, title: str = "") -> go.Figure:
     """A blank figure that says why there is nothing to show."""
@@ -29,7 +42,7 @@ def empty_figure(message: str, title: str = "") -> go.Figure:
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=14, color="#666"))
     fig.update_layout(title=title or None, height=HEIGHT, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                      template="plotly_white")
+                      template=TEMPLATE)
     return fig
 
 
@@ -57,7 +70,7 @@ def _missing(df, columns: Sequence[str]) -> str | None:
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
-    fig.update_layout(title=title, height=HEIGHT, template="plotly_white", legend=dict(orientation="h", y=-0.2),
+    fig.update_layout(title=title, height=HEIGHT, template=TEMPLATE, legend=dict(orientation="h", y=-0.2),
                       margin=dict(l=60, r=20, t=60, b=80), **kwargs)
     return fig
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
-from paraclip.plots import HEIGHT, empty_figure
+from paraclip.plots import HEIGHT, TEMPLATE, empty_figure
 
 
 def similarity_heatmaps(frame, title: str = "Text similarity under each model") -> go.Figure:
@@ -27,8 +28,8 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
         for col, model in enumerate(models):
             part = frame[frame["model"] == model]
             texts = list(dict.fromkeys(part["text_a"]))
-            grid = part.pivot_table(index="text_a", columns="text_b", values="cosine", sort=False)
-            z = grid.reindex(index=texts, columns=texts).to_numpy()
+            cosine = {(a, b): float(c) for a, b, c in zip(part["text_a"], part["text_b"], part["cosine"])}
+            z = np.array([[cosine.get((a, b), np.nan) for b in texts] for a in texts])
             suffix = "" if col == 0 else str(col + 1)
             left = col * (width + spacing)
             labels = _short(texts)
@@ -40,10 +41,8 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
                                             showticklabels=col == 0)
             titles.append(dict(text=str(model), x=left + width / 2, y=1.0, xref="paper", yref="paper",
                                xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14)))
-        fig = go.Figure(data=traces)
-        fig.update_layout(title=title, height=HEIGHT, template="plotly_white", margin=dict(l=140, r=20, t=80, b=80),
-                          annotations=titles, **layout)
-        return fig
+        return go.Figure(data=traces, layout=dict(title=dict(text=title), height=HEIGHT, template=TEMPLATE,
+                                                  margin=dict(l=140, r=20, t=80, b=80), annotations=titles, **layout))
     except Exception as exc:  # noqa: BLE001 - a plot never breaks the page
         return empty_figure(f"Could not draw this plot: {type(exc).__name__}: {exc}", title)
 

@@ -95,6 +95,15 @@ class EncoderCache:
             return encoder
 
 
+def _webp_available() -> bool:
+    from PIL import features
+
+    return bool(features.check("webp"))
+
+
+_HAS_WEBP = _webp_available()
+
+
 class GalleryIndex:
     """Image embeddings of a gallery under one model, plus thumbnails, for fast Explore queries."""
 
@@ -114,7 +123,8 @@ class GalleryIndex:
         return top, np.take_along_axis(scores, top, axis=1)
 
     def thumbnail(self, image_id: str, size: int = 96) -> str:
-        """A data-URI PNG thumbnail (cached)."""
+        """A data-URI thumbnail (cached). WebP: 3-5x smaller than PNG for these images (mini-world
+        0.7 vs 2.1 KB, Tux Paint 1.5 vs 8.2 KB), and an Explore answer carries 4 x k of them."""
         with self._lock:
             if image_id in self._thumbs:
                 return self._thumbs[image_id]
@@ -125,8 +135,9 @@ class GalleryIndex:
             image = self.gallery.load_image(image_id)
             image.thumbnail((size, size))
             buf = io.BytesIO()
-            image.save(buf, format="PNG")
-            uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+            fmt = "webp" if _HAS_WEBP else "png"
+            image.save(buf, format=fmt.upper(), **({"quality": 85} if fmt == "webp" else {}))
+            uri = f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode()
         except Exception:  # noqa: BLE001 - an unreadable image shows as a blank tile
             uri = ""
         with self._lock:

@@ -147,7 +147,7 @@ class Progress:
             return
         weight = self.current[1] if self.current else 0.0
         done = self.done + weight * max(0.0, min(1.0, fraction))
-        self.callback(int(1000 * done / self.total), 1000, message)
+        self.callback(min(1000, int(1000 * done / self.total + 1e-6)), 1000, message)  # float sums: 0.9999…
 
 
 # -- the run folder ----------------------------------------------------------------------------

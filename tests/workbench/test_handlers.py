@@ -80,6 +80,18 @@ def test_explore_shows_both_models_with_rank_metrics(services):
     assert metrics["AO@5"].between(0, 100).all() and metrics["JS@5"].between(0, 100).all()
     assert isinstance(fig, go.Figure) and len(fig.data) == 2
     assert timing.endswith("ms")
+    # thumbnails travel inside the page: small WebP (PNG where Pillow lacks WebP), at most 96 px
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    uris = re.findall(r'src="data:image/(webp|png);base64,([^"]+)"', page)
+    assert len(uris) == 20
+    fmt, data = uris[0]
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert image.format.lower() == fmt and max(image.size) <= 96
     bad_page, *_ = explore.explore(services, "no-such-model-xyz", None, gallery, "a", "b", 5)
     assert "pc-error" in bad_page
 

@@ -42,7 +42,8 @@ class TrainConfig:
         "images: a folder (files named by image_id), a CSV/JSONL with image_id + path columns, or webdataset .tar "
         "shards; not needed when every image's features are already cached"))
     features_from: str | None = field(default=None, metadata=_help(
-        "root folder of the image-feature cache (default: $PARACLIP_CACHE/image-features)"))
+        "root folder of the image-feature cache (default: $PARACLIP_CACHE/image-features); rows are keyed by "
+        "model and image_id, so give each image set that reuses another's ids its own folder"))
     val_data: str | None = field(default=None, metadata=_help(
         "held-out paraphrase JSONL for validation losses / AO@10 (optional)"))
     val_split: float = field(default=0.0, metadata=_help(

@@ -31,7 +31,7 @@ REQ=requirements.txt; [ "$DEV" = 1 ] && REQ=requirements-dev.txt
 STAMP=.venv/.paraclip-setup-$(cat "$REQ" requirements.txt constraints.txt pyproject.toml | sha256sum | cut -c1-16)-$DEV
 if [ ! -f "$STAMP" ]; then
   echo "==> installing $REQ (pinned by constraints.txt)"
-  $VPY -m pip install -q --upgrade pip
+  $VPY -m pip install -q --upgrade pip "setuptools>=77"  # SPDX license field (pyproject.toml)
   $VPY -m pip install -q -r "$REQ" -c constraints.txt
   $VPY -m pip install -q --no-deps $NO_DEPS
   $VPY -m pip install -q --no-deps --no-build-isolation -e .

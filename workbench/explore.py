@@ -83,9 +83,10 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k):
     except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
         return (f"<p class='pc-error'>❌ {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>",
                 pd.DataFrame(), empty_figure("Nothing to show."), "")
-    elapsed = 1000 * (time.perf_counter() - start)
     page = '<div class="pc-compare">' + "".join(panels) + "</div>"
-    return page, pd.DataFrame(rows), similarity_heatmaps(pd.DataFrame(sims)), f"{elapsed:.0f} ms"
+    figure = similarity_heatmaps(pd.DataFrame(sims))
+    elapsed = 1000 * (time.perf_counter() - start)
+    return page, pd.DataFrame(rows), figure, f"{elapsed:.0f} ms"
 
 
 def generate_paraphrase(services, query):

@@ -63,8 +63,9 @@ def _field(obj: Any, *names: str) -> Any:
 class DefaultAssets:
     """State of the default models/galleries; ``start()`` builds them in a daemon thread."""
 
-    def __init__(self, config):
+    def __init__(self, config, on_models: Callable[[], None] | None = None):
         self.config = config
+        self.on_models = on_models  # called (in the build thread) each time a set of models is ready
         self.root = Path(config.app_dir) / "defaults"
         self.state = "pending"  # pending | building | ready | fallback | failed
         self.message = "not started"
@@ -99,6 +100,7 @@ class DefaultAssets:
         try:
             self._build_fallback()  # seconds; the app is usable right away
             self.state = "fallback"
+            self._notify()
             builder = _find_miniworld_builder() if self.config.build_defaults else None
             if builder is not None:
                 self.building_trained = True
@@ -110,6 +112,7 @@ class DefaultAssets:
                 if self._adopt_miniworld(result):
                     self.state = "ready"
                     self._progress(1.0, "mini-world models ready")
+                    self._notify()
         except Exception as exc:  # noqa: BLE001 - the app stays up; the banner says what happened
             traceback.print_exc()
             self._progress(None, f"could not build the default models: {type(exc).__name__}: {exc}")
@@ -118,6 +121,13 @@ class DefaultAssets:
         finally:
             self._add_optional_galleries()
             self._done.set()
+
+    def _notify(self) -> None:
+        if self.on_models is not None:
+            try:
+                self.on_models()
+            except Exception:  # noqa: BLE001 - warming caches is an optimisation, never fatal
+                traceback.print_exc()
 
     def _miniworld_progress(self, *args: Any) -> None:
         """Accepts (fraction, message), (done, total, message), (message,) or a dict."""

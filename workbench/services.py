@@ -155,7 +155,7 @@ class Services:
         self.config.app_dir.mkdir(parents=True, exist_ok=True)
         self.runner = runner or JobRunner(self.config.app_dir, max_active=self.config.max_jobs)
         self.encoders = EncoderCache()
-        self.defaults = DefaultAssets(self.config)
+        self.defaults = DefaultAssets(self.config, on_models=self.warm_explore)
         self._indexes: dict[tuple, GalleryIndex] = {}
         self._index_lock = threading.Lock()
         self._build_locks: dict[tuple, threading.Lock] = {}
@@ -193,6 +193,15 @@ class Services:
             with self._index_lock:
                 self._indexes[key] = index
             return index
+
+    def warm_explore(self) -> None:
+        """Embed the first gallery under the first two default models (what Explore opens with), so
+        the first query does not pay for it; called by the defaults builder when models are ready."""
+        gallery = next(iter(self.defaults.gallery_choices()), None)
+        if gallery is None:
+            return
+        for choice in self.defaults.model_choices()[:2]:
+            self.gallery_index(choice.key, gallery)
 
     def can_start_jobs(self, username: str | None) -> bool:
         return (not self.config.auth_enabled) or bool(username)

@@ -155,3 +155,14 @@ def test_miniworld_defaults_are_adopted_and_their_progress_shown(app_dir):
     assert [m.label for m in assets.model_choices()][:2] == ["mini-world CLIP baseline", "mini-world ParaCLIP"]
     assert assets.gallery_choices()["mini-world"] == "/m/gallery"
     assert not assets._adopt_miniworld({"nothing": 1})
+
+
+def test_explore_is_warm_when_the_default_models_are_ready(tmp_path):
+    from workbench.services import AppConfig, Services
+
+    fresh = Services(AppConfig(app_dir=tmp_path, gallery_size=8, build_defaults=False))
+    assert not fresh._indexes
+    assert fresh.defaults.wait(300)
+    gallery = next(iter(fresh.defaults.gallery_choices()))
+    for choice in fresh.defaults.model_choices()[:2]:
+        assert (choice.key, gallery) in fresh._indexes

@@ -10,7 +10,6 @@ import functools
 import os
 import threading
 import uuid
-from pathlib import Path
 from typing import Any
 
 import gradio as gr

@@ -13,7 +13,6 @@ import csv
 import functools
 import os
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any

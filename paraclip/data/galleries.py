@@ -37,7 +37,7 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,11 +65,6 @@ def reason_kind(reason: str) -> str:
 
 
 # -- tables (CSV / TSV / JSONL) --------------------------------------------------------------
-
-def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line number, record)`` from a CSV, TSV or JSONL file (:func:`paraclip.data.tables.iter_table`)."""
-    return iter_table(path)
-
 
 def pick_field(record: dict[str, str], names: Sequence[str]) -> str | None:
     """The first of ``names`` present in ``record`` (case-insensitive), else None."""
@@ -391,7 +386,7 @@ def folder_gallery(folder: str | os.PathLike, captions_file: str | os.PathLike |
     skipped: dict[str, str] = {}
     rasterise = svg_rasteriser()
     fields = None
-    for line_no, record in read_records(captions_file):
+    for line_no, record in iter_table(captions_file):
         if fields is None:
             fields = (pick_field(record, FILE_FIELDS), pick_field(record, CAPTION_FIELDS), pick_field(record, ID_FIELDS))
             for got, want in zip(fields[:2], (FILE_FIELDS, CAPTION_FIELDS)):
@@ -598,5 +593,5 @@ def load_gallery(spec: str | os.PathLike, captions_file: str | os.PathLike | Non
 
 __all__ = [
     "GALLERIES", "Gallery", "GalleryFeatures", "embed_images", "HubGallery", "ImageLoadError", "folder_gallery", "load_gallery",
-    "open_image", "read_records", "svg_rasteriser", "to_rgb", "tuxpaint_gallery", "wds_gallery",
+    "open_image", "svg_rasteriser", "to_rgb", "tuxpaint_gallery", "wds_gallery",
 ]

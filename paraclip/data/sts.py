@@ -20,7 +20,6 @@ import csv
 import gzip
 import importlib.util
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

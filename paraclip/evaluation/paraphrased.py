@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from paraclip.data.galleries import Gallery, pick_field, read_records
+from paraclip.data.galleries import Gallery, pick_field
+from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
 from paraclip.evaluation.base import Evaluator, ItemScores, select
 from paraclip.evaluation.metrics import DEFAULT_MEMORY_BUDGET_MB, gallery_search, nanmean, rank_similarity, recall_hits
@@ -61,7 +62,7 @@ def load_pairs(path: str | os.PathLike, paraphrase_field: str | None = None) -> 
     originals, paraphrases, ids = [], [], []
     dropped: dict[str, int] = {}
     fields = None
-    for line_no, record in read_records(path):
+    for line_no, record in iter_table(path):
         if fields is None:
             para = pick_field(record, [paraphrase_field] if paraphrase_field else PARAPHRASE_FIELDS)
             fields = (pick_field(record, ORIGINAL_FIELDS), para, pick_field(record, ID_FIELDS),

@@ -31,7 +31,9 @@ LLM_LABELS = {
 def plan_llm_stages(cfg) -> list[tuple[str, float, str]]:
     seed = cfg.seeds[0]
     minutes = cfg.llm_captions * 2 * 1.5 / 60  # ~1.5 s per step on 2 cores for a 1.5B model
-    train = 3.2 * cfg.llm_paraclip_steps * cfg.llm_paraclip_batch_size / (600 * 256)
+    from paraclip.miniworld.pipeline import paraclip_minutes
+
+    train = paraclip_minutes(cfg.llm_paraclip_steps, cfg.llm_paraclip_batch_size)
     return [("llm", minutes, "")] + [(f"{kind}-s{seed}", train, "") for kind in LLM_LABELS]
 
 

@@ -19,11 +19,11 @@ from paraclip.data.galleries import (
     folder_gallery,
     load_gallery,
     open_image,
-    read_records,
     svg_rasteriser,
     tuxpaint_gallery,
     wds_gallery,
 )
+from paraclip.data.tables import iter_table
 from paraclip.errors import DataError, UnknownNameError
 from paraclip.features import FeatureCache
 
@@ -193,11 +193,11 @@ def test_captions_file_errors_name_file_line_and_field(tmp_path):
     jl = tmp_path / "caps.jsonl"
     jl.write_text('{"file": "a.png", "caption": "ok"}\n{"file": "a.png", caption}\n')
     with pytest.raises(DataError, match=r"caps.jsonl:2: malformed JSON"):
-        list(read_records(jl))
+        list(iter_table(jl))
     latin = tmp_path / "latin.csv"
     latin.write_bytes("file,caption\na.png,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin.csv:2: not valid UTF-8"):
-        list(read_records(latin))
+        list(iter_table(latin))
     with pytest.raises(DataError, match="no captions file"):
         folder_gallery(tmp_path)
 

@@ -77,6 +77,28 @@ def number_arg(kind: type = int, bounds: Bounds = AT_LEAST_1):
     return parse
 
 
+def device_arg(text: str) -> str:
+    """argparse ``type=`` for ``--device``: the name must be a device that exists on this machine."""
+    from paraclip.devices import check_device
+
+    try:
+        check_device(text, "device")
+    except ParaclipError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def score_range_arg(text: str) -> tuple[float, float]:
+    """argparse ``type=`` for ``--score-range LOW,HIGH`` (finite, LOW < HIGH)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two numbers, e.g. 0,5), got {text!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise argparse.ArgumentTypeError(f"expected finite LOW < HIGH, got {text!r}")
+    return low, high
+
+
 # -- outputs ---------------------------------------------------------------------------------
 
 def _probe_dir(folder: Path, what: str) -> None:
@@ -113,7 +135,7 @@ def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
-def describe_os_error(exc: OSError, action: str = "write") -> str:
+def describe_os_error(exc: OSError, action: str = "use") -> str:
     """One sentence for an OS error while reading or writing (disk full, permissions, …)."""
     target = f" {exc.filename}" if getattr(exc, "filename", None) else ""
     reason = exc.strerror or str(exc) or type(exc).__name__
@@ -128,4 +150,4 @@ def describe_os_error(exc: OSError, action: str = "write") -> str:
 
 
 __all__ = ["AT_LEAST_0", "AT_LEAST_1", "Bounds", "POSITIVE", "UNIT_OPEN", "check_output_dir", "check_output_file",
-           "describe_os_error", "number_arg"]
+           "describe_os_error", "device_arg", "number_arg", "score_range_arg"]

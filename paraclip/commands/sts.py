@@ -63,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
 def save_or_rescue(results, path: Path) -> None:
     """Write the results JSON; if that fails (disk full, …) keep them elsewhere and say where."""
-    from paraclip.checks import describe_os_error
     from paraclip.errors import WriteError
     from paraclip.results import atomic_write_text, results_json
 
@@ -72,14 +71,14 @@ def save_or_rescue(results, path: Path) -> None:
         atomic_write_text(path, text)
         return
     except OSError as exc:
-        problem = describe_os_error(exc, "write").split(". ", 1)[0]
+        problem = f"could not write {path} ({exc.strerror or exc})"
     rescue = Path(tempfile.gettempdir()) / f"paraclip-sts-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
     try:
         atomic_write_text(rescue, text)
-        kept = f"They were written to {rescue} instead; move that file where you want it"
+        kept = f"they were written to {rescue} instead; move that file where you want it"
     except OSError:
         print(text)
-        kept = "They are printed above as JSON (no file could be written); save that output"
+        kept = "they are printed above as JSON (no file could be written); save that output"
     raise WriteError(f"{problem}. The results were computed and are not lost: {kept}.")
 
 

@@ -309,11 +309,19 @@ def _normalise_key(key: str) -> str:
     return str(key).strip().lstrip("-").replace("-", "_")
 
 
+# Names other trainers use for our fields, so that a config written for them gets a useful hint.
+KNOWN_ALIASES = {"learning_rate": "lr", "lr_min": "min_lr", "warmup_steps": "warmup", "max_steps": "steps",
+                 "num_epochs": "epochs", "max_grad_norm": "grad_clip", "clip_grad_norm": "grad_clip", "wd": "weight_decay",
+                 "adam_beta1": "beta1", "adam_beta2": "beta2", "adam_eps": "eps", "output_dir": "out_dir",
+                 "train_data": "data", "save_every": "checkpoint_every", "num_workers": "workers"}
+
+
 def _check_key(key: str, where: str) -> str:
     name = _normalise_key(key)
     fields = config_fields()
     if name not in fields:
-        close = suggest(name, list(fields))
+        close = suggest(name, list(fields) + list(KNOWN_ALIASES))
+        close = list(dict.fromkeys(KNOWN_ALIASES.get(c, c) for c in close))
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ParaclipError(f"Unknown training option {key!r}{where}.{hint} "
                             f"Options are the fields of TrainConfig (`paraclip train --help` lists them).")
@@ -379,8 +387,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not path.is_file():
             raise DataError(f"Training config {path} does not exist.")
         doc, lines = _read_yaml(path)
-        lines = {_check_key(k, f" in {path}"): line for k, line in lines.items() if k in doc}
-        doc = {_check_key(k, f" in {path}"): v for k, v in doc.items()}
+        doc = {_check_key(k, f" in {path}" + (f":{lines[k]}" if k in lines else "")): v for k, v in doc.items()}
+        lines = {_normalise_key(k): line for k, line in lines.items()}
         for key in PATH_FIELDS:
             if isinstance(doc.get(key), str) and doc[key] and not Path(doc[key]).expanduser().is_absolute():
                 candidate = path.parent / doc[key]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -268,16 +269,12 @@ def _convert(name: str, value: Any) -> Any:
             return False
         raise ValueError("expected true or false")
     if tp is int:
-        if isinstance(value, bool):
-            raise ValueError("expected an integer")
-        number = float(value)
-        if number != int(number):
+        number = _number(value, "an integer")
+        if not math.isfinite(number) or number != int(number):
             raise ValueError("expected an integer")
         return int(number)
     if tp is float:
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        return float(value)
+        return _number(value, "a number")
     if tp is str:
         return str(value)
     if origin is list:
@@ -303,6 +300,15 @@ def _convert(name: str, value: Any) -> Any:
             raise ValueError("expected a mapping (YAML mapping or key=value,key=value)")
         return {str(k): float(v) for k, v in value.items()}
     return value
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {what}") from None
 
 
 def _normalise_key(key: str) -> str:

@@ -296,6 +296,7 @@ class Gallery:
                             f"for the whole gallery.")
         if limit is None or limit >= len(self):
             return self
+        limit = int(limit)
         ids = self.ids[:limit]
         kept = set(ids)
         problems = {i: r for i, r in self.problems.items() if i in kept}

@@ -86,7 +86,7 @@ CASES = [
     train_case("loss-weights-unknown-term", ("l9", "l1, l2, l3"), loss_weights="l9=1"),
     train_case("loss-weights-negative", ("loss_weights", ">= 0"), loss_weights="l1=-2"),
     train_case("val-split-whole", ("val_split", "[0, 1)"), val_split=1.0),
-    train_case("device-missing-gpu", ("cuda:3",), device="cuda:3"),
+    train_case("device-missing-gpu", ("cuda:99",), device="cuda:99"),
     train_case("loss-preset-typo", ("Did you mean 'paraclip'",), loss_preset="paraclipp"),
     train_case("no-data", ("No training data",), data_path=""),
     Case("explore-k-zero", call=lambda w: explore(w, k=0), names=("k=0",)),

@@ -54,7 +54,7 @@ CASES = [
     Case("k-words", lambda w: evaluate(w, "--k", "ten"), names=("--k", "integers")),
     Case("recall-k-negative", lambda w: evaluate(w, "--recall-k", "1,-5"), names=("--recall-k",)),
     Case("score-range-words", lambda w: evaluate(w, "--score-range", "low,high"), names=("--score-range",)),
-    Case("device-missing-gpu", lambda w: evaluate(w, "--device", "cuda:3"), names=("--device", "cuda:3")),
+    Case("device-missing-gpu", lambda w: evaluate(w, "--device", "cuda:99"), names=("--device", "cuda:99")),
     Case("device-junk", lambda w: evaluate(w, "--device", "tpu"), names=("--device", "'tpu'")),
     Case("out-is-a-file", lambda w: evaluate(w, out="a-file"), names=("--out", "a-file", "is a file")),
     Case("out-unwritable", lambda w: evaluate(w, "--out", "/sys/paraclip-test", out=None),

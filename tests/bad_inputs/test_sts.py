@@ -86,7 +86,7 @@ CASES = [
     Case("score-range-reversed", lambda w: sts(w, "--score-range", "5,0"), names=("--score-range",)),
     Case("score-range-one-number", lambda w: sts(w, "--score-range", "5"), names=("--score-range", "LOW,HIGH")),
     # devices
-    Case("device-missing-gpu", lambda w: sts(w, "--device", "cuda:3"), names=("--device", "cuda:3", "GPU")),
+    Case("device-missing-gpu", lambda w: sts(w, "--device", "cuda:99"), names=("--device", "cuda:99", "GPU")),
     Case("device-mps", lambda w: sts(w, "--device", "mps"), names=("--device", "mps")),
     Case("device-junk", lambda w: sts(w, "--device", "gpu-please"), names=("--device", "gpu-please", "cuda:N")),
     # outputs, checked before any work

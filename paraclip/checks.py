@@ -30,7 +30,8 @@ class Bounds:
 
     def describe(self) -> str:
         if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {left}{_num(self.low)}, {_num(self.high)}{right}"
         if self.low is not None:
             return f"{'>' if self.low_open else '>='} {_num(self.low)}"
         if self.high is not None:

@@ -317,9 +317,10 @@ def _normalise_key(key: str) -> str:
 
 # Names other trainers use for our fields, so that a config written for them gets a useful hint.
 KNOWN_ALIASES = {"learning_rate": "lr", "lr_min": "min_lr", "warmup_steps": "warmup", "max_steps": "steps",
-                 "num_epochs": "epochs", "max_grad_norm": "grad_clip", "clip_grad_norm": "grad_clip", "wd": "weight_decay",
-                 "adam_beta1": "beta1", "adam_beta2": "beta2", "adam_eps": "eps", "output_dir": "out_dir",
-                 "train_data": "data", "save_every": "checkpoint_every", "num_workers": "workers"}
+                 "num_epochs": "epochs", "max_grad_norm": "grad_clip", "clip_grad_norm": "grad_clip",
+                 "wd": "weight_decay", "adam_beta1": "beta1", "adam_beta2": "beta2", "adam_eps": "eps",
+                 "output_dir": "out_dir", "train_data": "data", "save_every": "checkpoint_every",
+                 "num_workers": "workers"}
 
 
 def _check_key(key: str, where: str) -> str:

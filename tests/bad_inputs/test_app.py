@@ -4,14 +4,13 @@ visible ❌ message naming the field, never a traceback, and starts no job."""
 from __future__ import annotations
 
 import html
-import json
 import re
 from types import SimpleNamespace
 
 import pytest
 
 from tests.bad_inputs.harness import Case, run_case
-from tests.training.helpers import make_world
+from tests.bad_inputs.inputs import world_with_gallery
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +18,7 @@ def workspace(tmp_path_factory):
     from workbench.services import AppConfig, Services
 
     root = tmp_path_factory.mktemp("app-bad")
-    world = make_world(root / "world", n=12)
-    records = [json.loads(line) for line in world["data"].read_text().splitlines()]
-    (world["images"] / "captions.csv").write_text(
-        "file,caption,image_id\n" + "".join(f"{r['image_id']}.png,{r['caption']},{r['image_id']}\n" for r in records))
+    world = world_with_gallery(root / "world", n=12)
     # the defaults builder is not started: these handlers must refuse bad values before using models
     services = Services(AppConfig(app_dir=root / "app", build_defaults=False, gallery_size=8, max_jobs=1))
     yield SimpleNamespace(root=root, services=services, gallery=str(world["images"]), data=str(world["data"]))

@@ -10,18 +10,15 @@ from types import SimpleNamespace
 import pytest
 
 from tests.bad_inputs.harness import Case, run_case
-from tests.training.helpers import make_world
+from tests.bad_inputs.inputs import world_with_gallery
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate-bad")
-    world = make_world(root / "world", n=16)
-    records = [json.loads(line) for line in world["data"].read_text().splitlines()]
-    (world["images"] / "captions.csv").write_text(
-        "file,caption,image_id\n" + "".join(f"{r['image_id']}.png,{r['caption']},{r['image_id']}\n" for r in records))
+    world = world_with_gallery(root / "world", n=16)
     repeated = root / "repeated.jsonl"
-    repeated.write_text(world["data"].read_text() + json.dumps(records[0]) + "\n")
+    repeated.write_text(world["data"].read_text() + json.dumps(world["records"][0]) + "\n")
     sts_rows = "sentence1,sentence2,score\na red square,a crimson box,4.5\na red square,a blue disc,0.5\n" \
                "two crosses,a pair of plus signs,4.0\na green band,a navy circle,1.0\n"
     (root / "sts-a.csv").write_text(sts_rows)
@@ -30,7 +27,7 @@ def workspace(tmp_path_factory):
     (root / "a-file").write_text("not a folder\n")
     (root / "a-folder").mkdir()
     return SimpleNamespace(root=root, gallery=str(world["images"]), pairs=str(world["data"]), repeated=str(repeated),
-                           sts_a=str(root / "sts-a.csv"), sts_b=str(root / "sts-b.csv"), sts_bad=str(root / "sts-bad.csv"))
+                           **{f"sts_{x}": str(root / f"sts-{x}.csv") for x in ("a", "b", "bad")})
 
 
 def evaluate(w, *extra, tasks="retrieval", out: str | None = "out"):
@@ -66,7 +63,8 @@ CASES = [
     Case("model-listed-twice", lambda w: ["evaluate", "--models", "paraclip-tiny,paraclip-tiny", "--tasks", w.sts_a,
                                           "--out", str(w.root / "twice")], names=("listed twice",)),
     Case("task-typo", lambda w: evaluate(w, tasks="retreival"), names=("retreival", "'retrieval'")),
-    Case("task-file-missing", lambda w: evaluate(w, tasks=str(w.root / "nope.csv")), names=("nope.csv", "no such file")),
+    Case("task-file-missing", lambda w: evaluate(w, tasks=str(w.root / "nope.csv")),
+         names=("nope.csv", "no such file")),
     Case("pairs-missing", lambda w: evaluate(w, "--pairs", str(w.root / "nope.jsonl"), tasks="paraphrased-retrieval"),
          names=("nope.jsonl",)),
     Case("gallery-smaller-than-k", lambda w: evaluate(w, "--gallery-limit", "5", "--pairs", w.pairs, "--k", "10",

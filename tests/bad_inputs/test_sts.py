@@ -91,8 +91,10 @@ CASES = [
     Case("device-junk", lambda w: sts(w, "--device", "gpu-please"), names=("--device", "gpu-please", "cuda:N")),
     # outputs, checked before any work
     Case("out-is-a-folder", lambda w: sts(w, "--out", str(w.root / "a-folder")), names=("--out", "is a folder")),
-    Case("out-under-a-file", lambda w: sts(w, "--out", str(w.root / "a-file" / "r.json")), names=("a-file", "is a file")),
-    Case("out-unwritable", lambda w: sts(w, "--out", "/sys/paraclip-test/r.json"), names=("--out", "/sys/paraclip-test")),
+    Case("out-under-a-file", lambda w: sts(w, "--out", str(w.root / "a-file" / "r.json")),
+         names=("a-file", "is a file")),
+    Case("out-unwritable", lambda w: sts(w, "--out", "/sys/paraclip-test/r.json"),
+         names=("--out", "/sys/paraclip-test")),  # /sys refuses new files even to root
     # data
     Case("gold-score-above-5", lambda w: sts(w, tasks=w.score7), names=("score7.csv:3", "7", "0-5", "--score-range")),
     Case("gold-score-negative", lambda w: sts(w, tasks=w.negative), names=("negative.csv:5", "-1")),
@@ -100,7 +102,8 @@ CASES = [
     Case("gold-score-other-scale-declared", lambda w: sts(w, "--score-range", "0,10", tasks=w.tenscale), status=0,
          names=("tenscale",)),
     Case("not-utf8", lambda w: sts(w, tasks=w.latin1), names=("latin1.csv:2", "UTF-8")),
-    Case("task-file-missing", lambda w: sts(w, tasks=str(w.root / "nope.csv")), names=("--tasks", "nope.csv", "no such")),
+    Case("task-file-missing", lambda w: sts(w, tasks=str(w.root / "nope.csv")),
+         names=("--tasks", "nope.csv", "no such")),
     Case("task-is-a-folder", lambda w: sts(w, tasks=str(w.root / "a-folder")), names=("--tasks", "is a folder")),
     Case("task-name-typo", lambda w: sts(w, tasks="STS-16"), names=("STS-16", "STS16")),
     Case("model-typo", lambda w: ["sts", "--model", "ViT-B-23", "--tasks", w.good], names=("ViT-B-23", "ViT-B-32")),

@@ -81,7 +81,7 @@ def train(config: TrainConfig, on_metrics: MetricsCallback | None = None, should
     try:
         return trainer.run()
     except OSError as exc:  # e.g. a full disk while checkpointing: the previous checkpoint is intact
-        raise WriteError(f"{describe_os_error(exc, 'write')} {trainer.kept_work()}") from exc
+        raise WriteError(f"{describe_os_error(exc)} {trainer.kept_work()}") from exc
     finally:
         trainer.close()
 

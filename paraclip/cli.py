@@ -2,7 +2,8 @@
 
 A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``. Errors meant for people (:class:`ParaclipError`) are printed as
-one paragraph without a stack trace; exit code 2.
+one paragraph without a stack trace; exit code 2 (1 for output that could not be written, e.g. a
+full disk, when finished work has been kept).
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except ParaclipError as exc:
         print(f"paraclip {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
+    except OSError as exc:  # disk full, permissions, a folder where a file was expected, …
+        from paraclip.checks import describe_os_error
+
+        print(f"paraclip {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"paraclip {args.command}: interrupted; finished work is kept, rerun the same command to resume.",
               file=sys.stderr)

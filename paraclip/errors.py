@@ -22,3 +22,10 @@ class UnknownNameError(ParaclipError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class WriteError(ParaclipError):
+    """Output that could not be written (disk full, permissions) after work was done; the message says
+    what was kept and where. Not a mistake in the input, so the CLI exits with status 1, not 2."""
+
+    exit_code = 1

@@ -285,12 +285,13 @@ class JobRunner:
         """
         import yaml
 
-        from paraclip.training.config import load_config
+        from paraclip.training.config import TrainConfig, apply_overrides, load_config
 
+        config = {k: v for k, v in config.items() if v is not None}
+        apply_overrides(TrainConfig(), config).validate()  # a bad value is refused, field named, before any folder
         job_id = new_job_id()
         job_dir = self.jobs_dir / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
-        config = {k: v for k, v in config.items() if v is not None}
         config.setdefault("out_dir", str(job_dir / "run"))
         config_path = job_dir / "config.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -3,11 +3,16 @@
 A result is one (model, task) evaluation: its metrics, where the data came from, how
 many items, how long it took and the library versions. ``details`` may hold per-item
 arrays (lists) so that paired bootstrap comparisons can be made later from the JSON.
+
+The files are strict JSON: a metric that is undefined (NaN in Python, e.g. a correlation
+with constant gold scores) is written as ``null`` and ``notes`` says why; readers accept
+``null`` and the bare ``NaN`` of older files alike, and give NaN back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import tempfile
@@ -49,6 +54,7 @@ class EvalResult:
     details: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     schema: str = SCHEMA
+    notes: dict[str, str] = field(default_factory=dict)  # metric -> why it is undefined (null in the JSON)
 
     @property
     def main_score(self) -> float:
@@ -69,7 +75,30 @@ class EvalResult:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} result (schema={d.get('schema')!r})")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        out = cls(**{k: v for k, v in d.items() if k in known})
+        out.metrics = {k: math.nan if v is None else v for k, v in out.metrics.items()}
+        if isinstance(out.details.get("items"), dict):
+            out.details["items"] = {k: _none_to_nan(v) for k, v in out.details["items"].items()}
+        return out
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats replaced by None (JSON ``null``) and numpy scalars made plain."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()  # numpy scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _none_to_nan(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_none_to_nan(v) for v in value]
+    return math.nan if value is None else value
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -94,8 +123,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def save_results(results: Iterable[EvalResult], path: str | os.PathLike, with_details: bool = True) -> None:
     """Write results as one JSON document: ``{"schema":..., "results": [...]}``."""
+    atomic_write_text(path, results_json(results, with_details))
+
+
+def results_json(results: Iterable[EvalResult], with_details: bool = True) -> str:
+    """The text :func:`save_results` writes: strict JSON (undefined metrics are ``null``)."""
     doc = {"schema": SCHEMA, "results": [r.to_dict(with_details) for r in results]}
-    atomic_write_text(path, json.dumps(doc, indent=1, default=float))
+    return json.dumps(json_safe(doc), indent=1, allow_nan=False, default=float)
 
 
 def load_results(path: str | os.PathLike) -> list[EvalResult]:

@@ -79,9 +79,8 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
                              "captions in the Paraphrase tab and press “Send to Compare”, or give a pairs file.")
         choices = [services.resolve_model(label) for label in labels]
         gallery = services.gallery(gallery_label) if gallery_label else None
-        limit = int(gallery_limit) if gallery_limit else None
-        if gallery is not None and limit:
-            gallery = gallery.subset(limit)
+        if gallery is not None and gallery_limit:  # 0 / empty = the whole gallery
+            gallery = gallery.subset(gallery_limit)
     except (ValueError, ParaclipError) as exc:
         yield (f"❌ {exc}", *skip7, session)
         return

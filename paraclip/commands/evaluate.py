@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, device_arg, number_arg, score_range_arg
+
 HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval, VG-Relation/Attribution and STS; "
         "deltas vs the first model with paired bootstrap 95% CIs.")
 
@@ -35,23 +37,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tuxpaint (offline), coco-karpathy-5k, flickr30k-1k (online), an image folder with "
                              "captions.csv/.jsonl, a captions file, or a local webdataset folder (default: tuxpaint)")
     parser.add_argument("--captions", default=None, help="captions file for a --gallery folder (file, caption[, image_id])")
-    parser.add_argument("--gallery-limit", type=int, default=None, help="use only the first N gallery images")
+    parser.add_argument("--gallery-limit", type=number_arg(int, AT_LEAST_1), default=None,
+                        help="use only the first N gallery images")
     parser.add_argument("--pairs", default=None,
                         help="paraphrase pairs (CSV/JSONL: original, paraphrase[, image_id]; or `paraclip paraphrase` output)")
     parser.add_argument("--paraphrase-field", default=None, help="which field holds the paraphrase (e.g. paraphrase_2)")
     parser.add_argument("--aro-dir", default=os.environ.get("PARACLIP_ARO_DIR") or None,
                         help="folder with ARO's visual_genome_*.json and images/ (default: $PARACLIP_ARO_DIR)")
     parser.add_argument("--sts-dir", default=None, help="STS data folder (see `paraclip sts --help`)")
+    parser.add_argument("--score-range", type=score_range_arg, default=None, metavar="LOW,HIGH",
+                        help="gold-score scale of custom STS task files (default 0,5, the SemEval scale)")
     parser.add_argument("--k", type=_int_list, default=(10,), help="k values for AO@k / JS@k (default: 10, as the paper)")
     parser.add_argument("--recall-k", type=_int_list, default=(1, 5, 10), help="k values for R@k (default: 1,5,10)")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs (default: 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--bootstrap", type=number_arg(int, AT_LEAST_1), default=1000,
+                        help="bootstrap replicates for the CIs (default: 1000)")
+    parser.add_argument("--seed", type=number_arg(int, AT_LEAST_0), default=0, help="bootstrap seed")
     parser.add_argument("--out", default=None, help="output folder: one JSON per (model, task), results.csv, deltas.csv")
     parser.add_argument("--no-resume", action="store_true", help="recompute results already in --out")
     parser.add_argument("--export-captions", default=None, metavar="CSV",
                         help="write the gallery's image_id,caption rows (input for `paraclip paraphrase`) and exit")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
-    parser.add_argument("--memory-mb", type=float, default=256.0, help="largest score block for gallery search (MB)")
+    parser.add_argument("--device", type=device_arg, default=None,
+                        help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.add_argument("--memory-mb", type=number_arg(float, POSITIVE), default=256.0,
+                        help="largest score block for gallery search (MB)")
 
 
 def _models(args) -> list[tuple[str, str | None]]:
@@ -81,11 +89,13 @@ def _default_tasks(args) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from paraclip.checks import check_output_dir, check_output_file
     from paraclip.data.galleries import load_gallery
     from paraclip.errors import ParaclipError
     from paraclip.evaluation.suite import SuiteData, build_evaluators, evaluate_models, format_deltas, format_table
 
     if args.export_captions:
+        check_output_file(args.export_captions, "--export-captions")
         gallery = load_gallery(args.gallery, args.captions, args.gallery_limit)
         rows = gallery.write_captions(args.export_captions)
         print(gallery.summary())
@@ -93,15 +103,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise ParaclipError("--out DIR is required (one JSON per model and task, results.csv and deltas.csv go there).")
+    check_output_dir(args.out, "--out")  # before any work
     models = _models(args)
     tasks = args.tasks or _default_tasks(args)
     data = SuiteData(gallery=args.gallery, captions_file=args.captions, gallery_limit=args.gallery_limit,
                      pairs=args.pairs, paraphrase_field=args.paraphrase_field, aro_dir=args.aro_dir,
-                     sts_dir=args.sts_dir, ks=args.k, recall_ks=args.recall_k, memory_budget_mb=args.memory_mb)
+                     sts_dir=args.sts_dir, ks=args.k, recall_ks=args.recall_k, memory_budget_mb=args.memory_mb,
+                     sts_score_range=args.score_range)
     evaluators = build_evaluators(tasks, data)  # all data problems surface before a model is loaded
     gallery = data.loaded_gallery()  # None when no task needed one
     if gallery is not None:
         print(gallery.summary())
+    for note in dict.fromkeys(note for ev in evaluators for note in ev.data_notes):
+        print(f"note: {note}")
     print(f"{len(models)} model(s) × {len(evaluators)} task(s): {', '.join(ev.name for ev in evaluators)}")
 
     bar = tqdm(total=len(models) * len(evaluators), desc="evaluate", unit="task")

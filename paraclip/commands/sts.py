@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 from pathlib import Path
+
+from paraclip.checks import AT_LEAST_1, check_output_file, device_arg, number_arg, score_range_arg
 
 HELP = "Evaluate a model's text encoder on STS12-16, STS-B and SICK-R (Spearman x100)."
 
@@ -18,19 +22,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated task names (default: the paper's seven); a path to a "
                              "CSV/TSV/JSONL of pairs is a custom task")
     parser.add_argument("--data-dir", default=None, help="folder laid out like the SemEval/SICK/STS-B releases")
+    parser.add_argument("--score-range", type=score_range_arg, default=None, metavar="LOW,HIGH",
+                        help="gold-score scale of custom task files (default 0,5, the SemEval scale)")
     parser.add_argument("--out", default=None, help="write the results JSON here")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
-    parser.add_argument("--batch-size", type=int, default=None, help="text batch size")
+    parser.add_argument("--device", type=device_arg, default=None,
+                        help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.add_argument("--batch-size", type=number_arg(int, AT_LEAST_1), default=None, help="text batch size")
 
 
 def run(args: argparse.Namespace) -> int:
     from paraclip.data.sts import PAPER_STS_TASKS, STS_TASKS
     from paraclip.evaluation.sts import sts_evaluator
     from paraclip.models import load_encoder
-    from paraclip.results import save_results
 
+    out = check_output_file(args.out, "--out") if args.out else None  # before any work
     tasks = _parse_tasks(args.tasks, STS_TASKS, PAPER_STS_TASKS)
-    evaluators = [sts_evaluator(t, args.data_dir) for t in tasks]  # fail on missing data before loading a model
+    # fail on missing or malformed data before loading a model
+    evaluators = [sts_evaluator(t, args.data_dir, args.score_range) for t in tasks]
+    for ev in evaluators:
+        for note in ev.data_notes:
+            print(f"note: {note}")
     start = time.perf_counter()
     encoder = load_encoder(args.model, args.pretrained, device=args.device)
     if args.batch_size:
@@ -41,20 +52,43 @@ def run(args: argparse.Namespace) -> int:
         res = ev.evaluate(encoder, model=args.model, pretrained=args.pretrained)
         results.append(res)
         print(f"  {res.task:<8} spearman {res.metrics['spearman']:6.2f}  n={res.n}")
+        for metric, why in res.notes.items():
+            print(f"           {metric} undefined: {why}")
     print(format_table(results))
-    if args.out:
-        save_results(results, Path(args.out))
-        print(f"wrote {args.out}")
+    if out is not None:
+        save_or_rescue(results, out)
+        print(f"wrote {out}")
     return 0
 
 
+def save_or_rescue(results, path: Path) -> None:
+    """Write the results JSON; if that fails (disk full, …) keep them elsewhere and say where."""
+    from paraclip.errors import WriteError
+    from paraclip.results import atomic_write_text, results_json
+
+    text = results_json(results)
+    try:
+        atomic_write_text(path, text)
+        return
+    except OSError as exc:
+        problem = f"could not write {path} ({exc.strerror or exc})"
+    rescue = Path(tempfile.gettempdir()) / f"paraclip-sts-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
+    try:
+        atomic_write_text(rescue, text)
+        kept = f"they were written to {rescue} instead; move that file where you want it"
+    except OSError:
+        print(text)
+        kept = "they are printed above as JSON (no file could be written); save that output"
+    raise WriteError(f"{problem}. The results were computed and are not lost: {kept}.")
+
+
 def _parse_tasks(spec, registry, default):
+    from paraclip.data.sts import custom_task_file
+
     if not spec:
         return list(default)
-    names = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        names.append(part if Path(part).is_file() else registry.parse_list(part)[0])
-    return names
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    return [part if custom_task_file(part) else registry.parse_list(part)[0] for part in parts]
 
 
 def format_table(results) -> str:

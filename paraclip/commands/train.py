@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, f in config_fields().items():
         tp, _ = _strip_optional(types[name])
         flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
-        kwargs = dict(dest=f"opt__{name}", default=argparse.SUPPRESS, help=f.metadata.get("help", ""))
+        allowed = (f.metadata["bounds"].describe() if "bounds" in f.metadata
+                   else ", ".join(f.metadata["choices"]) if "choices" in f.metadata else "")
+        help_text = f.metadata.get("help", "") + (f" [{allowed}]" if allowed else "")
+        kwargs = dict(dest=f"opt__{name}", default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         if tp is bool:
             kwargs.update(nargs="?", const="true", metavar="BOOL")
         else:

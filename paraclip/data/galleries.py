@@ -291,8 +291,12 @@ class Gallery:
 
     def subset(self, limit: int | None) -> "Gallery":
         """The first ``limit`` images (the whole gallery for None)."""
+        if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+            raise DataError(f"gallery limit must be a whole number of images >= 1 (got {limit!r}); leave it empty "
+                            f"for the whole gallery.")
         if limit is None or limit >= len(self):
             return self
+        limit = int(limit)
         ids = self.ids[:limit]
         kept = set(ids)
         problems = {i: r for i, r in self.problems.items() if i in kept}

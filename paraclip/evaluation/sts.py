@@ -20,6 +20,7 @@ class STSEvaluator(Evaluator):
         self.pairs = pairs
         self.name = pairs.name
         self.source = pairs.source
+        self.data_notes = list(pairs.notes)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -45,9 +46,23 @@ class STSEvaluator(Evaluator):
         }
 
 
-def sts_evaluator(task: str, data_dir=None) -> STSEvaluator:
-    """Evaluator for one STS task name (STS12…STS16, STSB, SICK-R, STSB-dev) or a pairs file."""
-    return STSEvaluator(load_sts_task(task, data_dir))
+    def why_undefined(self, items: ItemScores, metric: str) -> str:
+        gold, pred = np.asarray(items["gold"]), np.asarray(items["cosine"])
+        if len(gold) < 2:
+            return f"{metric} needs at least 2 pairs; {self.name} has {len(gold)}"
+        if np.ptp(gold) == 0:
+            return (f"every gold score of {self.name} is {gold[0]:g}; a correlation with constant scores is "
+                    f"undefined (check the score column of {self.source or 'the data'})")
+        if np.ptp(pred) == 0:
+            return ("the model gives every pair the same cosine similarity; a correlation with constant "
+                    "predictions is undefined")
+        return super().why_undefined(items, metric)
+
+
+def sts_evaluator(task: str, data_dir=None, score_range=None) -> STSEvaluator:
+    """Evaluator for one STS task name (STS12…STS16, STSB, SICK-R, STSB-dev) or a pairs file
+    (whose gold scores must lie in ``score_range``, default 0-5)."""
+    return STSEvaluator(load_sts_task(task, data_dir, score_range))
 
 
 __all__ = ["PAPER_STS_TASKS", "STS_TASKS", "STSEvaluator", "sts_evaluator"]

@@ -47,6 +47,7 @@ class SuiteData:
     captions_file: str | os.PathLike | None = None  # for a gallery folder without captions.csv inside
     paraphrase_field: str | None = None
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
+    sts_score_range: tuple[float, float] | None = None  # gold-score scale of custom STS files (default 0-5)
     _gallery_obj: Any = field(default=None, repr=False)
 
     def get_gallery(self):
@@ -120,7 +121,7 @@ def _sts_builder(names: Sequence[str] | None) -> TaskBuilder:
     def build(data: SuiteData) -> list[Evaluator]:
         from paraclip.evaluation.sts import PAPER_STS_TASKS, sts_evaluator
 
-        return [sts_evaluator(name, data.sts_dir) for name in (names or PAPER_STS_TASKS)]
+        return [sts_evaluator(name, data.sts_dir, data.sts_score_range) for name in (names or PAPER_STS_TASKS)]
 
     return build
 
@@ -155,8 +156,10 @@ def build_evaluators(tasks: str | Sequence[str] | None, data: SuiteData) -> list
     """
     parts = tasks.split(",") if isinstance(tasks, str) else list(tasks or DEFAULT_TASKS)
     evaluators: list[Evaluator] = []
+    from paraclip.data.sts import custom_task_file
+
     for part in (p.strip() for p in parts if p and p.strip()):
-        if Path(part).suffix and Path(part).is_file():
+        if custom_task_file(part):
             evaluators += _sts_builder([part])(data)
             continue
         for name in (DEFAULT_TASKS if part.lower() == "all" else TASKS.parse_list(part)):
@@ -290,6 +293,8 @@ def evaluate_models(
     refs = as_model_refs(models)
     if not refs:
         raise ParaclipError("no models to evaluate")
+    if int(n_boot) < 1:
+        raise ParaclipError(f"the number of bootstrap replicates must be >= 1 (got {n_boot}).")
     if evaluators is None:
         data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir, sts_dir=sts_dir, ks=tuple(ks),
                          recall_ks=tuple(recall_ks), gallery_limit=gallery_limit, memory_budget_mb=memory_budget_mb)

@@ -8,9 +8,12 @@ name/tag asked for, what was tried, close matches, and how to use a local file i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -148,7 +151,8 @@ def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | No
     from paraclip.models.encoders import OpenCLIPEncoder
 
     register_project_configs()
-    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu")
+    with _quiet_random_init():  # the weights are loaded from ``path`` right below
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu")
     ckpt = _load_checkpoint_dict(path)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
@@ -169,6 +173,27 @@ def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | No
     tokenizer = open_clip.get_tokenizer(arch)
     return OpenCLIPEncoder(model, preprocess, tokenizer, name=label or arch, pretrained=str(path),
                            arch=arch, device=spec.device)
+
+
+class _DropRandomInitWarning(logging.Filter):
+    """Drops open_clip's "Model initialized randomly" warning logged by this thread only."""
+
+    def __init__(self):
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.thread == self.thread and "initialized randomly" in record.getMessage())
+
+
+@contextlib.contextmanager
+def _quiet_random_init():
+    root, drop = logging.getLogger(), _DropRandomInitWarning()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def _open_clip_local_dir_matches(spec: ModelSpec) -> bool:
@@ -321,7 +346,9 @@ def load_encoder(name: str, pretrained: str | None = None, device: str | torch.d
     """
     if not name or not name.strip():
         raise ModelLoadError("No model given. " + LOCAL_HINT)
-    spec = ModelSpec(name.strip(), pretrained or None, torch.device(device) if device else default_device(), precision)
+    from paraclip.devices import check_device
+
+    spec = ModelSpec(name.strip(), pretrained or None, check_device(device) if device else default_device(), precision)
     for source in MODEL_SOURCES:
         if source.matches(spec):
             return source.load(spec)

@@ -12,18 +12,50 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, UNIT_OPEN, Bounds
 from paraclip.errors import DataError, ParaclipError
 from paraclip.registry import suggest
 
 
 def _help(text: str, **extra) -> dict:
+    """Field metadata: ``help`` text, and what values are allowed — ``bounds`` (a numeric range; for
+    a mapping, of each value), ``choices`` (for a list, of each item) or ``check(value) -> problem``."""
     return {"help": text, **extra}
+
+
+# The names the trainer's `validation` field understands (see Trainer._build_validators).
+VALIDATORS = ("stsb-dev", "heldout")
+VALIDATOR_ALIASES = {"sts-b-dev": "stsb-dev", "stsb": "stsb-dev"}
+
+
+def _loss_preset_problem(value: str) -> str | None:
+    from paraclip.training.losses import LOSS_PRESETS
+
+    if value in LOSS_PRESETS:
+        return None
+    return _choice_problem([value], LOSS_PRESETS.names(), "a loss preset")
+
+
+def _device_problem(value: str) -> str | None:
+    from paraclip.devices import NOT_A_DEVICE, parse_device_name
+
+    try:
+        parse_device_name(value, "device")
+    except ParaclipError:
+        return f"{value!r} {NOT_A_DEVICE}"
+    return None
+
+
+def normalise_validator(name: str) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    return VALIDATOR_ALIASES.get(key, key)
 
 
 @dataclass
@@ -47,8 +79,10 @@ class TrainConfig:
     val_data: str | None = field(default=None, metadata=_help(
         "held-out paraphrase JSONL for validation losses / AO@10 (optional)"))
     val_split: float = field(default=0.0, metadata=_help(
-        "fraction of images held out of `data` for validation when `val_data` is not given (0 = none)"))
-    max_records: int | None = field(default=None, metadata=_help("use at most this many records (debugging)"))
+        "fraction of images held out of `data` for validation when `val_data` is not given (0 = none)",
+        bounds=UNIT_OPEN))
+    max_records: int | None = field(default=None, metadata=_help(
+        "use at most this many records (debugging)", bounds=AT_LEAST_1))
     skip_missing_images: bool = field(default=False, metadata=_help(
         "skip (and report) records whose image is missing or unreadable instead of stopping with an error"))
     out_dir: str = field(default="runs/paraclip", metadata=_help(
@@ -56,77 +90,124 @@ class TrainConfig:
     # -- schedule -------------------------------------------------------------------------
     steps: int | None = field(default=None, metadata=_help(
         "optimiser steps (overrides epochs); raising it for a finished run continues it, with the cosine "
-        "schedule re-planned over the new length"))
-    epochs: float | None = field(default=1.0, metadata=_help("passes over the data when steps is not set"))
+        "schedule re-planned over the new length", bounds=AT_LEAST_1))
+    epochs: float | None = field(default=1.0, metadata=_help(
+        "passes over the data when steps is not set", bounds=POSITIVE))
     batch_size: int = field(default=256, metadata=_help(
-        "GLOBAL batch size (split across DDP processes); in-batch negatives span the whole global batch"))
-    lr: float = field(default=1e-5, metadata=_help("peak learning rate"))
-    min_lr: float = field(default=0.0, metadata=_help("learning rate at the end of the cosine decay"))
+        "GLOBAL batch size (split across DDP processes); in-batch negatives span the whole global batch",
+        bounds=Bounds(2)))  # a contrastive loss needs at least one in-batch negative
+    lr: float = field(default=1e-5, metadata=_help("peak learning rate", bounds=POSITIVE))
+    min_lr: float = field(default=0.0, metadata=_help(
+        "learning rate at the end of the cosine decay (at most lr)", bounds=AT_LEAST_0))
     warmup: float = field(default=0.05, metadata=_help(
-        "linear warmup: steps if >= 1, else a fraction of all steps"))
+        "linear warmup: steps if >= 1, else a fraction of all steps", bounds=AT_LEAST_0))
     weight_decay: float = field(default=0.2, metadata=_help(
-        "AdamW decoupled weight decay (not applied to biases, norms, embeddings, logit scale); CLIP used 0.2"))
-    beta1: float = field(default=0.9, metadata=_help("AdamW beta1"))
-    beta2: float = field(default=0.98, metadata=_help("AdamW beta2 (CLIP: 0.98)"))
-    eps: float = field(default=1e-6, metadata=_help("AdamW eps (CLIP: 1e-6)"))
-    grad_clip: float | None = field(default=1.0, metadata=_help("clip the global grad norm to this (none = off)"))
+        "AdamW decoupled weight decay (not applied to biases, norms, embeddings, logit scale); CLIP used 0.2",
+        bounds=AT_LEAST_0))
+    beta1: float = field(default=0.9, metadata=_help("AdamW beta1", bounds=UNIT_OPEN))
+    beta2: float = field(default=0.98, metadata=_help("AdamW beta2 (CLIP: 0.98)", bounds=UNIT_OPEN))
+    eps: float = field(default=1e-6, metadata=_help("AdamW eps (CLIP: 1e-6)", bounds=POSITIVE))
+    grad_clip: float | None = field(default=1.0, metadata=_help(
+        "clip the global grad norm to this (none = off)", bounds=POSITIVE))
     # -- objective ------------------------------------------------------------------------
     loss_preset: str = field(default="paraclip", metadata=_help(
-        "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, clip (image-caption), laclip"))
+        "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, clip (image-caption), laclip",
+        check=_loss_preset_problem))
     loss_weights: dict[str, float] | None = field(default=None, metadata=_help(
-        "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 drops the term)"))
+        "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 drops the term)", bounds=AT_LEAST_0))
     freeze_image: bool = field(default=True, metadata=_help(
         "freeze the image tower and train on cached image features (the paper); false = train both towers"))
     logit_scale: str = field(default="learnable", metadata=_help(
-        "learnable (from the model's value) or fixed"))
+        "learnable (from the model's value) or fixed", choices=("learnable", "fixed")))
     # -- run control ----------------------------------------------------------------------
     seed: int = field(default=0, metadata=_help("seed for init, data order and augmentation choices"))
-    checkpoint_every: int = field(default=500, metadata=_help("steps between resumable checkpoints (0 = end only)"))
-    keep_checkpoints: int = field(default=2, metadata=_help("how many step checkpoints to keep"))
+    checkpoint_every: int = field(default=500, metadata=_help(
+        "steps between resumable checkpoints (0 = end only)", bounds=AT_LEAST_0))
+    keep_checkpoints: int = field(default=2, metadata=_help("how many step checkpoints to keep", bounds=AT_LEAST_1))
     validate_every: int = field(default=0, metadata=_help(
-        "steps between validations (0 = only at the end); validation also runs before the first step when > 0"))
+        "steps between validations (0 = only at the end); validation also runs before the first step when > 0",
+        bounds=AT_LEAST_0))
     validation: list[str] = field(default_factory=lambda: ["stsb-dev"], metadata=_help(
-        "validators: stsb-dev (STS-B dev Spearman), heldout (losses, R@1, AO@10/JS@10 on held-out records)"))
+        "validators: stsb-dev (STS-B dev Spearman), heldout (losses, R@1, AO@10/JS@10 on held-out records)",
+        check=lambda names: _choice_problem([normalise_validator(n) for n in names], VALIDATORS)))
     sts_dir: str | None = field(default=None, metadata=_help("STS data folder for stsb-dev (else $PARACLIP_STS_DIR or packaged)"))
     resume: bool = field(default=True, metadata=_help(
         "resume from the newest checkpoint in out_dir; false starts over (old files are moved aside, not deleted)"))
-    log_every: int = field(default=1, metadata=_help("steps between metrics rows"))
+    log_every: int = field(default=1, metadata=_help("steps between metrics rows", bounds=AT_LEAST_1))
     # -- hardware -------------------------------------------------------------------------
-    device: str = field(default="auto", metadata=_help("auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)"))
-    precision: str = field(default="auto", metadata=_help("auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16"))
+    device: str = field(default="auto", metadata=_help(
+        "auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)", check=_device_problem))
+    precision: str = field(default="auto", metadata=_help(
+        "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16", choices=("auto", "fp32", "bf16")))
     grad_checkpointing: bool = field(default=False, metadata=_help("recompute activations in backward to save memory"))
-    threads: int | None = field(default=None, metadata=_help("torch CPU threads (default: torch's choice)"))
-    workers: int = field(default=0, metadata=_help("image-loading worker processes when images do not fit in memory"))
+    threads: int | None = field(default=None, metadata=_help(
+        "torch CPU threads (default: torch's choice)", bounds=AT_LEAST_1))
+    workers: int = field(default=0, metadata=_help(
+        "image-loading worker processes when images do not fit in memory", bounds=AT_LEAST_0))
     image_memory_gb: float = field(default=4.0, metadata=_help(
-        "decode all images into memory once when they fit in this many GB (training both towers)"))
-    feature_batch_size: int = field(default=256, metadata=_help("batch size for computing cached image features"))
+        "decode all images into memory once when they fit in this many GB (training both towers)",
+        bounds=AT_LEAST_0))
+    feature_batch_size: int = field(default=256, metadata=_help(
+        "batch size for computing cached image features", bounds=AT_LEAST_1))
 
     # -- derived helpers -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def validate(self) -> "TrainConfig":
-        """Check values that are wrong regardless of the data; raise a readable error."""
-        problems = []
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
-        if self.steps is not None and self.steps < 1:
-            problems.append(f"steps must be >= 1 (got {self.steps})")
-        if self.steps is None and (self.epochs is None or self.epochs <= 0):
-            problems.append("set steps or a positive epochs")
-        if self.lr <= 0:
-            problems.append(f"lr must be > 0 (got {self.lr})")
-        if self.logit_scale not in ("learnable", "fixed"):
-            problems.append(f"logit_scale must be 'learnable' or 'fixed' (got {self.logit_scale!r})")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            problems.append(f"precision must be auto, fp32 or bf16 (got {self.precision!r})")
-        if not 0.0 <= self.val_split < 1.0:
-            problems.append(f"val_split must be in [0, 1) (got {self.val_split})")
+        """Check every field's range and the fields against each other; raise one readable error.
+
+        :func:`load_config` already checks each field as it is read (naming the file and line);
+        this catches configs built in Python and problems that involve several fields.
+        """
+        problems = [f"{name} {problem}" for name, value in self.to_dict().items()
+                    if (problem := field_problem(name, value))]
+        if self.steps is None and self.epochs is None:
+            problems.append("set steps or epochs")
+        if self.min_lr > self.lr:
+            problems.append(f"min_lr ({self.min_lr:g}) is above lr ({self.lr:g}), so the learning rate would rise "
+                            f"during the decay; set min_lr <= lr (0 decays to zero)")
         if not self.data:
             problems.append("no training data: set `data` to a paraphrase JSONL (`paraclip paraphrase` writes one)")
         if problems:
             raise ParaclipError("Invalid training config: " + "; ".join(problems) + ".")
+        self._check_combinations()
         return self
+
+    def _check_combinations(self) -> None:
+        """Problems that need other modules: loss weights against the preset's terms, the device here."""
+        from paraclip.devices import check_device
+        from paraclip.training.losses import resolve_preset
+
+        resolve_preset(self.loss_preset, self.loss_weights)
+        if str(self.device).strip().lower() not in ("", "auto"):
+            check_device(self.device, "training option device")
+
+
+def _choice_problem(values, choices, kind: str = "allowed") -> str | None:
+    bad = [v for v in values if v not in choices]
+    if not bad:
+        return None
+    close = suggest(str(bad[0]), list(choices))
+    return (f"{bad[0]!r} is not {kind}." + (f" Did you mean {', '.join(map(repr, close))}?" if close else "")
+            + f" Choose from {', '.join(choices)}")
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for field ``name`` (a phrase to follow the name), or None."""
+    meta = config_fields()[name].metadata
+    if value is None:
+        return None
+    if "bounds" in meta:
+        numbers = value.values() if isinstance(value, dict) else [value]
+        return next((p for v in numbers if (p := meta["bounds"].problem(v))), None)
+    if "choices" in meta:
+        if isinstance(value, list):
+            return _choice_problem(value, meta["choices"])
+        return _choice_problem([value], meta["choices"])
+    if "check" in meta:
+        return meta["check"](value)
+    return None
 
 
 # -- coercion of YAML values and command-line strings ------------------------------------------
@@ -153,120 +234,174 @@ def _strip_optional(tp) -> tuple[Any, bool]:
 
 
 def coerce_value(name: str, value: Any, where: str = "") -> Any:
-    """Convert a YAML value or a command-line string to the type of field ``name``."""
+    """Convert a YAML value or a command-line string to the type of field ``name`` and check it
+    against the field's allowed values. ``where`` names the source in errors: ``"run.yaml:7"``,
+    ``"--lr"`` (it replaces the field name), or empty."""
+    label = where if where.startswith("--") else (f"{where}: {name}" if where else name)
+    help_text = config_fields()[name].metadata.get("help", "")
+    try:
+        converted = _convert(name, value)
+    except (TypeError, ValueError, OverflowError, json.JSONDecodeError) as exc:
+        raise ParaclipError(f"{label}: bad value {value!r} ({exc}). Expected: {help_text}.") from None
+    problem = field_problem(name, converted)
+    if problem:
+        raise ParaclipError(f"{label} {problem}. ({name}: {help_text}.)")
+    return converted
+
+
+def _convert(name: str, value: Any) -> Any:
     tp, optional = _strip_optional(_field_types()[name])
     origin = typing.get_origin(tp)
-    label = f"{where}field {name!r}"
-    try:
-        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE and tp is not str):
-            if optional:
-                return None
-            if value is None:
-                raise ValueError("a value is required")
-        if isinstance(value, str) and optional and tp is str and value.strip().lower() in ("none", "null"):
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE and tp is not str):
+        if optional:
             return None
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError("expected true or false")
-        if tp is int:
-            if isinstance(value, bool):
-                raise ValueError("expected an integer")
-            number = float(value)
-            if number != int(number):
-                raise ValueError("expected an integer")
-            return int(number)
-        if tp is float:
-            if isinstance(value, bool):
-                raise ValueError("expected a number")
-            return float(value)
-        if tp is str:
-            return str(value)
-        if origin is list:
-            if isinstance(value, str):
-                return [p.strip() for p in value.split(",") if p.strip()]
-            if isinstance(value, (list, tuple)):
-                return [str(v) for v in value]
-            raise ValueError("expected a list (YAML list or comma-separated)")
-        if origin is dict:
-            if isinstance(value, str):
-                text = value.strip()
-                if text.startswith("{"):
-                    value = json.loads(text)
-                else:
-                    pairs = [p for p in text.split(",") if p.strip()]
-                    value = {}
-                    for pair in pairs:
-                        if "=" not in pair:
-                            raise ValueError(f"expected key=value pairs, got {pair!r}")
-                        key, val = pair.split("=", 1)
-                        value[key.strip()] = val.strip()
-            if not isinstance(value, dict):
-                raise ValueError("expected a mapping (YAML mapping or key=value,key=value)")
-            return {str(k): float(v) for k, v in value.items()}
-    except (TypeError, ValueError, json.JSONDecodeError) as exc:
-        raise ParaclipError(f"Bad value {value!r} for {label}: {exc}. "
-                            f"{config_fields()[name].metadata.get('help', '')}") from None
+        if value is None:
+            raise ValueError("a value is required")
+    if isinstance(value, str) and optional and tp is str and value.strip().lower() in ("none", "null"):
+        return None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if tp is int:
+        number = _number(value, "an integer")
+        if not math.isfinite(number) or number != int(number):
+            raise ValueError("expected an integer")
+        return int(number)
+    if tp is float:
+        return _number(value, "a number")
+    if tp is str:
+        return str(value)
+    if origin is list:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        if isinstance(value, (list, tuple)):
+            return [str(v) for v in value]
+        raise ValueError("expected a list (YAML list or comma-separated)")
+    if origin is dict:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                value = json.loads(text)
+            else:
+                pairs = [p for p in text.split(",") if p.strip()]
+                value = {}
+                for pair in pairs:
+                    if "=" not in pair:
+                        raise ValueError(f"expected key=value pairs, got {pair!r}")
+                    key, val = pair.split("=", 1)
+                    value[key.strip()] = val.strip()
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping (YAML mapping or key=value,key=value)")
+        return {str(k): float(v) for k, v in value.items()}
     return value
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {what}") from None
 
 
 def _normalise_key(key: str) -> str:
     return str(key).strip().lstrip("-").replace("-", "_")
 
 
+# Names other trainers use for our fields, so that a config written for them gets a useful hint.
+KNOWN_ALIASES = {"learning_rate": "lr", "lr_min": "min_lr", "warmup_steps": "warmup", "max_steps": "steps",
+                 "num_epochs": "epochs", "max_grad_norm": "grad_clip", "clip_grad_norm": "grad_clip",
+                 "wd": "weight_decay", "adam_beta1": "beta1", "adam_beta2": "beta2", "adam_eps": "eps",
+                 "output_dir": "out_dir", "train_data": "data", "save_every": "checkpoint_every",
+                 "num_workers": "workers"}
+
+
 def _check_key(key: str, where: str) -> str:
     name = _normalise_key(key)
     fields = config_fields()
     if name not in fields:
-        close = suggest(name, list(fields))
+        close = suggest(name, list(fields) + list(KNOWN_ALIASES))
+        close = list(dict.fromkeys(KNOWN_ALIASES.get(c, c) for c in close))
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ParaclipError(f"Unknown training option {key!r}{where}.{hint} "
                             f"Options are the fields of TrainConfig (`paraclip train --help` lists them).")
     return name
 
 
-def apply_overrides(config: TrainConfig, overrides: dict[str, Any], where: str = "") -> TrainConfig:
-    """A copy of ``config`` with ``overrides`` (keys may use dashes) coerced and applied."""
+def apply_overrides(config: TrainConfig, overrides: dict[str, Any], where: str = "",
+                    lines: dict[str, int] | None = None) -> TrainConfig:
+    """A copy of ``config`` with ``overrides`` (keys may use dashes) coerced, checked and applied.
+
+    ``where`` names the source in errors (a file, or "command line" for ``--flag`` values);
+    ``lines`` maps keys to their line in that file.
+    """
     changes = {}
     for key, value in overrides.items():
         name = _check_key(key, f" in {where}" if where else "")
-        changes[name] = coerce_value(name, value, f"{where}: " if where else "")
+        if where == "command line":
+            source = f"--{name.replace('_', '-')}"
+        elif where:
+            source = f"{where}:{lines[key]}" if lines and key in lines else where
+        else:
+            source = ""
+        changes[name] = coerce_value(name, value, source)
     return dataclasses.replace(config, **changes)
 
 
+def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
+    """The YAML mapping in ``path`` and the line of each top-level key; errors name file and line."""
+    import yaml
+
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}). "
+                        f"Re-save the config as UTF-8.") from None
+    try:
+        doc = yaml.safe_load(text) or {}
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise DataError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: expected a mapping of option: value, found {type(doc).__name__}.")
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    return doc, lines
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then the YAML file (if any), then ``overrides``; the result is validated.
+    """Defaults, then the YAML file (if any), then ``overrides``; every value is checked as it is read.
 
     Relative paths in the YAML file (data, images, …) are resolved against the file's folder,
-    so a config travels with its data.
+    so a config travels with its data. Problems that involve several fields are checked by
+    :meth:`TrainConfig.validate`.
     """
     config = TrainConfig()
     if path is not None:
-        import yaml
-
         path = Path(path)
         if not path.is_file():
             raise DataError(f"Training config {path} does not exist.")
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise DataError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
-        if not isinstance(doc, dict):
-            raise DataError(f"{path}: expected a mapping of option: value, found {type(doc).__name__}.")
-        doc = {_check_key(k, f" in {path}"): v for k, v in doc.items()}
+        doc, lines = _read_yaml(path)
+        doc = {_check_key(k, f" in {path}" + (f":{lines[k]}" if k in lines else "")): v for k, v in doc.items()}
+        lines = {_normalise_key(k): line for k, line in lines.items()}
         for key in PATH_FIELDS:
             if isinstance(doc.get(key), str) and doc[key] and not Path(doc[key]).expanduser().is_absolute():
                 candidate = path.parent / doc[key]
                 if candidate.exists():
                     doc[key] = str(candidate)
-        config = apply_overrides(config, doc, where=str(path))
+        config = apply_overrides(config, doc, where=str(path), lines=lines)
     if overrides:
         config = apply_overrides(config, overrides, where="command line")
     return config

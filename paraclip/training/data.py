@@ -57,6 +57,7 @@ class DataReport:
     skipped: Counter = field(default_factory=Counter)
     examples: dict[str, list[int | str]] = field(default_factory=dict)
     held_out: int = 0
+    repeated: list[int] = field(default_factory=list)  # lines repeating an earlier record's image_id + caption
 
     def skip(self, reason: str, where: int | str) -> None:
         self.skipped[reason] += 1
@@ -66,7 +67,8 @@ class DataReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "lines": self.lines, "kept": self.kept, "held_out": self.held_out,
-                "skipped": dict(self.skipped), "examples": self.examples}
+                "skipped": dict(self.skipped), "examples": self.examples, "repeated": len(self.repeated),
+                "repeated_examples": self.repeated[:5]}
 
     def summary(self) -> str:
         parts = [f"{self.kept} records kept of {self.lines} lines in {self.file}"]
@@ -74,6 +76,9 @@ class DataReport:
             parts.append(f"{self.held_out} held out for validation")
         for reason, n in sorted(self.skipped.items()):
             parts.append(f"{n} skipped ({reason}; e.g. {', '.join(map(str, self.examples.get(reason, [])))})")
+        if self.repeated:
+            parts.append(f"note: {len(self.repeated)} kept records repeat an earlier record's image_id and caption "
+                         f"(e.g. line {', '.join(map(str, self.repeated[:3]))}); remove them if they were not meant")
         return "; ".join(parts)
 
 
@@ -86,10 +91,15 @@ def read_records(path: str | Path, text_fields: Sequence[str], max_records: int 
                         f"`paraclip paraphrase` (fields image_id, caption, paraphrase_1, paraphrase_2, status).")
     report = report or DataReport(str(path))
     records: list[Record] = []
+    seen: set[tuple[str, str]] = set()
     for line_no, obj in iter_jsonl(path):
         report.lines += 1
         record = _parse_record(obj, path, line_no, text_fields, report)
         if record is not None:
+            key = (record.image_id, record.caption)
+            if key in seen:
+                report.repeated.append(line_no)
+            seen.add(key)
             records.append(record)
             if max_records is not None and len(records) >= max_records:
                 break

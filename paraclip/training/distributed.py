@@ -35,9 +35,9 @@ class DistInfo:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name in ("auto", "", None):
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    from paraclip.devices import check_device
+
+    device = check_device(name, "training option device")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     return device

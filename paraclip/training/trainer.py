@@ -29,7 +29,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from paraclip.errors import DataError, ParaclipError
+from paraclip.checks import check_output_dir, describe_os_error
+from paraclip.errors import DataError, ParaclipError, WriteError
 from paraclip.features import FeatureCache, default_cache_root
 from paraclip.results import atomic_write_text, library_versions
 from paraclip.training import checkpoint as ckpt_io
@@ -75,9 +76,12 @@ def train(config: TrainConfig, on_metrics: MetricsCallback | None = None, should
     instead of ``config.images``. ``progress`` shows a tqdm bar with ETA (the CLI turns it on).
     """
     config.validate()
+    check_output_dir(config.out_dir, "out_dir")  # a file there, or no permission: say so before any work
     trainer = Trainer(config, on_metrics, should_stop, list(validators), images, progress)
     try:
         return trainer.run()
+    except OSError as exc:  # e.g. a full disk while checkpointing: the previous checkpoint is intact
+        raise WriteError(f"{describe_os_error(exc)} {trainer.kept_work()}") from exc
     finally:
         trainer.close()
 
@@ -119,6 +123,14 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         self._threads_before = torch.get_num_threads()
+
+    def kept_work(self) -> str:
+        """What a rerun resumes from (for error messages)."""
+        found = ckpt_io.latest_checkpoint(self.files)
+        if found is None:
+            return "No checkpoint had been written yet, so a rerun starts from the beginning."
+        path, state = found
+        return f"Finished work is kept: a rerun resumes from {path} (step {state['step']})."
 
     def say(self, message: str) -> None:
         if self.verbose:

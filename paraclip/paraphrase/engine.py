@@ -280,6 +280,8 @@ def run_paraphrasing(
             "preset": preset.to_dict(),
             "config": {k: v for k, v in config.to_dict().items() if k != "cache_path"},
         }
+        if hasattr(backend, "run_summary"):  # e.g. the batch backend's estimate, batch ids and request files
+            summary.update(backend.run_summary())
         atomic_write_text(str(out_path) + ".summary.json", _json(summary))
         if fatal is not None:
             raise BackendFatalError(f"{fatal} Finished records are kept in {out_path}; rerun to resume.")

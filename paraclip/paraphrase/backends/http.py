@@ -30,7 +30,7 @@ class AbortableClient:
         self._thread = threading.Thread(target=self._loop.run_forever, name="paraclip-http", daemon=True)
         self._thread.start()
         self._inflight: set[concurrent.futures.Future] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # abort() may run in a signal handler on a thread inside request()
         self._closed = False
 
         async def make() -> httpx.AsyncClient:

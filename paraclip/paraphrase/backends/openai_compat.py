@@ -75,17 +75,7 @@ class OpenAICompatibleBackend(Backend):
     # -- requests -------------------------------------------------------------------------------
     def body(self, request: ChatRequest) -> dict[str, Any]:
         """The JSON body sent for ``request``: exactly the paper's fields unless ``extra_body`` adds some."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": request.message_dicts(),
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "max_tokens": request.max_tokens,
-        }
-        if self.send_seed and request.seed is not None:
-            body["seed"] = request.seed
-        body.update(self.extra_body)
-        return body
+        return chat_body(self.model, request, self.send_seed, self.extra_body)
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if len(requests) == 1:
@@ -167,6 +157,22 @@ class OpenAICompatibleBackend(Backend):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._client.close()
+
+
+def chat_body(model: str, request: ChatRequest, send_seed: bool = False,
+              extra_body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A chat-completions request body: the paper's fields (model, messages, temperature, top_p, max_tokens)."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": request.message_dicts(),
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+    }
+    if send_seed and request.seed is not None:
+        body["seed"] = request.seed
+    body.update(extra_body or {})
+    return body
 
 
 def api_key(api_key_env: str, url: str) -> str | None:

@@ -10,8 +10,8 @@ Rerunning the same command resumes: finished records are kept and only missing o
 Prompts and sampling beyond the presets are set in a YAML file (``--config``) with
 :class:`ParaphraseConfig` fields. Every numeric option is checked at parse time; the input,
 the config and the output path are checked before a model is loaded or a request is sent.
-Exit status: 0 when the output is complete and holds at least one paraphrase, 1 when nothing
-was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C.
+Exit status: 0 when the output is complete and holds at least one paraphrase (or after a dry
+run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -171,8 +171,9 @@ def run(args) -> int:
         bar.update(stats["done"] - bar.n)
         batch = stats.get("batch")
         if batch:
+            done = f"{batch['completed']}/" if "completed" in batch else ""
             bar.set_description(f"{stats['phase']} {batch['batch_id'] or batch['file']} (round {batch['round']}, "
-                                f"{batch.get('completed', 0)}/{batch['requests']})", refresh=False)
+                                f"{done}{batch['requests']} requests)", refresh=False)
         bar.set_postfix(ok=stats["ok"], failed=stats["failed"], cached=stats["cached_requests"],
                         tokens=stats["tokens"], refresh=True)
 
@@ -189,9 +190,12 @@ def run(args) -> int:
 
 
 def exit_status(summary: dict, interrupted: bool = False) -> int:
-    """0: complete with at least one paraphrase; 1: nothing paraphrased or stopped early; 130: Ctrl-C."""
+    """0: complete with at least one paraphrase (or a finished dry run); 1: nothing paraphrased or stopped
+    early; 130: Ctrl-C."""
     if interrupted:
         return 130
+    if (summary.get("batch") or {}).get("dry_run"):
+        return 0
     if summary["total"] and summary["ok"] == 0 and summary["complete"]:
         print(f"paraclip paraphrase: error: nothing was paraphrased: {summary['failed']} of {summary['total']} "
               f"records failed, {summary['filtered']} filtered (reasons above). Fix the cause and rerun with "

@@ -200,3 +200,19 @@ def test_lock_race_between_processes_never_has_two_holders(tmp_path):
     held, refused, overlaps = (sum(r[i] for r in results) for i in range(3))
     assert overlaps == 0
     assert held >= rounds and refused > 0  # every round had a holder, and the racers really contended
+
+
+def test_unusable_output_paths_are_found_before_any_work(tmp_path):
+    from paraclip.paraphrase.io import check_output_path
+
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DataError, match=r"--out .*/d is a folder; give a file name in it"):
+        check_output_path(tmp_path / "d")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DataError, match=r"f is a file, not a folder"):
+        check_output_path(tmp_path / "f" / "sub" / "o.jsonl")
+    check_output_path(tmp_path / "new" / "o.jsonl")  # a missing folder is created
+    assert (tmp_path / "new").is_dir() and not list((tmp_path / "new").iterdir())  # the probe is gone
+    if Path("/sys").is_mount():
+        with pytest.raises(DataError, match="cannot write there"):
+            check_output_path("/sys/paraclip-probe.jsonl")

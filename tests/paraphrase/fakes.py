@@ -27,12 +27,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from paraclip.paraphrase.mock_server import _QUOTED, rule_paraphrase
+from paraclip.paraphrase.mock_server import _QUOTED, LocalHTTPServer, rule_paraphrase
 
 STAGES = ("upload", "create", "in_progress", "download", "step2")
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalHTTPServer):
     """``with FakeOpenAI(polls_to_complete=3) as api: api.base_url``."""
 
     def __init__(self, api_key: str | None = None, polls_to_complete: int = 2, batch_faults=(), p_fail: float = 0.0,
@@ -59,25 +59,6 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "FakeOpenAI":
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids):06d}"

@@ -58,6 +58,13 @@ class ParaphraseConfig:
                 continue
             if not check(value):
                 raise DataError(f"{source}: {name} must be {expected}; got {value!r}.")
+        if self.preset is not None:
+            from paraclip.paraphrase.prompts import PRESETS
+
+            try:
+                PRESETS.get(self.preset)
+            except KeyError as exc:  # UnknownNameError lists close matches
+                raise DataError(f"{source}: preset: {exc}") from None
         if self.max_words < self.min_words + 1:
             raise DataError(f"{source}: max_words ({self.max_words}) must be larger than min_words ({self.min_words}): "
                             f"captions are kept when min_words < words <= max_words (paper: 1 < words <= 15).")

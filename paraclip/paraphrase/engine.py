@@ -229,7 +229,7 @@ def run_paraphrasing(
             "cached_requests": 0, "requests": 0, "tokens": 0, "elapsed_s": 0.0, "records_per_s": 0.0,
             "eta_s": None,
         }
-        failure_reasons = _count_reasons(r.get("error") for r in existing.values() if r.get("status") == "failed")
+        failure_reasons = _count_reasons(r.get("error") for r in existing.values())  # resumed ones too
         paraphraser = Paraphraser(backend, preset, config, cache, scorer)
         writer = OutputWriter(out_path)
         backend.uncancel()

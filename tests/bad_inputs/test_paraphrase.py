@@ -58,6 +58,8 @@ CASES = [
     Case("min-similarity-out-of-range", ["--min-similarity", "2"], 2, ["argument --min-similarity: must be >= -1 "
                                                                         "and <= 1; got 2"]),
     Case("backend-typo", ["--backend", "opena"], 2, ["argument --backend", "Did you mean 'openai'"]),
+    Case("preset-typo", ["--preset", "papr"], 2, ["command-line options: preset: Unknown prompt preset 'papr'",
+                                                  "Did you mean 'paper'"]),
     Case("batch-file-over-the-api-limit", ["--batch-max-requests", "50001"], 2,
          ["argument --batch-max-requests: must be >= 1 and <= 50000"]),
     Case("poll-interval-zero", ["--poll-interval", "0"], 2, ["argument --poll-interval: must be > 0"]),

@@ -213,3 +213,22 @@ def test_kill_9_during_each_stage_then_rerun_gives_every_record_exactly_once(fak
     assert set(api.submitted.values()) == {1}  # no request was submitted (or paid for) twice
     names = [f["filename"] for f in _uploaded(api)]
     assert len(names) == len(set(names)) == len(api.batches)  # no file uploaded twice, one batch per file
+
+
+def test_ctrl_c_while_a_batch_runs_leaves_it_running_and_a_rerun_collects_it(fake_openai, tmp_path):
+    api = fake_openai(polls_to_complete=10_000)  # never finishes while the first run waits
+    (tmp_path / "c.txt").write_text("\n".join(CAPTIONS) + "\n")
+    argv = ["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai-batch",
+            "--model", "gpt-4o-mini", "--base-url", api.base_url, "--yes", "--poll-interval", "0.05"]
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from paraclip.cli import main; sys.exit(main())",
+                              *argv], env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert api.events["in_progress"].wait(60)
+    start = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130 and time.monotonic() - start < 4  # the wait wakes every 0.2 s to check
+    assert b"still running at the server: batch-" in out and b"Traceback" not in err
+    api.polls_to_complete = 1
+    assert main(argv) == 0
+    assert len(load_records(tmp_path / "o.jsonl")) == 20 and set(api.submitted.values()) == {1}

@@ -224,13 +224,16 @@ class BatchRun:
     def _advance(self, pending: dict) -> list[Due]:
         """Write every record whose steps are decided; return the requests still needed."""
         due: list[Due] = []
+        keys: set[str] = set()  # identical requests (repeated captions) are sent once and shared
         for index, item in list(pending.items()):
             s1, need = self._step(index, 1, item.caption, [item.caption])
             s2 = None
             if need is None and s1.text is not None:
                 s2, need = self._step(index, 2, s1.text, [s1.text, item.caption])
             if need is not None:
-                due.append(need)
+                if need.key not in keys:
+                    keys.add(need.key)
+                    due.append(need)
                 continue
             self.record_done(self.paraphraser.build_record(index, item, s1, s2))
             del pending[index]

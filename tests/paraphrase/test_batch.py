@@ -101,6 +101,15 @@ def test_a_batch_that_fails_validation_stops_with_its_reasons_then_a_fixed_rerun
     assert [r["status"] for r in load_records(tmp_path / "o.jsonl")] == ["ok"] * 4
 
 
+def test_a_repeated_caption_is_requested_once(fake_openai, tmp_path):
+    api = fake_openai()
+    with _backend(api) as backend:
+        summary = run_paraphrasing(CAPTIONS[:3] + CAPTIONS[:2], tmp_path / "o.jsonl", backend, _config(tmp_path))
+    recs = load_records(tmp_path / "o.jsonl")
+    assert summary["complete"] and len(recs) == 5 and recs[3]["paraphrase_2"] == recs[0]["paraphrase_2"]
+    assert len(api.submitted) == 6  # 3 distinct captions x 2 steps
+
+
 def test_rejected_outputs_are_resampled_in_the_next_round(fake_openai, tmp_path):
     api = fake_openai(p_copy=0.3, seed=2)
     with _backend(api) as backend:

@@ -2,18 +2,25 @@
 
     paraclip paraphrase captions.txt --image-ids img_ids.txt --out para.jsonl              # local, offline
     paraclip paraphrase data.csv --out para.jsonl --backend openai --model gpt-4o-mini --concurrency 32
+    paraclip paraphrase data.csv --out para.jsonl --backend openai-batch --model gpt-4o-mini  # Batch API, 50 %
     paraclip paraphrase --setup-llm-pack                                                   # offline model pack
 
-Rerunning the same command resumes: finished records are kept and only missing ones are done.
+Rerunning the same command resumes: finished records are kept and only missing ones are done
+(with the batch backend: batches already submitted are picked up, never submitted twice).
 Prompts and sampling beyond the presets are set in a YAML file (``--config``) with
-:class:`ParaphraseConfig` fields.
+:class:`ParaphraseConfig` fields. Every numeric option is checked at parse time; the input,
+the config and the output path are checked before a model is loaded or a request is sent.
+Exit status: 0 when the output is complete and holds at least one paraphrase (or after a dry
+run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 
+from paraclip.commands.options import number, whole
 from paraclip.errors import DataError
 
 HELP = "Paraphrase captions twice with an LLM (the ParaCLIP method); resumable JSONL output."
@@ -23,25 +30,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", help="captions: .txt (one per line), .csv/.tsv/.jsonl/.json/.parquet, "
                                                  "or hf://DATASET[:SPLIT]")
     parser.add_argument("--out", help="output JSONL (appended to and resumed)")
-    parser.add_argument("--limit", type=int, help="paraphrase only the first N kept captions")
+    parser.add_argument("--limit", type=whole(minimum=1), help="paraphrase only the first N kept captions")
     parser.add_argument("--preset", help="prompt preset: paper | small-model (default: paper for API models, "
                                          "small-model for local models under 3B)")
     parser.add_argument("--config", help="YAML file with ParaphraseConfig fields (prompts, sampling, filters, ...)")
 
     model = parser.add_argument_group("backend")
-    model.add_argument("--backend", default="local", help="openai (any OpenAI-compatible server) | local "
-                                                          "(default; offline)")
+    model.add_argument("--backend", default="local", type=_backend_name,
+                       help="openai (any OpenAI-compatible server) | openai-batch (the OpenAI Batch API: files of "
+                            "requests, 50 %% of the price, results within 24 h) | local (default; offline)")
     model.add_argument("--model", help="API model name, or a local directory / .gguf file / HF model id "
                                        "(local default: the offline pack, else SmolLM2)")
     model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     model.add_argument("--api-key-env", default="OPENAI_API_KEY",
                        help="name of the environment variable holding the API key (the key is never printed)")
-    model.add_argument("--concurrency", type=int, help="requests in flight (API) / batch size (local)")
-    model.add_argument("--timeout", type=float, help="per-request timeout in seconds (API)")
-    model.add_argument("--max-retries", type=int, help="retries per request on 429/5xx/timeouts (API)")
+    model.add_argument("--concurrency", type=whole(minimum=1), help="requests in flight (API) / batch size (local)")
+    model.add_argument("--timeout", type=number(above=0), help="per-request timeout in seconds (API)")
+    model.add_argument("--max-retries", type=whole(minimum=0),
+                       help="retries per request on 429/5xx/timeouts (API); follow-up batches per failed request "
+                            "(openai-batch, default 2)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
     model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
-    model.add_argument("--threads", type=int, help="local: CPU threads for torch")
+    model.add_argument("--threads", type=whole(minimum=1), help="local: CPU threads for torch")
+
+    batch = parser.add_argument_group("openai-batch")
+    batch.add_argument("--yes", action="store_true", help="submit without asking (the cost estimate is still printed)")
+    batch.add_argument("--dry-run", action="store_true",
+                       help="write the request files and print the cost estimate; upload nothing")
+    batch.add_argument("--poll-interval", type=number(above=0), help="seconds between status checks at first "
+                                                                     "(then backing off; default 10)")
+    batch.add_argument("--batch-max-requests", type=whole(minimum=1, maximum=50_000),
+                       help="requests per batch file (OpenAI's limit and the default: 50000)")
+    batch.add_argument("--price-input", type=number(minimum=0),
+                       help="USD per 1M input tokens at realtime rates, for the estimate (default: built-in table)")
+    batch.add_argument("--price-output", type=number(minimum=0), help="USD per 1M output tokens at realtime rates")
 
     data = parser.add_argument_group("input")
     data.add_argument("--caption-column", help="caption column / field (default: caption)")
@@ -54,10 +76,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--retry-failed", action="store_true", help="redo records that failed in an earlier run")
     run.add_argument("--similarity", action="store_true",
                      help="add cosine similarity under all-MiniLM-L6-v2 to the quality signals")
-    run.add_argument("--min-similarity", type=float,
+    run.add_argument("--min-similarity", type=number(minimum=-1, maximum=1),
                      help="mark records below this similarity as filtered (a filter, not a correctness check)")
     run.add_argument("--setup-llm-pack", action="store_true",
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
+
+
+def _backend_name(text: str) -> str:
+    from paraclip.paraphrase import BACKENDS
+
+    try:
+        BACKENDS.get(text)
+    except KeyError as exc:  # UnknownNameError: the message lists close matches
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip().lower()
 
 
 def _config(args):
@@ -76,13 +108,21 @@ def _config(args):
     config.retry_failed = config.retry_failed or args.retry_failed
     config.similarity = config.similarity or args.similarity
     config.use_cache = config.use_cache and not args.no_cache
-    return config
+    return config.validate("command-line options")
 
 
 def _backend(args):
     from paraclip.paraphrase import make_backend
 
-    if args.backend.lower() in ("openai", "api"):
+    if args.backend in ("openai-batch", "batch"):
+        if (args.price_input is None) != (args.price_output is None):
+            raise DataError("give both --price-input and --price-output (USD per 1M tokens), or neither.")
+        prices = (args.price_input, args.price_output) if args.price_input is not None else None
+        return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+                            timeout=args.timeout, max_retries=args.max_retries, poll_interval=args.poll_interval,
+                            max_requests_per_file=args.batch_max_requests, prices=prices, dry_run=args.dry_run,
+                            confirm=lambda estimate: _confirm(estimate, args.yes))
+    if args.backend in ("openai", "api"):
         return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
                             concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries)
     with warnings.catch_warnings(record=True) as caught:
@@ -94,10 +134,23 @@ def _backend(args):
     return backend
 
 
+def _confirm(estimate, yes: bool) -> bool:
+    """Show the cost estimate; ask unless --yes. Without a terminal to ask on, --yes is required."""
+    print(f"cost estimate: {estimate.describe()}", flush=True)
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise DataError("the batch backend asks before submitting paid requests and there is no terminal to ask on: "
+                        "pass --yes to submit, or --dry-run to only write the request files and see the estimate.")
+    return input("submit these requests to the Batch API? [y/N] ").strip().lower() in ("y", "yes")
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
+    from paraclip.commands.interrupts import GracefulInterrupt
     from paraclip.paraphrase import run_paraphrasing, setup_llm_pack
+    from paraclip.paraphrase.io import as_captions, check_output_path
 
     if args.setup_llm_pack:
         setup_llm_pack()
@@ -106,24 +159,53 @@ def run(args) -> int:
     if not args.input or not args.out:
         raise DataError("give an INPUT file and --out OUT.jsonl (or only --setup-llm-pack).")
     config = _config(args)
+    check_output_path(args.out)
+    captions = as_captions(args.input, config)  # bad input is found before a model is loaded
     backend = _backend(args)
     bar = None
 
     def progress(stats):
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=stats["total"], initial=stats["done"] - 1, unit="caption", dynamic_ncols=True)
-        bar.update(1)
+            bar = tqdm(total=stats["total"], initial=stats["done"], unit="caption", dynamic_ncols=True)
+        bar.update(stats["done"] - bar.n)
+        batch = stats.get("batch")
+        if batch:
+            done = f"{batch['completed']}/" if "completed" in batch else ""
+            bar.set_description(f"{stats['phase']} {batch['batch_id'] or batch['file']} (round {batch['round']}, "
+                                f"{done}{batch['requests']} requests)", refresh=False)
         bar.set_postfix(ok=stats["ok"], failed=stats["failed"], cached=stats["cached_requests"],
-                        tokens=stats["tokens"], refresh=False)
+                        tokens=stats["tokens"], refresh=True)
 
     try:
-        summary = run_paraphrasing(args.input, args.out, backend, config, progress=progress)
+        with GracefulInterrupt(on_stop=backend.cancel) as interrupt:
+            summary = run_paraphrasing(captions, args.out, backend, config, progress=progress,
+                                       should_stop=interrupt.requested)
     finally:
         if bar is not None:
             bar.close()
         backend.close()
     print(format_summary(summary))
+    return exit_status(summary, interrupted=interrupt.requested())
+
+
+def exit_status(summary: dict, interrupted: bool = False) -> int:
+    """0: complete with at least one paraphrase (or a finished dry run); 1: nothing paraphrased or stopped
+    early; 130: Ctrl-C."""
+    if interrupted:
+        return 130
+    if (summary.get("batch") or {}).get("dry_run"):
+        return 0
+    if summary["total"] and summary["ok"] == 0 and summary["complete"]:
+        print(f"paraclip paraphrase: error: nothing was paraphrased: {summary['failed']} of {summary['total']} "
+              f"records failed, {summary['filtered']} filtered (reasons above). Fix the cause and rerun with "
+              f"--retry-failed.", file=sys.stderr)
+        return 1
+    if not summary["total"]:
+        print(f"paraclip paraphrase: error: no captions to paraphrase in {summary['input']} "
+              f"({summary['input_captions']} read, {summary['filtered_by_length']} outside the length filter).",
+              file=sys.stderr)
+        return 1
     return 0 if summary["complete"] else 1
 
 
@@ -140,8 +222,26 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {n} x {reason}")
     for msg in s["skipped_messages"]:
         lines.append(f"  skipped: {msg}")
+    lines += _batch_lines(s.get("batch"))
     if s["failed"]:
         lines.append("rerun with --retry-failed to try the failed records again.")
     if not s["complete"]:
         lines.append("not complete: rerun the same command to resume.")
     return "\n".join(lines)
+
+
+def _batch_lines(info: dict | None) -> list[str]:
+    if not info:
+        return []
+    lines = [f"batches: {len(info.get('batches', []))} submitted or prepared; state in {info.get('state')}"]
+    if info.get("dry_run") and info.get("request_files"):
+        lines.append(f"dry run: nothing was uploaded; {len(info['request_files'])} request file(s) written:")
+        lines += [f"  {path}" for path in info["request_files"]]
+    if info.get("estimate_text"):
+        lines.append(f"cost estimate: {info['estimate_text']}")
+    if info.get("declined"):
+        lines.append("not submitted: nothing was sent.")
+    if info.get("in_flight"):
+        lines.append(f"still running at the server: {', '.join(info['in_flight'])}; rerun the same command to "
+                     f"collect their results (they are not submitted again).")
+    return lines

@@ -6,7 +6,9 @@ captions, image lists, training records — is one of these, so they are read he
 * :func:`iter_lines` streams a file's lines decoded as UTF-8 (a BOM is tolerated);
 * :func:`iter_jsonl` yields one JSON object per non-blank line;
 * :func:`iter_delimited` yields header-keyed rows of a CSV/TSV (delimiter from the suffix or the
-  header line; quoted fields may span lines);
+  header line; quoted fields may span lines, but a quote that never closes, or text after a closing
+  quote, is an error naming the line where the row starts: lenient parsing silently merged the
+  following rows into one field);
 * :func:`iter_table` picks one of the two by suffix.
 
 Each yields ``(line number, record)``. A bad line (invalid UTF-8, malformed JSON, a JSON value
@@ -114,17 +116,18 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
         if first.strip():
             delimiter = delimiter or guess_delimiter(path, first)
             header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
-            reader = csv.reader(source, delimiter=delimiter)
+            reader = csv.reader(source, delimiter=delimiter, strict=True)
             break
     if reader is None or header is None:
         return
     while True:
+        start = current[0] + 1  # the row's first line: the reader has consumed every line before it
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DataError(f"{path}:{current[0]}: {exc}. Check the quoting of this row.") from None
+            raise DataError(_quoting_message(path, start, current[0], exc)) from None
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
@@ -132,6 +135,16 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
                  f"Quote fields that contain the delimiter.", on_bad)
             continue
         yield current[0], dict(zip(header, row))
+
+
+def _quoting_message(path: Path, start: int, line: int, exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return (f"{path}:{start}: unterminated quote: the quoted field that opens on line {start} never closes, so "
+                f"every later line would be read into it. Close the quote, or write a quote inside a field as two "
+                f"quotes (\"\").")
+    where = f"line {line}" if line == start else f"line {line} (the row starts on line {start})"
+    return (f"{path}:{start}: text after the closing quote of a quoted field on {where} ({exc}). Write a quote inside "
+            f"a field as two quotes (\"\"), and put nothing between a closing quote and the next delimiter.")
 
 
 def iter_table(path: str | os.PathLike, on_bad: OnBad = None) -> Iterator[tuple[int, dict[str, str]]]:

@@ -3,7 +3,8 @@
 Defaults are the paper's (ParaCLIP release, ``paraphrasing/call_openai.py``): keep captions
 with more than 1 and at most 15 whitespace-separated words; prompts and sampling from the
 chosen preset (``paper`` for API models, ``small-model`` for local models under 3B).
-Fields left ``None`` fall back to the preset / the backend.
+Fields left ``None`` fall back to the preset / the backend. :meth:`ParaphraseConfig.validate`
+checks every field's type and range once, before any work, with a message naming the field.
 """
 
 from __future__ import annotations
@@ -49,6 +50,26 @@ class ParaphraseConfig:
     image_ids_path: str | None = None  # parallel image-id file for text inputs, as in the paper
     skip_bad_lines: bool = False
 
+    def validate(self, source: str = "paraphrase config") -> "ParaphraseConfig":
+        """Raise :class:`DataError` naming ``source`` and the field for the first value out of range."""
+        for name, (check, expected) in _RULES.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if not check(value):
+                raise DataError(f"{source}: {name} must be {expected}; got {value!r}.")
+        if self.preset is not None:
+            from paraclip.paraphrase.prompts import PRESETS
+
+            try:
+                PRESETS.get(self.preset)
+            except KeyError as exc:  # UnknownNameError lists close matches
+                raise DataError(f"{source}: preset: {exc}") from None
+        if self.max_words < self.min_words + 1:
+            raise DataError(f"{source}: max_words ({self.max_words}) must be larger than min_words ({self.min_words}): "
+                            f"captions are kept when min_words < words <= max_words (paper: 1 < words <= 15).")
+        return self
+
     def resolve_preset(self, backend=None):
         """The prompt preset this run uses, with this config's overrides applied."""
         from paraclip.paraphrase.prompts import PRESETS
@@ -75,7 +96,7 @@ class ParaphraseConfig:
                 close = suggest(key, known)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise DataError(f"{source}: unknown paraphrase setting {key!r}.{hint} Known: {', '.join(known)}.")
-        return cls(**data)
+        return cls(**data).validate(source)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ParaphraseConfig":
@@ -89,3 +110,46 @@ class ParaphraseConfig:
         if not isinstance(data, dict):
             raise DataError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
         return cls.from_dict(data, source=str(path))
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v == v
+
+
+def _template(v) -> bool:
+    return isinstance(v, str) and v.count("{}") == 1
+
+
+_TEMPLATE = "text with '{}' exactly once (where the caption / step-1 output goes)"
+_OPTIONAL = {"preset", "step1_prompt", "step2_prompt", "system_prompt", "temperature", "top_p", "max_tokens", "limit",
+             "max_output_words", "concurrency", "cache_path", "similarity_model", "min_similarity", "image_ids_path"}
+# field -> (check, what is expected); None is allowed for the fields in _OPTIONAL
+_RULES = {
+    "preset": (lambda v: isinstance(v, str), "a preset name (paper, small-model)"),
+    "step1_prompt": (_template, _TEMPLATE),
+    "step2_prompt": (_template, _TEMPLATE),
+    "system_prompt": (lambda v: isinstance(v, str), "text"),
+    "temperature": (lambda v: _is_number(v) and 0 <= v <= 2, "a number from 0 to 2"),
+    "top_p": (lambda v: _is_number(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+    "max_tokens": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "min_words": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "max_words": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "limit": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1 (leave it out for all captions)"),
+    "max_resamples": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "max_output_words": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "retry_failed": (lambda v: isinstance(v, bool), "true or false"),
+    "concurrency": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    "use_cache": (lambda v: isinstance(v, bool), "true or false"),
+    "cache_path": (lambda v: isinstance(v, str) and v.strip() != "", "a file path"),
+    "similarity": (lambda v: isinstance(v, bool), "true or false"),
+    "similarity_model": (lambda v: isinstance(v, str) and v.strip() != "", "a model name or folder"),
+    "min_similarity": (lambda v: _is_number(v) and -1 <= v <= 1, "a number from -1 to 1"),
+    "caption_column": (lambda v: isinstance(v, str) and v != "", "a column name"),
+    "image_id_column": (lambda v: isinstance(v, str) and v != "", "a column name"),
+    "image_ids_path": (lambda v: isinstance(v, str) and v.strip() != "", "a file path"),
+    "skip_bad_lines": (lambda v: isinstance(v, bool), "true or false"),
+}

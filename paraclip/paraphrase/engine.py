@@ -6,7 +6,9 @@ while avoiding its words; one record per kept caption with ``index`` = position 
 kept captions. What we add: concurrency (``backend.parallelism`` records in flight),
 cleaning + re-sampling of unusable outputs, failures recorded rather than dropped, quality
 signals, a request cache, and exact resume: records are appended as they finish, and a rerun
-with the same output path only does the indices that are missing.
+with the same output path only does the indices that are missing. Backends that take whole
+files instead of single requests (the OpenAI Batch API) drive the run themselves through
+``backend.run_records`` and hand finished records back to the same writer.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from paraclip.errors import DataError, ParaclipError
 from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion
 from paraclip.paraphrase.cache import RequestCache, request_key
 from paraclip.paraphrase.config import ParaphraseConfig
-from paraclip.paraphrase.io import (CaptionItem, OutputWriter, RunLock, as_captions, recover_output,
-                                    write_records)
+from paraclip.paraphrase.io import (CaptionItem, OutputWriter, RunLock, as_captions, check_output_path,
+                                    recover_output, write_records)
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
@@ -46,6 +48,28 @@ class StepResult:
     requests: int = 0  # sent to the backend (not served by the cache)
     cached: int = 0
     cancelled: bool = False
+    reason: str | None = None  # why the last sample was rejected
+
+    def take(self, step: int, completion: Completion, sources: list[str], max_output_words: int | None) -> bool:
+        """Count one sample; True when the step is decided (an accepted paraphrase, or an error)."""
+        self.samples += 1
+        self.cached += completion.cached
+        self.requests += not completion.cached
+        self.tokens += completion.tokens
+        if not completion.ok:  # the backend already retried transport errors
+            self.error = f"step {step}: {completion.error}"
+            return True
+        self.raw = completion.text
+        candidate = clean(completion.text)
+        self.reason = rejection_reason(candidate, sources, max_output_words)
+        if self.reason is None:
+            self.text = candidate
+            return True
+        return False
+
+    def give_up(self, step: int) -> None:
+        """Every sample was rejected: the step fails with the last reason."""
+        self.error = f"step {step}: {self.reason} (after {self.samples} samples)"
 
 
 class Paraphraser:
@@ -78,27 +102,15 @@ class Paraphraser:
     def step(self, step: int, text: str, sources: list[str]) -> StepResult:
         """Sample until an output passes the checks, at most ``1 + max_resamples`` times."""
         result = StepResult(None, None, None)
-        reason = None
         for sample in range(self.config.max_resamples + 1):
             completion = self._complete(self.request(step, text, sample))
-            result.samples += 1
-            result.cached += completion.cached
-            result.requests += not completion.cached
-            result.tokens += completion.tokens
-            if not completion.ok:  # the backend already retried transport errors
-                result.cancelled = self.stopping.is_set() or completion.error == "cancelled"
-                result.error = f"step {step}: {completion.error}"
-                return result
-            result.raw = completion.text
-            candidate = clean(completion.text)
-            reason = rejection_reason(candidate, sources, self.config.max_output_words)
-            if reason is None:
-                result.text = candidate
+            if result.take(step, completion, sources, self.config.max_output_words):
+                result.cancelled = not completion.ok and (self.stopping.is_set() or completion.error == "cancelled")
                 return result
             if self.stopping.is_set():
                 result.cancelled = True
                 return result
-        result.error = f"step {step}: {reason} (after {result.samples} samples)"
+        result.give_up(step)
         return result
 
     def paraphrase(self, index: int, item: CaptionItem) -> dict[str, Any] | None:
@@ -110,6 +122,11 @@ class Paraphraser:
         s2 = self.step(2, s1.text, [s1.text, caption]) if s1.text is not None else None
         if s1.cancelled or (s2 is not None and s2.cancelled):
             return None
+        return self.build_record(index, item, s1, s2)
+
+    def build_record(self, index: int, item: CaptionItem, s1: StepResult, s2: StepResult | None) -> dict[str, Any]:
+        """The output record of one caption from its two step results (shared by every backend)."""
+        caption = item.caption
         steps = [s for s in (s1, s2) if s is not None]
         error = s1.error or (s2.error if s2 else None)
         record: dict[str, Any] = {
@@ -181,7 +198,9 @@ def run_paraphrasing(
     ``OUT.summary.json``).
     """
     config = config or ParaphraseConfig()
+    config.validate()
     out_path = Path(out_path)
+    check_output_path(out_path)
     captions = as_captions(records_or_input, config)
     kept, n_filtered = select_captions(captions, config)
     preset = config.resolve_preset(backend)
@@ -210,12 +229,11 @@ def run_paraphrasing(
             "cached_requests": 0, "requests": 0, "tokens": 0, "elapsed_s": 0.0, "records_per_s": 0.0,
             "eta_s": None,
         }
-        failure_reasons: dict[str, int] = {}
+        failure_reasons = _count_reasons(r.get("error") for r in existing.values())  # resumed ones too
         paraphraser = Paraphraser(backend, preset, config, cache, scorer)
         writer = OutputWriter(out_path)
         backend.uncancel()
         start = time.monotonic()
-        stopped, interrupted, fatal = False, False, None
 
         def record_done(rec: dict[str, Any]) -> None:
             writer.write(rec)
@@ -226,7 +244,7 @@ def run_paraphrasing(
             stats["requests"] += rec["requests"]
             stats["tokens"] += rec["tokens"]
             if rec["error"]:
-                key = rec["error"].split(" (after")[0]
+                key = _reason_group(rec["error"])
                 failure_reasons[key] = failure_reasons.get(key, 0) + 1
             elapsed = time.monotonic() - start
             stats["elapsed_s"] = round(elapsed, 3)
@@ -236,50 +254,12 @@ def run_paraphrasing(
             if progress is not None:
                 progress(dict(stats))
 
-        workers = max(1, int(config.concurrency or backend.parallelism))
-        jobs = iter(todo)
-        pending: set = set()
-        with ThreadPoolExecutor(workers, thread_name_prefix="paraclip-paraphrase") as pool:
-            def refill() -> None:
-                while len(pending) < 2 * workers:
-                    job = next(jobs, None)
-                    if job is None:
-                        return
-                    pending.add(pool.submit(paraphraser.paraphrase, *job))
-
-            def stop() -> None:
-                paraphraser.stopping.set()
-                backend.cancel()
-
-            refill()
-            try:
-                while pending:
-                    done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        pending.discard(fut)
-                        try:
-                            rec = fut.result()
-                        except BackendFatalError as exc:
-                            fatal = fatal or exc
-                            stop()
-                            continue
-                        if rec is not None:
-                            record_done(rec)
-                    if not stopped and should_stop is not None and should_stop():
-                        stopped = True
-                        stop()
-                    if not (stopped or fatal):
-                        refill()
-            except KeyboardInterrupt:
-                interrupted = True
-                stop()
-                for fut in list(pending):  # keep what finishes; nothing half-done is written
-                    try:
-                        rec = fut.result()
-                    except Exception:
-                        continue
-                    if rec is not None:
-                        record_done(rec)
+        run_records = getattr(backend, "run_records", None)
+        if run_records is not None:  # batch APIs: request files, polling and follow-up batches
+            report = (lambda **extra: progress({**stats, **extra})) if progress is not None else None
+            stopped, interrupted, fatal = run_records(todo, paraphraser, out_path, record_done, should_stop, report)
+        else:
+            stopped, interrupted, fatal = _run_concurrently(todo, paraphraser, config, record_done, should_stop)
         writer.close()
         complete = stats["done"] == stats["total"]
         if complete:
@@ -300,6 +280,8 @@ def run_paraphrasing(
             "preset": preset.to_dict(),
             "config": {k: v for k, v in config.to_dict().items() if k != "cache_path"},
         }
+        if hasattr(backend, "run_summary"):  # e.g. the batch backend's estimate, batch ids and request files
+            summary.update(backend.run_summary())
         atomic_write_text(str(out_path) + ".summary.json", _json(summary))
         if fatal is not None:
             raise BackendFatalError(f"{fatal} Finished records are kept in {out_path}; rerun to resume.")
@@ -312,6 +294,57 @@ def run_paraphrasing(
         if cache is not None:
             cache.close()
         lock.release()
+
+
+def _run_concurrently(todo, paraphraser: Paraphraser, config: ParaphraseConfig, record_done, should_stop):
+    """Keep ``concurrency`` records in flight; returns (stopped, interrupted, fatal error or None)."""
+    backend = paraphraser.backend
+    stopped, interrupted, fatal = False, False, None
+    workers = max(1, int(config.concurrency or backend.parallelism))
+    jobs = iter(todo)
+    pending: set = set()
+    with ThreadPoolExecutor(workers, thread_name_prefix="paraclip-paraphrase") as pool:
+        def refill() -> None:
+            while len(pending) < 2 * workers:
+                job = next(jobs, None)
+                if job is None:
+                    return
+                pending.add(pool.submit(paraphraser.paraphrase, *job))
+
+        def stop() -> None:
+            paraphraser.stopping.set()
+            backend.cancel()
+
+        refill()
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    pending.discard(fut)
+                    try:
+                        rec = fut.result()
+                    except BackendFatalError as exc:
+                        fatal = fatal or exc
+                        stop()
+                        continue
+                    if rec is not None:
+                        record_done(rec)
+                if not stopped and should_stop is not None and should_stop():
+                    stopped = True
+                    stop()
+                if not (stopped or fatal):
+                    refill()
+        except KeyboardInterrupt:
+            interrupted = True
+            stop()
+            for fut in list(pending):  # keep what finishes; nothing half-done is written
+                try:
+                    rec = fut.result()
+                except Exception:
+                    continue
+                if rec is not None:
+                    record_done(rec)
+    return stopped, interrupted, fatal
 
 
 def _sort_output(out_path: Path) -> None:
@@ -339,6 +372,19 @@ def _warn_if_settings_changed(out_path: Path, preset: PromptPreset, backend: Bac
             f"(each record names its backend, model and preset). Use another --out to keep runs apart.",
             stacklevel=3,
         )
+
+
+def _reason_group(error: str) -> str:
+    """The part of an error message that is the same for every record failing the same way."""
+    return error.split(" (after")[0]
+
+
+def _count_reasons(errors) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for error in errors:
+        if error:
+            counts[_reason_group(error)] = counts.get(_reason_group(error), 0) + 1
+    return counts
 
 
 def _json(data: Any) -> str:

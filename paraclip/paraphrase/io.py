@@ -6,7 +6,8 @@ Input errors name the file, the line and the field, and say what to do; with
 The output is JSON Lines compatible with the official release (``index, image_id, caption,
 paraphrase_1, paraphrase_2``) plus our fields. It is appended one record per line and
 flushed, so a killed run loses at most the line being written; :func:`recover_output`
-drops such a torn last line on resume.
+drops such a torn last line on resume. :func:`check_output_path` finds an unusable output
+path before any work starts; :class:`RunLock` keeps two writers off one output.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines
 from paraclip.errors import DataError
+from paraclip.paraphrase.lock import RunLock
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
 
@@ -241,6 +243,36 @@ def as_captions(data: Any, config) -> Captions:
 # output
 
 
+def check_output_path(path: str | os.PathLike, option: str = "--out") -> None:
+    """Raise :class:`DataError` unless ``path`` can be written: not a folder, its folder creatable and writable.
+
+    Checked before any work (loading a model can take minutes) by writing and removing a probe file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{option} {path} is a folder; give a file name in it, e.g. {option} {path / 'paraphrases.jsonl'}.")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()), parent)
+        raise DataError(f"{option} {path}: {blocker} is a file, not a folder, so the output cannot go there. "
+                        f"Choose another {option}.") from None
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot create the folder {parent} ({exc.strerror}). Choose another "
+                        f"{option}.") from None
+    try:
+        if path.exists():
+            open(path, "ab").close()  # appending nothing changes nothing
+        else:
+            fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot write there ({exc.strerror}). Choose another {option} in a folder "
+                        f"you can write to.") from None
+
+
 def recover_output(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
     """Records already in ``path`` by index; a torn last line (from a killed run) is cut off the file."""
     path = Path(path)
@@ -326,41 +358,7 @@ def load_records(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# run lock and reviews
-
-
-class RunLock:
-    """``OUT.lock`` holding the writer's pid, so two runs (or a run and a review edit) never interleave."""
-
-    def __init__(self, out_path: str | os.PathLike):
-        self.path = Path(str(out_path) + ".lock")
-
-    def holder(self) -> int | None:
-        try:
-            pid = int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if pid == os.getpid():
-            return pid
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None  # stale: the writer was killed
-        except PermissionError:
-            pass
-        return pid
-
-    def acquire(self) -> None:
-        pid = self.holder()
-        if pid is not None and pid != os.getpid():
-            raise DataError(f"{self.path}: another paraclip process (pid {pid}) is writing this output. Wait for it "
-                            f"to finish, stop it, or choose another --out.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(str(os.getpid()))
-
-    def release(self) -> None:
-        if self.holder() == os.getpid():
-            self.path.unlink(missing_ok=True)
+# reviews
 
 
 def update_reviews(path: str | os.PathLike, updates: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -48,7 +48,36 @@ def rule_paraphrase(prompt: str) -> str:
     return f"An image showing {text}."
 
 
-class MockChatServer:
+class LocalHTTPServer:
+    """A threading HTTP server on 127.0.0.1 serving ``/v1``: ``with Server(...) as server: server.base_url``.
+
+    Subclasses set ``self._httpd = ThreadingHTTPServer(...)`` in ``__init__``.
+    """
+
+    _httpd: ThreadingHTTPServer
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self):
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class MockChatServer(LocalHTTPServer):
     """Start with ``with MockChatServer(faults) as server: server.base_url``."""
 
     def __init__(self, faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0,
@@ -64,26 +93,6 @@ class MockChatServer:
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "MockChatServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def _outcome(self) -> str:
         with self._lock:

@@ -46,3 +46,23 @@ def test_gzip_and_missing_files(tmp_path):
         iter_table(tmp_path / "nope.csv")
     (tmp_path / "crlf.txt").write_bytes(b"one\r\ntwo\r\n")
     assert list(iter_lines(tmp_path / "crlf.txt")) == [(1, "one"), (2, "two")]
+
+
+def test_an_unterminated_quote_is_an_error_naming_the_line_where_it_opens(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text('id,caption\n1,a dog\n2,"two cats asleep\n3,a red car\n4,a bird\n')
+    rows = iter_delimited(path)
+    assert next(rows) == (2, {"id": "1", "caption": "a dog"})
+    with pytest.raises(DataError, match=r"u\.csv:3: unterminated quote: the quoted field that opens on line 3 never "
+                                        r"closes"):
+        next(rows)  # lenient parsing returned one row whose caption swallowed lines 3-5
+
+
+def test_text_after_a_closing_quote_is_an_error_not_a_merged_field(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('id,caption\n1,"a dog\n2,a cat\n3,"a bird"\n')  # the quote of line 2 closes on line 4
+    with pytest.raises(DataError, match=r"t\.csv:2: text after the closing quote .* on line 4 \(the row starts on "
+                                        r"line 2\)"):
+        list(iter_delimited(path))
+    (tmp_path / "ok.csv").write_text('id,caption\n1,"a ""quoted"" word"\n2,"two\nlines"\n')
+    assert [r["caption"] for _, r in iter_delimited(tmp_path / "ok.csv")] == ['a "quoted" word', "two\nlines"]

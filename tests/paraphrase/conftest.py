@@ -38,3 +38,20 @@ CAPTIONS = [
 @pytest.fixture
 def captions() -> list[str]:
     return list(CAPTIONS)
+
+
+@pytest.fixture
+def fake_openai():
+    """Factory: ``api = fake_openai(polls_to_complete=..., batch_faults=[...])``: files + batches on 127.0.0.1."""
+    from .fakes import FakeOpenAI
+
+    started = []
+
+    def start(**options) -> FakeOpenAI:
+        api = FakeOpenAI(**options).start()
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.stop()

@@ -1,6 +1,14 @@
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 from paraclip.cli import main
+from paraclip.paraphrase.lock import RunLock
 
 
 def test_cli_paraphrases_resumes_and_summarises(chat_server, tmp_path, capsys):
@@ -41,3 +49,88 @@ def test_cli_config_file_sets_prompts(chat_server, tmp_path, capsys):
     assert main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o2.jsonl"), "--backend", "openai",
                  "--base-url", server.base_url, "--config", str(tmp_path / "bad.yaml")]) == 2
     assert "Did you mean 'temperature'" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+_CLI = "import sys; from paraclip.cli import main; sys.exit(main())"
+
+
+def _start_cli(argv, code=_CLI):
+    return subprocess.Popen([sys.executable, "-c", code, *argv], env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for_lines(path, n, child, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().count("\n") >= n):
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_ctrl_c_stops_within_two_seconds_keeping_finished_records(chat_server, tmp_path):
+    server = chat_server(script=["ok"] * 6, p_hang=1.0, hang_s=60)  # 6 answers, then every request hangs
+    (tmp_path / "c.txt").write_text("".join(f"caption number {i} here\n" for i in range(20)))
+    out = tmp_path / "o.jsonl"
+    child = _start_cli(["paraphrase", str(tmp_path / "c.txt"), "--out", str(out), "--backend", "openai",
+                        "--base-url", server.base_url, "--concurrency", "4", "--timeout", "90", "--no-cache"])
+    _wait_for_lines(out, 2, child)
+    time.sleep(0.3)  # the other requests are in flight, hanging
+    written = out.read_text().count("\n")
+    start = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    code = child.wait(timeout=30)
+    seconds = time.monotonic() - start
+    err = child.stderr.read().decode()
+    child.stderr.close()
+    assert code == 130 and seconds < 2.5, (code, seconds, err)
+    assert "stopping" in err and "Traceback" not in err
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == written and all(r["status"] == "ok" for r in recs)  # nothing half-done was written
+
+
+_SLEEPY = textwrap.dedent("""
+    import sys, threading, time
+    from paraclip.cli import main
+    from paraclip.paraphrase.backends import BACKENDS
+    from paraclip.paraphrase.backends.base import Backend, Completion
+
+    class Sleepy(Backend):  # a generation that cannot be interrupted, like a local model mid-batch
+        kind = model = "sleepy"
+        parallelism = 2
+
+        def __init__(self, **options):
+            self.calls, self.lock = 0, threading.Lock()
+
+        def generate(self, requests):
+            with self.lock:
+                self.calls += 1
+                n = self.calls
+            if n > 4:
+                time.sleep(60)
+            return [Completion(f"reworded sentence variant {n}") for _ in requests]
+
+    BACKENDS.register("sleepy", "__main__:Sleepy")
+    sys.exit(main())
+""")
+
+
+def test_a_second_ctrl_c_quits_at_once(tmp_path):
+    (tmp_path / "c.txt").write_text("".join(f"caption number {i} here\n" for i in range(10)))
+    out = tmp_path / "o.jsonl"
+    child = _start_cli(["paraphrase", str(tmp_path / "c.txt"), "--out", str(out), "--backend", "sleepy",
+                        "--no-cache"], code=_SLEEPY)
+    _wait_for_lines(out, 2, child)
+    child.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert child.poll() is None  # waiting for the generation in flight
+    start = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    code = child.wait(timeout=30)
+    err = child.stderr.read().decode()
+    child.stderr.close()
+    assert code == 130 and time.monotonic() - start < 1.5
+    assert "second Ctrl-C: quitting now" in err and "Traceback" not in err
+    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0, 1]
+    assert not Path(str(out) + ".lock").exists() or RunLock(out).holder() is None  # the kernel dropped the lock

@@ -125,6 +125,7 @@ def test_retry_failed_redoes_only_failed_records(chat_server, tmp_path, captions
         assert first["failed"] == 1
         again = run_paraphrasing(captions[:3], tmp_path / "o.jsonl", backend, _config(tmp_path, use_cache=False))
         assert again["written"] == 0 and again["failed"] == 1
+        assert again["failure_reasons"] == {"step 1: copy of the input": 1}  # resumed failures are reported too
         fixed = run_paraphrasing(captions[:3], tmp_path / "o.jsonl", backend,
                                  _config(tmp_path, use_cache=False, retry_failed=True))
     assert fixed["written"] == 1 and fixed["failed"] == 0 and fixed["ok"] == 3

@@ -1,10 +1,14 @@
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from paraclip.errors import DataError
 from paraclip.paraphrase.io import (RunLock, load_records, read_captions, recover_output, update_review,
                                     update_reviews, write_records)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_text_with_parallel_image_ids_as_in_the_paper(tmp_path):
@@ -124,13 +128,91 @@ def test_review_refuses_while_a_run_holds_the_lock(tmp_path):
 
     path = tmp_path / "out.jsonl"
     write_records(path, [_rec(0)])
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = ("import sys, time; from paraclip.paraphrase.io import RunLock; RunLock(sys.argv[1]).acquire(); "
+              "print('locked', flush=True); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(path)], stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
-        RunLock(path).path.write_text(str(proc.pid))  # a live writer
+        assert proc.stdout.readline().strip() == b"locked"  # a live writer
+        assert RunLock(path).holder() == proc.pid
         with pytest.raises(DataError, match=f"pid {proc.pid}"):
             update_review(path, 0, "accepted")
     finally:
-        proc.kill()
+        proc.kill()  # kill -9: the kernel drops the lock, the file stays behind
         proc.wait()
-    update_review(path, 0, "accepted")  # a stale lock (dead pid) does not block
+        proc.stdout.close()
+    assert RunLock(path).path.exists() and RunLock(path).holder() is None
+    update_review(path, 0, "accepted")  # a stale lock file does not block
     assert load_records(path)[0]["review"] == "accepted"
+
+
+def test_a_second_lock_in_the_same_process_is_refused(tmp_path):
+    first, second = RunLock(tmp_path / "o.jsonl"), RunLock(tmp_path / "o.jsonl")
+    first.acquire()
+    with pytest.raises(DataError, match="a run in this process is writing"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+    assert not first.path.exists()
+
+
+_RACER = """
+import os, sys, time
+from paraclip.errors import DataError
+from paraclip.paraphrase.io import RunLock
+out, go_at, rounds = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+held = refused = overlaps = 0
+for r in range(rounds):
+    while time.time() < go_at + r * 0.1:  # every racer tries at the same instant
+        pass
+    lock = RunLock(f"{out}.{r}")
+    try:
+        lock.acquire()
+    except DataError:
+        refused += 1
+        continue
+    held += 1
+    try:  # only one holder may be inside at a time
+        os.close(os.open(f"{out}.{r}.inside", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        overlaps += 1
+    else:
+        time.sleep(0.03)
+        os.unlink(f"{out}.{r}.inside")
+    lock.release()
+print(held, refused, overlaps)
+"""
+
+
+def test_lock_race_between_processes_never_has_two_holders(tmp_path):
+    """Four processes try to take the same lock at the same instant, 40 rounds: never two holders at once."""
+    import subprocess
+    import sys
+    import time
+
+    rounds, racers = 40, 4
+    go_at = time.time() + 2.0  # after every racer has started
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path / "out"), str(go_at), str(rounds)],
+                              stdout=subprocess.PIPE, env=env) for _ in range(racers)]
+    results = [tuple(map(int, p.communicate(timeout=120)[0].split())) for p in procs]
+    held, refused, overlaps = (sum(r[i] for r in results) for i in range(3))
+    assert overlaps == 0
+    assert held >= rounds and refused > 0  # every round had a holder, and the racers really contended
+
+
+def test_unusable_output_paths_are_found_before_any_work(tmp_path):
+    from paraclip.paraphrase.io import check_output_path
+
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DataError, match=r"--out .*/d is a folder; give a file name in it"):
+        check_output_path(tmp_path / "d")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DataError, match=r"f is a file, not a folder"):
+        check_output_path(tmp_path / "f" / "sub" / "o.jsonl")
+    check_output_path(tmp_path / "new" / "o.jsonl")  # a missing folder is created
+    assert (tmp_path / "new").is_dir() and not list((tmp_path / "new").iterdir())  # the probe is gone
+    if Path("/sys").is_mount():
+        with pytest.raises(DataError, match="cannot write there"):
+            check_output_path("/sys/paraclip-probe.jsonl")

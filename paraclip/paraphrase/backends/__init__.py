@@ -1,7 +1,8 @@
 """Paraphrasing backends behind one interface (:class:`Backend`), chosen by name.
 
-``make_backend("openai", model=..., base_url=..., concurrency=...)`` or
-``make_backend("local", model=PATH_OR_ID, batch_size=...)``. Adding a backend is one module
+``make_backend("openai", model=..., base_url=..., concurrency=...)``,
+``make_backend("local", model=PATH_OR_ID, batch_size=...)`` or
+``make_backend("openai-batch", model=...)`` (the OpenAI Batch API: files of requests, 50 % price). Adding a backend is one module
 plus one ``BACKENDS.register`` line.
 """
 
@@ -17,6 +18,7 @@ from paraclip.registry import Registry
 BACKENDS: Registry[str] = Registry("paraphrase backend")
 BACKENDS.register("openai", "paraclip.paraphrase.backends.openai_compat:OpenAICompatibleBackend", "api")
 BACKENDS.register("local", "paraclip.paraphrase.backends.local:LocalBackend", "transformers")
+BACKENDS.register("openai-batch", "paraclip.paraphrase.backends.openai_batch:OpenAIBatchBackend", "batch")
 
 
 def make_backend(kind: str, **options: Any) -> Backend:

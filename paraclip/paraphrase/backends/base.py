@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from paraclip.errors import ParaclipError
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -87,3 +89,14 @@ class Backend(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def check_number(name: str, value, minimum: float | None = None, inclusive: bool = True, integer: bool = False) -> None:
+    """Raise a one-line :class:`ParaclipError` naming the option when ``value`` is out of range."""
+    option = "--" + name.replace("_", "-")
+    bad_type = isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int))
+    if bad_type or value != value:
+        raise ParaclipError(f"{option} ({name}) must be {'an integer' if integer else 'a number'}; got {value!r}.")
+    if minimum is not None and (value < minimum or (not inclusive and value == minimum)):
+        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        raise ParaclipError(f"{option} ({name}) must be {bound}; got {value!r}.")

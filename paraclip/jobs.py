@@ -309,6 +309,9 @@ class JobRunner:
         if proc is not None:
             proc.poll()  # reap our own child so it is not a zombie
         changes: dict[str, Any] = {}
+        # liveness first, then the exit file: a job that exits between the two checks has written its
+        # exit code by the time it is seen dead, so it is never mistaken for a lost one
+        gone = not _proc_alive(job.pid, job.pid_start) and not self._group_alive(job)
         if job.exit_path.is_file():
             try:
                 code = int(job.exit_path.read_text().strip() or "1")
@@ -317,7 +320,7 @@ class JobRunner:
             status = "succeeded" if code == 0 else ("cancelled" if job.cancel_requested else "failed")
             changes = dict(status=status, returncode=code, finished=job.exit_path.stat().st_mtime,
                            message=job.message or self._failure_message(job, code))
-        elif not _proc_alive(job.pid, job.pid_start) and not self._group_alive(job):
+        elif gone:
             status = "cancelled" if job.cancel_requested else "lost"
             changes = dict(status=status, finished=time.time(),
                            message=job.message or ("stopped before it wrote an exit code (killed, or the machine "

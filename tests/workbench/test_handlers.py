@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from workbench import compare, explore, paraphrase, train
+from workbench import compare, explore, paraphrase, review, train
 from workbench.uploads import UploadError, check_text_upload
 
 
@@ -50,7 +50,7 @@ def test_bad_upload_in_the_paraphrase_handler_is_a_visible_message(services, tmp
 
 def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_server):
     text = "image_id,caption\ntest-000000,two red circles left of a blue square\ntest-000001,a small green star above a cross\nx,one"
-    status, table, files, session = run_to_end(paraphrase.run_paraphrase(
+    status, table, files, session, _ = run_to_end(paraphrase.run_paraphrase(
         services, {}, text, None, paraphrase.BACKEND_API, "", chat_server.base_url, "mock", "sk-secret-test",
         "paper", "", "", 1.0, 0.1, 64, 0))
     assert status.startswith("✅"), status
@@ -60,13 +60,26 @@ def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_ser
     assert "sk-secret-test" not in open(out, encoding="utf-8").read()
     assert not [k for k in __import__("os").environ if k.startswith("PARACLIP_WB_KEY_")]
     assert sorted(p.rsplit(".", 1)[1] for p in files) == ["csv", "jsonl"]
-    msg, table, files = paraphrase.apply_review(session, 0, "rejected", "", "")
-    assert msg.startswith("✅") and table.loc[0, "review"] == "rejected"
-    msg, table, _ = paraphrase.apply_review(session, 1, "accepted", "a little green star over a cross", "")
+    picked = {"file": out, "index": 0}
+    # "rejected" on a clicked row (boxes pre-filled with its text) stores "rejected", not "edited"
+    p1, p2 = table.loc[0, "paraphrase_1"], table.loc[0, "paraphrase_2"]
+    msg, table, files, _ = review.apply_review(session, picked, 0, "rejected", p1, p2, "all")
+    assert msg.startswith("✅") and table.loc[0, "review"] == "rejected", msg
+    # "accepted" with the pre-filled text unchanged stays "accepted"
+    msg, table, *_ = review.apply_review(session, {"file": out, "index": 1}, 1, "accepted",
+                                         table.loc[1, "paraphrase_1"], table.loc[1, "paraphrase_2"], "all")
+    assert table.loc[1, "review"] == "accepted", msg
+    msg, table, *_ = review.apply_review(session, {"file": out, "index": 1}, 1, "accepted",
+                                         "a little green star over a cross", table.loc[1, "paraphrase_2"], "all")
     assert table.loc[1, "review"] == "edited" and table.loc[1, "paraphrase_1"] == "a little green star over a cross"
     records = [json.loads(line) for line in open(out, encoding="utf-8")]
     assert records[1]["original"]["paraphrase_1"] != "a little green star over a cross"
-    assert paraphrase.apply_review(session, 99, "accepted", "", "")[0].startswith("❌")
+    assert "paraphrase_2" not in records[1]["original"]  # only the edited text is replaced
+    assert review.apply_review(session, None, 99, "accepted", "", "", "all")[0].startswith("❌")
+    # a row picked in an earlier run's table is refused, not written into this run's row
+    stale = review.apply_review(session, {"file": "/elsewhere/old.jsonl", "index": 1}, 1, "rejected", "x", "y", "all")
+    assert stale[0].startswith("❌") and "earlier run" in stale[0]
+    assert review.apply_review(session, picked, 0, "edited", p1, p2, "all")[0].startswith("❌")
 
 
 def test_explore_shows_both_models_with_rank_metrics(services):

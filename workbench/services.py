@@ -177,7 +177,8 @@ class Services:
                 self._galleries[spec] = self.defaults.load_gallery(spec)
             return self._galleries[spec]
 
-    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str) -> GalleryIndex:
+    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str, encoder=None) -> GalleryIndex:
+        """``encoder`` stands in for the cached one (e.g. a stoppable wrapper of it)."""
         key = (model, gallery_spec)
         with self._index_lock:
             if key in self._indexes:
@@ -189,7 +190,7 @@ class Services:
                 if key in self._indexes:
                     return self._indexes[key]
             gallery = self.gallery(gallery_spec)
-            encoder = self.encoders.get(*model)
+            encoder = encoder if encoder is not None else self.encoders.get(*model)
             feats = gallery.embed(encoder, workers=0)
             index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
             with self._index_lock:

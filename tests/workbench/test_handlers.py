@@ -109,22 +109,51 @@ def test_explore_shows_both_models_with_rank_metrics(services):
     assert "pc-error" in bad_page
 
 
-def test_compare_retrieval_and_stsb_gives_tables_plots_and_files(services):
+def test_compare_runs_ao_js_by_default_and_shows_n_deltas_and_one_plot_per_group(services):
     models = services.model_labels()
     gallery = next(iter(services.defaults.gallery_choices()))
-    last = run_to_end(compare.run_compare(services, {}, models[0], [models[1]],
-                                          ["zero-shot retrieval (gallery)", "STS-B (offline)"], gallery, "",
+    last = run_to_end(compare.run_compare(services, {}, models[0], [models[1]], compare.DEFAULT_TASKS, gallery, "",
                                           "1,5", 0))
-    status, results, deltas, bars, curves, scatter, delta_plot, files, session = last
+    status, results, deltas, summary, notes, *figures, files, session = last
     assert status.startswith("✅"), status
-    assert set(results.columns) >= {"task", "metric", *models[:2]}
+    assert set(results.columns) >= {"task", "metric", "n", *models[:2]}
+    assert set(results["task"]) == {"retrieval", "paraphrased-retrieval", "STSB"}
+    assert set(results.loc[results.task == "paraphrased-retrieval", "metric"]) == {"AO@1", "JS@1"}
+    assert (results["n"].astype(str).str.len() > 0).all()
     assert set(deltas["model"]) == {models[1]} and deltas["95% CI"].str.startswith("[").all()
-    assert set(results["task"]) == {"retrieval", "STSB"}
-    assert len(bars.data) == 2 and len(delta_plot.data) == 1 and len(scatter.data) == 2
+    assert set(deltas["significant"]) <= {"yes", "no"} and (deltas["n"] > 0).all()
+    assert summary.count("(n = ") == 4 and "significant" in summary  # R@1, AO@1, JS@1, Spearman
+    assert "default in-vocabulary paraphrase pairs" in notes and "untrained (random weights)" in notes
+    shown = {slot: f["value"] for slot, f in zip(compare.PLOT_SLOTS, figures) if f.get("visible")}
+    assert set(shown) == {"retrieval", "paraphrased", "sts", "forest", "scatter"}
+    assert len(shown["retrieval"].data) == 2 and len(shown["forest"].data) == 1
     assert {p.rsplit("/", 1)[1] for p in files} == {"results.csv", "deltas.csv", "results.json"}
     err = run_to_end(compare.run_compare(services, {}, models[0], [], ["paraphrased retrieval AO@k / JS@k "
-                                                                       "(gallery + pairs)"], gallery, "", "10", 0))
+                                                                       "(gallery + pairs)"], "tuxpaint-none", "",
+                                         "10", 0))
     assert err[0].startswith("❌") and "pairs" in err[0]
+
+
+def test_compare_stop_ends_the_evaluation_thread_within_seconds(services):
+    """Stop while STS-B is being encoded (thousands of sentences): the worker thread ends within a
+    few seconds, not after the task, and the status says stopped."""
+    import threading
+    import time
+
+    models = services.model_labels()
+    gen = compare.run_compare(services, {}, models[0], [models[1]], ["STS-B (offline)"], None, "", "10", 0,
+                              session_id="stop-test")
+    status = next(gen)[0]
+    deadline = time.monotonic() + 120
+    while "STSB" not in status and time.monotonic() < deadline:
+        status = next(gen)[0]
+    time.sleep(1.0)  # inside the encoding of STS-B's sentences
+    assert services.runs.stop("compare", "stop-test")
+    stopped_at = time.monotonic()
+    last = run_to_end(gen)
+    assert time.monotonic() - stopped_at < 10
+    assert last[0].startswith("⏹ stopped"), last[0]
+    assert not [t for t in threading.enumerate() if t.name == "paraclip-wb-compare"]
 
 
 def test_start_requires_data_and_login_when_auth_is_on(services, monkeypatch):

@@ -169,6 +169,37 @@ def test_start_requires_data_and_login_when_auth_is_on(services, monkeypatch):
     assert "Log in" in msg
 
 
+def test_pasted_captions_are_refused_up_front_and_the_example_data_trains(services, chat_server):
+    class Req:
+        username = None
+
+    *_, session, _ = run_to_end(paraphrase.run_paraphrase(
+        services, {}, "a dog runs on the grass\nthree people ride bikes on a road", None, paraphrase.BACKEND_API,
+        "", chat_server.base_url, "mock", "", "paper", "", "", 1.0, 0.1, 64, 0))
+    model = services.model_labels()[0]
+    gallery = next(iter(services.defaults.gallery_choices()))
+    before = len(services.runner.list())
+    msg, _, session = train.start_job(services, session, model, "", None, gallery, 10, 2, 1e-4, "paraclip", "", 0.1,
+                                      "cpu", "", Req())
+    assert msg.startswith("❌") and "no image id" in msg and "no-l1" in msg, msg
+    assert len(services.runner.list()) == before  # nothing was started
+    msg, *_ = train.start_job(services, session, model, "", None, gallery, 0, 2, 1e-4, "paraclip", "", 0.1, "cpu", "",
+                              Req())
+    assert "steps must be between 1 and 20000" in msg
+    preset, val_split, _ = train.use_text_only()
+    msg, pick, _ = train.start_job(services, session, model, "", None, gallery, 3, 2, 1e-4, preset, "", val_split,
+                                   "cpu", "text-only", Req())
+    assert msg.startswith("⏳ started job") and "stand-in ids" in msg, msg
+    data, images, steps, batch, note = train.use_example_data(services)
+    assert "mini-world scenes" in note and len(list(__import__("pathlib").Path(images).glob("*.png"))) >= 200
+    msg, pick, _ = train.start_job(services, {}, model, data, None, images, 3, 8, 1e-4, "paraclip", "", 0.1, "cpu",
+                                   "example", Req())
+    assert msg.startswith("⏳ started job"), msg
+    job = services.runner.get(pick["value"])
+    assert job.config["images"] == images and job.config["data"] == data
+    services.runner.cancel_all()
+
+
 def test_loss_presets_listed_in_the_form_match_the_trainer():
     from paraclip.training.losses import LOSS_PRESETS
 

@@ -83,13 +83,39 @@ def _legend_rows(names: Sequence[str], width: int = NARROW_PLOT_PX) -> int:
     return rows
 
 
+def short_name(name: str, limit: int = 32) -> str:
+    """A model name short enough for a legend on a phone: a path keeps its file name, the middle of
+    anything longer is elided (the full name stays in the tables and the hover text)."""
+    name = str(name)
+    if len(name) <= limit:
+        return name
+    head, sep, tail = name.partition("@")
+    if sep and "/" in tail:
+        name = f"{head}@…/{tail.rsplit('/', 1)[-1]}"
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep // 2] + "…" + name[-(keep - keep // 2):]
+
+
+def short_names(names) -> dict[str, str]:
+    """``short_name`` of each name, kept distinct (two checkpoints called final.pt stay apart)."""
+    names = list(dict.fromkeys(str(n) for n in names))
+    out = {n: short_name(n) for n in names}
+    for n in names:
+        if list(out.values()).count(out[n]) > 1:
+            elided = n if len(n) <= 32 else n[:15] + "…" + n[-16:]
+            out[n] = elided if list(out.values()).count(elided) == 0 else f"{elided} ({names.index(n) + 1})"
+    return out
+
+
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
     """Title on the first line, the legend under it, the plot below. A legend under the plot would
     collide with long or rotated tick labels; the top margin is sized for the legend as it wraps on a
     narrow screen, so title, legend and plot never overlap."""
     names = [t.name for t in fig.data if t.name and t.showlegend is not False]
     legend = bool(names) and fig.layout.showlegend is not False
-    top = 40 + (22 * _legend_rows(list(dict.fromkeys(names))) if legend else 0)
+    top = 40 + (26 * _legend_rows(list(dict.fromkeys(names))) if legend else 0)
     fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", y=1.0, yanchor="top", yref="container",
                                  pad=dict(t=8), font=dict(size=15)),
                       height=HEIGHT, template=TEMPLATE,
@@ -108,21 +134,29 @@ def _bars(rows, x_column: str, label: str, text_format: str = "{:.1f}") -> go.Fi
     groups = list(dict.fromkeys(rows[x_column]))
     models = list(dict.fromkeys(rows[label]))
     bar_px = 0.8 * NARROW_PLOT_PX / max(1, len(groups) * len(models))
-    if len(groups) > 6:  # many short categories ("AO@10"): two narrow lines each, so they never collide
-        groups_shown = {g: str(g).replace("@", "<br>@") for g in groups}
-    else:
-        groups_shown = {g: g for g in groups}
+    # more than a phone's width of categories: two narrow lines each ("t2i<br>R@10"), so they never collide
+    groups_shown = {g: _two_lines(g) if len(groups) > 4 else g for g in groups}
+    legend = short_names(models)
     fig = go.Figure()
     for model in models:
         part = rows[rows[label] == model]
         values = part.drop_duplicates(x_column).set_index(x_column)["value"].reindex(groups)
         text = [text_format.format(v) if v == v else "" for v in values] if bar_px >= 26 else None
-        fig.add_bar(name=str(model), x=[groups_shown[g] for g in groups], y=values.tolist(), cliponaxis=False,
-                    textposition="outside", text=text, textfont=dict(size=11))
+        fig.add_bar(name=legend[str(model)], x=[groups_shown[g] for g in groups], y=values.tolist(), cliponaxis=False,
+                    textposition="outside", text=text, textfont=dict(size=11), hovertext=str(model))
     top = float(rows["value"].max()) if len(rows) else 1.0
     fig.update_yaxes(range=[min(0.0, float(rows["value"].min())), max(1.0, top) * 1.18])
     fig.update_xaxes(tickangle=0)  # labels are short or broken over two lines; rotated ones crowd the legend
     return fig
+
+
+def _two_lines(label) -> str:
+    label = str(label)
+    if "<br>" in label:
+        return label
+    if " " in label:
+        return label.replace(" ", "<br>", 1)
+    return label.replace("@", "<br>@", 1)
 
 
 @_soft("Scores per task")
@@ -204,11 +238,12 @@ def rank_similarity_curves(table, title: str = "Paraphrased retrieval: AO@k and 
         return empty_figure("No AO@k / JS@k results (run the paraphrased-retrieval task).", title)
     rows = rows.assign(k=rows["k"].astype(int)).sort_values("k")
     colours = TEMPLATE.layout.colorway
+    legend = short_names(rows[label])
     fig = go.Figure()
     for n, (model, part_model) in enumerate(rows.groupby(label, sort=False)):
         for measure, part in part_model.groupby("measure", sort=True):
             # one legend entry per model (its colour); the line style says AO or JS
-            fig.add_scatter(x=part["k"], y=part["value"], mode="lines+markers", name=str(model),
+            fig.add_scatter(x=part["k"], y=part["value"], mode="lines+markers", name=legend[str(model)],
                             legendgroup=str(model), showlegend=measure == "AO", hovertext=f"{model} {measure}@k",
                             line=dict(dash="solid" if measure == "AO" else "dash", color=colours[n % len(colours)]))
     fig.update_xaxes(type="log", tickvals=sorted(rows["k"].unique()))
@@ -218,7 +253,7 @@ def rank_similarity_curves(table, title: str = "Paraphrased retrieval: AO@k and 
 @_soft("STS")
 def sts_scatter(points, task: str | None = None, max_points: int = 3000, title: str | None = None) -> go.Figure:
     """Gold similarity vs cosine for one STS task (the first if none given), every model in one panel
-    (its Spearman in the legend) — readable at any width and with any number of models."""
+    (its Spearman ρ × 100 in the legend) — readable at any width and with any number of models."""
     from scipy.stats import spearmanr
 
     title = title or f"STS: gold score vs cosine{f' ({task})' if task else ''}"
@@ -231,6 +266,7 @@ def sts_scatter(points, task: str | None = None, max_points: int = 3000, title: 
         title = title if "(" in title else f"{title} ({task})"
     if points.empty:
         return empty_figure(f"No pairs for task {task!r}.", title)
+    legend = short_names(points["model"])
     fig = go.Figure()
     for m in dict.fromkeys(points["model"]):
         part = points[points["model"] == m]
@@ -238,7 +274,7 @@ def sts_scatter(points, task: str | None = None, max_points: int = 3000, title: 
         if len(part) > max_points:
             part = part.sample(max_points, random_state=0)
         fig.add_scatter(x=part["gold"], y=part["cosine"], mode="markers", marker=dict(size=4, opacity=0.45),
-                        name=f"{m} (Spearman {100 * rho:.1f})")
+                        name=f"{legend[str(m)]} (ρ {100 * rho:.1f})", hovertext=str(m))
     return _layout(fig, title, xaxis_title="gold similarity", yaxis_title="cosine")
 
 
@@ -247,7 +283,7 @@ def _delta_rows(deltas, separator: str = "<br>"):
 
 
 @_soft("Differences vs baseline")
-def delta_bars(deltas, title: str = "Difference vs baseline (95% paired bootstrap CI)") -> go.Figure:
+def delta_bars(deltas, title: str = "Difference vs baseline, 95% CI") -> go.Figure:
     """Bars of ``delta`` per (task, metric) and model, with the CI as asymmetric error bars."""
     problem = _missing(deltas, ["task", "metric", "model", "delta", "ci_low", "ci_high"])
     if problem:
@@ -255,10 +291,11 @@ def delta_bars(deltas, title: str = "Difference vs baseline (95% paired bootstra
                             title)
     rows = _delta_rows(deltas)
     groups = list(dict.fromkeys(rows["group"]))
+    legend = short_names(rows["model"])
     fig = go.Figure()
     for model, part in rows.groupby("model", sort=False):
         part = part.drop_duplicates("group").set_index("group").reindex(groups)
-        fig.add_bar(name=str(model), x=groups, y=part["delta"].tolist(),
+        fig.add_bar(name=legend[str(model)], x=groups, y=part["delta"].tolist(),
                     error_y=dict(type="data", symmetric=False, array=(part["ci_high"] - part["delta"]).tolist(),
                                  arrayminus=(part["delta"] - part["ci_low"]).tolist()))
     fig.add_hline(y=0, line=dict(color="#444", width=1))
@@ -277,17 +314,18 @@ def delta_forest(deltas, title: str = "Difference vs the baseline, 95% CI") -> g
                             title)
     rows = _delta_rows(deltas, " · ")
     groups = list(dict.fromkeys(rows["group"]))
+    legend = short_names(rows["model"])
     fig = go.Figure()
     for model, part in rows.groupby("model", sort=False):
         part = part.drop_duplicates("group").set_index("group").reindex(groups)
         significant = part["significant"].fillna(False).astype(bool) if "significant" in part else [False] * len(part)
-        fig.add_scatter(name=str(model), y=groups, x=part["delta"].tolist(), mode="markers",
+        fig.add_scatter(name=legend[str(model)], y=groups, x=part["delta"].tolist(), mode="markers", hovertext=str(model),
                         marker=dict(size=10, symbol=["diamond" if s else "circle-open" for s in significant]),
                         error_x=dict(type="data", symmetric=False, array=(part["ci_high"] - part["delta"]).tolist(),
                                      arrayminus=(part["delta"] - part["ci_low"]).tolist()))
     fig.add_vline(x=0, line=dict(color="#444", width=1))
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, title, xaxis_title="points (◆ CI excludes 0, ○ it does not)", scattermode="group",
+    return _layout(fig, title, xaxis_title="points (◆ CI excludes 0)", scattermode="group",
                    scattergap=0.4)
 
 
@@ -319,4 +357,4 @@ def training_curves(log, metrics: Sequence[str] | None = None, title: str = "Tra
 
 
 __all__ = ["HEIGHT", "METRIC_GROUPS", "delta_bars", "delta_forest", "empty_figure", "group_bars", "metric_group",
-           "metric_groups", "rank_similarity_curves", "short_task", "sts_scatter", "task_bars", "training_curves"]
+           "metric_groups", "rank_similarity_curves", "short_name", "short_names", "short_task", "sts_scatter", "task_bars", "training_curves"]

@@ -63,7 +63,7 @@ def test_sts_scatter():
     ])
     fig = plots.sts_scatter(points)
     assert fig.layout.height == plots.HEIGHT and len(fig.data) == 2
-    assert fig.data[1].name == "paraclip (Spearman 100.0)"  # the perfectly monotone model
+    assert fig.data[1].name == "paraclip (ρ 100.0)"  # the perfectly monotone model
     assert "(STSB)" in fig.layout.title.text
 
 
@@ -96,12 +96,23 @@ def test_metric_groups_put_one_scale_on_each_plot(table):
     assert "No results" in _annotation(plots.group_bars(table, "aro"))
 
 
+def test_long_model_names_are_shortened_for_legends():
+    assert plots.short_name("mini-world ParaCLIP") == "mini-world ParaCLIP"
+    assert plots.short_name("paraclip-mini@/tmp/pytest-of-root/pytest-7/test_x0/third-mini.pt") == \
+        "paraclip-mini@…/third-mini.pt"
+    two = plots.short_names(["m@/runs/a/final.pt", "m@/runs/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/final.pt",
+                             "m@/runs/cccccccccccccccccccccccccccccccccc/final.pt"])
+    assert len(set(two.values())) == 3 and two["m@/runs/a/final.pt"] == "m@/runs/a/final.pt"
+    long = plots.short_name("x" * 20 + "-" + "y" * 40)
+    assert len(long) == 32 and long.startswith("x" * 15) and long.endswith("y" * 16) and "…" in long
+
+
 def test_the_legend_has_room_above_the_plot_for_long_model_names():
     long_names = ["untrained mini seed 0 (fallback)", "untrained mini seed 1 (fallback)", "job browser [a1b2c3d4]"]
     assert plots._legend_rows(["a", "b"]) == 1 and plots._legend_rows(long_names) == 3
     frame = pd.DataFrame({"label": long_names, "task": "STSB", "metric": "spearman", "value": [1.0, 2.0, 3.0]})
     fig = plots.group_bars(frame, "sts")
-    assert fig.layout.margin.t >= 40 + 3 * 22 and fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
+    assert fig.layout.margin.t >= 40 + 3 * 26 and fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
 
 
 def test_training_curves():

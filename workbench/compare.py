@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from workbench.compare_view import PLOT_SLOTS, build_view
+from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view
 from workbench.examples import default_pairs
 from workbench.runs import LANES, StoppableEncoder, Stopped, session_key
 
@@ -236,16 +236,17 @@ def build(services, session: gr.State) -> dict[str, Any]:
     status = gr.Markdown(elem_id="compare-status")
     summary = gr.Markdown(elem_id="compare-summary")
     notes = gr.Markdown(elem_id="compare-notes")
-    results = gr.Dataframe(label="Results (each task's main metric; n = items scored)", interactive=False,
-                           elem_id="compare-results", wrap=True)
-    deltas = gr.Dataframe(label="Differences vs the baseline (paired bootstrap, 95% CI)", interactive=False,
-                          elem_id="compare-deltas", wrap=True)
+    results = gr.Dataframe(headers=["task", "metric", "n"], label="Results (each task's main metric; n = items scored)",
+                           interactive=False, elem_id="compare-results", wrap=True)
+    deltas = gr.Dataframe(headers=DELTA_VIEW_COLUMNS, label="Differences vs the baseline (paired bootstrap, 95% CI)",
+                          interactive=False, elem_id="compare-deltas", wrap=True)
     slots = {}
     for first, second in zip(PLOT_SLOTS[::2], PLOT_SLOTS[1::2]):
         with gr.Row():
             for slot in (first, second):
-                slots[slot] = gr.Plot(label=SLOT_LABELS[slot], elem_id=f"compare-plot-{slot}", visible=False,
-                                      min_width=360)
+                # the figure carries its title; Gradio's label badge would cover it
+                slots[slot] = gr.Plot(label=SLOT_LABELS[slot], show_label=False, elem_id=f"compare-plot-{slot}",
+                                      visible=False, min_width=360)
     files = gr.File(label="Download results (CSV, JSON)", file_count="multiple", interactive=False)
     outputs = [status, results, deltas, summary, notes, *[slots[s] for s in PLOT_SLOTS], files, session]
     run.click(handlers.queue, None, status, queue=False, api_visibility="private").then(

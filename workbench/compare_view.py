@@ -36,7 +36,7 @@ def results_view(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[[(t, m) in keys for t, m in zip(table["task"], table["metric"])]]
     out = rows.pivot_table(index=["task", "metric"], columns="label", values="value", aggfunc="first", sort=False)
     labels = list(dict.fromkeys(rows["label"]))
-    out = out[labels].round(2).reset_index()
+    out = out[labels].round(2).rename(columns=plots.short_names(labels)).reset_index()
     n = rows.groupby(["task", "metric"], sort=False)["n"].agg(lambda v: "/".join(str(x) for x in dict.fromkeys(v)))
     out.insert(2, "n", [n[(t, m)] for t, m in zip(out["task"], out["metric"])])
     return out
@@ -49,8 +49,9 @@ def deltas_view(deltas: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.D
     keys = headline_metrics(table) if table is not None else set()
     order = [0 if (t, m) in keys else 1 for t, m in zip(deltas["task"], deltas["metric"])]
     d = deltas.assign(_order=order).sort_values("_order", kind="stable")
+    names = plots.short_names(d["model"])
     return pd.DataFrame({
-        "model": d["model"], "task": d["task"], "metric": d["metric"], "delta": d["delta"].round(2),
+        "model": [names[str(m)] for m in d["model"]], "task": d["task"], "metric": d["metric"], "delta": d["delta"].round(2),
         "95% CI": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(d["ci_low"], d["ci_high"])],
         "significant": ["yes" if s else "no" for s in d.get("significant", pd.Series(False, index=d.index))],
         "n": d["n"] if "n" in d.columns else "",
@@ -64,8 +65,9 @@ def deltas_markdown(deltas: pd.DataFrame, table: pd.DataFrame | None) -> str:
     keys = headline_metrics(table)
     lines = []
     baseline = str(deltas["baseline"].iloc[0]) if "baseline" in deltas.columns else "the baseline"
+    names = plots.short_names([baseline, *deltas["model"]])
     for model, part in deltas.groupby("model", sort=False):
-        lines.append(f"**{model}** − **{baseline}**:")
+        lines.append(f"\n**{names[str(model)]}** − **{names[baseline]}**:\n")
         for row in part.itertuples():
             if keys and (row.task, row.metric) not in keys:
                 continue

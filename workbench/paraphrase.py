@@ -254,7 +254,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
     picked = gr.State(None)  # the clicked row and the file it belongs to
     with gr.Accordion("Review the selected row", open=True):
         with gr.Row():
-            row_index = gr.Number(label="Row index", precision=0, elem_id="review-index")
+            row_index = gr.Number(label="Row index", value=None, precision=0, elem_id="review-index")
             review = gr.Dropdown(rv.REVIEW_CHOICES, value="accepted", label="Review", elem_id="review-choice")
             edit1 = gr.Textbox(label="paraphrase 1 (edit to correct)", elem_id="review-p1")
             edit2 = gr.Textbox(label="paraphrase 2 (edit to correct)", elem_id="review-p2")

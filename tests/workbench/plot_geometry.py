@@ -49,6 +49,7 @@ def label_problems(figures: list[dict], tolerance: float = 1.0) -> list[str]:
 
 
 def page_label_problems(page, selector: str = "body") -> tuple[int, list[str]]:
-    """(number of figures checked, problems) for the plotly figures under ``selector``."""
-    figures = page.locator(selector).first.evaluate(LABELS_JS)
+    """(number of figures on screen, problems) for the plotly figures under ``selector``
+    (figures in hidden tabs have no visible labels and are not counted)."""
+    figures = [f for f in page.locator(selector).first.evaluate(LABELS_JS) if f["labels"]]
     return len(figures), label_problems(figures)

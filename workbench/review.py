@@ -18,7 +18,7 @@ import pandas as pd
 TABLE_COLUMNS = ["index", "image_id", "caption", "paraphrase_1", "paraphrase_2", "status", "meaning", "flags",
                  "review"]
 # readable at 1400 px: the three texts share most of the width, the short columns stay narrow
-COLUMN_WIDTHS = ["64px", "96px", "17%", "17%", "17%", "64px", "13%", "9%", "92px"]
+COLUMN_WIDTHS = ["64px", "96px", "17%", "17%", "17%", "72px", "13%", "8%", "104px"]
 FILTERS = ["all", "meaning changed", "meaning kept"]
 REVIEW_CHOICES = ["accepted", "rejected", "edited", "unreviewed"]
 

@@ -216,7 +216,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
             images = gr.Dropdown(label="Images (a gallery, or an image folder path)", choices=[],
                                  allow_custom_value=True, elem_id="train-images")
             image_upload = gr.File(label="…or upload images (a zip, or the files) named by image_id",
-                                   file_types=[".zip", *IMAGE_SUFFIXES], file_count="multiple", height=100)
+                                   file_types=[".zip", *IMAGE_SUFFIXES], file_count="multiple", height=120)
             with gr.Row():
                 example = gr.Button("Use the example data", size="sm", elem_id="train-example")
                 text_only = gr.Button("Use text-only losses (no images)", size="sm", elem_id="train-text-only")

@@ -17,7 +17,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from paraclip.errors import ModelLoadError
 from paraclip.plots import empty_figure
+from workbench.local_llm import explain_local_failure
 from workbench.plots import similarity_heatmaps
 from workbench.runs import LANES
 
@@ -97,6 +99,8 @@ def generate_paraphrase(services, query):
         return gr.skip(), "Type a query first."
     try:
         text = services.paraphrase_one(query)
+    except ModelLoadError as exc:  # no local model on this server: say who can fix it
+        return gr.skip(), explain_local_failure(exc)
     except Exception as exc:  # noqa: BLE001 - shown to the user
         return gr.skip(), f"❌ {type(exc).__name__}: {exc}"
     if not text:

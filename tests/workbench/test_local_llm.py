@@ -44,3 +44,15 @@ def test_the_paraphrase_tab_shows_the_owner_message_not_a_traceback(services, mo
     status = last[0]
     assert status.startswith("❌ No local paraphrasing model is installed") and "Traceback" not in status
     assert "For the owner of this app" in status
+
+
+def test_explores_generate_button_gives_the_same_message(monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench import explore
+
+    def no_model(caption):
+        raise ModelLoadError("No local paraphrasing model: run `paraclip paraphrase --setup-llm-pack`")
+
+    _, note = explore.generate_paraphrase(SimpleNamespace(paraphrase_one=no_model), "a red circle")
+    assert note.startswith("❌ No local paraphrasing model is installed") and "For the owner of this app" in note

@@ -69,14 +69,94 @@ def _missing(df, columns: Sequence[str]) -> str | None:
     return f"Missing column(s): {', '.join(absent)}." if absent else None
 
 
+NARROW_PLOT_PX = 330  # plot width on a 400 px phone screen: legends are sized for it
+
+
+def _legend_rows(names: Sequence[str], width: int = NARROW_PLOT_PX) -> int:
+    """Rows a horizontal legend of ``names`` needs at ``width`` px (about 7 px a character + the symbol)."""
+    rows, used = 1, 0
+    for name in names:
+        entry = 7 * len(str(name)) + 45
+        if used and used + entry > width:
+            rows, used = rows + 1, 0
+        used += entry
+    return rows
+
+
+def short_name(name: str, limit: int = 32) -> str:
+    """A model name short enough for a legend on a phone: a path keeps its file name, the middle of
+    anything longer is elided (the full name stays in the tables and the hover text)."""
+    name = str(name)
+    if len(name) <= limit:
+        return name
+    head, sep, tail = name.partition("@")
+    if sep and "/" in tail:
+        name = f"{head}@…/{tail.rsplit('/', 1)[-1]}"
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep // 2] + "…" + name[-(keep - keep // 2):]
+
+
+def short_names(names) -> dict[str, str]:
+    """``short_name`` of each name, kept distinct (two checkpoints called final.pt stay apart)."""
+    names = list(dict.fromkeys(str(n) for n in names))
+    out = {n: short_name(n) for n in names}
+    for n in names:
+        if list(out.values()).count(out[n]) > 1:
+            elided = n if len(n) <= 32 else n[:15] + "…" + n[-16:]
+            out[n] = elided if list(out.values()).count(elided) == 0 else f"{elided} ({names.index(n) + 1})"
+    return out
+
+
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
-    fig.update_layout(title=title, height=HEIGHT, template=TEMPLATE, legend=dict(orientation="h", y=-0.2),
-                      margin=dict(l=60, r=20, t=60, b=80), **kwargs)
+    """Title on the first line, the legend under it, the plot below. A legend under the plot would
+    collide with long or rotated tick labels; the top margin is sized for the legend as it wraps on a
+    narrow screen, so title, legend and plot never overlap."""
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    legend = bool(names) and fig.layout.showlegend is not False
+    top = 40 + (26 * _legend_rows(list(dict.fromkeys(names))) if legend else 0)
+    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", y=1.0, yanchor="top", yref="container",
+                                 pad=dict(t=8), font=dict(size=15)),
+                      height=HEIGHT, template=TEMPLATE,
+                      legend=dict(orientation="h", x=0, xanchor="left", y=1.01, yanchor="bottom", font=dict(size=12)),
+                      margin=dict(l=60, r=20, t=top, b=50), uniformtext=dict(minsize=9, mode="hide"), **kwargs)
     return fig
 
 
 def _label_column(df):
     return "label" if "label" in df.columns else "model"
+
+
+def _bars(rows, x_column: str, label: str, text_format: str = "{:.1f}") -> go.Figure:
+    """Grouped bars: one category per ``x_column`` value, one bar per model. Values are written above
+    the bars when they fit on a narrow screen (else the hover and the table have them)."""
+    groups = list(dict.fromkeys(rows[x_column]))
+    models = list(dict.fromkeys(rows[label]))
+    bar_px = 0.8 * NARROW_PLOT_PX / max(1, len(groups) * len(models))
+    # more than a phone's width of categories: two narrow lines each ("t2i<br>R@10"), so they never collide
+    groups_shown = {g: _two_lines(g) if len(groups) > 4 else g for g in groups}
+    legend = short_names(models)
+    fig = go.Figure()
+    for model in models:
+        part = rows[rows[label] == model]
+        values = part.drop_duplicates(x_column).set_index(x_column)["value"].reindex(groups)
+        text = [text_format.format(v) if v == v else "" for v in values] if bar_px >= 26 else None
+        fig.add_bar(name=legend[str(model)], x=[groups_shown[g] for g in groups], y=values.tolist(), cliponaxis=False,
+                    textposition="outside", text=text, textfont=dict(size=11), hovertext=str(model))
+    top = float(rows["value"].max()) if len(rows) else 1.0
+    fig.update_yaxes(range=[min(0.0, float(rows["value"].min())), max(1.0, top) * 1.18])
+    fig.update_xaxes(tickangle=0)  # labels are short or broken over two lines; rotated ones crowd the legend
+    return fig
+
+
+def _two_lines(label) -> str:
+    label = str(label)
+    if "<br>" in label:
+        return label
+    if " " in label:
+        return label.replace(" ", "<br>", 1)
+    return label.replace("@", "<br>@", 1)
 
 
 @_soft("Scores per task")
@@ -94,14 +174,55 @@ def task_bars(table, metrics: Sequence[str] | None = None, title: str = "Scores 
         rows = table
     if rows.empty:
         return empty_figure("No matching metrics.", title)
-    rows = rows.assign(group=rows["task"] + " · " + rows["metric"])
-    groups = list(dict.fromkeys(rows["group"]))
-    fig = go.Figure()
-    for model, part in rows.groupby(label, sort=False):
-        values = part.drop_duplicates("group").set_index("group")["value"].reindex(groups)
-        fig.add_bar(name=str(model), x=groups, y=values.tolist(),
-                    text=[f"{v:.1f}" if v == v else "" for v in values], textposition="outside")
-    return _layout(fig, title, barmode="group", yaxis_title="score")
+    rows = rows.assign(group=rows["task"].map(short_task) + "<br>" + rows["metric"].str.replace("_", " "))
+    return _layout(_bars(rows, "group", label), title, barmode="group", yaxis_title="score")
+
+
+# -- metric groups: one plot each, never two scales on one axis ---------------------------------------
+
+METRIC_GROUPS = {
+    # name: (title, y-axis title, x column, which (task, metric) rows belong)
+    "retrieval": ("Zero-shot retrieval: recall@k", "recall (%)", "metric",
+                  lambda task, metric: task == "retrieval"),
+    "paraphrased": ("Paraphrased retrieval: AO@k and JS@k", "overlap of the two top-k lists (%)", "metric",
+                    lambda task, metric: bool(_RANK_METRIC.match(metric))),
+    "sts": ("STS: Spearman × 100", "Spearman × 100", "task", lambda task, metric: metric == "spearman"),
+    "aro": ("VG-Relation / VG-Attribution: accuracy", "accuracy (%)", "task",
+            lambda task, metric: task.startswith("vg-") and metric == "macro_accuracy"),
+}
+_SHORT_TASKS = {"paraphrased-retrieval": "paraphrased", "vg-relation": "VG-R", "vg-attribution": "VG-A"}
+
+
+def short_task(task: str) -> str:
+    return _SHORT_TASKS.get(str(task), str(task))
+
+
+def metric_group(task: str, metric: str) -> str | None:
+    """The group (a key of METRIC_GROUPS) a task's metric is plotted in; None when it is not plotted."""
+    return next((name for name, (*_, belongs) in METRIC_GROUPS.items() if belongs(str(task), str(metric))), None)
+
+
+def metric_groups(table) -> list[str]:
+    """The groups present in a results table, in METRIC_GROUPS order."""
+    if table is None or len(table) == 0 or not {"task", "metric"} <= set(table.columns):
+        return []
+    present = {metric_group(t, m) for t, m in zip(table["task"], table["metric"])}
+    return [name for name in METRIC_GROUPS if name in present]
+
+
+@_soft("Scores")
+def group_bars(table, group: str, title: str | None = None) -> go.Figure:
+    """One metric group's scores (``METRIC_GROUPS``): bars per metric (or per task), one per model."""
+    heading, y_title, x_column, _ = METRIC_GROUPS[group]
+    title = title or heading
+    problem = _missing(table, ["task", "metric", "value"])
+    if problem:
+        return empty_figure(problem, title)
+    rows = table[[metric_group(t, m) == group for t, m in zip(table["task"], table["metric"])]]
+    if rows.empty:
+        return empty_figure("No results in this group.", title)
+    rows = rows.assign(task=rows["task"].map(short_task), metric=rows["metric"].str.replace("_", " "))
+    return _layout(_bars(rows, x_column, _label_column(rows)), title, barmode="group", yaxis_title=y_title)
 
 
 @_soft("AO@k and JS@k")
@@ -116,17 +237,23 @@ def rank_similarity_curves(table, title: str = "Paraphrased retrieval: AO@k and 
     if rows.empty:
         return empty_figure("No AO@k / JS@k results (run the paraphrased-retrieval task).", title)
     rows = rows.assign(k=rows["k"].astype(int)).sort_values("k")
+    colours = TEMPLATE.layout.colorway
+    legend = short_names(rows[label])
     fig = go.Figure()
-    for (model, measure), part in rows.groupby([label, "measure"], sort=False):
-        fig.add_scatter(x=part["k"], y=part["value"], mode="lines+markers", name=f"{model} {measure}@k",
-                        line=dict(dash="solid" if measure == "AO" else "dash"))
-    return _layout(fig, title, xaxis_title="k", yaxis_title="similarity of the two top-k lists (%)")
+    for n, (model, part_model) in enumerate(rows.groupby(label, sort=False)):
+        for measure, part in part_model.groupby("measure", sort=True):
+            # one legend entry per model (its colour); the line style says AO or JS
+            fig.add_scatter(x=part["k"], y=part["value"], mode="lines+markers", name=legend[str(model)],
+                            legendgroup=str(model), showlegend=measure == "AO", hovertext=f"{model} {measure}@k",
+                            line=dict(dash="solid" if measure == "AO" else "dash", color=colours[n % len(colours)]))
+    fig.update_xaxes(type="log", tickvals=sorted(rows["k"].unique()))
+    return _layout(fig, title, xaxis_title="k (solid: AO@k, dashed: JS@k)", yaxis_title="overlap of the top-k lists (%)")
 
 
 @_soft("STS")
 def sts_scatter(points, task: str | None = None, max_points: int = 3000, title: str | None = None) -> go.Figure:
-    """Gold similarity vs cosine, one panel per model (one STS task; the first if none given)."""
-    from plotly.subplots import make_subplots
+    """Gold similarity vs cosine for one STS task (the first if none given), every model in one panel
+    (its Spearman ρ × 100 in the legend) — readable at any width and with any number of models."""
     from scipy.stats import spearmanr
 
     title = title or f"STS: gold score vs cosine{f' ({task})' if task else ''}"
@@ -139,42 +266,67 @@ def sts_scatter(points, task: str | None = None, max_points: int = 3000, title: 
         title = title if "(" in title else f"{title} ({task})"
     if points.empty:
         return empty_figure(f"No pairs for task {task!r}.", title)
-    models = list(dict.fromkeys(points["model"]))
-    names = []
-    for m in models:
+    legend = short_names(points["model"])
+    fig = go.Figure()
+    for m in dict.fromkeys(points["model"]):
         part = points[points["model"] == m]
         rho = spearmanr(part["gold"], part["cosine"]).statistic if len(part) > 2 else float("nan")
-        names.append(f"{m}<br>Spearman {100 * rho:.1f}")
-    fig = make_subplots(rows=1, cols=len(models), subplot_titles=names, shared_yaxes=True)
-    for col, m in enumerate(models, 1):
-        part = points[points["model"] == m]
         if len(part) > max_points:
             part = part.sample(max_points, random_state=0)
-        fig.add_scatter(x=part["gold"], y=part["cosine"], mode="markers", marker=dict(size=4, opacity=0.5),
-                        name=str(m), showlegend=False, row=1, col=col)
-        fig.update_xaxes(title_text="gold", row=1, col=col)
-    fig.update_yaxes(title_text="cosine", row=1, col=1)
-    return _layout(fig, title)
+        fig.add_scatter(x=part["gold"], y=part["cosine"], mode="markers", marker=dict(size=4, opacity=0.45),
+                        name=f"{legend[str(m)]} (ρ {100 * rho:.1f})", hovertext=str(m))
+    return _layout(fig, title, xaxis_title="gold similarity", yaxis_title="cosine")
+
+
+def _delta_rows(deltas, separator: str = "<br>"):
+    return deltas.assign(group=deltas["task"].map(short_task) + separator + deltas["metric"].str.replace("_", " "))
 
 
 @_soft("Differences vs baseline")
-def delta_bars(deltas, title: str = "Difference vs baseline (95% paired bootstrap CI)") -> go.Figure:
+def delta_bars(deltas, title: str = "Difference vs baseline, 95% CI") -> go.Figure:
     """Bars of ``delta`` per (task, metric) and model, with the CI as asymmetric error bars."""
     problem = _missing(deltas, ["task", "metric", "model", "delta", "ci_low", "ci_high"])
     if problem:
         return empty_figure("No comparisons yet (needs two or more models)." if problem == "No data yet." else problem,
                             title)
-    rows = deltas.assign(group=deltas["task"] + " · " + deltas["metric"])
+    rows = _delta_rows(deltas)
     groups = list(dict.fromkeys(rows["group"]))
+    legend = short_names(rows["model"])
     fig = go.Figure()
     for model, part in rows.groupby("model", sort=False):
         part = part.drop_duplicates("group").set_index("group").reindex(groups)
-        fig.add_bar(name=str(model), x=groups, y=part["delta"].tolist(),
+        fig.add_bar(name=legend[str(model)], x=groups, y=part["delta"].tolist(),
                     error_y=dict(type="data", symmetric=False, array=(part["ci_high"] - part["delta"]).tolist(),
                                  arrayminus=(part["delta"] - part["ci_low"]).tolist()))
-    baseline = str(deltas["baseline"].iloc[0]) if "baseline" in deltas.columns else "baseline"
     fig.add_hline(y=0, line=dict(color="#444", width=1))
-    return _layout(fig, title, barmode="group", yaxis_title=f"difference vs {baseline} (points)")
+    fig.update_xaxes(tickangle=0)
+    return _layout(fig, title, barmode="group", yaxis_title="difference (points)")
+
+
+@_soft("Differences vs baseline")
+def delta_forest(deltas, title: str = "Difference vs the baseline, 95% CI") -> go.Figure:
+    """A forest plot: one row per (task, metric), a point per model at its delta with the paired
+    bootstrap CI as a horizontal bar, models side by side within a row; a filled diamond marks a CI
+    that excludes 0, an open circle one that does not."""
+    problem = _missing(deltas, ["task", "metric", "model", "delta", "ci_low", "ci_high"])
+    if problem:
+        return empty_figure("No comparisons yet (needs two or more models)." if problem == "No data yet." else problem,
+                            title)
+    rows = _delta_rows(deltas, " · ")
+    groups = list(dict.fromkeys(rows["group"]))
+    legend = short_names(rows["model"])
+    fig = go.Figure()
+    for model, part in rows.groupby("model", sort=False):
+        part = part.drop_duplicates("group").set_index("group").reindex(groups)
+        significant = part["significant"].fillna(False).astype(bool) if "significant" in part else [False] * len(part)
+        fig.add_scatter(name=legend[str(model)], y=groups, x=part["delta"].tolist(), mode="markers", hovertext=str(model),
+                        marker=dict(size=10, symbol=["diamond" if s else "circle-open" for s in significant]),
+                        error_x=dict(type="data", symmetric=False, array=(part["ci_high"] - part["delta"]).tolist(),
+                                     arrayminus=(part["delta"] - part["ci_low"]).tolist()))
+    fig.add_vline(x=0, line=dict(color="#444", width=1))
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, title, xaxis_title="points (◆ CI excludes 0)", scattermode="group",
+                   scattergap=0.4)
 
 
 @_soft("Training")
@@ -204,5 +356,5 @@ def training_curves(log, metrics: Sequence[str] | None = None, title: str = "Tra
     return _layout(fig, title)
 
 
-__all__ = ["HEIGHT", "delta_bars", "empty_figure", "rank_similarity_curves", "sts_scatter", "task_bars",
-           "training_curves"]
+__all__ = ["HEIGHT", "METRIC_GROUPS", "delta_bars", "delta_forest", "empty_figure", "group_bars", "metric_group",
+           "metric_groups", "rank_similarity_curves", "short_name", "short_names", "short_task", "sts_scatter", "task_bars", "training_curves"]

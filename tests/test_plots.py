@@ -34,7 +34,7 @@ def test_task_bars(table):
     fig = plots.task_bars(table)
     assert fig.layout.height == plots.HEIGHT
     assert [t.name for t in fig.data] == ["base", "paraclip"]
-    assert list(fig.data[1].x) == ["paraphrased-retrieval · AO@10", "STSB · spearman"]
+    assert list(fig.data[1].x) == ["paraphrased<br>AO@10", "STSB<br>spearman"]
     assert list(fig.data[1].y) == [70.0, 84.0]
     chosen = plots.task_bars(table, metrics=["JS@10"])
     assert list(chosen.data[0].y) == [50.0]
@@ -43,10 +43,13 @@ def test_task_bars(table):
 def test_rank_similarity_curves(table):
     fig = plots.rank_similarity_curves(table)
     assert fig.layout.height == plots.HEIGHT
-    by_name = {t.name: t for t in fig.data}
+    by_name = {t.hovertext: t for t in fig.data}
     assert set(by_name) == {"base AO@k", "base JS@k", "paraclip AO@k", "paraclip JS@k"}
     assert list(by_name["paraclip AO@k"].x) == [1, 10] and list(by_name["paraclip AO@k"].y) == [45.0, 70.0]
     assert by_name["base JS@k"].line.dash == "dash"
+    # one legend entry per model, in the model's colour for both of its lines
+    assert [t.name for t in fig.data if t.showlegend] == ["base", "paraclip"]
+    assert by_name["base AO@k"].line.color == by_name["base JS@k"].line.color != by_name["paraclip AO@k"].line.color
     none = plots.rank_similarity_curves(table[table.task == "STSB"])
     assert "No AO@k" in _annotation(none) and not none.data
 
@@ -60,7 +63,7 @@ def test_sts_scatter():
     ])
     fig = plots.sts_scatter(points)
     assert fig.layout.height == plots.HEIGHT and len(fig.data) == 2
-    assert "Spearman 100.0" in _annotation(fig)  # the subplot title of the perfectly monotone model
+    assert fig.data[1].name == "paraclip (ρ 100.0)"  # the perfectly monotone model
     assert "(STSB)" in fig.layout.title.text
 
 
@@ -72,7 +75,44 @@ def test_delta_bars():
     bar = fig.data[0]
     assert list(bar.y) == [10.0, 4.0]
     assert list(bar.error_y.array) == [3.0, 4.0] and list(bar.error_y.arrayminus) == [4.0, 5.0]
-    assert "base" in fig.layout.yaxis.title.text
+    assert "difference" in fig.layout.yaxis.title.text
+    forest = plots.delta_forest(deltas.assign(significant=[True, False]))
+    point = forest.data[0]
+    assert list(point.y) == ["paraphrased · AO@10", "STSB · spearman"] and list(point.x) == [10.0, 4.0]
+    assert list(point.error_x.array) == [3.0, 4.0] and list(point.error_x.arrayminus) == [4.0, 5.0]
+    assert list(point.marker.symbol) == ["diamond", "circle-open"]  # filled = the CI excludes 0
+
+
+def test_metric_groups_put_one_scale_on_each_plot(table):
+    assert plots.metric_groups(table) == ["paraphrased", "sts"]
+    assert plots.metric_group("retrieval", "t2i_R@1") == "retrieval"
+    assert plots.metric_group("vg-relation", "macro_accuracy") == "aro"
+    assert plots.metric_group("STSB", "pearson") is None
+    sts = plots.group_bars(table, "sts")
+    assert [t.name for t in sts.data] == ["base", "paraclip"] and list(sts.data[1].x) == ["STSB"]
+    assert list(sts.data[1].y) == [84.0] and sts.layout.height == plots.HEIGHT
+    rank = plots.group_bars(table, "paraphrased")
+    assert list(rank.data[0].x) == ["AO@1", "JS@1", "AO@10", "JS@10"]
+    assert "No results" in _annotation(plots.group_bars(table, "aro"))
+
+
+def test_long_model_names_are_shortened_for_legends():
+    assert plots.short_name("mini-world ParaCLIP") == "mini-world ParaCLIP"
+    assert plots.short_name("paraclip-mini@/tmp/pytest-of-root/pytest-7/test_x0/third-mini.pt") == \
+        "paraclip-mini@…/third-mini.pt"
+    two = plots.short_names(["m@/runs/a/final.pt", "m@/runs/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/final.pt",
+                             "m@/runs/cccccccccccccccccccccccccccccccccc/final.pt"])
+    assert len(set(two.values())) == 3 and two["m@/runs/a/final.pt"] == "m@/runs/a/final.pt"
+    long = plots.short_name("x" * 20 + "-" + "y" * 40)
+    assert len(long) == 32 and long.startswith("x" * 15) and long.endswith("y" * 16) and "…" in long
+
+
+def test_the_legend_has_room_above_the_plot_for_long_model_names():
+    long_names = ["untrained mini seed 0 (fallback)", "untrained mini seed 1 (fallback)", "job browser [a1b2c3d4]"]
+    assert plots._legend_rows(["a", "b"]) == 1 and plots._legend_rows(long_names) == 3
+    frame = pd.DataFrame({"label": long_names, "task": "STSB", "metric": "spearman", "value": [1.0, 2.0, 3.0]})
+    fig = plots.group_bars(frame, "sts")
+    assert fig.layout.margin.t >= 40 + 3 * 26 and fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
 
 
 def test_training_curves():
@@ -86,7 +126,8 @@ def test_training_curves():
 
 
 @pytest.mark.parametrize("builder", [plots.task_bars, plots.rank_similarity_curves, plots.sts_scatter,
-                                     plots.delta_bars, plots.training_curves])
+                                     plots.delta_bars, plots.delta_forest, plots.training_curves,
+                                     lambda df: plots.group_bars(df, "sts")])
 def test_fail_soft(builder):
     for bad in (pd.DataFrame(), None, pd.DataFrame({"unrelated": [1, 2]}), "not a frame"):
         fig = builder(bad)

@@ -1,23 +1,27 @@
 """Compare tab: a baseline against other models on chosen tasks, with paired bootstrap CIs.
 
-All evaluation is :func:`paraclip.evaluation.suite.evaluate_models`; plots are
-:mod:`paraclip.plots` builders. Finished training jobs appear in the model lists automatically.
+All evaluation is :func:`paraclip.evaluation.suite.evaluate_models`; what is shown is built by
+:mod:`workbench.compare_view`. Paraphrased retrieval (AO@k / JS@k, the paper's measure) is on by
+default with the gallery's default paraphrase pairs (:func:`workbench.examples.default_pairs`).
+A comparison runs in its own queue lane; Stop sets this run's stop flag, which the models check
+between batches, and the finished evaluations are shown.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
-from paraclip.plots import delta_bars, empty_figure, rank_similarity_curves, sts_scatter, task_bars
+from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view
+from workbench.examples import default_pairs
+from workbench.runs import LANES, StoppableEncoder, Stopped, session_key
 
-# label shown -> suite task name(s)
+LANE = "compare"
 TASK_CHOICES = {
     "zero-shot retrieval (gallery)": "retrieval",
     "paraphrased retrieval AO@k / JS@k (gallery + pairs)": "paraphrased-retrieval",
@@ -26,7 +30,10 @@ TASK_CHOICES = {
     "VG-Relation (ARO data)": "vg-relation",
     "VG-Attribution (ARO data)": "vg-attribution",
 }
-DEFAULT_TASKS = ["zero-shot retrieval (gallery)", "STS-B (offline)"]
+DEFAULT_TASKS = ["zero-shot retrieval (gallery)", "paraphrased retrieval AO@k / JS@k (gallery + pairs)",
+                 "STS-B (offline)"]
+SLOT_LABELS = {"retrieval": "Zero-shot retrieval", "paraphrased": "AO@k / JS@k", "sts": "STS",
+               "aro": "VG-Relation / VG-Attribution", "forest": "Differences with CIs", "scatter": "STS scatter"}
 
 
 def parse_ks(text: str) -> tuple[int, ...]:
@@ -39,132 +46,210 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return ks
 
 
-def pivot(table: pd.DataFrame) -> pd.DataFrame:
-    if table is None or table.empty:
-        return pd.DataFrame()
-    main = table[table["main"]] if "main" in table.columns else table
-    out = main.pivot_table(index=["task", "metric"], columns="label", values="value", aggfunc="first", sort=False)
-    return out.round(2).reset_index()
+def resolve_pairs(services, typed: str, gallery_label: str | None) -> tuple[str | None, str]:
+    """(pairs file, a note saying which pairs these are) — typed or sent pairs, else the gallery's default."""
+    typed = (typed or "").strip()
+    if typed:
+        return typed, f"pairs: `{os.path.basename(typed)}`"
+    path = default_pairs(services, gallery_label)
+    if path:
+        return path, f"pairs: the default in-vocabulary paraphrase pairs of the {gallery_label} gallery"
+    return None, ""
 
 
-def deltas_view(deltas: pd.DataFrame) -> pd.DataFrame:
-    if deltas is None or deltas.empty:
-        return pd.DataFrame(columns=["task", "metric", "model", "delta", "95% CI", "significant"])
-    view = deltas[["task", "metric", "model", "delta"]].copy()
-    view["delta"] = view["delta"].round(2)
-    view["95% CI"] = [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(deltas["ci_low"], deltas["ci_high"])]
-    view["significant"] = ["yes" if s else "" for s in deltas.get("significant", [False] * len(deltas))]
-    return view
+def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_text, gallery_limit):
+    """Check the form; returns (model choices, task names, gallery, pairs, pairs note, ks)."""
+    labels = [baseline] + [o for o in (others or []) if o and o != baseline]
+    if not baseline:
+        raise ValueError("Pick a baseline model (and one or more models to compare with it).")
+    task_names = [TASK_CHOICES.get(t, t) for t in (tasks or [])]
+    if not task_names:
+        raise ValueError("Pick at least one task.")
+    ks = parse_ks(ks_text)
+    pairs, note = (resolve_pairs(services, pairs_text, gallery_label) if "paraphrased-retrieval" in task_names
+                   else (None, ""))
+    if "paraphrased-retrieval" in task_names and not pairs:
+        raise ValueError("Paraphrased retrieval needs (caption, paraphrase) pairs, and this gallery has no default "
+                         "pairs (the mini-world gallery has): paraphrase the gallery's captions in the Paraphrase "
+                         "tab and press “Send to Compare”, or give a pairs file.")
+    choices = [services.resolve_model(label) for label in labels]
+    gallery = services.gallery(gallery_label) if gallery_label else None
+    if gallery is not None and gallery_limit:  # 0 / empty = the whole gallery; subset() refuses -1 or 2.5
+        gallery = gallery.subset(gallery_limit)
+    return choices, task_names, gallery, pairs, note, ks
 
 
-def run_compare(services, session, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit):
-    """Generator: yields (status, results, deltas, bars, curves, scatter, delta plot, files, session)."""
+def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path) -> None:
+    """The worker thread: every model on every task; the models check the stop flag between batches."""
+    from paraclip.evaluation.suite import ModelRef, SuiteData, build_evaluators, evaluate_models
+    from workbench.vocabulary import coverage_notes
+
+    def progress(done, total, message):
+        if run.stopped:
+            raise Stopped("stopped by the user")
+        state["message"] = f"{done}/{total}: {message}"
+
+    try:
+        data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=os.environ.get("PARACLIP_ARO_DIR") or None, ks=ks,
+                         recall_ks=(1, 5, 10))
+        state["evaluators"] = evaluators = build_evaluators(task_names, data)
+        state["notes"] = coverage_notes(choices, evaluators)
+        refs = []
+        for choice in choices:
+            state["message"] = f"loading {choice.label}"
+            encoder = StoppableEncoder(services.encoders.get(*choice.key), lambda: run.stopped)
+            refs.append(ModelRef(choice.label, None, encoder))
+            if gallery_label and encoder.has_image_tower:
+                # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
+                # comparisons and Explore queries never write the same cache at once
+                state["message"] = f"embedding the gallery with {choice.label}"
+                services.gallery_index(choice.key, gallery_label, encoder=encoder)
+        state["output"] = evaluate_models(refs, evaluators=evaluators, n_boot=1000, out_dir=folder, progress=progress)
+    except Stopped:
+        state["stopped"] = True
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        state["error"] = exc
+
+
+def finished_results(folder: Path, state: dict, labels: list[str]):
+    """(results, table, deltas) of the evaluations finished so far (all of them when not stopped)."""
+    from paraclip.evaluation.suite import compare
+    from paraclip.results import load_results, results_frame
+
+    if "output" in state:
+        out = state["output"]
+        return out.results, out.table, out.deltas
+    results = []
+    for path in sorted(folder.glob("*__*.json")):
+        try:
+            results += load_results(path)
+        except (OSError, ValueError, KeyError):
+            continue
+    results.sort(key=lambda r: labels.index(r.model) if r.model in labels else len(labels))
+    deltas = compare(results, state.get("evaluators") or [], labels, n_boot=1000)
+    return results, results_frame(results), deltas
+
+
+def outputs_for(view, files, status, notes, session) -> tuple:
+    plots = [gr.update(value=view.figures[slot], visible=True) if slot in view.figures else gr.update(visible=False)
+             for slot in PLOT_SLOTS]
+    return (status, view.results, view.deltas, view.summary, notes, *plots, files, session)
+
+
+def run_compare(services, session, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit,
+                session_id="api"):
+    """Generator: yields (status, results, deltas, summary, notes, 6 plots, files, session)."""
     from paraclip.errors import ParaclipError
-    from paraclip.evaluation.suite import ModelRef, evaluate_models, sts_points
+    from paraclip.evaluation.suite import sts_points
     from paraclip.results import save_results
 
     session = dict(session or {})
-    skip7 = [gr.skip()] * 7
+    n_out = 5 + len(PLOT_SLOTS) + 2
+    skips = [gr.skip()] * (n_out - 2)
+    run = services.runs.start(LANE, session_id)
     try:
-        labels = [baseline] + [o for o in (others or []) if o and o != baseline]
-        if not baseline or len(labels) < 1:
-            raise ValueError("Pick a baseline model (and one or more models to compare with it).")
-        task_names = [TASK_CHOICES.get(t, t) for t in (tasks or [])]
-        if not task_names:
-            raise ValueError("Pick at least one task.")
-        ks = parse_ks(ks_text)
-        pairs = (pairs_path or "").strip() or session.get("paraphrases")
-        if "paraphrased-retrieval" in task_names and not pairs:
-            raise ValueError("Paraphrased retrieval needs (caption, paraphrase) pairs: paraphrase the gallery's "
-                             "captions in the Paraphrase tab and press “Send to Compare”, or give a pairs file.")
-        choices = [services.resolve_model(label) for label in labels]
-        gallery = services.gallery(gallery_label) if gallery_label else None
-        if gallery is not None and gallery_limit:  # 0 / empty = the whole gallery
-            gallery = gallery.subset(gallery_limit)
-    except (ValueError, ParaclipError) as exc:
-        yield (f"❌ {exc}", *skip7, session)
-        return
-    folder = services.session_dir(session) / f"compare-{uuid.uuid4().hex[:6]}"
-    state: dict[str, Any] = {"message": "starting"}
-    stop = threading.Event()
-
-    def progress(done, total, message):
-        if stop.is_set():
-            raise KeyboardInterrupt("stopped by the user")
-        state["message"] = f"{done}/{total}: {message}"
-
-    def work():
+        if run.stopped:
+            yield ("⏹ stopped before it started.", *skips, session)
+            return
         try:
-            refs = []
-            for choice in choices:
-                state["message"] = f"loading {choice.label}"
-                refs.append(ModelRef(choice.label, None, services.encoders.get(*choice.key)))
-                if gallery_label and refs[-1].encoder.has_image_tower:
-                    # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
-                    # comparisons and Explore queries never write the same cache at once
-                    state["message"] = f"embedding the gallery with {choice.label}"
-                    services.gallery_index(choice.key, gallery_label)
-            state["output"] = evaluate_models(refs, tasks=task_names, gallery=gallery, pairs=pairs,
-                                              aro_dir=os.environ.get("PARACLIP_ARO_DIR") or None,
-                                              ks=ks, recall_ks=(1, 5, 10), n_boot=1000, out_dir=folder,
-                                              progress=progress)
-        except BaseException as exc:  # noqa: BLE001 - shown to the user
-            state["error"] = exc
-
-    worker = threading.Thread(target=work, name="paraclip-wb-compare", daemon=True)
-    worker.start()
-    try:
+            choices, task_names, gallery, pairs, pairs_note, ks = prepare(
+                services, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit)
+        except (ValueError, ParaclipError) as exc:
+            yield (f"❌ {exc}", *skips, session)
+            return
+        folder = services.session_dir(session) / f"compare-{uuid.uuid4().hex[:6]}"
+        state: dict[str, Any] = {"message": "starting"}
+        worker = threading.Thread(target=evaluate, name="paraclip-wb-compare", daemon=True,
+                                  args=(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks,
+                                        folder))
+        worker.start()
         while worker.is_alive():
             worker.join(0.5)
-            yield (f"⏳ {state['message']}", *skip7, session)
+            yield (f"⏳ {state['message']} — Stop keeps the finished evaluations", *skips, session)
+        if "error" in state:
+            yield (f"❌ {type(state['error']).__name__}: {state['error']}", *skips, session)
+            return
+        labels = [c.label for c in choices]
+        results, table, deltas = finished_results(folder, state, labels)
+        view = build_view(table, deltas, sts_points(results))
+        folder.mkdir(parents=True, exist_ok=True)
+        json_path = folder / "results.json"
+        save_results(results, json_path, with_details=False)
+        table.to_csv(folder / "results.csv", index=False)
+        deltas.to_csv(folder / "deltas.csv", index=False)
+        files = [str(p) for p in (folder / "results.csv", folder / "deltas.csv", json_path) if p.is_file()]
+        skipped = state["output"].skipped if "output" in state else []
+        notes = [pairs_note] if pairs_note else []
+        notes += state.get("notes", [])
+        notes += [f"{s.model} / {s.task} skipped: {s.reason}" for s in skipped]
+        if state.get("stopped"):
+            status = (f"⏹ stopped: {len(results)} of {len(choices) * len(state.get('evaluators') or [])} "
+                      f"evaluations finished; they are shown below.")
+        else:
+            status = f"✅ {len(results)} results ({len(choices)} models × {len(task_names)} tasks)."
+        session["compare_dir"] = str(folder)
+        yield outputs_for(view, files, status, "\n".join(f"- {n}" for n in notes if n), session)
     finally:
-        stop.set()
-    if "error" in state:
-        yield (f"❌ {type(state['error']).__name__}: {state['error']}", *skip7, session)
-        return
-    out = state["output"]
-    table, deltas = out.table, out.deltas
-    json_path = folder / "results.json"
-    save_results(out.results, json_path, with_details=False)
-    files = [str(p) for p in (folder / "results.csv", folder / "deltas.csv", json_path) if p.is_file()]
-    points = sts_points(out.results)
-    skipped = "; ".join(f"{s.model} / {s.task}: {s.reason}" for s in out.skipped)
-    message = f"✅ {len(out.results)} results" + (f" (skipped: {skipped})" if skipped else "")
-    session["compare_dir"] = str(folder)
-    yield (message, pivot(table), deltas_view(deltas), task_bars(table), rank_similarity_curves(table),
-           sts_scatter(points) if len(points) else empty_figure("No STS task in this comparison.", "STS"),
-           delta_bars(deltas), files, session)
+        run.stop.set()  # the user left: the worker stops at its next batch
+        services.runs.finish(run)
+
+
+class Handlers:
+    """Bound methods, so Gradio sees the gr.Request type hints."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def queue(self, request: gr.Request):
+        run = self.services.runs.enqueue(LANE, session_key(request))
+        return self.services.runs.waiting_message(run)
+
+    def run(self, session, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit,
+            request: gr.Request):
+        yield from run_compare(self.services, session, baseline, others, tasks, gallery_label, pairs_path, ks_text,
+                               gallery_limit, session_key(request))
+
+    def stop(self, request: gr.Request):
+        if not self.services.runs.stop(LANE, session_key(request)):
+            return "Nothing to stop: no comparison of yours is queued or running."
+        return "⏹ stopping … the finished evaluations will show in a moment."
 
 
 def build(services, session: gr.State) -> dict[str, Any]:
+    handlers = Handlers(services)
     with gr.Row():
-        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="compare-baseline")
+        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="compare-baseline",
+                               min_width=240)
         others = gr.Dropdown(label="Compare with (one or more)", choices=[], multiselect=True, allow_custom_value=True,
-                             elem_id="compare-others")
+                             elem_id="compare-others", min_width=240)
+    tasks = gr.CheckboxGroup(list(TASK_CHOICES), value=DEFAULT_TASKS, label="Tasks", elem_id="compare-tasks")
     with gr.Row():
-        tasks = gr.CheckboxGroup(list(TASK_CHOICES), value=DEFAULT_TASKS, label="Tasks")
-    with gr.Row():
-        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True)
-        pairs = gr.Textbox(label="Paraphrase pairs (JSONL/CSV; filled by “Send to Compare”)")
-        ks = gr.Textbox(label="k values for AO@k / JS@k", value="1,5,10,20")
-        limit = gr.Number(label="Use the first N gallery images (0 = all)", value=0, precision=0)
+        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, min_width=200)
+        pairs = gr.Textbox(label="Paraphrase pairs (JSONL/CSV; filled by “Send to Compare”)", min_width=200,
+                           placeholder="empty = the gallery's default pairs")
+        ks = gr.Textbox(label="k values for AO@k / JS@k", value="1,5,10,20", min_width=160)
+        limit = gr.Number(label="Use the first N gallery images (0 = all)", value=0, precision=0, min_width=160)
     with gr.Row():
         run = gr.Button("Run comparison", variant="primary", elem_id="compare-run")
-        stop = gr.Button("Stop", variant="stop")
+        stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")
     status = gr.Markdown(elem_id="compare-status")
-    with gr.Row():
-        results = gr.Dataframe(label="Results (main metric per task)", interactive=False, elem_id="compare-results")
-        deltas = gr.Dataframe(label="Differences vs baseline (paired bootstrap, 95% CI)", interactive=False)
-    with gr.Row():
-        bars = gr.Plot(label="Scores per task", elem_id="compare-bars")
-        delta_plot = gr.Plot(label="Differences with CIs")
-    with gr.Row():
-        curves = gr.Plot(label="AO@k / JS@k")
-        scatter = gr.Plot(label="STS scatter")
+    summary = gr.Markdown(elem_id="compare-summary")
+    notes = gr.Markdown(elem_id="compare-notes")
+    results = gr.Dataframe(headers=["task", "metric", "n"], label="Results (each task's main metric; n = items scored)",
+                           interactive=False, elem_id="compare-results", wrap=True)
+    deltas = gr.Dataframe(headers=DELTA_VIEW_COLUMNS, label="Differences vs the baseline (paired bootstrap, 95% CI)",
+                          interactive=False, elem_id="compare-deltas", wrap=True)
+    slots = {}
+    for first, second in zip(PLOT_SLOTS[::2], PLOT_SLOTS[1::2]):
+        with gr.Row():
+            for slot in (first, second):
+                # the figure carries its title; Gradio's label badge would cover it
+                slots[slot] = gr.Plot(label=SLOT_LABELS[slot], show_label=False, elem_id=f"compare-plot-{slot}",
+                                      visible=False, min_width=360)
     files = gr.File(label="Download results (CSV, JSON)", file_count="multiple", interactive=False)
-    event = run.click(functools.partial(run_compare, services),
-                      [session, baseline, others, tasks, gallery, pairs, ks, limit],
-                      [status, results, deltas, bars, curves, scatter, delta_plot, files, session],
-                      concurrency_id="models", concurrency_limit=2, api_name="compare")
-    stop.click(lambda: "⏹ stopped.", None, status, cancels=[event], api_visibility="private")
+    outputs = [status, results, deltas, summary, notes, *[slots[s] for s in PLOT_SLOTS], files, session]
+    run.click(handlers.queue, None, status, queue=False, api_visibility="private").then(
+        handlers.run, [session, baseline, others, tasks, gallery, pairs, ks, limit], outputs,
+        concurrency_id=LANE, concurrency_limit=LANES[LANE], api_name="compare", show_progress="minimal")
+    stop.click(handlers.stop, None, status, queue=False, api_visibility="private")
     return {"baseline": baseline, "others": others, "gallery": gallery, "pairs": pairs}

@@ -17,8 +17,11 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from paraclip.errors import ModelLoadError
 from paraclip.plots import empty_figure
+from workbench.local_llm import explain_local_failure
 from workbench.plots import similarity_heatmaps
+from workbench.runs import LANES
 
 
 def rank_metrics(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
@@ -96,6 +99,8 @@ def generate_paraphrase(services, query):
         return gr.skip(), "Type a query first."
     try:
         text = services.paraphrase_one(query)
+    except ModelLoadError as exc:  # no local model on this server: say who can fix it
+        return gr.skip(), explain_local_failure(exc)
     except Exception as exc:  # noqa: BLE001 - shown to the user
         return gr.skip(), f"❌ {type(exc).__name__}: {exc}"
     if not text:
@@ -124,16 +129,17 @@ def build(services, session: gr.State) -> dict[str, Any]:
     inputs = [baseline, other, gallery, query, paraphrase, k]
     outputs = [panels, metrics, heatmap, timing]
     fn = functools.partial(explore, services)
-    search.click(fn, inputs, outputs, api_name="explore", concurrency_id="explore", concurrency_limit=4)
+    search.click(fn, inputs, outputs, api_name="explore", concurrency_id="explore", concurrency_limit=LANES["explore"])
     query.submit(fn, inputs, outputs, api_visibility="private", concurrency_id="explore")
     paraphrase.submit(fn, inputs, outputs, api_visibility="private", concurrency_id="explore")
+    # the local LLM has its own lane: a slow generation never holds up searches
     gen.click(functools.partial(generate_paraphrase, services), query, [paraphrase, note],
-              concurrency_id="models", api_visibility="private")
+              concurrency_id="explore-llm", concurrency_limit=LANES["explore-llm"], api_visibility="private")
     return {"baseline": baseline, "other": other, "gallery": gallery}
 
 
 CSS = """
-.pc-compare {display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px;}
+.pc-compare {display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); gap: 16px;}
 .pc-panel h3 {margin: 4px 0;}
 .pc-row {display: flex; flex-wrap: wrap; gap: 6px; margin-bottom: 8px;}
 .pc-tile {margin: 0; padding: 2px; border: 3px solid transparent; border-radius: 6px; width: 84px; text-align: center;}

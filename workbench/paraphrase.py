@@ -1,30 +1,35 @@
 """Paraphrase tab: captions in, the paper's two-step paraphrases out, reviewed row by row.
 
-Work is done by :func:`paraclip.paraphrase.run_paraphrasing` in a worker thread; the handler
-is a generator that reports progress and stops the run (finished records kept) when the user
-presses Stop or leaves. The API key is a password field: it is handed to the backend through a
-one-off environment variable that is removed as soon as the backend has read it, and it is
-never written to disk, logged or kept in the session.
+Work is done by :func:`paraclip.paraphrase.run_paraphrasing` in a worker thread; the handler is
+a generator that shows progress and the rows finished so far. Stop sets this run's own stop flag
+(:class:`workbench.runs.RunBoard`): the engine ends in-flight generation, keeps every finished
+record, and the handler shows them (table and downloads). Runs have their own queue lane, so they
+never hold up Compare or Explore. The API key is a password field: it is handed to the backend
+through a one-off environment variable that is removed as soon as the backend has read it, and it
+is never written to disk, logged or kept in the session.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
+from workbench import review as rv
+from workbench.local_llm import explain_local_failure, local_backend
+from workbench.runs import LANES, session_key
 from workbench.uploads import UploadError, check_text_upload
 
 BACKEND_LOCAL = "local (offline LLM)"
 BACKEND_API = "OpenAI-compatible API"
-TABLE_COLUMNS = ["index", "image_id", "caption", "paraphrase_1", "paraphrase_2", "status", "flags", "review"]
+LANE = "paraphrase"
+TABLE_REFRESH_S = 2.0
 _key_lock = threading.Lock()
 
 
@@ -33,28 +38,6 @@ def preset_fields(name: str) -> tuple[str, str, float, float, int]:
 
     p = PRESETS.get(name)
     return p.step1, p.step2, p.sampling.temperature, p.sampling.top_p, p.sampling.max_tokens
-
-
-def flags_of(record: dict[str, Any]) -> str:
-    """Short quality marks for the table: copies, failures, low novelty."""
-    q = record.get("quality") or {}
-    marks = []
-    if record.get("status") != "ok":
-        marks.append(f"⚠ {record.get('error') or record.get('status')}")
-    if q.get("copy_1") or q.get("copy_2"):
-        marks.append("copy")
-    for key in ("novelty_1", "novelty_2"):
-        if q.get(key) is not None and q[key] < 0.2:
-            marks.append(f"low {key.replace('_', ' ')} {q[key]:.2f}")
-    return "; ".join(marks)
-
-
-def records_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"index": r.get("index"), "image_id": r.get("image_id") or "", "caption": r.get("caption"),
-             "paraphrase_1": r.get("paraphrase_1") or "", "paraphrase_2": r.get("paraphrase_2") or "",
-             "status": r.get("status"), "flags": flags_of(r), "review": r.get("review", "unreviewed")}
-            for r in records]
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path:
@@ -73,142 +56,122 @@ def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path
     return path
 
 
-def make_backend_for(kind: str, local_model: str, base_url: str, api_model: str, api_key: str):
+def make_api_backend(base_url: str, api_model: str, api_key: str):
     from paraclip.paraphrase import make_backend
 
-    if kind == BACKEND_API:
-        if not (base_url or "").strip() and not (api_key or "").strip():
-            raise UploadError("The OpenAI-compatible backend needs a base URL (for a local server) or an API key.")
-        env_name = f"PARACLIP_WB_KEY_{uuid.uuid4().hex}"
-        with _key_lock:
-            if api_key:
-                os.environ[env_name] = api_key
-            try:
-                return make_backend("openai", model=(api_model or "gpt-3.5-turbo").strip(),
-                                    base_url=(base_url or "").strip() or None, api_key_env=env_name, concurrency=8,
-                                    max_retries=2, timeout=60.0)
-            finally:
-                os.environ.pop(env_name, None)
-    return make_backend("local", model=(local_model or "").strip() or None, batch_size=8)
+    if not (base_url or "").strip() and not (api_key or "").strip():
+        raise UploadError("The OpenAI-compatible backend needs a base URL (for a local server) or an API key.")
+    env_name = f"PARACLIP_WB_KEY_{uuid.uuid4().hex}"
+    with _key_lock:
+        if api_key:
+            os.environ[env_name] = api_key
+        try:
+            return make_backend("openai", model=(api_model or "gpt-3.5-turbo").strip(),
+                                base_url=(base_url or "").strip() or None, api_key_env=env_name, concurrency=8,
+                                max_retries=2, timeout=60.0)
+        finally:
+            os.environ.pop(env_name, None)
 
 
-def export_csv(records: list[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "image_id", "caption", "paraphrase_1", "paraphrase_2", "status", "review"])
-        for r in records:
-            writer.writerow([r.get("index"), r.get("image_id") or "", r.get("caption"), r.get("paraphrase_1") or "",
-                             r.get("paraphrase_2") or "", r.get("status"), r.get("review", "unreviewed")])
-    return path
+def progress_text(stats: dict[str, Any], loading: str | None) -> str:
+    if not stats:
+        return f"⏳ {loading or 'starting'} …"
+    eta = f", about {stats['eta_s']:.0f} s left" if stats.get("eta_s") else ""
+    return (f"⏳ {stats.get('done', 0)}/{stats.get('total', '?')} captions ({stats.get('ok', 0)} ok, "
+            f"{stats.get('failed', 0)} failed){eta} — Stop keeps the finished rows")
+
+
+def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_model: bool) -> str:
+    if "load_error" in outcome:
+        return explain_local_failure(outcome["load_error"], typed_model)
+    if "error" in outcome:
+        kept = f" The {len(records)} finished rows are kept below." if records else ""
+        return f"❌ {type(outcome['error']).__name__}: {outcome['error']}{kept}"
+    s = outcome.get("summary") or {}
+    ok, failed = s.get("ok", 0), s.get("failed", 0)
+    if s.get("stopped"):
+        return (f"⏹ stopped: {s.get('done', len(records))} of {s.get('total', '?')} captions done ({ok} ok, "
+                f"{failed} failed); the finished rows are below and in the downloads.")
+    return (f"✅ {ok} paraphrased, {failed} failed, {s.get('filtered', 0)} filtered "
+            f"({s.get('filtered_by_length', 0)} captions outside the paper's 2–15 word filter, "
+            f"{s.get('skipped_bad_lines', 0)} bad lines skipped) in {s.get('elapsed_s', 0.0):.1f} s.")
 
 
 def run_paraphrase(services, session, text, upload, backend_kind, local_model, base_url, api_model, api_key,
-                   preset, step1, step2, temperature, top_p, max_tokens, limit):
-    """Generator handler: yields (status, table, files, session) while the run goes on."""
+                   preset, step1, step2, temperature, top_p, max_tokens, limit, view="all", session_id="api"):
+    """Generator handler: yields (status, table, files, session, filter choices) while the run goes on."""
     from paraclip.errors import ParaclipError
     from paraclip.paraphrase import ParaphraseConfig, load_records, run_paraphrasing
 
     session = dict(session or {})
-    folder = services.session_dir(session)
+    skip3 = (gr.skip(), gr.skip(), gr.skip())
+    run = services.runs.start(LANE, session_id)
     try:
-        source = write_captions_input(text, upload, folder, services.config.max_upload_mb)
-        config = ParaphraseConfig(preset=preset, step1_prompt=step1 or None, step2_prompt=step2 or None,
-                                  temperature=float(temperature), top_p=float(top_p), max_tokens=int(max_tokens),
-                                  limit=int(limit) if limit else None, skip_bad_lines=True,
-                                  cache_path=str(services.config.app_dir / "paraphrase-cache.sqlite"))
-        yield "⏳ loading the backend …", gr.skip(), gr.skip(), session
-        backend = make_backend_for(backend_kind, local_model, base_url, api_model, api_key)
-    except (UploadError, ParaclipError, ValueError) as exc:
-        yield f"❌ {exc}", gr.skip(), gr.skip(), session
-        return
-    out = folder / f"paraphrases-{uuid.uuid4().hex[:6]}.jsonl"
-    stats: dict[str, Any] = {}
-    outcome: dict[str, Any] = {}
-    stop = threading.Event()
-
-    def work():
+        if run.stopped:
+            yield ("⏹ stopped before it started.", gr.skip(), gr.skip(), session, gr.skip())
+            return
+        folder = services.session_dir(session)
         try:
-            outcome["summary"] = run_paraphrasing(source, out, backend, config, progress=stats.update,
-                                                  should_stop=stop.is_set)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            outcome["error"] = exc
-        finally:
-            backend.close()
-
-    worker = threading.Thread(target=work, name="paraclip-wb-paraphrase", daemon=True)
-    worker.start()
-    try:
+            source = write_captions_input(text, upload, folder, services.config.max_upload_mb)
+            config = ParaphraseConfig(preset=preset, step1_prompt=step1 or None, step2_prompt=step2 or None,
+                                      temperature=float(temperature), top_p=float(top_p), max_tokens=int(max_tokens),
+                                      limit=int(limit) if limit else None, skip_bad_lines=True,
+                                      cache_path=str(services.config.app_dir / "paraphrase-cache.sqlite"))
+            api = make_api_backend(base_url, api_model, api_key) if backend_kind == BACKEND_API else None
+        except (UploadError, ParaclipError, ValueError) as exc:
+            yield (f"❌ {exc}", *skip3[:2], session, gr.skip())
+            return
+        out = folder / f"paraphrases-{uuid.uuid4().hex[:6]}.jsonl"
+        session["paraphrases"] = str(out)  # known from the first yield: a stopped or left run keeps its rows
+        stats: dict[str, Any] = {}
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(target=_work, name="paraclip-wb-paraphrase", daemon=True,
+                                  args=(api, local_model, source, out, config, run, stats, outcome,
+                                        run_paraphrasing))
+        worker.start()
+        yield (progress_text(stats, outcome.get("loading")), rv.records_table([], view), None, session, gr.skip())
+        shown, last = -1, 0.0
         while worker.is_alive():
             worker.join(0.5)
-            if stats:
-                eta = f", ETA {stats['eta_s']:.0f} s" if stats.get("eta_s") else ""
-                yield (f"⏳ {stats.get('done', 0)}/{stats.get('total', '?')} captions ({stats.get('ok', 0)} ok, "
-                       f"{stats.get('failed', 0)} failed){eta}", gr.skip(), gr.skip(), session)
+            table = gr.skip()
+            now = time.monotonic()
+            if stats.get("done", 0) != shown and now - last >= TABLE_REFRESH_S and out.is_file():
+                shown, last = stats.get("done", 0), now
+                table = rv.records_table(load_records(out), view)
+            yield (progress_text(stats, outcome.get("loading")), table, gr.skip(), session, gr.skip())
+        records = load_records(out) if out.is_file() else []
+        yield (final_text(outcome, records, bool((local_model or "").strip())), rv.records_table(records, view),
+               rv.downloads(out, records), session, gr.update(choices=rv.filter_choices(records), value=view))
     finally:
-        stop.set()  # the user pressed Stop or left: the run ends, finished records stay in the file
-    records = load_records(out) if out.is_file() else []
-    session["paraphrases"] = str(out)
-    files = [str(out), str(export_csv(records, out.with_suffix(".csv")))] if records else None
-    if "error" in outcome:
-        message = f"❌ {outcome['error']}"
-    else:
-        s = outcome["summary"]
-        message = (f"✅ {s['ok']} paraphrased, {s['failed']} failed, {s.get('filtered', 0)} filtered "
-                   f"({s['filtered_by_length']} captions outside the paper's 2–15 word filter, "
-                   f"{s['skipped_bad_lines']} bad lines skipped) in {s['elapsed_s']:.1f} s.")
-    yield message, records_table(records), files, session
+        run.stop.set()  # the user pressed Stop or left: the worker ends, finished records stay in the file
+        services.runs.finish(run)
 
 
-def apply_review(session, index, review, p1, p2):
-    """Set one record's review state (and optionally its corrected paraphrases)."""
-    from paraclip.errors import ParaclipError
-    from paraclip.paraphrase import load_records, update_reviews
-
-    path = (session or {}).get("paraphrases")
-    if not path:
-        return "❌ Nothing to review yet: run paraphrasing first.", gr.skip(), gr.skip()
-    if index is None:
-        return "❌ Pick a row: click it in the table or type its index.", gr.skip(), gr.skip()
-    update: dict[str, Any] = {"review": review}
-    if (p1 or "").strip():
-        update["paraphrase_1"] = p1
-    if (p2 or "").strip():
-        update["paraphrase_2"] = p2
-    if review != "edited" and len(update) > 1:
-        update["review"] = "edited"
+def _work(api, local_model, source, out, config, run, stats, outcome, run_paraphrasing) -> None:
+    """The worker thread: get the backend (the shared local model, loaded once), then run."""
+    backend, shared = api, False
     try:
-        update_reviews(path, {int(index): update})
-    except ParaclipError as exc:
-        return f"❌ {exc}", gr.skip(), gr.skip()
-    records = load_records(path)
-    files = [path, str(export_csv(records, Path(path).with_suffix(".csv")))]
-    return f"✅ row {int(index)} → {update['review']}", records_table(records), files
-
-
-def accept_all_ok(session):
-    from paraclip.paraphrase import load_records, update_reviews
-
-    path = (session or {}).get("paraphrases")
-    if not path:
-        return "❌ Nothing to review yet.", gr.skip()
-    records = load_records(path)
-    updates = {r["index"]: {"review": "accepted"} for r in records
-               if r.get("status") == "ok" and r.get("review", "unreviewed") == "unreviewed"}
-    if updates:
-        update_reviews(path, updates)
-    return f"✅ accepted {len(updates)} unreviewed ok rows", records_table(load_records(path))
-
-
-def select_row(table: pd.DataFrame, evt: gr.SelectData):
-    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-    try:
-        rec = table.iloc[int(row)]
-    except (IndexError, ValueError, TypeError):
-        return gr.skip(), gr.skip(), gr.skip()
-    return int(rec["index"]), rec["paraphrase_1"], rec["paraphrase_2"]
+        if backend is None:
+            try:
+                backend, shared = local_backend(local_model, lambda message: outcome.update(loading=message))
+            except Exception as exc:  # noqa: BLE001 - explained to the user
+                outcome["load_error"] = exc
+                return
+        if run.stopped:
+            outcome["summary"] = {"stopped": True, "done": 0}
+            return
+        outcome["loading"] = "paraphrasing"
+        outcome["summary"] = run_paraphrasing(source, out, backend, config, progress=stats.update,
+                                              should_stop=run.stop.is_set)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        outcome["error"] = exc
+    finally:
+        if backend is not None and not shared:
+            backend.close()
 
 
 def gallery_captions(services, gallery_label: str) -> str:
+    import csv
     import io
 
     if not gallery_label:
@@ -226,7 +189,33 @@ def gallery_captions(services, gallery_label: str) -> str:
     return buf.getvalue().strip()
 
 
+class Handlers:
+    """Handlers that take gr.Request: bound methods, so Gradio sees their type hints (it does not look
+    through functools.partial)."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def queue(self, request: gr.Request):
+        """Instant (outside the queue): note the run, say what it waits for, clear the review boxes."""
+        run = self.services.runs.enqueue(LANE, session_key(request))
+        return (self.services.runs.waiting_message(run), *rv.cleared_review())
+
+    def run(self, session, text, upload, backend_kind, local_model, base_url, api_model, api_key, preset, step1,
+            step2, temperature, top_p, max_tokens, limit, view, request: gr.Request):
+        yield from run_paraphrase(self.services, session, text, upload, backend_kind, local_model, base_url,
+                                  api_model, api_key, preset, step1, step2, temperature, top_p, max_tokens, limit,
+                                  view or "all", session_key(request))
+
+    def stop(self, request: gr.Request):
+        runs = self.services.runs.stop(LANE, session_key(request))
+        if not runs:
+            return "Nothing to stop: no paraphrase run of yours is queued or running."
+        return "⏹ stopping … the rows finished so far will show in a moment."
+
+
 def build(services, session: gr.State) -> dict[str, Any]:
+    handlers = Handlers(services)
     step1, step2, temperature, top_p, max_tokens = preset_fields("small-model")
     with gr.Row():
         with gr.Column(scale=3):
@@ -239,7 +228,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
             load_gallery = gr.Button("Load gallery captions", size="sm")
         with gr.Column(scale=2):
             backend = gr.Radio([BACKEND_LOCAL, BACKEND_API], value=BACKEND_LOCAL, label="Backend")
-            local_model = gr.Textbox(label="Local model (empty = offline LLM pack, else SmolLM2-135M)",
+            local_model = gr.Textbox(label="Local model (empty = the server's shared model)",
                                      placeholder="path to a .gguf / model folder / HF id")
             with gr.Group(visible=False) as api_box:
                 base_url = gr.Textbox(label="Base URL", placeholder="https://api.openai.com/v1")
@@ -257,20 +246,23 @@ def build(services, session: gr.State) -> dict[str, Any]:
             maxtok = gr.Number(value=max_tokens, precision=0, label="max tokens")
     with gr.Row():
         run = gr.Button("Generate paraphrases", variant="primary", elem_id="paraphrase-run")
-        stop = gr.Button("Stop", variant="stop")
+        stop = gr.Button("Stop", variant="stop", elem_id="paraphrase-stop")
     status = gr.Markdown(elem_id="paraphrase-status")
-    table = gr.Dataframe(headers=TABLE_COLUMNS, label="Paraphrases (click a row to review it)", interactive=False,
-                         wrap=True, max_height=420, elem_id="paraphrase-table")
+    view = gr.Radio(rv.filter_choices([]), value="all", label="Show rows", elem_id="paraphrase-view")
+    table = gr.Dataframe(headers=rv.TABLE_COLUMNS, label="Paraphrases (click a row to review it)", interactive=False,
+                         wrap=True, max_height=520, column_widths=rv.COLUMN_WIDTHS, elem_id="paraphrase-table")
+    picked = gr.State(None)  # the clicked row and the file it belongs to
     with gr.Accordion("Review the selected row", open=True):
         with gr.Row():
-            row_index = gr.Number(label="Row index", precision=0)
-            review = gr.Dropdown(["accepted", "rejected", "edited", "unreviewed"], value="accepted", label="Review")
-            edit1 = gr.Textbox(label="paraphrase 1 (edit to correct)")
-            edit2 = gr.Textbox(label="paraphrase 2 (edit to correct)")
+            row_index = gr.Number(label="Row index", value=None, precision=0, elem_id="review-index")
+            review = gr.Dropdown(rv.REVIEW_CHOICES, value="accepted", label="Review", elem_id="review-choice")
+            edit1 = gr.Textbox(label="paraphrase 1 (edit to correct)", elem_id="review-p1")
+            edit2 = gr.Textbox(label="paraphrase 2 (edit to correct)", elem_id="review-p2")
         with gr.Row():
-            apply = gr.Button("Apply review")
+            apply = gr.Button("Apply review", elem_id="review-apply")
             accept_ok = gr.Button("Accept all unreviewed ok rows")
-    files = gr.File(label="Download (JSONL, CSV)", file_count="multiple", interactive=False)
+    files = gr.File(label="Download (JSONL, CSV)", file_count="multiple", interactive=False,
+                    elem_id="paraphrase-files")
     with gr.Row():
         to_train = gr.Button("Send to Train →")
         to_compare = gr.Button("Send to Compare →")
@@ -278,17 +270,20 @@ def build(services, session: gr.State) -> dict[str, Any]:
     backend.change(lambda k: gr.update(visible=k == BACKEND_API), backend, api_box, api_visibility="private")
     preset.change(lambda p: preset_fields(p), preset, [p_step1, p_step2, temp, topp, maxtok], api_visibility="private")
     load_gallery.click(functools.partial(gallery_captions, services), gallery_pick, text, api_visibility="private")
-    run_event = run.click(
-        functools.partial(run_paraphrase, services),
+    run.click(handlers.queue, None, [status, row_index, edit1, edit2, picked], queue=False,
+              api_visibility="private").then(
+        handlers.run,
         [session, text, upload, backend, local_model, base_url, api_model, api_key, preset, p_step1, p_step2,
-         temp, topp, maxtok, limit],
-        [status, table, files, session], concurrency_id="models", concurrency_limit=1, api_name="paraphrase",
+         temp, topp, maxtok, limit, view],
+        [status, table, files, session, view], concurrency_id=LANE, concurrency_limit=LANES[LANE],
+        api_name="paraphrase", show_progress="minimal",
     )
-    stop.click(lambda: "⏹ stopped; finished records are kept.", None, status, cancels=[run_event],
-               api_visibility="private")
-    table.select(select_row, table, [row_index, edit1, edit2], api_visibility="private")
-    apply.click(apply_review, [session, row_index, review, edit1, edit2], [status, table, files],
+    stop.click(handlers.stop, None, status, queue=False, api_visibility="private")
+    table.select(rv.select_row, [session, table], [row_index, edit1, edit2, picked], api_visibility="private")
+    row_index.input(rv.typed_row, [session, row_index], [edit1, edit2, picked], api_visibility="private")
+    apply.click(rv.apply_review, [session, picked, row_index, review, edit1, edit2, view], [status, table, files, view],
                 api_visibility="private")
-    accept_ok.click(accept_all_ok, session, [status, table], api_visibility="private")
+    accept_ok.click(rv.accept_all_ok, [session, view], [status, table, files], api_visibility="private")
+    view.change(rv.change_view, [session, view], table, api_visibility="private")
     return {"status": status, "to_train": to_train, "to_compare": to_compare, "gallery_pick": gallery_pick,
             "upload": upload}

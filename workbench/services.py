@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from paraclip.jobs import JobRunner, default_app_dir
+from workbench.runs import RunBoard
 
 
 def _env_int(name: str, default: int) -> int:
@@ -154,6 +155,7 @@ class Services:
         self.config = config or AppConfig()
         self.config.app_dir.mkdir(parents=True, exist_ok=True)
         self.runner = runner or JobRunner(self.config.app_dir, max_active=self.config.max_jobs)
+        self.runs = RunBoard()  # queued/running paraphrase runs and comparisons, each with its own stop flag
         self.encoders = EncoderCache()
         self.defaults = DefaultAssets(self.config, on_models=self.warm_explore)
         self._indexes: dict[tuple, GalleryIndex] = {}
@@ -175,7 +177,8 @@ class Services:
                 self._galleries[spec] = self.defaults.load_gallery(spec)
             return self._galleries[spec]
 
-    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str) -> GalleryIndex:
+    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str, encoder=None) -> GalleryIndex:
+        """``encoder`` stands in for the cached one (e.g. a stoppable wrapper of it)."""
         key = (model, gallery_spec)
         with self._index_lock:
             if key in self._indexes:
@@ -187,7 +190,7 @@ class Services:
                 if key in self._indexes:
                     return self._indexes[key]
             gallery = self.gallery(gallery_spec)
-            encoder = self.encoders.get(*model)
+            encoder = encoder if encoder is not None else self.encoders.get(*model)
             feats = gallery.embed(encoder, workers=0)
             index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
             with self._index_lock:
@@ -235,20 +238,23 @@ class Services:
         return ModelChoice(label, name.strip(), pretrained.strip() or None, kind="custom")
 
     def paraphrase_one(self, caption: str) -> str | None:
-        """Step 2 of the paper's two-step paraphrase of one caption, with the offline local backend."""
+        """Step 2 of the paper's two-step paraphrase of one caption, with the shared local model."""
         import tempfile as _tempfile
 
-        from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, run_paraphrasing
+        from paraclip.paraphrase import ParaphraseConfig, load_records, run_paraphrasing
+        from workbench.local_llm import local_backend
 
-        with self._index_lock:
-            if getattr(self, "_local_backend", None) is None:
-                self._local_backend = make_backend("local", batch_size=2)
-            backend = self._local_backend
-        with _tempfile.TemporaryDirectory(dir=self.config.work_root if self.config.work_root.exists() else None) as d:
-            out = Path(d) / "one.jsonl"
-            config = ParaphraseConfig(min_words=0, max_words=10_000,
-                                      cache_path=str(self.config.app_dir / "paraphrase-cache.sqlite"))
-            run_paraphrasing([caption], out, backend, config)
-            records = load_records(out)
+        backend, shared = local_backend(None, lambda message: None, keep=True)
+        try:
+            with _tempfile.TemporaryDirectory(dir=self.config.work_root if self.config.work_root.exists()
+                                              else None) as d:
+                out = Path(d) / "one.jsonl"
+                config = ParaphraseConfig(min_words=0, max_words=10_000,
+                                          cache_path=str(self.config.app_dir / "paraphrase-cache.sqlite"))
+                run_paraphrasing([caption], out, backend, config)
+                records = load_records(out)
+        finally:
+            if not shared:
+                backend.close()
         rec = records[0] if records else {}
         return rec.get("paraphrase_2") or rec.get("paraphrase_1")

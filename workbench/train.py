@@ -15,6 +15,9 @@ import gradio as gr
 import pandas as pd
 
 from paraclip.plots import empty_figure, training_curves
+from workbench.examples import example_training_data
+from workbench.image_uploads import IMAGE_SUFFIXES, save_image_upload
+from workbench.train_checks import LIMITS, TrainCheckError, check_settings, plan_training
 from workbench.uploads import UploadError, check_text_upload
 
 JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]
@@ -71,7 +74,7 @@ def job_view(services, job_id: str | None):
 
 def start_job(services, session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset,
               loss_weights, val_split, device, name, request: gr.Request):
-    """Validate the form, then start ``paraclip train`` as a subprocess; returns the new job's id."""
+    """Check the form, the data and the images, then start ``paraclip train`` as a subprocess."""
     from paraclip.errors import ParaclipError
 
     username = getattr(request, "username", None) if request is not None else None
@@ -79,30 +82,64 @@ def start_job(services, session, base_model, data_path, data_upload, images, ste
         return "❌ Log in to start jobs.", gr.skip(), gr.skip()
     session = dict(session or {})
     try:
+        folder = services.session_dir(session)
         if data_upload is not None:
-            folder = services.session_dir(session)
             data = str(check_text_upload(data_upload, folder, services.config.max_upload_mb, (".jsonl",)))
         else:
             data = (data_path or "").strip() or session.get("paraphrases")
         if not data:
             raise UploadError("No training data: paraphrase captions in the Paraphrase tab and press "
-                              "“Send to Train”, upload a paraphrase JSONL, or type its path.")
+                              "“Send to Train”, upload a paraphrase JSONL, or press “Use the example data”.")
+        settings = check_settings(steps, batch_size, lr, val_split, loss_preset, loss_weights)
         model = services.resolve_model(base_model)
         image_spec = services.defaults.gallery_choices().get(images, images)
+        plan = plan_training(data, image_spec, f"“{images}”" if images else "the image source", settings, loss_preset,
+                             folder)
+        steps, val = settings["steps"], settings["val_split"]
         config: dict[str, Any] = {
-            "model": model.name, "pretrained": model.pretrained or "none", "data": data,
+            "model": model.name, "pretrained": model.pretrained or "none", "data": plan.data,
             "images": str(image_spec) if image_spec and Path(str(image_spec)).exists() else None,
-            "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "loss_preset": loss_preset,
-            "loss_weights": (loss_weights or "").strip() or None, "val_split": float(val_split or 0),
-            "validation": ["heldout"] if float(val_split or 0) > 0 else [],
-            "validate_every": max(1, int(steps) // 5) if float(val_split or 0) > 0 else 0,
-            "checkpoint_every": max(1, int(steps) // 4), "device": device or "auto", "warmup": 0.1,
-            "skip_missing_images": True,
+            "steps": steps, "batch_size": settings["batch_size"], "lr": settings["lr"], "loss_preset": loss_preset,
+            "loss_weights": (loss_weights or "").strip() or None, "val_split": val,
+            "validation": ["heldout"] if val > 0 else [], "validate_every": max(1, steps // 5) if val > 0 else 0,
+            "checkpoint_every": max(1, steps // 4), "device": device or "auto", "warmup": 0.1,
+            "skip_missing_images": True, **plan.updates,
         }
         job = services.runner.start_training(config, name=(name or "").strip() or None, owner=username)
+    except TrainCheckError as exc:
+        return str(exc), gr.skip(), session
     except (UploadError, ParaclipError, ValueError) as exc:
-        return f"❌ {exc}", gr.skip(), gr.skip()
-    return f"⏳ started job `{job.id}`", gr.update(choices=job_ids(services), value=job.id), session
+        return f"❌ {exc}", gr.skip(), session
+    notes = f" ({'; '.join(plan.notes)})" if plan.notes else ""
+    return f"⏳ started job `{job.id}`{notes}", gr.update(choices=job_ids(services), value=job.id), session
+
+
+def use_example_data(services):
+    """(data path, images, steps, batch size, message) for the ready-made mini-world training data."""
+    data, images = example_training_data(services)
+    with open(data, encoding="utf-8") as f:
+        n = sum(1 for line in f if line.strip())
+    return (data, images, 200, 32, f"Example data: {n} mini-world scenes (not the Compare gallery's), each with a "
+            f"caption, two paraphrases and its image. Press “Start training”.")
+
+
+def use_text_only():
+    return ("no-l1", 0.0, "Text-only losses: `no-l1` = L2 (caption ↔ paraphrase 1) + L3 (paraphrase 1 ↔ paraphrase 2), "
+            "the paper's ablation without the image term; no images needed, no held-out validation.")
+
+
+def upload_images(services, session, files):
+    """An image upload (zip or files named by image_id) as the image source of this session."""
+    session = dict(session or {})
+    if not files:
+        return gr.skip(), "", session
+    try:
+        folder, count, skipped = save_image_upload(files, services.session_dir(session),
+                                                   services.config.max_upload_mb)
+    except UploadError as exc:
+        return gr.skip(), f"❌ {exc}", session
+    extra = f" ({skipped} other files skipped)" if skipped else ""
+    return str(folder), f"✅ {count} images uploaded{extra}; they are now the image source.", session
 
 
 def job_ids(services) -> list[tuple[str, str]]:
@@ -177,11 +214,18 @@ def build(services, session: gr.State) -> dict[str, Any]:
             data_path = gr.Textbox(label="Paraphrase JSONL (filled by “Send to Train”)", elem_id="train-data")
             data_upload = gr.File(label="…or upload a paraphrase JSONL", file_types=[".jsonl"], height=100)
             images = gr.Dropdown(label="Images (a gallery, or an image folder path)", choices=[],
-                                 allow_custom_value=True)
+                                 allow_custom_value=True, elem_id="train-images")
+            image_upload = gr.File(label="…or upload images (a zip, or the files) named by image_id",
+                                   file_types=[".zip", *IMAGE_SUFFIXES], file_count="multiple", height=120)
+            with gr.Row():
+                example = gr.Button("Use the example data", size="sm", elem_id="train-example")
+                text_only = gr.Button("Use text-only losses (no images)", size="sm", elem_id="train-text-only")
         with gr.Column():
             with gr.Row():
-                steps = gr.Number(label="steps", value=200, precision=0, minimum=1)
-                batch_size = gr.Number(label="batch size (global)", value=32, precision=0, minimum=2)
+                steps = gr.Number(label="steps", value=200, precision=0, minimum=LIMITS["steps"][0],
+                                  maximum=LIMITS["steps"][1])
+                batch_size = gr.Number(label="batch size (global)", value=32, precision=0,
+                                       minimum=LIMITS["batch_size"][0], maximum=LIMITS["batch_size"][1])
                 lr = gr.Number(label="learning rate", value=1e-4)
             with gr.Row():
                 loss_preset = gr.Dropdown(LOSS_PRESET_NAMES, value="paraclip", label="loss preset",
@@ -208,8 +252,14 @@ def build(services, session: gr.State) -> dict[str, Any]:
 
     start.click(handlers.start,
                 [session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset, loss_weights,
-                 val_split, device, job_name], [message, job_pick, session], api_name="start_training")
+                 val_split, device, job_name], [message, job_pick, session], api_name="start_training",
+                concurrency_id="train", concurrency_limit=2)
     cancel.click(handlers.cancel, job_pick, message, api_name="cancel_training")
+    example.click(functools.partial(use_example_data, services), None, [data_path, images, steps, batch_size, message],
+                  api_visibility="private")
+    text_only.click(use_text_only, None, [loss_preset, val_split, message], api_visibility="private")
+    image_upload.upload(functools.partial(upload_images, services), [session, image_upload],
+                        [images, message, session], api_visibility="private")
     outputs = [history, job_status, curve, log, checkpoints]
     timer.tick(functools.partial(poll, services), job_pick, outputs, api_visibility="private", show_progress="hidden",
                queue=False)

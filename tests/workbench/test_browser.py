@@ -6,39 +6,11 @@ subprocess on the untrained mini model; the job must still be listed after an ap
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
-import pytest
+from .browser import needs_chromium, shot
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"Debian chromium not installed at {CHROMIUM} (apt-get install chromium; "
-                                       f"scripts/setup.sh --dev does it)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def shot(page, name):
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"workbench-{name}.png"), full_page=True)
-
-
-def text_of(page, selector):
-    return page.locator(selector).inner_text()
+pytestmark = needs_chromium
 
 
 def test_click_through_every_tab(launched, browser, chat_server, services):
@@ -97,7 +69,7 @@ def test_click_through_every_tab(launched, browser, chat_server, services):
     page.get_by_role("tab", name="Compare").click()
     page.locator("#compare-run").click()
     expect(page.locator("#compare-status")).to_contain_text("✅", timeout=180_000)
-    expect(page.locator("#compare-bars .js-plotly-plot .barlayer .trace").first).to_be_attached()
+    expect(page.locator("#compare-plot-retrieval .js-plotly-plot .barlayer .trace").first).to_be_attached()
     expect(page.locator("#compare-results")).to_contain_text("retrieval")
     shot(page, "4-compare")
 

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from workbench import compare, explore, paraphrase, train
+from workbench import compare, explore, paraphrase, review, train
 from workbench.uploads import UploadError, check_text_upload
 
 
@@ -50,7 +50,7 @@ def test_bad_upload_in_the_paraphrase_handler_is_a_visible_message(services, tmp
 
 def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_server):
     text = "image_id,caption\ntest-000000,two red circles left of a blue square\ntest-000001,a small green star above a cross\nx,one"
-    status, table, files, session = run_to_end(paraphrase.run_paraphrase(
+    status, table, files, session, _ = run_to_end(paraphrase.run_paraphrase(
         services, {}, text, None, paraphrase.BACKEND_API, "", chat_server.base_url, "mock", "sk-secret-test",
         "paper", "", "", 1.0, 0.1, 64, 0))
     assert status.startswith("✅"), status
@@ -60,13 +60,26 @@ def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_ser
     assert "sk-secret-test" not in open(out, encoding="utf-8").read()
     assert not [k for k in __import__("os").environ if k.startswith("PARACLIP_WB_KEY_")]
     assert sorted(p.rsplit(".", 1)[1] for p in files) == ["csv", "jsonl"]
-    msg, table, files = paraphrase.apply_review(session, 0, "rejected", "", "")
-    assert msg.startswith("✅") and table.loc[0, "review"] == "rejected"
-    msg, table, _ = paraphrase.apply_review(session, 1, "accepted", "a little green star over a cross", "")
+    picked = {"file": out, "index": 0}
+    # "rejected" on a clicked row (boxes pre-filled with its text) stores "rejected", not "edited"
+    p1, p2 = table.loc[0, "paraphrase_1"], table.loc[0, "paraphrase_2"]
+    msg, table, files, _ = review.apply_review(session, picked, 0, "rejected", p1, p2, "all")
+    assert msg.startswith("✅") and table.loc[0, "review"] == "rejected", msg
+    # "accepted" with the pre-filled text unchanged stays "accepted"
+    msg, table, *_ = review.apply_review(session, {"file": out, "index": 1}, 1, "accepted",
+                                         table.loc[1, "paraphrase_1"], table.loc[1, "paraphrase_2"], "all")
+    assert table.loc[1, "review"] == "accepted", msg
+    msg, table, *_ = review.apply_review(session, {"file": out, "index": 1}, 1, "accepted",
+                                         "a little green star over a cross", table.loc[1, "paraphrase_2"], "all")
     assert table.loc[1, "review"] == "edited" and table.loc[1, "paraphrase_1"] == "a little green star over a cross"
     records = [json.loads(line) for line in open(out, encoding="utf-8")]
     assert records[1]["original"]["paraphrase_1"] != "a little green star over a cross"
-    assert paraphrase.apply_review(session, 99, "accepted", "", "")[0].startswith("❌")
+    assert "paraphrase_2" not in records[1]["original"]  # only the edited text is replaced
+    assert review.apply_review(session, None, 99, "accepted", "", "", "all")[0].startswith("❌")
+    # a row picked in an earlier run's table is refused, not written into this run's row
+    stale = review.apply_review(session, {"file": "/elsewhere/old.jsonl", "index": 1}, 1, "rejected", "x", "y", "all")
+    assert stale[0].startswith("❌") and "earlier run" in stale[0]
+    assert review.apply_review(session, picked, 0, "edited", p1, p2, "all")[0].startswith("❌")
 
 
 def test_explore_shows_both_models_with_rank_metrics(services):
@@ -96,22 +109,51 @@ def test_explore_shows_both_models_with_rank_metrics(services):
     assert "pc-error" in bad_page
 
 
-def test_compare_retrieval_and_stsb_gives_tables_plots_and_files(services):
+def test_compare_runs_ao_js_by_default_and_shows_n_deltas_and_one_plot_per_group(services):
     models = services.model_labels()
     gallery = next(iter(services.defaults.gallery_choices()))
-    last = run_to_end(compare.run_compare(services, {}, models[0], [models[1]],
-                                          ["zero-shot retrieval (gallery)", "STS-B (offline)"], gallery, "",
+    last = run_to_end(compare.run_compare(services, {}, models[0], [models[1]], compare.DEFAULT_TASKS, gallery, "",
                                           "1,5", 0))
-    status, results, deltas, bars, curves, scatter, delta_plot, files, session = last
+    status, results, deltas, summary, notes, *figures, files, session = last
     assert status.startswith("✅"), status
-    assert set(results.columns) >= {"task", "metric", *models[:2]}
+    assert set(results.columns) >= {"task", "metric", "n", *models[:2]}
+    assert set(results["task"]) == {"retrieval", "paraphrased-retrieval", "STSB"}
+    assert set(results.loc[results.task == "paraphrased-retrieval", "metric"]) == {"AO@1", "JS@1"}
+    assert (results["n"].astype(str).str.len() > 0).all()
     assert set(deltas["model"]) == {models[1]} and deltas["95% CI"].str.startswith("[").all()
-    assert set(results["task"]) == {"retrieval", "STSB"}
-    assert len(bars.data) == 2 and len(delta_plot.data) == 1 and len(scatter.data) == 2
+    assert set(deltas["significant"]) <= {"yes", "no"} and (deltas["n"] > 0).all()
+    assert summary.count("(n = ") == 4 and "significant" in summary  # R@1, AO@1, JS@1, Spearman
+    assert "default in-vocabulary paraphrase pairs" in notes and "untrained (random weights)" in notes
+    shown = {slot: f["value"] for slot, f in zip(compare.PLOT_SLOTS, figures) if f.get("visible")}
+    assert set(shown) == {"retrieval", "paraphrased", "sts", "forest", "scatter"}
+    assert len(shown["retrieval"].data) == 2 and len(shown["forest"].data) == 1
     assert {p.rsplit("/", 1)[1] for p in files} == {"results.csv", "deltas.csv", "results.json"}
     err = run_to_end(compare.run_compare(services, {}, models[0], [], ["paraphrased retrieval AO@k / JS@k "
-                                                                       "(gallery + pairs)"], gallery, "", "10", 0))
+                                                                       "(gallery + pairs)"], "tuxpaint-none", "",
+                                         "10", 0))
     assert err[0].startswith("❌") and "pairs" in err[0]
+
+
+def test_compare_stop_ends_the_evaluation_thread_within_seconds(services):
+    """Stop while STS-B is being encoded (thousands of sentences): the worker thread ends within a
+    few seconds, not after the task, and the status says stopped."""
+    import threading
+    import time
+
+    models = services.model_labels()
+    gen = compare.run_compare(services, {}, models[0], [models[1]], ["STS-B (offline)"], None, "", "10", 0,
+                              session_id="stop-test")
+    status = next(gen)[0]
+    deadline = time.monotonic() + 120
+    while "STSB" not in status and time.monotonic() < deadline:
+        status = next(gen)[0]
+    time.sleep(1.0)  # inside the encoding of STS-B's sentences
+    assert services.runs.stop("compare", "stop-test")
+    stopped_at = time.monotonic()
+    last = run_to_end(gen)
+    assert time.monotonic() - stopped_at < 10
+    assert last[0].startswith("⏹ stopped"), last[0]
+    assert not [t for t in threading.enumerate() if t.name == "paraclip-wb-compare"]
 
 
 def test_start_requires_data_and_login_when_auth_is_on(services, monkeypatch):
@@ -125,6 +167,37 @@ def test_start_requires_data_and_login_when_auth_is_on(services, monkeypatch):
     msg, *_ = train.start_job(services, {}, services.model_labels()[0], "x.jsonl", None, "", 10, 8, 1e-4,
                               "paraclip", "", 0.0, "cpu", "", Req())
     assert "Log in" in msg
+
+
+def test_pasted_captions_are_refused_up_front_and_the_example_data_trains(services, chat_server):
+    class Req:
+        username = None
+
+    *_, session, _ = run_to_end(paraphrase.run_paraphrase(
+        services, {}, "a dog runs on the grass\nthree people ride bikes on a road", None, paraphrase.BACKEND_API,
+        "", chat_server.base_url, "mock", "", "paper", "", "", 1.0, 0.1, 64, 0))
+    model = services.model_labels()[0]
+    gallery = next(iter(services.defaults.gallery_choices()))
+    before = len(services.runner.list())
+    msg, _, session = train.start_job(services, session, model, "", None, gallery, 10, 2, 1e-4, "paraclip", "", 0.1,
+                                      "cpu", "", Req())
+    assert msg.startswith("❌") and "no image id" in msg and "no-l1" in msg, msg
+    assert len(services.runner.list()) == before  # nothing was started
+    msg, *_ = train.start_job(services, session, model, "", None, gallery, 0, 2, 1e-4, "paraclip", "", 0.1, "cpu", "",
+                              Req())
+    assert "steps must be between 1 and 20000" in msg
+    preset, val_split, _ = train.use_text_only()
+    msg, pick, _ = train.start_job(services, session, model, "", None, gallery, 3, 2, 1e-4, preset, "", val_split,
+                                   "cpu", "text-only", Req())
+    assert msg.startswith("⏳ started job") and "stand-in ids" in msg, msg
+    data, images, steps, batch, note = train.use_example_data(services)
+    assert "mini-world scenes" in note and len(list(__import__("pathlib").Path(images).glob("*.png"))) >= 200
+    msg, pick, _ = train.start_job(services, {}, model, data, None, images, 3, 8, 1e-4, "paraclip", "", 0.1, "cpu",
+                                   "example", Req())
+    assert msg.startswith("⏳ started job"), msg
+    job = services.runner.get(pick["value"])
+    assert job.config["images"] == images and job.config["data"] == data
+    services.runner.cancel_all()
 
 
 def test_loss_presets_listed_in_the_form_match_the_trainer():

@@ -1,0 +1,58 @@
+"""The local model as the app uses it: messages for a visitor when a Space has no model."""
+
+from __future__ import annotations
+
+import pytest
+
+from paraclip.errors import ModelLoadError
+from workbench import local_llm, paraphrase
+
+
+@pytest.mark.parametrize("args, text", [
+    (("downloading Qwen2.5-1.5B-Instruct",), "downloading Qwen2.5-1.5B-Instruct"),
+    ((0.25, "downloading"), "downloading 25%"),
+    ((50, 200, "fetching model.gguf"), "fetching model.gguf 25%"),
+    (({"message": "fetching", "done": 3, "total": 4},), "fetching 75%"),
+])
+def test_loader_progress_becomes_one_line(args, text):
+    assert local_llm.describe_progress(*args) == text
+
+
+def test_without_a_model_the_visitor_is_told_who_can_fix_it(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    message = local_llm.explain_local_failure(ModelLoadError("No local paraphrasing model: run `paraclip ...`"))
+    assert message.startswith("❌ No local paraphrasing model is installed on this server")
+    assert "offline (HF_HUB_OFFLINE is set)" in message and "For the owner of this app" in message
+    assert "OpenAI-compatible API" in message  # what the visitor can do now
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert "none could be fetched from the Hugging Face hub" in local_llm.explain_local_failure(ModelLoadError("x"))
+    typed = local_llm.explain_local_failure(ModelLoadError("bad gguf header"), typed_model=True)
+    assert "could not be loaded" in typed and "bad gguf header" in typed
+
+
+def test_the_paraphrase_tab_shows_the_owner_message_not_a_traceback(services, monkeypatch):
+    def no_model(model, progress, keep=False):
+        progress("looking for the local model")
+        raise ModelLoadError("No local paraphrasing model: run `paraclip paraphrase --setup-llm-pack`")
+
+    monkeypatch.setattr(paraphrase, "local_backend", no_model)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    last = None
+    for last in paraphrase.run_paraphrase(services, {}, "a dog runs on the grass", None, paraphrase.BACKEND_LOCAL,
+                                          "", "", "", "", "small-model", "", "", 0.7, 0.9, 64, 0):
+        pass
+    status = last[0]
+    assert status.startswith("❌ No local paraphrasing model is installed") and "Traceback" not in status
+    assert "For the owner of this app" in status
+
+
+def test_explores_generate_button_gives_the_same_message(monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench import explore
+
+    def no_model(caption):
+        raise ModelLoadError("No local paraphrasing model: run `paraclip paraphrase --setup-llm-pack`")
+
+    _, note = explore.generate_paraphrase(SimpleNamespace(paraphrase_one=no_model), "a red circle")
+    assert note.startswith("❌ No local paraphrasing model is installed") and "For the owner of this app" in note

@@ -1,0 +1,66 @@
+"""Run board: per-session stop flags, queue messages per lane, and the stoppable encoder."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.runs import RunBoard, StoppableEncoder, Stopped, session_key
+
+
+def test_stop_reaches_only_the_sessions_own_run():
+    board = RunBoard({"paraphrase": 1})
+    mine, theirs = board.start("paraphrase", "me"), board.start("paraphrase", "them")
+    assert [r.id for r in board.stop("paraphrase", "me")] == [mine.id]
+    assert mine.stopped and not theirs.stopped
+    assert board.stop("compare", "them") == []  # another lane: nothing of theirs there
+    board.finish(mine)
+    assert board.stop("paraphrase", "me") == []
+
+
+def test_a_run_stopped_while_queued_starts_stopped():
+    board = RunBoard()
+    queued = board.enqueue("compare", "me")
+    board.stop("compare", "me")
+    started = board.start("compare", "me")
+    assert started is queued and started.stopped and started.state == "running"
+
+
+def test_queue_messages_say_what_a_run_waits_for():
+    board = RunBoard({"compare": 1, "paraphrase": 2})
+    other = board.start("compare", "them")
+    mine = board.enqueue("compare", "me")
+    assert board.ahead(mine) == 1
+    assert board.waiting_message(mine) == ("⏳ queued: waiting for another user's comparison to finish (1 ahead); "
+                                           "yours starts right after.")
+    third = board.enqueue("compare", "you")
+    assert "other users' comparisons to finish (2 ahead)" in board.waiting_message(third)
+    board.finish(other)
+    assert board.ahead(mine) == 0 and board.waiting_message(mine) == "⏳ starting the comparison …"
+    # two paraphrase runs may work at once: the second starts at once, a third waits for one
+    board.start("paraphrase", "a")
+    assert board.ahead(board.enqueue("paraphrase", "b")) == 0
+    assert board.ahead(board.enqueue("paraphrase", "c")) == 1
+
+
+def test_session_key():
+    class Request:
+        session_hash = "abc"
+
+    assert session_key(Request()) == "abc" and session_key(None) == "api"
+
+
+def test_the_stoppable_encoder_stops_between_batches(tiny_encoder):
+    flag = {"stop": False}
+    calls = []
+    encoder = StoppableEncoder(tiny_encoder, lambda: flag["stop"])
+    assert encoder.name == tiny_encoder.name and encoder.has_image_tower
+    out = encoder.encode_text(["a red circle"] * 5, batch_size=2, progress=lambda d, t: calls.append(d))
+    assert tuple(out.shape) == (5, tiny_encoder.encode_text(["x"]).shape[1]) and calls == [2, 4, 5]
+
+    def stop_after_first(done, total):
+        flag["stop"] = True
+
+    with pytest.raises(Stopped):
+        encoder.encode_text(["a blue square"] * 6, batch_size=2, progress=stop_after_first)
+    with pytest.raises(Stopped):
+        encoder.encode_image([], batch_size=2)

@@ -1,0 +1,123 @@
+"""Ready-made data for a first visit: paraphrase pairs for Compare's AO@k / JS@k and example
+training data for the Train tab.
+
+Shipped files are used when present (``assets/``, or the evaluation sets of the trained mini-world
+run next to its gallery); otherwise the app makes them once from the procedural mini-world, in
+seconds and without any model:
+
+* pairs — for each scene of the rendered mini-world gallery, its canonical caption and an
+  in-vocabulary rewording from the held-out generator (:mod:`paraclip.miniworld.evalsets`),
+  checked to keep the scene's meaning;
+* training data — scenes of the world's *train* split (never the gallery's scenes), rendered,
+  with two-step paraphrases from the scene-aware rewriter, as a paraphrase JSONL with image ids
+  plus the image folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASSETS = REPO_ROOT / "assets"
+PAIRS_NAME = "pairs-in-vocab.jsonl"
+EXAMPLE_SIZE = 240
+_lock = threading.Lock()
+
+
+def _gallery_ids(gallery_dir: Path) -> list[str]:
+    with open(gallery_dir / "captions.csv", newline="", encoding="utf-8") as f:
+        return [row.get("image_id") or Path(row["file"]).stem for row in csv.DictReader(f)]
+
+
+def _pairs_match(pairs: Path, gallery_ids: set[str]) -> bool:
+    """True when every image id of the pairs file is an image of the gallery."""
+    try:
+        with open(pairs, encoding="utf-8") as f:
+            ids = [json.loads(line).get("image_id") for line in f if line.strip()]
+    except (OSError, ValueError):
+        return False
+    return bool(ids) and all(i in gallery_ids for i in ids)
+
+
+def default_pairs(services, gallery_label: str | None) -> str | None:
+    """The default paraphrase pairs for ``gallery_label`` (a path), or None when there are none.
+
+    Looks next to the gallery (shipped assets and the trained mini-world run keep their pair sets
+    there), then makes them for the app's rendered mini-world gallery.
+    """
+    if not gallery_label:
+        return None
+    spec = services.defaults.gallery_choices().get(gallery_label, gallery_label)
+    folder = Path(str(spec))
+    if not (folder / "captions.csv").is_file():
+        return None
+    ids = set(_gallery_ids(folder))
+    candidates = [folder / PAIRS_NAME, folder.parent / PAIRS_NAME, folder.parent / "evalsets" / PAIRS_NAME,
+                  folder.parent.parent / "evalsets" / PAIRS_NAME, ASSETS / PAIRS_NAME]
+    for path in candidates:
+        if path.is_file() and _pairs_match(path, ids):
+            return str(path)
+    made = folder.parent / f"{folder.name}-pairs" / PAIRS_NAME
+    with _lock:
+        if not made.is_file():
+            if not _write_miniworld_pairs(folder, made):
+                return None
+    return str(made) if _pairs_match(made, ids) else None
+
+
+def _write_miniworld_pairs(gallery_dir: Path, out: Path) -> bool:
+    """In-vocabulary pairs for a gallery rendered from the mini-world's ``test`` split (seed 0)."""
+    from paraclip.miniworld.evalsets import make_pair_sets
+    from paraclip.miniworld.rewriter import inventory_vocabulary
+    from paraclip.miniworld.world import iter_scenes
+
+    ids = _gallery_ids(gallery_dir)
+    if not ids or not all(i.startswith("test-") for i in ids):
+        return False  # not a gallery the app rendered from the mini-world
+    scenes = [s for s in iter_scenes(seed=0, split="test", n=len(ids)) if s.image_id in set(ids)]
+    in_vocab, _ = make_pair_sets(scenes, inventory_vocabulary(), seed=0)
+    _write_jsonl(out, in_vocab.records())
+    return len(in_vocab) > 0
+
+
+def example_training_data(services) -> tuple[str, str]:
+    """``(paraphrase JSONL with image ids, image folder)`` ready to train on (made once)."""
+    shipped = ASSETS / "examples"
+    if (shipped / "paraphrases.jsonl").is_file() and (shipped / "images").is_dir():
+        return str(shipped / "paraphrases.jsonl"), str(shipped / "images")
+    root = Path(services.config.app_dir) / "defaults" / "example-training"
+    data, images = root / "paraphrases.jsonl", root / "images"
+    with _lock:
+        if not data.is_file():
+            _write_example_training(root, EXAMPLE_SIZE, avoid_test=services.config.gallery_size)
+    return str(data), str(images)
+
+
+def _write_example_training(root: Path, n: int, avoid_test: int) -> None:
+    """``n`` train-split scenes whose meanings differ from the first ``avoid_test`` gallery scenes."""
+    from paraclip.miniworld.rewriter import SceneRewriter
+    from paraclip.miniworld.world import iter_scenes
+
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rewriter = SceneRewriter(seed=0)
+    gallery_meanings = {s.spec.meaning_key() for s in iter_scenes(seed=0, split="test", n=avoid_test)}
+    records = []
+    for index, scene in enumerate(iter_scenes(seed=0, split="train", n=n, exclude=gallery_meanings)):
+        scene.image().save(images / f"{scene.image_id}.png")
+        p1, p2 = rewriter.paraphrase(scene.spec, scene.image_id)
+        records.append({"index": index, "image_id": scene.image_id, "caption": scene.caption, "paraphrase_1": p1,
+                        "paraphrase_2": p2, "status": "ok", "backend": rewriter.name, "review": "unreviewed"})
+    _write_jsonl(root / "paraphrases.jsonl", records)
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp.replace(path)

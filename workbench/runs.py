@@ -1,0 +1,144 @@
+"""Long runs of the app (paraphrasing, comparisons): their queue lanes, stop flags and queue messages.
+
+Each kind of long work has its own Gradio concurrency lane (``LANES``), so a paraphrase run never
+holds up a comparison or an Explore query. A :class:`RunBoard` (one per app, in ``Services``) keeps
+the runs that are queued or running, each with its own stop flag, keyed by the browser session
+that started it: Stop in one tab stops that tab's run and nobody else's. It is job control (like
+the training job runner), not per-user UI state: what a user sees stays in Gradio state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+# lane -> how many runs of it may work at once (the machine has few cores: comparisons one at a
+# time; paraphrase runs mostly wait on a shared model or a remote API, so two may overlap)
+LANES = {"paraphrase": 2, "compare": 1, "explore": 4, "explore-llm": 1}
+NOUNS = {"paraphrase": "paraphrase run", "compare": "comparison", "explore-llm": "paraphrase"}
+QUEUED_TTL_S = 3600.0  # a queued run whose page went away never starts; forget it after this
+
+
+@dataclass
+class Run:
+    """One queued or running piece of long work."""
+
+    lane: str
+    session: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created: float = field(default_factory=time.monotonic)
+    state: str = "queued"  # queued | running | done
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop.is_set()
+
+
+class RunBoard:
+    """Queued and running runs per lane; thread-safe."""
+
+    def __init__(self, limits: dict[str, int] | None = None):
+        self.limits = dict(limits or LANES)
+        self._runs: list[Run] = []
+        self._lock = threading.Lock()
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        self._runs = [r for r in self._runs if r.state != "done"
+                      and not (r.state == "queued" and now - r.created > QUEUED_TTL_S)]
+
+    def enqueue(self, lane: str, session: str) -> Run:
+        """Note a run the user just asked for (before Gradio's queue starts it)."""
+        with self._lock:
+            self._prune()
+            self._runs = [r for r in self._runs if not (r.lane == lane and r.session == session
+                                                        and r.state == "queued")]
+            run = Run(lane, session)
+            self._runs.append(run)
+            return run
+
+    def start(self, lane: str, session: str) -> Run:
+        """The run a handler is starting: the session's queued one (possibly already stopped), or a new one."""
+        with self._lock:
+            self._prune()
+            run = next((r for r in self._runs if r.lane == lane and r.session == session and r.state == "queued"),
+                       None)
+            if run is None:
+                run = Run(lane, session)
+                self._runs.append(run)
+            run.state = "running"
+            return run
+
+    def finish(self, run: Run) -> None:
+        with self._lock:
+            run.state = "done"
+            self._prune()
+
+    def stop(self, lane: str, session: str) -> list[Run]:
+        """Set the stop flag of this session's queued and running runs in ``lane``; returns them."""
+        with self._lock:
+            runs = [r for r in self._runs if r.lane == lane and r.session == session and r.state != "done"]
+            for r in runs:
+                r.stop.set()
+            return runs
+
+    def ahead(self, run: Run) -> int:
+        """How many runs of other sessions must end before ``run`` can start (0 = it starts now)."""
+        with self._lock:
+            self._prune()
+            before = [r for r in self._runs if r.lane == run.lane and r is not run and r.created <= run.created
+                      and r.session != run.session]
+        return max(0, len(before) - self.limits.get(run.lane, 1) + 1)
+
+    def waiting_message(self, run: Run) -> str:
+        n = self.ahead(run)
+        noun = NOUNS.get(run.lane, run.lane)
+        if n == 0:
+            return f"⏳ starting the {noun} …"
+        others = f"another user's {noun}" if n == 1 else f"other users' {noun}s"
+        return f"⏳ queued: waiting for {others} to finish ({n} ahead); yours starts right after."
+
+
+def session_key(request: Any) -> str:
+    """The browser session a request comes from (a page load); API calls without one share ``"api"``."""
+    return str(getattr(request, "session_hash", None) or "api")
+
+
+class Stopped(Exception):
+    """Raised inside a worker thread when its run's stop flag is set."""
+
+
+class StoppableEncoder:
+    """An encoder that checks a stop flag between batches (evaluations call ``encode_text`` /
+    ``encode_image`` once with all their inputs, so a check per call alone would come too late).
+    Everything else is the wrapped encoder's."""
+
+    def __init__(self, encoder: Any, should_stop: Callable[[], bool]):
+        self._encoder = encoder
+        self._should_stop = should_stop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._encoder, name)
+
+    def _checked(self, progress):
+        def check(done: int, total: int) -> None:
+            if self._should_stop():
+                raise Stopped("stopped by the user")
+            if callable(progress):
+                progress(done, total)
+
+        return check
+
+    def encode_text(self, texts, batch_size=None, progress=None):
+        if self._should_stop():
+            raise Stopped("stopped by the user")
+        return self._encoder.encode_text(texts, batch_size=batch_size, progress=self._checked(progress))
+
+    def encode_image(self, images, batch_size=None, progress=None):
+        if self._should_stop():
+            raise Stopped("stopped by the user")
+        return self._encoder.encode_image(images, batch_size=batch_size, progress=self._checked(progress))

@@ -1,0 +1,183 @@
+"""Checks before a training job starts, so that a job never fails seconds in for a reason the form
+could have told: settings out of range, records without image ids, images that are not there.
+
+When images are missing, the message offers what works: the text-only loss terms (``no-l1`` =
+L2 + L3, the paper's ablation without the image term), an image upload, or the example data.
+Text-only training of records without image ids gets a copy of the data with stand-in ids (the
+trainer joins by image_id; the text-only terms never look at an image).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# What the app lets a visitor start (the CLI takes anything the trainer accepts).
+LIMITS = {"steps": (1, 20_000), "batch_size": (2, 1024), "lr": (1e-7, 0.1), "val_split": (0.0, 0.5)}
+OFFER = ("Choose one: **Use text-only losses** (`no-l1` = L2 + L3, the paper's ablation without the image term; "
+         "needs no images), **upload the images** (a zip of files named by image_id), or **Use the example data** "
+         "(mini-world scenes with paraphrases and images).")
+
+
+class TrainCheckError(ValueError):
+    """The job would fail: the message says why and what to do."""
+
+
+@dataclass
+class DataSummary:
+    lines: int = 0
+    usable: int = 0  # status ok, not rejected in review, with the texts the loss needs
+    without_id: int = 0
+    ids: set[str] = field(default_factory=set)
+    first_missing_id_line: int | None = None
+
+
+@dataclass
+class TrainPlan:
+    data: str
+    updates: dict[str, Any] = field(default_factory=dict)  # config fields changed by the checks
+    notes: list[str] = field(default_factory=list)
+
+
+def check_settings(steps, batch_size, lr, val_split, loss_preset: str, loss_weights: str | None) -> dict[str, Any]:
+    """The numeric settings, checked against LIMITS; raises TrainCheckError naming every bad field."""
+    from paraclip.training.config import coerce_value
+    from paraclip.training.losses import LOSS_PRESETS
+
+    values: dict[str, Any] = {}
+    problems = []
+    for name, raw, kind in (("steps", steps, int), ("batch_size", batch_size, int), ("lr", lr, float),
+                            ("val_split", val_split or 0, float)):
+        lo, hi = LIMITS[name]
+        try:
+            value = kind(raw)
+            if kind is int and float(raw) != value:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(f"{name.replace('_', ' ')} must be a{'n integer' if kind is int else ' number'}")
+            continue
+        if not lo <= value <= hi:
+            problems.append(f"{name.replace('_', ' ')} must be between {lo:g} and {hi:g} (got {value:g})")
+        values[name] = value
+    if loss_preset not in LOSS_PRESETS:
+        problems.append(f"unknown loss preset {loss_preset!r}")
+    if (loss_weights or "").strip():
+        try:
+            weights = coerce_value("loss_weights", loss_weights.strip())
+            if any(w < 0 for w in weights.values()):
+                problems.append("loss weights must be ≥ 0")
+        except Exception as exc:  # noqa: BLE001 - its message names the field
+            problems.append(str(exc).split(". ")[0])
+    if problems:
+        raise TrainCheckError("Check the training settings: " + "; ".join(problems) + ".")
+    return values
+
+
+def scan_data(path: str, text_fields: list[str]) -> DataSummary:
+    """Count the usable records of a paraphrase JSONL and collect their image ids."""
+    summary = DataSummary()
+    file = Path(path)
+    if not file.is_file():
+        raise TrainCheckError("The training data file is not there any more: paraphrase again or upload the JSONL.")
+    with open(file, encoding="utf-8", errors="replace") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            summary.lines += 1
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                raise TrainCheckError(f"Line {line_no} of the training data is not a JSON record; upload the JSONL "
+                                      f"written by the Paraphrase tab or `paraclip paraphrase`.") from None
+            if not isinstance(rec, dict) or str(rec.get("status", "ok")).lower() != "ok" \
+                    or str(rec.get("review") or "").lower() == "rejected" \
+                    or not all(isinstance(rec.get(k), str) and rec[k].strip() for k in text_fields):
+                continue
+            summary.usable += 1
+            image_id = str(rec.get("image_id") or "").strip()
+            if image_id:
+                summary.ids.add(image_id)
+            else:
+                summary.without_id += 1
+                summary.first_missing_id_line = summary.first_missing_id_line or line_no
+    if summary.usable == 0:
+        raise TrainCheckError(f"None of the {summary.lines} records can be trained on (each needs status ok, the "
+                              f"texts {', '.join(text_fields)}, and not rejected in review). Paraphrase again, or "
+                              f"use the example data.")
+    return summary
+
+
+def images_found(image_spec: str | None, ids: set[str]) -> tuple[int, str]:
+    """(how many of ``ids`` have an image in the source, its description); (0, "") without a source."""
+    from paraclip.errors import ParaclipError
+    from paraclip.training.data import ImageIndex
+
+    if not image_spec or not Path(str(image_spec)).exists():
+        return 0, ""
+    try:
+        index = ImageIndex.from_spec(image_spec)
+    except ParaclipError:
+        return 0, ""
+    return sum(i in index for i in ids), f"{len(index)} images"
+
+
+def plan_training(data: str, image_spec: str | None, images_label: str, settings: dict[str, Any], loss_preset: str,
+                  folder: Path) -> TrainPlan:
+    """Check data and images for ``loss_preset``; the plan to start, or TrainCheckError saying what to do."""
+    from paraclip.training.losses import resolve_preset
+
+    preset = resolve_preset(loss_preset)
+    summary = scan_data(data, preset.text_fields)
+    plan = TrainPlan(data=data)
+    heldout = settings.get("val_split", 0) > 0
+    if preset.uses_image:
+        if summary.without_id:
+            raise TrainCheckError(
+                f"❌ {summary.without_id} of the {summary.usable} usable records have no image id (e.g. line "
+                f"{summary.first_missing_id_line}: captions pasted one per line carry none), but the loss preset "
+                f"“{loss_preset}” includes L1, which pairs each paraphrase with its image. {OFFER}")
+        found, described = images_found(image_spec, summary.ids)
+        if not described:
+            raise TrainCheckError(f"❌ No images: pick a gallery or an image folder under “Images”, or upload the "
+                                  f"images. {OFFER}")
+        if found == 0:
+            example = next(iter(sorted(summary.ids)))
+            raise TrainCheckError(f"❌ None of the {len(summary.ids)} image ids of the data (e.g. “{example}”) has an "
+                                  f"image in {images_label} ({described}). {OFFER}")
+        if found < len(summary.ids):
+            plan.notes.append(f"{len(summary.ids) - found} of {len(summary.ids)} images are missing in "
+                              f"{images_label}; their records are skipped")
+        usable = found
+    else:
+        usable = summary.usable
+        if heldout:
+            plan.updates.update(validation=[], validate_every=0)
+            plan.notes.append("no held-out validation (its R@1 and AO@10 need images)")
+        if summary.without_id:
+            plan.data = str(_with_standin_ids(Path(data), folder))
+            plan.notes.append(f"{summary.without_id} records without image ids get stand-in ids (the text-only "
+                              f"losses never look at an image)")
+        plan.updates["images"] = None
+    train_share = 1 - settings.get("val_split", 0) if heldout and preset.uses_image else 1
+    if settings["batch_size"] > max(1, int(usable * train_share)):
+        raise TrainCheckError(f"❌ The batch size {settings['batch_size']} is larger than the "
+                              f"{int(usable * train_share)} usable training records: lower it (in-batch negatives "
+                              f"need a batch of at least 2) or add data.")
+    return plan
+
+
+def _with_standin_ids(data: Path, folder: Path) -> Path:
+    """A copy of ``data`` in which records without an image id get ``text-<line>``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{data.stem}-text-only.jsonl"
+    with open(data, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line_no, line in enumerate(src, 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if not str(rec.get("image_id") or "").strip():
+                rec["image_id"] = f"text-{line_no}"
+            dst.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return out

@@ -42,36 +42,36 @@ class TrainPlan:
 
 
 def check_settings(steps, batch_size, lr, val_split, loss_preset: str, loss_weights: str | None) -> dict[str, Any]:
-    """The numeric settings, checked against LIMITS; raises TrainCheckError naming every bad field."""
+    """The form's settings, checked by the trainer's own field rules (one home for every range) and then
+    against the app's caps (LIMITS: what a visitor may start); raises TrainCheckError naming every bad field."""
+    from paraclip.errors import ParaclipError
     from paraclip.training.config import coerce_value
-    from paraclip.training.losses import LOSS_PRESETS
+    from paraclip.training.losses import resolve_preset
 
+    form = {"steps": steps, "batch_size": batch_size, "lr": lr, "val_split": val_split or 0,
+            "loss_preset": loss_preset, "loss_weights": (loss_weights or "").strip() or None}
     values: dict[str, Any] = {}
     problems = []
-    for name, raw, kind in (("steps", steps, int), ("batch_size", batch_size, int), ("lr", lr, float),
-                            ("val_split", val_split or 0, float)):
-        lo, hi = LIMITS[name]
+    for name, raw in form.items():
+        if isinstance(raw, float) and name in ("steps", "batch_size") and raw.is_integer():
+            raw = int(raw)  # gr.Number hands integers over as floats
         try:
-            value = kind(raw)
-            if kind is int and float(raw) != value:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append(f"{name.replace('_', ' ')} must be a{'n integer' if kind is int else ' number'}")
+            values[name] = coerce_value(name, raw)
+        except ParaclipError as exc:
+            # the trainer's message without its help suffix (the form says what each field is)
+            problems.append(str(exc).split(f". ({name}:")[0].split(". Expected:")[0].rstrip("."))
             continue
-        if not lo <= value <= hi:
-            problems.append(f"{name.replace('_', ' ')} must be between {lo:g} and {hi:g} (got {value:g})")
-        values[name] = value
-    if loss_preset not in LOSS_PRESETS:
-        problems.append(f"unknown loss preset {loss_preset!r}")
-    if (loss_weights or "").strip():
+        if name in LIMITS:
+            lo, hi = LIMITS[name]
+            if not lo <= values[name] <= hi:
+                problems.append(f"{name} must be between {lo:g} and {hi:g} in the app (got {values[name]:g})")
+    if not problems:
         try:
-            weights = coerce_value("loss_weights", loss_weights.strip())
-            if any(w < 0 for w in weights.values()):
-                problems.append("loss weights must be ≥ 0")
-        except Exception as exc:  # noqa: BLE001 - its message names the field
-            problems.append(str(exc).split(". ")[0])
+            resolve_preset(values["loss_preset"], values["loss_weights"])
+        except ParaclipError as exc:
+            problems.append(str(exc))
     if problems:
-        raise TrainCheckError("Check the training settings: " + "; ".join(problems) + ".")
+        raise TrainCheckError("❌ Check the training settings: " + "; ".join(p.rstrip(".") for p in problems) + ".")
     return values
 
 

@@ -5,13 +5,22 @@ can batch (local models) or fan out (HTTP APIs); it never raises for a single re
 failure: that request's :class:`Completion` carries the error. Errors that make every
 further request pointless (bad API key, unknown model) set ``fatal=True`` and the engine
 stops. A new backend (e.g. the OpenAI Batch API) is one module with one class.
+
+Stopping is per call: ``generate(requests, should_stop=check)`` polls ``check()`` while it
+works and answers the requests it had not finished with ``Completion(None, error="cancelled")``
+soon after ``check()`` turns true. One backend object may serve several runs at once (the
+app shares one loaded local model between sessions), so stopping one call never affects
+another call's requests.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+StopCheck = Callable[[], bool]
+CANCELLED = "cancelled"  # the error of a request given up because its caller asked to stop
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,19 @@ class Backend(ABC):
     model: str = "?"
     #: how many requests the engine should keep in flight (API concurrency or local batch size)
     parallelism: int = 1
+    #: a process-wide instance shared by several callers: ``close()`` leaves it loaded
+    shared: bool = False
 
     @abstractmethod
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        """One completion per request, in order. Per-request failures are returned, not raised."""
+    def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:
+        """One completion per request, in order. Per-request failures are returned, not raised.
+
+        Requests not finished when ``should_stop()`` turns true return ``Completion(None, error=CANCELLED)``.
+        """
+
+    def estimate_seconds(self, requests: Sequence[ChatRequest], new_tokens: int = 24) -> float | None:
+        """Seconds this backend needs for ``requests`` on this machine, or None when it cannot tell."""
+        return None
 
     def identity(self) -> dict[str, Any]:
         """What decides the output besides the request: part of the cache key. Never holds secrets."""
@@ -74,10 +92,10 @@ class Backend(ABC):
         return "paper"
 
     def cancel(self) -> None:
-        """Make pending requests return soon (the engine calls this when asked to stop)."""
+        """Make every pending request of this backend, whoever sent it, return soon (prefer ``should_stop``)."""
 
     def uncancel(self) -> None:
-        """Undo :meth:`cancel` (the engine calls this when a run starts, so a backend can be reused)."""
+        """Undo :meth:`cancel`."""
 
     def close(self) -> None:
         """Release connections / memory. Safe to call twice."""

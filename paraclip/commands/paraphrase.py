@@ -109,13 +109,14 @@ def run(args) -> int:
     backend = _backend(args)
     bar = None
 
-    def progress(stats):
+    def progress(stats):  # one bar over every step of every caption; the plan is printed first
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=stats["total"], initial=stats["done"] - 1, unit="caption", dynamic_ncols=True)
-        bar.update(1)
-        bar.set_postfix(ok=stats["ok"], failed=stats["failed"], cached=stats["cached_requests"],
-                        tokens=stats["tokens"], refresh=False)
+            print(format_plan(stats), flush=True)
+            bar = tqdm(total=stats["steps_total"], initial=stats["steps_done"], unit="step", dynamic_ncols=True)
+        bar.update(stats["steps_done"] - bar.n)
+        bar.set_postfix(captions=f"{stats['done']}/{stats['total']}", ok=stats["ok"], failed=stats["failed"],
+                        cached=stats["cached_requests"], refresh=False)
 
     try:
         summary = run_paraphrasing(args.input, args.out, backend, config, progress=progress)
@@ -125,6 +126,17 @@ def run(args) -> int:
         backend.close()
     print(format_summary(summary))
     return 0 if summary["complete"] else 1
+
+
+def format_plan(s: dict) -> str:
+    """What the run is about to do, e.g. '3 captions x 2 steps, about 40 s on this machine'."""
+    todo = s["total"] - s["done"]
+    line = f"{todo} caption{'s' if todo != 1 else ''} x 2 steps"
+    if s["done"]:
+        line += f" ({s['done']} of {s['total']} already done)"
+    if s.get("estimate_s") is not None:
+        line += f", about {s['estimate_s']:.0f} s on this machine"
+    return line
 
 
 def format_summary(s: dict) -> str:

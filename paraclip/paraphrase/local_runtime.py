@@ -48,7 +48,15 @@ def hub_gguf() -> tuple[str, str]:
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """The hub must not be used: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set, now or when it was imported."""
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    if any(flag.strip().lower() in ("1", "true", "yes", "on") for flag in flags):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return True
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def fetch_hub_gguf(progress: Progress | None = None, allow_download: bool | None = None) -> Path | None:

@@ -30,18 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("backend")
     model.add_argument("--backend", default="local", help="openai (any OpenAI-compatible server) | local "
-                                                          "(default; offline)")
+                                                          "(default; offline: llama.cpp for .gguf files, else "
+                                                          "transformers) | llama.cpp | transformers")
     model.add_argument("--model", help="API model name, or a local directory / .gguf file / HF model id "
                                        "(local default: the offline pack, else SmolLM2)")
     model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     model.add_argument("--api-key-env", default="OPENAI_API_KEY",
                        help="name of the environment variable holding the API key (the key is never printed)")
-    model.add_argument("--concurrency", type=int, help="requests in flight (API) / batch size (local)")
+    model.add_argument("--concurrency", type=int, help="requests in flight (API) / parallel sequences (llama.cpp) "
+                                                       "/ batch size (transformers)")
     model.add_argument("--timeout", type=float, help="per-request timeout in seconds (API)")
     model.add_argument("--max-retries", type=int, help="retries per request on 429/5xx/timeouts (API)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
     model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
-    model.add_argument("--threads", type=int, help="local: CPU threads for torch")
+    model.add_argument("--threads", type=int, help="local: CPU threads (default: all cores)")
 
     data = parser.add_argument_group("input")
     data.add_argument("--caption-column", help="caption column / field (default: caption)")

@@ -75,6 +75,11 @@ def fetch_hub_gguf(progress: Progress | None = None, allow_download: bool | None
         allow_download = not hub_offline()
     if not allow_download:
         return None
+    problem = _unreachable(endpoint, repo, filename)
+    if problem:  # fail in seconds, not after the hub client's retries
+        warnings.warn(f"Could not fetch {repo}/{filename} from the Hugging Face hub ({problem}).",
+                      PackMissingWarning, stacklevel=3)
+        return None
     try:
         path = hf_hub_download(repo, filename, endpoint=endpoint, tqdm_class=_progress_tqdm(progress, filename))
     except Exception as exc:  # noqa: BLE001 - no network, no such file, ...: fall back, saying why
@@ -82,6 +87,19 @@ def fetch_hub_gguf(progress: Progress | None = None, allow_download: bool | None
                       f"{str(exc)[:200]}).", PackMissingWarning, stacklevel=3)
         return None
     return Path(path)
+
+
+def _unreachable(endpoint: str | None, repo: str, filename: str) -> str | None:
+    """Why the hub cannot serve the file (one quick request), or None when it answers."""
+    import httpx
+    from huggingface_hub import constants
+
+    url = f"{(endpoint or constants.ENDPOINT).rstrip('/')}/{repo}/resolve/main/{filename}"
+    try:
+        httpx.head(url, timeout=5.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__} for {url}"
+    return None
 
 
 def _progress_tqdm(progress: Progress | None, filename: str):

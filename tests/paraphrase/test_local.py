@@ -14,7 +14,7 @@ def smollm2(tmp_path_factory):
     # module-scoped, so set the session's cache dir here (the autouse per-test fixture runs later)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PARACLIP_CACHE", str(tmp_path_factory.getbasetemp() / "paraclip-cache"))
-        backend = make_backend("local", model=str(smollm2_path()), batch_size=3, threads=1, seed=0)
+        backend = make_backend("transformers", model=str(smollm2_path()), batch_size=3, threads=1, seed=0)
         yield backend
     backend.close()
 

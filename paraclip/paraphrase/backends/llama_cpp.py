@@ -224,7 +224,7 @@ class LlamaCppBackend(Backend):
     # -- the worker ----------------------------------------------------------------------------------
     def _serve(self) -> None:
         active: list[_Job] = []
-        while True:
+        while not self._closed:
             if not self._admit(active):
                 break
             if not active:

@@ -209,17 +209,24 @@ class LocalBackend(Backend):
                 else:
                     groups.setdefault(request.sampling_key, []).append((request, fut, stop))
             for group in groups.values():
+                def answer_now(i, group=group):  # a stopped caller need not wait for the rest of the batch
+                    group[i][1].set_result(Completion(None, error=CANCELLED))
+
                 try:
-                    results = self.generate_batch([r for r, _, _ in group], [s for _, _, s in group])
+                    results = self.generate_batch([r for r, _, _ in group], [s for _, _, s in group], answer_now)
                 except Exception as exc:  # a failing batch fails its requests, not the engine
                     results = [Completion(None, error=f"local generation failed: {type(exc).__name__}: {exc}")
                                for _ in group]
                 for (_, fut, _), result in zip(group, results):
-                    fut.set_result(result)
+                    if not fut.done():
+                        fut.set_result(result)
 
-    def generate_batch(self, requests: Sequence[ChatRequest],
-                       stops: Sequence[StopCheck | None] = ()) -> list[Completion]:
-        """One left-padded ``generate`` call for requests sharing sampling parameters."""
+    def generate_batch(self, requests: Sequence[ChatRequest], stops: Sequence[StopCheck | None] = (),
+                       on_stopped=None) -> list[Completion]:
+        """One left-padded ``generate`` call for requests sharing sampling parameters.
+
+        ``stops[i]`` is polled between tokens; once it is true row ``i`` ends and ``on_stopped(i)`` is called.
+        """
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -229,7 +236,10 @@ class LocalBackend(Backend):
         class CallerStopped(StoppingCriteria):  # polled between tokens; ends only the rows whose caller stopped
             def __call__(self, input_ids, scores, **kwargs):
                 for i, stop in enumerate(stops):
-                    stopped[i] = stopped[i] or bool(stop is not None and stop())
+                    if not stopped[i] and stop is not None and stop():
+                        stopped[i] = True
+                        if on_stopped is not None:
+                            on_stopped(i)
                 return torch.tensor(stopped, dtype=torch.bool, device=input_ids.device)
 
         prompts = [self._render(r) for r in requests]

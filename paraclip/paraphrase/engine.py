@@ -244,16 +244,20 @@ def run_paraphrasing(
         start = time.monotonic()
         stopped, interrupted, fatal = False, False, None
 
-        def report_steps() -> None:
-            steps = 2 * stats["done"] + paraphraser.steps_in_flight
-            if steps == stats["steps_done"]:
-                return
-            stats["steps_done"] = steps
+        def refresh_clock() -> float:
+            """Steps done (a caption has two), elapsed time and the ETA from this run's pace; returns elapsed."""
             elapsed = time.monotonic() - start
             stats["elapsed_s"] = round(elapsed, 3)
-            run_steps = steps - 2 * stats["resumed"]
+            stats["steps_done"] = 2 * stats["done"] + paraphraser.steps_in_flight
+            run_steps = stats["steps_done"] - 2 * stats["resumed"]
             if run_steps > 0 and elapsed > 0:
-                stats["eta_s"] = round((stats["steps_total"] - steps) * elapsed / run_steps, 1)
+                stats["eta_s"] = round((stats["steps_total"] - stats["steps_done"]) * elapsed / run_steps, 1)
+            return elapsed
+
+        def report_steps() -> None:  # a step finished between two records
+            if 2 * stats["done"] + paraphraser.steps_in_flight == stats["steps_done"]:
+                return
+            refresh_clock()
             if progress is not None:
                 progress(dict(stats, event="step"))
 
@@ -268,13 +272,8 @@ def run_paraphrasing(
             if rec["error"]:
                 key = rec["error"].split(" (after")[0]
                 failure_reasons[key] = failure_reasons.get(key, 0) + 1
-            elapsed = time.monotonic() - start
-            stats["elapsed_s"] = round(elapsed, 3)
+            elapsed = refresh_clock()
             stats["records_per_s"] = round(stats["written"] / elapsed, 3) if elapsed > 0 else 0.0
-            stats["steps_done"] = 2 * stats["done"] + paraphraser.steps_in_flight
-            run_steps = stats["steps_done"] - 2 * stats["resumed"]
-            left = stats["steps_total"] - stats["steps_done"]
-            stats["eta_s"] = round(left * elapsed / run_steps, 1) if run_steps > 0 and elapsed > 0 else None
             stats["event"] = "record"
             if progress is not None:
                 progress(dict(stats))

@@ -15,6 +15,8 @@ another call's requests.
 
 from __future__ import annotations
 
+import queue
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -105,3 +107,18 @@ class Backend(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def stop_worker(jobs: queue.Queue, worker: threading.Thread | None, future_of: Callable[[Any], Any]) -> None:
+    """Stop a local backend's worker thread (``None`` in its queue ends it) and answer every request still
+    queued with "backend closed", so that no caller waits forever. ``future_of(item)`` is an item's Future."""
+    if worker is not None:
+        jobs.put(None)
+        worker.join(timeout=30)
+    while True:
+        try:
+            item = jobs.get_nowait()
+        except queue.Empty:
+            return
+        if item is not None and not future_of(item).done():
+            future_of(item).set_result(Completion(None, error="backend closed"))

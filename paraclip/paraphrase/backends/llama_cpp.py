@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck
+from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, stop_worker
 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
@@ -399,14 +399,5 @@ class LlamaCppBackend(Backend):
     def close_now(self) -> None:
         """Stop the worker and free the model (also for a shared instance)."""
         self._closed = True
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=30)
-            self._worker = None
-        while True:  # anything still queued will not be served: answer it so no caller waits forever
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job.future.set_result(Completion(None, error="backend closed"))
+        stop_worker(self._queue, self._worker, lambda job: job.future)
+        self._worker = None

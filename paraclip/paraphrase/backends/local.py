@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck
+from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, stop_worker
 
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 
@@ -274,14 +274,5 @@ class LocalBackend(Backend):
         if self.shared:  # a process-wide instance (local_runtime.shared_local_backend) stays loaded
             return
         self._closed = True
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=30)
-            self._worker = None
-        while True:  # anything still queued will not be served: answer it so no caller waits forever
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[1].set_result(Completion(None, error="backend closed"))
+        stop_worker(self._queue, self._worker, lambda item: item[1])
+        self._worker = None

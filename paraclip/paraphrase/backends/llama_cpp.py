@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,6 +31,18 @@ from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, C
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 Progress = Callable[[float, str], None]
+#: the cost of each extra sequence's token in a decode, relative to a one-token decode (for the ETA);
+#: measured with the offline pack on 2 cores by bench/paraphrase_local.py (parallel 4 vs 1)
+PARALLEL_TOKEN_COST = 0.45
+
+
+def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def llama_cpp_available() -> bool:
@@ -262,12 +274,7 @@ class LlamaCppBackend(Backend):
 
     def _start(self, job: _Job) -> None:
         self.ctx.kv_cache_seq_rm(job.slot, -1, -1)
-        shared = 0
-        for a, b in zip(job.tokens, self._prefix_tokens):
-            if a != b:
-                break
-            shared += 1
-        shared = min(shared, len(job.tokens) - 1)  # the last prompt token is decoded for its logits
+        shared = min(_shared_prefix(job.tokens, self._prefix_tokens), len(job.tokens) - 1)  # the last prompt token is decoded for its logits
         if shared > 0:
             self.ctx.kv_cache_seq_cp(self._prefix_slot, job.slot, 0, shared)
         job.n_past = shared
@@ -370,26 +377,23 @@ class LlamaCppBackend(Backend):
 
     # -- estimates and shutdown ---------------------------------------------------------------------
     def estimate_seconds(self, requests: Sequence[ChatRequest], new_tokens: int = 24) -> float | None:
-        """Seconds to serve ``requests`` on this machine, from the speed measured so far (or a short probe)."""
+        """Seconds to serve ``requests`` on this machine, from the speed measured so far.
+
+        Before the first generation, the first request is run for a few tokens to measure the speed; this
+        also leaves its prompt in the prefix cache, so the probe is not wasted work.
+        """
         if not requests:
             return 0.0
-        if self.speed["gen_tokens"] < 4 or self.speed["prompt_tokens"] < 16:
-            self._probe()
+        if self.speed["gen_tokens"] < 2 or self.speed["prompt_tokens"] < 16:
+            self.generate([replace(requests[0], max_tokens=3)])
         prompt_tps = self.speed["prompt_tokens"] / max(self.speed["prompt_s"], 1e-9)
         gen_tps = self.speed["gen_tokens"] / max(self.speed["gen_s"], 1e-9)
-        # the first prompt of a step is evaluated in full, later ones mostly share its prefix
-        lengths = [len(self.tokenize(r)) for r in requests]
-        prompt = max(lengths) + sum(lengths) * 0.25
-        # parallel sequences: measured on 2 cores, a batch of P tokens costs about (1 + 0.45 (P - 1)) tokens
+        # the first prompt is evaluated in full, the others only past the prefix they share with it
+        first = self.tokenize(requests[0])
+        prompt = len(first) + sum(len(t) - _shared_prefix(t, first) for t in map(self.tokenize, requests[1:]))
         lanes = min(self.parallel, len(requests))
-        gen = len(requests) * new_tokens / lanes * (1 + 0.45 * (lanes - 1))
+        gen = len(requests) * new_tokens / lanes * (1 + PARALLEL_TOKEN_COST * (lanes - 1))
         return prompt / prompt_tps + gen / gen_tps
-
-    def _probe(self) -> None:
-        """Measure prompt and generation speed with a tiny request (about a second on a 1.5B model)."""
-        probe = ChatRequest(messages=(("user", "Describe a sunny beach with a red umbrella in a few words."),),
-                            temperature=0.0, top_p=1.0, max_tokens=6)
-        self.generate([probe])
 
     def close(self) -> None:
         if self.shared:

@@ -62,8 +62,10 @@ def child(args) -> None:
         run_s = time.monotonic() - start
     backend.close()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # this process's own peak (KiB on Linux)
-    print("RESULT " + json.dumps({"peak_rss_gb": peak_kb * 1024 / 1e9, "load_s": load_s, "run_s": run_s, "first_record_s": first[0] - t0 if first else None,
-                                  "ok": summary["ok"], "records": summary["done"], "tokens": summary["tokens"]}))
+    print("RESULT " + json.dumps({
+        "peak_rss_gb": peak_kb * 1024 / 1e9, "load_s": load_s, "run_s": run_s,
+        "first_record_s": first[0] - t0 if first else None,
+        "ok": summary["ok"], "records": summary["done"], "tokens": summary["tokens"]}))
 
 
 def cold_run(args, runtime: str, parallel: int, cache: str) -> dict:

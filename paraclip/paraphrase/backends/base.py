@@ -18,6 +18,8 @@ from __future__ import annotations
 import queue
 import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -122,3 +124,20 @@ def stop_worker(jobs: queue.Queue, worker: threading.Thread | None, future_of: C
             return
         if item is not None and not future_of(item).done():
             future_of(item).set_result(Completion(None, error="backend closed"))
+
+
+def await_completions(futures: Sequence[Future], should_stop: StopCheck | None,
+                      poll_s: float = 0.1) -> list[Completion]:
+    """The results of ``futures``; once ``should_stop()`` is true, the unfinished ones are answered as cancelled
+    at once (a request still queued behind other callers' work need not wait for it; the worker drops it)."""
+    results = []
+    for fut in futures:
+        while True:
+            try:
+                results.append(fut.result(timeout=poll_s if should_stop is not None else None))
+                break
+            except FutureTimeout:
+                if should_stop():
+                    results.append(Completion(None, error=CANCELLED))
+                    break
+    return results

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, stop_worker
+from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, Completion, StopCheck,
+                                              await_completions, stop_worker)
 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
@@ -220,7 +221,7 @@ class LlamaCppBackend(Backend):
                 else:
                     self._queue.put(_Job(request, tokens, should_stop, fut, self._request_seed(request)))
             futures.append(fut)
-        return [f.result() for f in futures]
+        return await_completions(futures, should_stop)
 
     def _request_seed(self, request: ChatRequest) -> int:
         # depends on the request only, so an output does not change with what else was in the batch
@@ -274,7 +275,8 @@ class LlamaCppBackend(Backend):
 
     def _start(self, job: _Job) -> None:
         self.ctx.kv_cache_seq_rm(job.slot, -1, -1)
-        shared = min(_shared_prefix(job.tokens, self._prefix_tokens), len(job.tokens) - 1)  # the last prompt token is decoded for its logits
+        # the last prompt token is always decoded: its logits give the first new token
+        shared = min(_shared_prefix(job.tokens, self._prefix_tokens), len(job.tokens) - 1)
         if shared > 0:
             self.ctx.kv_cache_seq_cp(self._prefix_slot, job.slot, 0, shared)
         job.n_past = shared

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, stop_worker
+from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, Completion, StopCheck,
+                                              await_completions, stop_worker)
 
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 
@@ -173,7 +174,7 @@ class LocalBackend(Backend):
             self._queue.put((request, fut, should_stop))
             futures.append(fut)
         try:
-            return [f.result() for f in futures]
+            return await_completions(futures, should_stop)
         finally:
             with self._lock:
                 self._outstanding -= len(requests)

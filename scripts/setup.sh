@@ -53,7 +53,7 @@ if [ "${PARACLIP_NO_LLAMA_CPP:-0}" != 1 ] && \
     if [ "$(id -u)" = 0 ] && ! { command -v cmake && command -v g++; } >/dev/null; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null) || true
     fi
-    echo "==> building llama-cpp-python $LLAMA_CPP_VERSION from source (once, about 10-20 min on 2 cores; kept in .whl/)"
+    echo "==> building llama-cpp-python $LLAMA_CPP_VERSION from source (once: about 18 CPU-minutes, ~10 min on 2 idle cores; kept in .whl/)"
     start=$(date +%s)
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
       $VPY -m pip wheel -q --no-deps --no-binary llama-cpp-python -w "$LLAMA_WHEELS" "llama-cpp-python==$LLAMA_CPP_VERSION" \

@@ -41,3 +41,22 @@ def test_cli_config_file_sets_prompts(chat_server, tmp_path, capsys):
     assert main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o2.jsonl"), "--backend", "openai",
                  "--base-url", server.base_url, "--config", str(tmp_path / "bad.yaml")]) == 2
     assert "Did you mean 'temperature'" in capsys.readouterr().err
+
+
+def test_cli_prints_the_plan_before_the_run(chat_server, tmp_path, capsys):
+    server = chat_server()
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\ntwo cats sleep on a sofa\na red car near a wall\n")
+    argv = ["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+            "--base-url", server.base_url, "--limit", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "2 captions x 2 steps"  # an API backend gives no estimate before it answers
+    (tmp_path / "o.jsonl").write_text((tmp_path / "o.jsonl").read_text().splitlines()[0] + "\n")
+    assert main(argv[:-2]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "2 captions x 2 steps (1 of 3 already done)"
+
+
+def test_format_plan_with_an_estimate():
+    from paraclip.commands.paraphrase import format_plan
+
+    assert format_plan({"total": 3, "done": 0, "estimate_s": 39.6}) == "3 captions x 2 steps, about 40 s on this machine"

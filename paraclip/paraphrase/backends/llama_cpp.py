@@ -32,9 +32,10 @@ from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 Progress = Callable[[float, str], None]
-#: the cost of each extra sequence's token in a decode, relative to a one-token decode (for the ETA);
-#: measured with the offline pack on 2 cores by bench/paraphrase_local.py (parallel 4 vs 1)
-PARALLEL_TOKEN_COST = 0.45
+#: the cost of each extra sequence's token in a decode, relative to a one-token decode (for the ETA).
+#: bench/paraphrase_local.py with the offline pack on 2 shared cores: 3 captions with 4 parallel sequences
+#: ran 2.77x faster than one at a time (load ~9), i.e. about 0.05; 0.1 keeps the estimate on the safe side.
+PARALLEL_TOKEN_COST = 0.1
 
 
 def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:

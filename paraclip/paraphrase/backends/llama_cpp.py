@@ -64,6 +64,7 @@ class _Job:
     n_past: int = 0  # tokens of this sequence already in the KV cache
     out: list[int] = field(default_factory=list)
     next_token: int | None = None  # sampled, not yet decoded
+    evaluating: bool = False  # its prompt evaluation has begun
     sampler: Any = None
 
     def stop_requested(self) -> bool:
@@ -276,12 +277,16 @@ class LlamaCppBackend(Backend):
 
     def _start(self, job: _Job) -> None:
         self.ctx.kv_cache_seq_rm(job.slot, -1, -1)
+        job.sampler = self._sampler(job)
+
+    def _share_prefix(self, job: _Job) -> None:
+        """Copy the prefix this job's prompt shares with the last evaluated prompt instead of evaluating it."""
         # the last prompt token is always decoded: its logits give the first new token
         shared = min(_shared_prefix(job.tokens, self._prefix_tokens), len(job.tokens) - 1)
         if shared > 0:
             self.ctx.kv_cache_seq_cp(self._prefix_slot, job.slot, 0, shared)
         job.n_past = shared
-        job.sampler = self._sampler(job)
+        job.evaluating = True
 
     def _sampler(self, job: _Job):
         request = job.request
@@ -309,9 +314,10 @@ class LlamaCppBackend(Backend):
             job.n_past += 1
             budget -= 1
         prompt_tokens = 0
-        for job in prompting:
-            if budget <= 0:
-                break
+        # one prompt at a time: the next one then finds this one's prefix (few-shot turns) in the cache
+        for job in prompting[:1]:
+            if not job.evaluating:
+                self._share_prefix(job)
             chunk = job.tokens[job.n_past: job.n_past + budget]
             for k, token in enumerate(chunk):
                 self._put(batch, token, job.n_past + k, job.slot, False)

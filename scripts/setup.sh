@@ -4,6 +4,7 @@
 #   scripts/setup.sh            runtime only (what the app needs)
 #   scripts/setup.sh --dev      + test tools, Debian chromium (browser tests), Tux Paint stamps + librsvg (gallery tests)
 #   scripts/setup.sh --llm-pack + the offline paraphrasing LLM (Qwen2.5-Coder-1.5B-Instruct GGUF, ~1.1 GB)
+# Every mode also builds llama-cpp-python once (see below; PARACLIP_NO_LLAMA_CPP=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,33 @@ if [ ! -f "$STAMP" ]; then
   $VPY -m pip install -q --no-deps $NO_DEPS
   $VPY -m pip install -q --no-deps --no-build-isolation -e .
   touch "$STAMP"
+fi
+
+# llama-cpp-python runs the local GGUF paraphraser (PyPI ships it as source only). It is built
+# once into .whl/ (ignored by git) and later setups install that wheel in seconds. Portable CPU
+# build: GGML_NATIVE=OFF targets AVX2/FMA/F16C instead of -march=native, so the wheel still runs
+# if .whl/ moves to another x86-64 machine; the multimodal library is not needed. Needs gcc, g++
+# and cmake; without them (or with PARACLIP_NO_LLAMA_CPP=1) GGUF files run through transformers.
+LLAMA_CPP_VERSION=0.3.36
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+LLAMA_WHEELS=.whl/llama-cpp-$(echo "$LLAMA_CPP_VERSION $LLAMA_CMAKE_ARGS $(uname -m)" | sha256sum | cut -c1-12)
+if [ "${PARACLIP_NO_LLAMA_CPP:-0}" != 1 ] && \
+   [ "$($VPY -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null)" != "$LLAMA_CPP_VERSION" ]; then
+  if ! ls "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && ! { command -v cmake && command -v g++; } >/dev/null; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null) || true
+    fi
+    echo "==> building llama-cpp-python $LLAMA_CPP_VERSION from source (once: about 18 CPU-minutes, ~10 min on 2 idle cores; kept in .whl/)"
+    start=$(date +%s)
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+      $VPY -m pip wheel -q --no-deps --no-binary llama-cpp-python -w "$LLAMA_WHEELS" "llama-cpp-python==$LLAMA_CPP_VERSION" \
+      && echo "    built in $(( $(date +%s) - start )) s" \
+      || echo "warning: llama-cpp-python did not build; GGUF models will run through transformers (slower)" >&2
+  fi
+  wheel=$(ls "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl 2>/dev/null | head -1 || true)
+  if [ -n "$wheel" ]; then
+    $VPY -m pip install -q "$wheel" -c constraints.txt
+  fi
 fi
 
 if [ "$DEV" = 1 ]; then

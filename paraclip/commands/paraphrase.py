@@ -38,20 +38,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("backend")
     model.add_argument("--backend", default="local", type=_backend_name,
                        help="openai (any OpenAI-compatible server) | openai-batch (the OpenAI Batch API: files of "
-                            "requests, 50 %% of the price, results within 24 h) | local (default; offline)")
+                            "requests, 50 %% of the price, results within 24 h) | local (default; offline: "
+                            "llama.cpp for .gguf files, else transformers) | llama.cpp | transformers")
     model.add_argument("--model", help="API model name, or a local directory / .gguf file / HF model id "
                                        "(local default: the offline pack, else SmolLM2)")
     model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     model.add_argument("--api-key-env", default="OPENAI_API_KEY",
                        help="name of the environment variable holding the API key (the key is never printed)")
-    model.add_argument("--concurrency", type=whole(minimum=1), help="requests in flight (API) / batch size (local)")
+    model.add_argument("--concurrency", type=whole(minimum=1), help="requests in flight (API) / parallel "
+                       "sequences (llama.cpp) / batch size (transformers)")
     model.add_argument("--timeout", type=number(above=0), help="per-request timeout in seconds (API)")
     model.add_argument("--max-retries", type=whole(minimum=0),
                        help="retries per request on 429/5xx/timeouts (API); follow-up batches per failed request "
                             "(openai-batch, default 2)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
     model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
-    model.add_argument("--threads", type=whole(minimum=1), help="local: CPU threads for torch")
+    model.add_argument("--threads", type=whole(minimum=1), help="local: CPU threads (default: all cores)")
 
     batch = parser.add_argument_group("openai-batch")
     batch.add_argument("--yes", action="store_true", help="submit without asking (the cost estimate is still printed)")
@@ -164,18 +166,19 @@ def run(args) -> int:
     backend = _backend(args)
     bar = None
 
-    def progress(stats):
+    def progress(stats):  # one bar over every step of every caption; the plan is printed first
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=stats["total"], initial=stats["done"], unit="caption", dynamic_ncols=True)
-        bar.update(stats["done"] - bar.n)
+            print(format_plan(stats), flush=True)
+            bar = tqdm(total=stats["steps_total"], initial=stats["steps_done"], unit="step", dynamic_ncols=True)
+        bar.update(stats["steps_done"] - bar.n)
         batch = stats.get("batch")
         if batch:
             done = f"{batch['completed']}/" if "completed" in batch else ""
             bar.set_description(f"{stats['phase']} {batch['batch_id'] or batch['file']} (round {batch['round']}, "
                                 f"{done}{batch['requests']} requests)", refresh=False)
-        bar.set_postfix(ok=stats["ok"], failed=stats["failed"], cached=stats["cached_requests"],
-                        tokens=stats["tokens"], refresh=True)
+        bar.set_postfix(captions=f"{stats['done']}/{stats['total']}", ok=stats["ok"], failed=stats["failed"],
+                        cached=stats["cached_requests"], refresh=True)
 
     try:
         with GracefulInterrupt(on_stop=backend.cancel) as interrupt:
@@ -207,6 +210,17 @@ def exit_status(summary: dict, interrupted: bool = False) -> int:
               file=sys.stderr)
         return 1
     return 0 if summary["complete"] else 1
+
+
+def format_plan(s: dict) -> str:
+    """What the run is about to do, e.g. '3 captions x 2 steps, about 40 s on this machine'."""
+    todo = s["total"] - s["done"]
+    line = f"{todo} caption{'s' if todo != 1 else ''} x 2 steps"
+    if s["done"]:
+        line += f" ({s['done']} of {s['total']} already done)"
+    if s.get("estimate_s") is not None:
+        line += f", about {s['estimate_s']:.0f} s on this machine"
+    return line
 
 
 def format_summary(s: dict) -> str:

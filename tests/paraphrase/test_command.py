@@ -103,7 +103,7 @@ _SLEEPY = textwrap.dedent("""
         def __init__(self, **options):
             self.calls, self.lock = 0, threading.Lock()
 
-        def generate(self, requests):
+        def generate(self, requests, should_stop=None):
             with self.lock:
                 self.calls += 1
                 n = self.calls
@@ -134,3 +134,22 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     assert "second Ctrl-C: quitting now" in err and "Traceback" not in err
     assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0, 1]
     assert not Path(str(out) + ".lock").exists() or RunLock(out).holder() is None  # the kernel dropped the lock
+
+
+def test_cli_prints_the_plan_before_the_run(chat_server, tmp_path, capsys):
+    server = chat_server()
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\ntwo cats sleep on a sofa\na red car near a wall\n")
+    argv = ["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+            "--base-url", server.base_url, "--limit", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "2 captions x 2 steps"  # an API backend gives no estimate before it answers
+    (tmp_path / "o.jsonl").write_text((tmp_path / "o.jsonl").read_text().splitlines()[0] + "\n")
+    assert main(argv[:-2]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "2 captions x 2 steps (1 of 3 already done)"
+
+
+def test_format_plan_with_an_estimate():
+    from paraclip.commands.paraphrase import format_plan
+
+    assert format_plan({"total": 3, "done": 0, "estimate_s": 39.6}) == "3 captions x 2 steps, about 40 s on this machine"

@@ -100,14 +100,51 @@ def test_stop_then_resume_gives_every_caption_once(chat_server, tmp_path):
     out = tmp_path / "out.jsonl"
     seen = []
     with _backend(server) as backend:
-        first = run_paraphrasing(captions, out, backend, _config(tmp_path, use_cache=False),
-                                 progress=seen.append, should_stop=lambda: len(seen) >= 10)
+        first = run_paraphrasing(captions, out, backend, _config(tmp_path, use_cache=False), progress=seen.append,
+                                 should_stop=lambda: sum(e["event"] == "record" for e in seen) >= 10)
         assert first["stopped"] and not first["complete"] and 10 <= first["done"] < 60
         second = run_paraphrasing(captions, out, backend, _config(tmp_path, use_cache=False))
     assert second["resumed"] == first["done"] and second["complete"]
     indices = [json.loads(line)["index"] for line in out.read_text().splitlines()]
     assert indices == list(range(60))
     assert seen[-1]["done"] == first["done"] and "eta_s" in seen[-1]
+
+
+def test_progress_starts_with_the_plan_then_counts_steps(chat_server, tmp_path, captions):
+    server = chat_server(latency=0.01)
+    events = []
+    with _backend(server, concurrency=2) as backend:
+        run_paraphrasing(captions[:4], tmp_path / "o.jsonl", backend, _config(tmp_path), progress=events.append)
+    assert events[0]["event"] == "start" and events[0]["steps_total"] == 8 and events[0]["steps_done"] == 0
+    assert events[0]["estimate_s"] is None  # an API backend cannot tell before it has answered
+    steps = [e["steps_done"] for e in events]
+    assert steps == sorted(steps) and steps[-1] == 8
+    assert [e["event"] for e in events].count("record") == 4
+
+
+def test_stopping_one_run_leaves_another_run_on_the_same_backend_alone(chat_server, tmp_path):
+    import threading
+
+    server = chat_server(latency=0.05)
+    captions = [f"caption number {i} here" for i in range(40)]
+    stop_a = threading.Event()
+    summaries = {}
+    with _backend(server, concurrency=4) as backend:
+        def run(name, should_stop):
+            summaries[name] = run_paraphrasing(captions, tmp_path / f"{name}.jsonl", backend,
+                                               _config(tmp_path, use_cache=False), should_stop=should_stop)
+
+        a = threading.Thread(target=run, args=("a", stop_a.is_set))
+        b = threading.Thread(target=run, args=("b", None))
+        a.start()
+        b.start()
+        time.sleep(0.5)
+        stop_a.set()
+        a.join(30)
+        b.join(120)
+    assert summaries["a"]["stopped"] and not summaries["a"]["complete"]
+    assert summaries["b"]["complete"] and not summaries["b"]["stopped"] and summaries["b"]["ok"] == 40
+    assert len(load_records(tmp_path / "b.jsonl")) == 40
 
 
 def test_resume_against_another_input_is_refused(chat_server, tmp_path, captions):

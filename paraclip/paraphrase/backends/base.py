@@ -5,13 +5,26 @@ can batch (local models) or fan out (HTTP APIs); it never raises for a single re
 failure: that request's :class:`Completion` carries the error. Errors that make every
 further request pointless (bad API key, unknown model) set ``fatal=True`` and the engine
 stops. A new backend (e.g. the OpenAI Batch API) is one module with one class.
+
+Stopping is per call: ``generate(requests, should_stop=check)`` polls ``check()`` while it
+works and answers the requests it had not finished with ``Completion(None, error="cancelled")``
+soon after ``check()`` turns true. One backend object may serve several runs at once (the
+app shares one loaded local model between sessions), so stopping one call never affects
+another call's requests.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+StopCheck = Callable[[], bool]
+CANCELLED = "cancelled"  # the error of a request given up because its caller asked to stop
 
 from paraclip.errors import ParaclipError
 
@@ -63,10 +76,19 @@ class Backend(ABC):
     model: str = "?"
     #: how many requests the engine should keep in flight (API concurrency or local batch size)
     parallelism: int = 1
+    #: a process-wide instance shared by several callers: ``close()`` leaves it loaded
+    shared: bool = False
 
     @abstractmethod
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        """One completion per request, in order. Per-request failures are returned, not raised."""
+    def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:
+        """One completion per request, in order. Per-request failures are returned, not raised.
+
+        Requests not finished when ``should_stop()`` turns true return ``Completion(None, error=CANCELLED)``.
+        """
+
+    def estimate_seconds(self, requests: Sequence[ChatRequest], new_tokens: int = 24) -> float | None:
+        """Seconds this backend needs for ``requests`` on this machine, or None when it cannot tell."""
+        return None
 
     def identity(self) -> dict[str, Any]:
         """What decides the output besides the request: part of the cache key. Never holds secrets."""
@@ -76,10 +98,10 @@ class Backend(ABC):
         return "paper"
 
     def cancel(self) -> None:
-        """Make pending requests return soon (the engine calls this when asked to stop)."""
+        """Make every pending request of this backend, whoever sent it, return soon (prefer ``should_stop``)."""
 
     def uncancel(self) -> None:
-        """Undo :meth:`cancel` (the engine calls this when a run starts, so a backend can be reused)."""
+        """Undo :meth:`cancel`."""
 
     def close(self) -> None:
         """Release connections / memory. Safe to call twice."""
@@ -100,3 +122,35 @@ def check_number(name: str, value, minimum: float | None = None, inclusive: bool
     if minimum is not None and (value < minimum or (not inclusive and value == minimum)):
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
         raise ParaclipError(f"{option} ({name}) must be {bound}; got {value!r}.")
+
+
+def stop_worker(jobs: queue.Queue, worker: threading.Thread | None, future_of: Callable[[Any], Any]) -> None:
+    """Stop a local backend's worker thread (``None`` in its queue ends it) and answer every request still
+    queued with "backend closed", so that no caller waits forever. ``future_of(item)`` is an item's Future."""
+    if worker is not None:
+        jobs.put(None)
+        worker.join(timeout=30)
+    while True:
+        try:
+            item = jobs.get_nowait()
+        except queue.Empty:
+            return
+        if item is not None and not future_of(item).done():
+            future_of(item).set_result(Completion(None, error="backend closed"))
+
+
+def await_completions(futures: Sequence[Future], should_stop: StopCheck | None,
+                      poll_s: float = 0.1) -> list[Completion]:
+    """The results of ``futures``; once ``should_stop()`` is true, the unfinished ones are answered as cancelled
+    at once (a request still queued behind other callers' work need not wait for it; the worker drops it)."""
+    results = []
+    for fut in futures:
+        while True:
+            try:
+                results.append(fut.result(timeout=poll_s if should_stop is not None else None))
+                break
+            except FutureTimeout:
+                if should_stop():
+                    results.append(Completion(None, error=CANCELLED))
+                    break
+    return results

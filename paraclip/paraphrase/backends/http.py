@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -34,8 +34,10 @@ class AbortableClient:
         self._lock = threading.RLock()  # abort() may run in a signal handler on a thread inside request()
         self._closed = False
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Like ``httpx.Client.request``; raises httpx errors, or :class:`RequestAborted` after :meth:`abort`."""
+    def request(self, method: str, url: str, should_stop: Callable[[], bool] | None = None,
+                **kwargs: Any) -> httpx.Response:
+        """Like ``httpx.Client.request``; raises httpx errors, or :class:`RequestAborted` after :meth:`abort`
+        or once ``should_stop()`` is true (checked every 0.1 s: one caller's stop abandons only its request)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             if self._closed:
@@ -54,6 +56,12 @@ class AbortableClient:
 
         threading.Thread(target=call, name="paraclip-http", daemon=True).start()
         try:
+            while should_stop is not None:
+                try:
+                    return future.result(timeout=0.1)
+                except concurrent.futures.TimeoutError:
+                    if should_stop():
+                        future.cancel()
             return future.result()
         except concurrent.futures.CancelledError:
             raise RequestAborted("aborted") from None
@@ -61,11 +69,11 @@ class AbortableClient:
             with self._lock:
                 self._inflight.discard(future)
 
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
+    def post(self, url: str, should_stop: Callable[[], bool] | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, should_stop, **kwargs)
 
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
+    def get(self, url: str, should_stop: Callable[[], bool] | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, should_stop, **kwargs)
 
     def abort(self) -> int:
         """Abandon every request in flight; returns how many. New requests still work."""

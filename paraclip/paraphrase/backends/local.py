@@ -1,4 +1,8 @@
-"""Local transformers causal-LM backend: an HF model id, a local directory, or a GGUF file.
+"""Local transformers causal-LM backend: an HF model id, a local directory, a GPU, or a GGUF file.
+
+GGUF files on a CPU go to llama.cpp by default (``backends/llama_cpp.py``, measured faster
+and lighter in ``bench/paraphrase_local.py``); this runtime is for model ids, folders, GPUs
+and machines without llama-cpp-python.
 
 GGUF files are de-quantised by transformers (``gguf_file=``; needs ``gguf``), which takes
 ~16 s for SmolLM2-135M and much longer for 1.5B models, so the first load saves a converted
@@ -9,6 +13,8 @@ project's CPU (issue 3).
 The engine calls ``generate`` from several threads, one request each; a small batcher
 thread gathers concurrent requests (up to ``batch_size``, waiting at most ``linger_ms`` and
 not at all once every outstanding request is in) into one left-padded ``model.generate`` call.
+Each request carries its caller's ``should_stop``; a stopping criterion checks it between
+tokens and ends only that caller's rows.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion
+from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, Completion, StopCheck,
+                                              await_completions, stop_worker)
 
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 
@@ -88,6 +95,7 @@ def load_gguf_converted(gguf_path: Path, dtype) -> Path:
 
 class LocalBackend(Backend):
     kind = "local"
+    runtime = "transformers"
 
     def __init__(
         self,
@@ -104,9 +112,9 @@ class LocalBackend(Backend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if model is None:
-            from paraclip.paraphrase.llm_pack import default_local_model
+            from paraclip.paraphrase.local_runtime import resolve_local_model
 
-            model = default_local_model()
+            model = resolve_local_model()
         if threads:
             torch.set_num_threads(int(threads))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -154,7 +162,7 @@ class LocalBackend(Backend):
         return "small-model" if self.n_params < SMALL_MODEL_PARAMS else "paper"
 
     # -- batching -------------------------------------------------------------------------------
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:
         if self._closed:
             return [Completion(None, error="backend closed") for _ in requests]
         self._ensure_worker()
@@ -163,10 +171,10 @@ class LocalBackend(Backend):
             self._outstanding += len(requests)
         for request in requests:
             fut: Future = Future()
-            self._queue.put((request, fut))
+            self._queue.put((request, fut, should_stop))
             futures.append(fut)
         try:
-            return [f.result() for f in futures]
+            return await_completions(futures, should_stop)
         finally:
             with self._lock:
                 self._outstanding -= len(requests)
@@ -196,20 +204,44 @@ class LocalBackend(Backend):
                     break
                 pending.append(nxt)
             groups: dict[tuple, list] = {}
-            for request, fut in pending:
-                groups.setdefault(request.sampling_key, []).append((request, fut))
+            for request, fut, stop in pending:
+                if stop is not None and stop():
+                    fut.set_result(Completion(None, error=CANCELLED))
+                else:
+                    groups.setdefault(request.sampling_key, []).append((request, fut, stop))
             for group in groups.values():
+                def answer_now(i, group=group):  # a stopped caller need not wait for the rest of the batch
+                    group[i][1].set_result(Completion(None, error=CANCELLED))
+
                 try:
-                    results = self.generate_batch([r for r, _ in group])
+                    results = self.generate_batch([r for r, _, _ in group], [s for _, _, s in group], answer_now)
                 except Exception as exc:  # a failing batch fails its requests, not the engine
                     results = [Completion(None, error=f"local generation failed: {type(exc).__name__}: {exc}")
                                for _ in group]
-                for (_, fut), result in zip(group, results):
-                    fut.set_result(result)
+                for (_, fut, _), result in zip(group, results):
+                    if not fut.done():
+                        fut.set_result(result)
 
-    def generate_batch(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        """One left-padded ``generate`` call for requests sharing sampling parameters."""
+    def generate_batch(self, requests: Sequence[ChatRequest], stops: Sequence[StopCheck | None] = (),
+                       on_stopped=None) -> list[Completion]:
+        """One left-padded ``generate`` call for requests sharing sampling parameters.
+
+        ``stops[i]`` is polled between tokens; once it is true row ``i`` ends and ``on_stopped(i)`` is called.
+        """
         import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        stops = list(stops) + [None] * (len(requests) - len(stops))
+        stopped = [False] * len(requests)
+
+        class CallerStopped(StoppingCriteria):  # polled between tokens; ends only the rows whose caller stopped
+            def __call__(self, input_ids, scores, **kwargs):
+                for i, stop in enumerate(stops):
+                    if not stopped[i] and stop is not None and stop():
+                        stopped[i] = True
+                        if on_stopped is not None:
+                            on_stopped(i)
+                return torch.tensor(stopped, dtype=torch.bool, device=input_ids.device)
 
         prompts = [self._render(r) for r in requests]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -217,6 +249,8 @@ class LocalBackend(Backend):
         sample = first.temperature > 0
         gen_kwargs: dict[str, Any] = {"max_new_tokens": first.max_tokens, "do_sample": sample,
                                       "pad_token_id": self.tokenizer.pad_token_id}
+        if any(s is not None for s in stops):
+            gen_kwargs["stopping_criteria"] = StoppingCriteriaList([CallerStopped()])
         if sample:
             gen_kwargs.update(temperature=first.temperature, top_p=first.top_p, top_k=0)
         self._batches += 1
@@ -228,7 +262,8 @@ class LocalBackend(Backend):
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
         pad = self.tokenizer.pad_token_id
         new_tokens = (new != pad).sum(dim=1).tolist()
-        return [Completion(t, tokens=int(p + n)) for t, p, n in zip(texts, prompt_tokens, new_tokens)]
+        return [Completion(None, error=CANCELLED) if halted else Completion(t, tokens=int(p + n))
+                for t, p, n, halted in zip(texts, prompt_tokens, new_tokens, stopped)]
 
     def _render(self, request: ChatRequest) -> str:
         messages = request.message_dicts()
@@ -237,15 +272,8 @@ class LocalBackend(Backend):
         return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
 
     def close(self) -> None:
+        if self.shared:  # a process-wide instance (local_runtime.shared_local_backend) stays loaded
+            return
         self._closed = True
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=30)
-            self._worker = None
-        while True:  # anything still queued will not be served: answer it so no caller waits forever
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[1].set_result(Completion(None, error="backend closed"))
+        stop_worker(self._queue, self._worker, lambda item: item[1])
+        self._worker = None

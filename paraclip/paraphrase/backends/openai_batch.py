@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import httpx
 
 from paraclip.errors import ParaclipError
-from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion, check_number
+from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
 from paraclip.paraphrase.backends.openai_compat import (DEFAULT_BASE_URL, RETRIABLE_STATUS, api_key, auth_headers,
                                                         chat_body, parse_chat_completion)
@@ -266,7 +266,7 @@ class OpenAIBatchBackend(Backend):
             self._cancel.wait(min(0.2, left))
 
     # -- Backend interface --------------------------------------------------------------------
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:
         """One batch for these requests, waited for (minutes to hours): for a few requests; runs use run_records."""
         try:
             with tempfile.TemporaryDirectory(prefix="paraclip-batch-") as tmp:
@@ -276,7 +276,7 @@ class OpenAIBatchBackend(Backend):
                 uploaded = self.upload(path, path.name)
                 batch = self.wait(self.create_batch(uploaded["id"], {"paraclip": "generate"})["id"])
                 if batch is None:
-                    return [Completion(None, error="cancelled") for _ in requests]
+                    return [Completion(None, error=CANCELLED) for _ in requests]
                 found: dict[str, Completion] = {}
                 for key in ("output_file_id", "error_file_id"):
                     if batch.get(key):
@@ -285,7 +285,7 @@ class OpenAIBatchBackend(Backend):
                                 custom_id, completion, _ = self.parse_result_line(json.loads(line))
                                 found[custom_id] = completion
         except RequestAborted:
-            return [Completion(None, error="cancelled") for _ in requests]
+            return [Completion(None, error=CANCELLED) for _ in requests]
         except BatchAPIError as exc:
             return [Completion(None, error=str(exc), fatal=True) for _ in requests]
         missing = Completion(None, error=f"no result (batch {batch.get('status')})")

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import httpx
 
 from paraclip.errors import ParaclipError
-from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion, check_number
+from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -77,25 +77,28 @@ class OpenAICompatibleBackend(Backend):
         """The JSON body sent for ``request``: exactly the paper's fields unless ``extra_body`` adds some."""
         return chat_body(self.model, request, self.send_seed, self.extra_body)
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:
         if len(requests) == 1:
-            return [self._complete(requests[0])]
+            return [self._complete(requests[0], should_stop)]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="paraclip-api")
-        return list(self._pool.map(self._complete, requests))
+        return list(self._pool.map(lambda r: self._complete(r, should_stop), requests))
 
-    def _complete(self, request: ChatRequest) -> Completion:
+    def _stopping(self, should_stop: StopCheck | None) -> bool:
+        return self._cancel.is_set() or bool(should_stop is not None and should_stop())
+
+    def _complete(self, request: ChatRequest, should_stop: StopCheck | None = None) -> Completion:
         body = self.body(request)
         last_error = "no attempt made"
         connected = False  # never reaching the server is fatal: every other request would fail too
         for attempt in range(self.max_retries + 1):
-            if self._cancel.is_set():
-                return Completion(None, error="cancelled", attempts=attempt)
+            if self._stopping(should_stop):
+                return Completion(None, error=CANCELLED, attempts=attempt)
             retry_after = None
             try:
-                response = self._client.post(self.url, json=body)
+                response = self._client.post(self.url, should_stop, json=body)
             except RequestAborted:
-                return Completion(None, error="cancelled", attempts=attempt + 1)
+                return Completion(None, error=CANCELLED, attempts=attempt + 1)
             except httpx.TimeoutException:
                 last_error = f"timeout after {self.timeout:g} s"
             except httpx.TransportError as exc:
@@ -123,7 +126,9 @@ class OpenAICompatibleBackend(Backend):
                 else:  # other 4xx: this request is wrong; retrying cannot help
                     return Completion(None, attempts=attempt + 1, error=f"HTTP {status}: {self._snippet(response)}")
             if attempt < self.max_retries:
-                self._cancel.wait(self._delay(attempt, retry_after))
+                deadline = time.monotonic() + self._delay(attempt, retry_after)
+                while not self._stopping(should_stop) and (left := deadline - time.monotonic()) > 0:
+                    self._cancel.wait(min(left, 0.2))  # back-off in slices, so a stop is seen quickly
         if not connected and last_error.startswith("connection error"):
             return Completion(None, attempts=self.max_retries + 1, fatal=True, error=(
                 f"cannot connect to {self.url} ({last_error}, {self.max_retries + 1} attempts). Is the server "

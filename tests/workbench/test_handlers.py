@@ -185,7 +185,7 @@ def test_pasted_captions_are_refused_up_front_and_the_example_data_trains(servic
     assert len(services.runner.list()) == before  # nothing was started
     msg, *_ = train.start_job(services, session, model, "", None, gallery, 0, 2, 1e-4, "paraclip", "", 0.1, "cpu", "",
                               Req())
-    assert "steps must be between 1 and 20000" in msg
+    assert "steps must be >= 1 (got 0)" in msg
     preset, val_split, _ = train.use_text_only()
     msg, pick, _ = train.start_job(services, session, model, "", None, gallery, 3, 2, 1e-4, preset, "", val_split,
                                    "cpu", "text-only", Req())

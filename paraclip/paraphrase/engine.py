@@ -91,7 +91,7 @@ class Paraphraser:
                 return result
             result.raw = completion.text
             candidate = clean(completion.text)
-            reason = rejection_reason(candidate, sources, self.config.max_output_words)
+            reason = rejection_reason(candidate, sources, self.config.max_output_words, self.preset.instructions())
             if reason is None:
                 result.text = candidate
                 return result

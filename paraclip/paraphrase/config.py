@@ -43,6 +43,7 @@ class ParaphraseConfig:
     similarity: bool = False  # cosine similarity under an independent sentence encoder
     similarity_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     min_similarity: float | None = None  # records below get status "filtered" (a user choice, not a correctness check)
+    drop_changed: bool = False  # records flagged meaning_changed get status "filtered": training skips them
     # input reading
     caption_column: str = "caption"
     image_id_column: str = "image_id"

@@ -26,6 +26,7 @@ from paraclip.paraphrase.cache import RequestCache, request_key
 from paraclip.paraphrase.config import ParaphraseConfig
 from paraclip.paraphrase.io import (CaptionItem, OutputWriter, RunLock, as_captions, recover_output,
                                     write_records)
+from paraclip.paraphrase.meaning import drop_if_changed
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
@@ -141,6 +142,8 @@ class Paraphraser:
                 if low:
                     record["status"] = "filtered"
                     record["error"] = f"similarity {min(low):.3f} < min_similarity {floor}"
+        if self.config.drop_changed:
+            drop_if_changed(record)
         return record
 
 
@@ -200,6 +203,8 @@ def run_paraphrasing(
         _warn_if_settings_changed(out_path, preset, backend)
         if config.retry_failed and any(r.get("status") == "failed" for r in existing.values()):
             existing = {i: r for i, r in existing.items() if r.get("status") != "failed"}
+            write_records(out_path, [existing[i] for i in sorted(existing)])
+        if config.drop_changed and any([drop_if_changed(r) for r in existing.values()]):  # records from before
             write_records(out_path, [existing[i] for i in sorted(existing)])
         todo = [(i, item) for i, item in enumerate(kept) if i not in existing]
         stats = {

@@ -236,6 +236,26 @@ def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
     return MeaningCheck(bool(reasons), tuple(dict.fromkeys(reasons)))
 
 
+def drop_if_changed(record: dict[str, Any]) -> bool:
+    """``--drop-changed``: mark an ``ok`` record whose meaning changed as ``filtered`` (training skips it).
+
+    The reasons stay in ``quality.meaning_reason_1/_2``. Records written before the flags existed
+    get them computed here. Returns whether the record was marked.
+    """
+    if record.get("status") != "ok":
+        return False
+    quality = record.setdefault("quality", {})
+    if "meaning_changed" not in quality:
+        quality.update(meaning_signals(record.get("caption") or "", record.get("paraphrase_1"),
+                                       record.get("paraphrase_2")))
+    if not quality.get("meaning_changed"):
+        return False
+    steps = [str(s) for s in (1, 2) if quality.get(f"meaning_changed_{s}")]
+    record["status"] = "filtered"
+    record["error"] = f"meaning changed at step{'s' if len(steps) > 1 else ''} {' and '.join(steps)} (--drop-changed)"
+    return True
+
+
 def meaning_signals(caption: str, p1: str | None, p2: str | None) -> dict[str, Any]:
     """The ``quality`` keys: ``meaning_changed`` (either step), and per step the flag and its reason.
 

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from paraclip.paraphrase.meaning_lexicon import (CONFLICTING_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
+from paraclip.paraphrase.meaning_lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
                                                  ROLE_NOUNS, SYNONYM_GROUPS)
 from paraclip.paraphrase.meaning_parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
@@ -105,7 +105,10 @@ def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     added = [p for j, p in enumerate(par.phrases) if j not in matched
              and not any(words_match(w, k) or words_match(k, w) for w in cap_words for k in p.keys + p.modifiers)
              and not any(words_match(v, p.head) for v in cap.verbs())]
+    heads = Counter(p.head for p in cap.phrases)
+    repeated = [h for h, n in Counter(p.head for p in par.phrases).items() if heads[h] and n > heads[h]]
     reasons = [f"object {c.text} -> {p.text}" for c, p in zip(dropped, added)]
+    reasons += [f"another {h} added" for h in repeated]
     reasons += [f"{c.text} dropped" for c in dropped[len(added):]]
     reasons += [f"{p.text} added" for p in added[len(dropped):]]
     return reasons
@@ -147,8 +150,11 @@ def _colours(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     if not reasons:  # same colours, maybe on other objects: "black cat on a white chair" -> "white cat ..."
         for i, j in pairs.items():
             c, p = cap.phrases[i], par.phrases[j]
-            if c.colours and p.colours and c.colours != p.colours:
-                reasons.append(f"colour of {c.head}: {'/'.join(sorted(c.colours))} -> {'/'.join(sorted(p.colours))}")
+            moved = {x for x in c.colours - p.colours
+                     if any(x in q.colours for k, q in enumerate(par.phrases) if k != j)}
+            if (c.colours and p.colours and c.colours != p.colours) or moved:
+                reasons.append(f"colour of {c.head}: {'/'.join(sorted(c.colours))} -> "
+                               f"{'/'.join(sorted(p.colours)) or 'none'}")
     return reasons
 
 
@@ -197,9 +203,9 @@ def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
         names = f"{cap.phrases[a].head} / {cap.phrases[b].head}"
         if rel in backward and rel != "near":
             reasons.append(f"relation swapped: {names} ({rel})")
-        elif any(frozenset((rel, r)) in CONFLICTING_RELATIONS for r in forward):
+        elif any(r not in COMPATIBLE_RELATIONS[rel] for r in forward):
             reasons.append(f"relation {rel} -> {'/'.join(sorted(forward))} ({names})")
-        elif any(frozenset((CONVERSE_RELATIONS.get(rel, rel), r)) in CONFLICTING_RELATIONS for r in backward):
+        elif any(r not in COMPATIBLE_RELATIONS[CONVERSE_RELATIONS.get(rel, rel)] for r in backward):
             reasons.append(f"relation {rel} -> {'/'.join(sorted(backward))} reversed ({names})")
     return reasons
 

@@ -41,10 +41,15 @@ RELATIONS: dict[str, str] = {
     "inside": "in", "in": "in", "within": "in", "into": "in", "inside of": "in",
     "outside": "out", "outside of": "out", "out of": "out",
 }
-#: (relation, relation) pairs that contradict each other when they link the same two objects in the same order
-CONFLICTING_RELATIONS = {
-    frozenset(p) for p in (("on", "under"), ("above", "under"), ("left", "right"), ("front", "behind"),
-                           ("in", "out"), ("near", "on"), ("near", "under"), ("near", "in"), ("on", "in"))
+#: relation -> the relations that may replace it between the same two objects ("next to" -> "left of" is
+#: more precise, "on" -> "under" contradicts it); "in" is too loose ("in the grass") to contradict anything
+_ALL = ("on", "above", "under", "left", "right", "front", "behind", "near", "in", "out")
+COMPATIBLE_RELATIONS: dict[str, frozenset[str]] = {
+    "on": frozenset({"on", "above", "in"}), "above": frozenset({"above", "on", "in"}),
+    "under": frozenset({"under", "in"}), "left": frozenset({"left", "near", "in"}),
+    "right": frozenset({"right", "near", "in"}), "front": frozenset({"front", "near", "in"}),
+    "behind": frozenset({"behind", "near", "in"}), "near": frozenset({"near", "left", "right", "front", "behind", "in"}),
+    "in": frozenset(_ALL) - {"out"}, "out": frozenset({"out", "near"}),
 }
 #: relation -> the relation that says the same with the objects swapped ("A left of B" == "B right of A")
 CONVERSE_RELATIONS = {"on": "under", "above": "under", "under": "above", "left": "right", "right": "left",
@@ -91,16 +96,16 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("stove", "oven", "range", "cooker"), ("vase", "flower vase"), ("clock", "timepiece"),
     ("scissors", "shears", "pair of scissors"), ("notebook", "notepad", "journal"), ("book", "novel"),
     ("suit", "business suit"), ("sweater", "jumper", "pullover"), ("hat", "cap"),
-    ("surfboard", "surf board", "board"), ("skateboard", "skate board", "board"), ("ski", "skis"),
+    ("surfboard", "surf board", "board"), ("skateboard", "skate board", "board"), ("ski",),
     ("racket", "racquet", "tennis racket", "tennis racquet"), ("balloon",), ("ball",), ("yarn", "wool", "thread"),
-    ("candle", "candles"), ("box", "carton", "container"), ("frying pan", "pan", "skillet"),
+    ("candle",), ("box", "carton", "container"), ("frying pan", "pan", "skillet"),
     ("windowsill", "window sill", "window ledge", "sill", "ledge"), ("photo", "picture", "image", "photograph"),
     ("stand", "tv stand"), ("fence post", "post"), ("hook", "peg"), ("wire", "cable", "line"),
     # food
     ("pasta", "noodles", "spaghetti"), ("sandwich", "sub"), ("hot dog", "hotdog", "frankfurter", "sausage"),
     ("donut", "doughnut"), ("cake", "birthday cake"), ("pizza", "pie"), ("vegetables", "veggies", "produce"),
     ("food", "meal", "dish", "cuisine"), ("dinner", "meal", "supper"), ("soda", "pop", "soft drink"),
-    ("orange", "oranges", "citrus"), ("broccoli",), ("carrot",), ("banana",),
+    ("orange", "citrus"), ("broccoli",), ("carrot",), ("banana",),
     # places
     ("street", "road", "roadway", "avenue", "lane", "way", "thoroughfare"),
     ("sidewalk", "pavement", "footpath", "walkway"), ("highway", "freeway", "motorway", "road", "expressway"),
@@ -114,7 +119,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("building", "structure", "edifice"), ("station", "firehouse", "fire station"), ("barn", "shed", "stable"),
     ("dock", "pier", "jetty", "wharf"), ("runway", "airstrip", "tarmac"), ("court", "tennis court"),
     ("curb", "kerb"), ("corner", "intersection", "junction"), ("fair", "carnival", "festival", "fairground"),
-    ("crowd", "throng", "mass of people"), ("tree", "trees"), ("leaf", "foliage", "leaves"), ("sky", "air"),
+    ("crowd", "throng", "mass of people"), ("tree",), ("leaf", "foliage"), ("sky", "air"),
     ("snow",), ("wave", "breaker", "swell"),
     # collective / quantity nouns that say "several" in a different way
     ("group", "bunch", "cluster", "herd", "flock", "pack", "team", "collection", "set", "bundle"),
@@ -160,7 +165,7 @@ GENERALISATIONS: dict[str, tuple[str, ...]] = {
 ROLE_NOUNS: dict[str, tuple[str, ...]] = {
     "cyclist": ("bicycle", "bike", "ride", "cycle"), "biker": ("bicycle", "bike", "motorcycle", "ride"),
     "rider": ("ride", "horse", "bike", "bicycle", "motorcycle", "skateboard"),
-    "surfer": ("surfboard", "surf", "wave"), "skier": ("ski", "skis"), "snowboarder": ("snowboard",),
+    "surfer": ("surfboard", "surf", "wave"), "skier": ("ski",), "snowboarder": ("snowboard",),
     "skateboarder": ("skateboard", "skate"), "skater": ("skateboard", "skate"), "pedestrian": ("walk", "people"),
     "player": ("play", "ball", "racket", "bat"), "diner": ("eat", "dinner", "meal"), "reader": ("read", "book"),
     "driver": ("drive", "car", "truck", "bus"), "pilot": ("airplane", "plane", "fly"), "swimmer": ("swim",),
@@ -174,7 +179,7 @@ FRAMING_NOUNS = frozenset(
     "photo picture image photograph view shot scene close-up closeup close up snapshot depiction".split()
     + "lot lots number bunch group couple pair side top front back middle edge part piece kind sort".split()
     + "way day time front background foreground distance area herd flock cluster bundle stack pile row".split()
-    + "crowd team collection set slice assortment variety selection array".split()
+    + "crowd team collection set slice assortment variety selection array drizzle splash dollop".split()
 )
 
 #: words never treated as content (articles, auxiliaries, pronouns, light verbs, conjunctions)

@@ -21,6 +21,8 @@ _BE = frozenset("is are was were be been being am".split())
 _SINGULAR_DETERMINERS = frozenset({"a", "an", "one", "single", "lone", "solitary"})
 _PLURAL_WORDS = frozenset("people folks persons children men women feet teeth mice geese".split())
 _DIGITS = {str(n): n for n in range(2, 21)}
+_OBJECT_AFTER_VERB = frozenset("tennis soccer football baseball basketball frisbee chess cards games video "
+                               "leaves grass food pizza water".split())  # "two men play tennis"
 _MAX_PHRASE = 4
 
 
@@ -135,7 +137,7 @@ def _noun_lemma(word: str) -> str:
     lemmas = readings.get("NOUN")
     if lemmas:
         known = [lemma for lemma in lemmas if lemma in _groups() or lemma in GENERALISATIONS]
-        return (known or list(lemmas))[-1] if word not in _groups() else word
+        return (known or list(lemmas))[-1]
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
@@ -270,7 +272,8 @@ def _resolve(tokens: list[Token]) -> None:
         tok, prev = tokens[i], tokens[i - 1]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         if (tok.kind == "noun" and not tok.plural and prev.kind == "noun" and prev.plural
-                and "VERB" in _readings(tok.text) and (nxt is None or nxt.kind != "noun")):
+                and "VERB" in _readings(tok.text) and _readings(tok.text)["VERB"][0] == tok.text
+                and (nxt is None or nxt.kind != "noun" or nxt.text in _OBJECT_AFTER_VERB)):
             tok.kind, tok.lemma = "verb", _readings(tok.text)["VERB"][0]
     for i, tok in enumerate(tokens):  # the agent of a passive: "being eaten by a man"
         if tok.text == "by" and i >= 2 and tokens[i - 1].kind in ("verb", "adj") and tokens[i - 2].text in _BE:

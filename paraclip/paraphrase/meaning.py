@@ -82,7 +82,8 @@ def align(cap: Analysis, par: Analysis) -> dict[int, int]:
     used: set[int] = set()
     for score, _, i, j in scored:
         if score and i not in pairs and j not in used:
-            pairs[i], _ = j, used.add(j)
+            pairs[i] = j
+            used.add(j)
     for score, _, i, j in scored:  # "a man and a woman" -> "a couple": one phrase may cover two
         if score and i not in pairs:
             pairs[i] = j

@@ -50,19 +50,24 @@ def cosine_flags(items, repeats: int) -> tuple[list[bool], float, float]:
     return [s < best for s in sims], best, cost
 
 
-def run_judge(items, model: str, cache: Path) -> None:
-    """Ask the model once per item (greedy, a few tokens) and write the replies to ``cache``."""
+def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | None = None) -> None:
+    """Ask the model once per item (greedy, a few tokens), ``chunk`` requests at a time (the local
+    backend batches them); write the replies, with the wall time per item of their chunk, to ``cache``."""
     from paraclip.paraphrase import make_backend
 
-    backend = make_backend("local", model=model)
+    backend = make_backend("local", model=model, threads=threads)
     with open(cache, "w", encoding="utf-8") as f:
-        for it in items:
+        for at in range(0, len(items), chunk):
+            part = items[at:at + chunk]
             start = time.perf_counter()
-            completion = backend.generate([judge_request(it["caption"], it["paraphrase"])])[0]
-            f.write(json.dumps({"id": it["id"], "model": Path(model).name, "judge_version": JUDGE_VERSION,
-                                "reply": completion.text, "error": completion.error,
-                                "seconds": round(time.perf_counter() - start, 3)}) + "\n")
+            completions = backend.generate([judge_request(it["caption"], it["paraphrase"]) for it in part])
+            seconds = round((time.perf_counter() - start) / len(part), 3)
+            for it, completion in zip(part, completions):
+                f.write(json.dumps({"id": it["id"], "model": Path(model).name, "judge_version": JUDGE_VERSION,
+                                    "reply": completion.text, "error": completion.error,
+                                    "seconds": seconds}) + "\n")
             f.flush()
+            print(f"judged {at + len(part)}/{len(items)} ({seconds:.1f} s per item)", flush=True)
     backend.close()
 
 
@@ -79,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", default=str(DATA / "meaning_eval.jsonl"))
     ap.add_argument("--judge-cache", default=str(DATA / "judge_outputs.jsonl"))
     ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache)")
+    ap.add_argument("--judge-threads", type=int, help="CPU threads for the judge model")
     ap.add_argument("--no-cosine", action="store_true", help="skip the sentence-encoder candidate")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
@@ -95,7 +101,7 @@ def main(argv=None) -> int:
         candidates[f"MiniLM cosine < {threshold:.3f}"] = (flags, f"{cost * 1e3:.1f} ms")
     cache = Path(args.judge_cache)
     if args.judge_model:
-        run_judge(items, args.judge_model, cache)
+        run_judge(items, args.judge_model, cache, threads=args.judge_threads)
     if cache.exists():
         verdicts, secs, model = read_judge(items, cache)
         unanswered = sum(v is None for v in verdicts)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -56,6 +57,7 @@ def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | Non
     from paraclip.paraphrase import make_backend
 
     backend = make_backend("local", model=model, threads=threads)
+    items = random.Random(0).sample(list(items), len(items))  # a stopped run still covers every part of the set
     with open(cache, "w", encoding="utf-8") as f:
         for at in range(0, len(items), chunk):
             part = items[at:at + chunk]

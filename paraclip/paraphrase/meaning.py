@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paraclip.paraphrase.meaning_lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
-                                                 ROLE_NOUNS, SYNONYM_GROUPS)
+                                                 IMPLIED_COLOURS, ROLE_NOUNS, SYNONYM_GROUPS)
 from paraclip.paraphrase.meaning_parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
 METHOD = "lexical-v1"
@@ -145,6 +145,8 @@ def _counts(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
 def _colours(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     before, after = Counter(cap.colours()), Counter(par.colours())
     lost, new = list((before - after).elements()), list((after - before).elements())
+    described = {w for p in par.phrases for w in (p.head, *p.adjectives)}
+    new = [c for c in new if not IMPLIED_COLOURS.get(c, frozenset()) & described]  # "green grass"
     reasons = [f"colour {a} -> {b}" for a, b in zip(lost, new)]
     reasons += [f"colour {a} dropped" for a in lost[len(new):]]
     reasons += [f"colour {b} added" for b in new[len(lost):]]
@@ -227,9 +229,9 @@ def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
         return reasons
     cap_verbs = [v for v in cap.verbs() if known_verb(v)]
     par_verbs = [v for v in par.verbs() if known_verb(v)]
-    lost = [v for v in cap_verbs if not any(_same_verb(v, w) for w in par.verbs())
-            and not any(words_match(v, p.head) or p.head.startswith(v[:4]) for p in par.phrases)]
-    new = [w for w in par_verbs if not any(_same_verb(w, v) for v in cap.verbs())]
+    lost = [v for v in cap_verbs if not any(_same_verb(v, w) for w in par.verb_readings())
+            and not any(v in ROLE_NOUNS.get(p.head, ()) or p.head.startswith(v[:4]) for p in par.phrases)]
+    new = [w for w in par_verbs if not any(_same_verb(w, v) for v in cap.verb_readings())]
     return [f"action {a} -> {b}" for a, b in zip(lost, new)]
 
 

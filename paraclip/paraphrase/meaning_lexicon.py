@@ -15,7 +15,7 @@ COLOURS: dict[str, str] = {
     "grey": "gray", "crimson": "red", "scarlet": "red", "maroon": "red", "burgundy": "red", "ruby": "red",
     "navy": "blue", "azure": "blue", "cobalt": "blue", "emerald": "green", "olive": "green", "lime": "green",
     "golden": "gold", "violet": "purple", "lavender": "purple", "magenta": "pink", "ivory": "white",
-    "snowy white": "white", "jet black": "black", "ebony": "black", "chocolate brown": "brown",
+    "snowy white": "white", "verdant": "green", "jet black": "black", "ebony": "black", "chocolate brown": "brown",
 }
 
 #: number words -> count ("a"/"an" are singular but not counted: every caption has them)
@@ -98,7 +98,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("suit", "business suit"), ("sweater", "jumper", "pullover"), ("hat", "cap"),
     ("surfboard", "surf board", "board"), ("skateboard", "skate board", "board"), ("ski",),
     ("racket", "racquet", "tennis racket", "tennis racquet"), ("balloon",), ("ball",), ("yarn", "wool", "thread"),
-    ("candle",), ("box", "carton", "container"), ("frying pan", "pan", "skillet"),
+    ("candle",), ("box", "carton", "container", "case", "package"), ("frying pan", "pan", "skillet"),
     ("windowsill", "window sill", "window ledge", "sill", "ledge"), ("photo", "picture", "image", "photograph"),
     ("stand", "tv stand"), ("fence post", "post"), ("hook", "peg"), ("wire", "cable", "line"),
     # food
@@ -108,11 +108,11 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("orange", "citrus"), ("broccoli",), ("carrot",), ("banana",),
     # places
     ("street", "road", "roadway", "avenue", "lane", "way", "thoroughfare"),
-    ("sidewalk", "pavement", "footpath", "walkway"), ("highway", "freeway", "motorway", "road", "expressway"),
+    ("road", "trail", "path", "track", "lane", "route"), ("sidewalk", "pavement", "footpath", "walkway"), ("highway", "freeway", "motorway", "road", "expressway"),
     ("city", "town", "urban area", "downtown"), ("beach", "shore", "seashore", "shoreline", "coast", "sand",
                                                    "seaside"),
     ("ocean", "sea", "water", "waves"), ("lake", "pond", "water"), ("river", "stream", "creek", "water"),
-    ("field", "meadow", "pasture", "grassland", "grass", "lawn", "paddock"), ("park", "garden", "green"),
+    ("field", "meadow", "pasture", "grassland", "grass", "lawn", "paddock", "turf", "pitch"), ("park", "garden", "green"),
     ("hill", "slope", "hillside", "mountain", "mountainside"), ("room", "space", "area", "interior"),
     ("kitchen", "cookhouse"), ("bathroom", "restroom", "washroom", "lavatory"), ("living room", "lounge",
                                                                                   "sitting room", "family room"),
@@ -142,7 +142,7 @@ GENERALISATIONS: dict[str, tuple[str, ...]] = {
         "dog", "cat", "horse", "cow", "sheep", "elephant", "giraffe", "zebra", "bear", "bird", "puppy", "kitten",
         "duck", "lamb", "goat", "frog", "pigeon")},
     **{w: ("bird", "waterfowl", "fowl") for w in ("duck", "pigeon", "goose", "seagull", "gull", "parrot")},
-    **{w: ("vehicle", "automobile") for w in ("car", "truck", "bus", "van", "motorcycle", "taxi", "school bus",
+    **{w: ("vehicle", "motor vehicle") for w in ("car", "truck", "bus", "van", "motorcycle", "taxi", "school bus",
                                               "fire truck")},
     **{w: ("food", "meal", "dish", "snack", "treat") for w in (
         "pasta", "pizza", "sandwich", "hot dog", "donut", "cake", "broccoli", "carrot", "banana", "orange",
@@ -158,7 +158,22 @@ GENERALISATIONS: dict[str, tuple[str, ...]] = {
     **{w: ("area", "place", "spot", "setting", "location", "outdoors", "scene") for w in (
         "field", "park", "beach", "street", "road", "pasture", "yard", "lawn")},
     **{w: ("road", "street", "path", "route") for w in ("highway", "dirt road", "country road", "lane")},
+    **{w: ("building", "structure", "edifice") for w in ("station", "barn", "house", "school", "church", "tower",
+                                                        "clock tower", "shop", "store", "restaurant")},
+    **{w: ("surface", "top") for w in ("desk", "table", "counter", "shelf")},
+    **{w: ("device", "machine", "computer", "gadget") for w in ("laptop", "computer", "phone", "cell phone")},
+    **{w: ("landscape", "scenery", "surroundings", "setting", "area") for w in (
+        "street", "city", "road", "field", "park", "beach", "hill", "mountain")},
+    **{w: ("backdrop", "background", "surface") for w in ("wall", "fence")},
+    "runway": ("airport", "airfield", "tarmac"),
     "hydrant": ("fire hydrant",), "fire hydrant": ("hydrant",),
+}
+
+#: colour -> words whose colour it is anyway: "a green grassy field" adds nothing to "a grassy field"
+IMPLIED_COLOURS: dict[str, frozenset[str]] = {
+    "green": frozenset("grass grassy field meadow lawn turf foliage leaf leaves tree trees park pasture forest".split()),
+    "blue": frozenset("sky ocean sea water lake".split()),
+    "white": frozenset("snow snowy cloud clouds".split()),
 }
 
 #: nouns for someone doing something -> the objects and actions that the role implies
@@ -172,13 +187,16 @@ ROLE_NOUNS: dict[str, tuple[str, ...]] = {
     "runner": ("run",), "jockey": ("horse", "ride"), "equestrian": ("horse", "ride"), "chef": ("cook",),
     "passenger": ("ride", "train", "bus"), "shepherd": ("sheep", "flock"), "batter": ("bat", "baseball"),
     "pitcher": ("throw", "baseball"), "kite flyer": ("kite", "fly"),
+    # actions that name their object: "a man riding a bike" -> "a person pedals"
+    "pedal": ("bicycle", "bike"), "cycle": ("bicycle", "bike"), "surf": ("surfboard", "wave"),
+    "ski": ("ski",), "skate": ("skateboard",), "skateboard": ("skateboard",), "graze": ("grass",),
 }
 
 #: nouns that only frame the picture or quantify: never objects of their own
 FRAMING_NOUNS = frozenset(
     "photo picture image photograph view shot scene close-up closeup close up snapshot depiction".split()
     + "lot lots number bunch group couple pair side top front back middle edge part piece kind sort".split()
-    + "way day time front background foreground distance area herd flock cluster bundle stack pile row".split()
+    + "way day time front background foreground distance herd flock cluster bundle stack pile row".split()
     + "crowd team collection set slice assortment variety selection array drizzle splash dollop".split()
 )
 

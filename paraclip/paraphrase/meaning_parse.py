@@ -21,8 +21,7 @@ _BE = frozenset("is are was were be been being am".split())
 _SINGULAR_DETERMINERS = frozenset({"a", "an", "one", "single", "lone", "solitary"})
 _PLURAL_WORDS = frozenset("people folks persons children men women feet teeth mice geese".split())
 _DIGITS = {str(n): n for n in range(2, 21)}
-_OBJECT_AFTER_VERB = frozenset("tennis soccer football baseball basketball frisbee chess cards games video "
-                               "leaves grass food pizza water".split())  # "two men play tennis"
+_PLURAL_MODIFIERS = frozenset("sports arts clothes news goods glasses sales".split())  # "a sports car"
 _MAX_PHRASE = 4
 
 
@@ -74,6 +73,11 @@ class Analysis:
 
     def verbs(self) -> list[str]:
         return [t.lemma for t in self.tokens if t.kind == "verb"]
+
+    def verb_readings(self) -> set[str]:
+        """The verb lemmas of every inflected verb form ("feeds" read as a noun, "sitting" inside "sitting on")."""
+        return {lemma for t in self.tokens for w in t.text.split() for lemma in _readings(w).get("VERB", ())
+                if lemma != w}
 
 
 # -- lexicon indexes ---------------------------------------------------------------------------
@@ -239,7 +243,8 @@ def _pos(tokens: list[Token], i: int) -> tuple[str, str]:
             return "adj", verb  # "a sleeping cat"
         if _nounish(prev) or "NOUN" not in tags:
             return "verb", verb  # "people flying kites"
-    if "ADJ" in tags and (_nounish(nxt) or not tags & {"NOUN", "VERB"}):
+    if "ADJ" in tags and (_nounish(nxt) or (nxt is not None and nxt.kind in ("colour", "adj"))
+                          or not tags & {"NOUN", "VERB"}):
         return "adj", readings["ADJ"][0]
     if verb and inflected and tok.text.endswith(("ed", "en")):
         if after_determiner and _nounish(nxt):
@@ -272,8 +277,8 @@ def _resolve(tokens: list[Token]) -> None:
         tok, prev = tokens[i], tokens[i - 1]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         if (tok.kind == "noun" and not tok.plural and prev.kind == "noun" and prev.plural
-                and "VERB" in _readings(tok.text) and _readings(tok.text)["VERB"][0] == tok.text
-                and (nxt is None or nxt.kind != "noun" or nxt.text in _OBJECT_AFTER_VERB)):
+                and prev.text not in _PLURAL_MODIFIERS
+                and "VERB" in _readings(tok.text) and _readings(tok.text)["VERB"][0] == tok.text):
             tok.kind, tok.lemma = "verb", _readings(tok.text)["VERB"][0]
     for i, tok in enumerate(tokens):  # the agent of a passive: "being eaten by a man"
         if tok.text == "by" and i >= 2 and tokens[i - 1].kind in ("verb", "adj") and tokens[i - 2].text in _BE:
@@ -317,6 +322,8 @@ def analyse(text: str) -> Analysis:
             if head.lemma in FRAMING_NOUNS and j + 1 < len(tokens) and tokens[j + 1].text == "of":
                 i = j + 1  # "a photo of", "a group of": the phrase is what follows
                 continue
+            if head.lemma in FRAMING_NOUNS and len(nouns) > 1:  # "a pizza slice" is about the pizza
+                nouns, head = nouns[:-1], nouns[-2]
             if head.lemma not in FRAMING_NOUNS:
                 result.phrases.append(Phrase(
                     head=head.lemma, modifiers=tuple(n.lemma for n in nouns[:-1]),

@@ -3,8 +3,9 @@
 Candidates: the lexical check (the default), cosine similarity under the packaged
 all-MiniLM-L6-v2 (threshold chosen on the ``llm-dev`` split, reported everywhere), the LLM
 yes/no judge (replies cached in the repo; ``--judge-model`` asks the model again and rewrites
-the cache), and the judge combined with the lexical check. Cost is the median time per pair
-over ``--repeats`` passes, measured in this run.
+the cache; a judge run stopped early covers a random part of the set, reported as "judged
+items"), and the judge combined with the lexical check. Cost is the median time per pair over
+``--repeats`` passes, measured in this run (the judge's: wall time per item when it was asked).
 
     .venv/bin/python bench/meaning_flag.py                          # cached judge replies
     .venv/bin/python bench/meaning_flag.py --judge-model /path/to/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paraclip.paraphrase.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
 from paraclip.paraphrase.meaning import check_meaning  # noqa: E402
-from paraclip.paraphrase.meaning_eval import read_labelled, score, subsets  # noqa: E402
+from paraclip.paraphrase.meaning_eval import read_labelled, score  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "paraphrase" / "data" / "meaning"
 
@@ -73,6 +74,10 @@ def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | Non
     backend.close()
 
 
+def judged_ids(cache: Path) -> set[str]:
+    return {r["id"] for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == JUDGE_VERSION}
+
+
 def read_judge(items, cache: Path) -> tuple[list[bool | None], float | None, str]:
     rows = {r["id"]: r for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == JUDGE_VERSION}
     verdicts = [parse_verdict(rows[it["id"]]["reply"]) if it["id"] in rows else None for it in items]
@@ -95,7 +100,13 @@ def main(argv=None) -> int:
     changed = sum(not it["same_meaning"] for it in items)
     print(f"labelled set: {len(items)} items ({changed} meaning changed, {len(items) - changed} same); "
           f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    candidates: dict[str, tuple[list[bool], str]] = {}
+    subsets = {
+        "all": lambda it: True,
+        "hand-written": lambda it: it["split"] == "hand",
+        "LLM outputs": lambda it: it["split"] != "hand",
+        "held out (Qwen, llm-test)": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
+    }
+    candidates: dict[str, tuple[list[bool | None], str]] = {}
     lexical, cost = timed(lambda it: check_meaning(it["caption"], it["paraphrase"]).changed, items, args.repeats)
     candidates["lexical (default)"] = (lexical, f"{cost * 1e3:.2f} ms")
     if not args.no_cosine:
@@ -106,26 +117,30 @@ def main(argv=None) -> int:
         run_judge(items, args.judge_model, cache, threads=args.judge_threads)
     if cache.exists():
         verdicts, secs, model = read_judge(items, cache)
-        unanswered = sum(v is None for v in verdicts)
-        judge = [bool(v) for v in verdicts]
-        cost = f"{secs:.2f} s" if secs is not None else "?"
-        candidates[f"LLM judge ({model}; {unanswered} unanswered)"] = (judge, cost)
-        candidates["lexical OR judge"] = ([a or b for a, b in zip(lexical, judge)], f"{cost} + lexical")
-        candidates["lexical AND judge"] = ([a and b for a, b in zip(lexical, judge)], f"{cost} + lexical")
+        asked = [v is not None or it["id"] in judged_ids(cache) for v, it in zip(verdicts, items)]
+        judge = [bool(v) if a else None for v, a in zip(verdicts, asked)]
+        cost = f"{secs:.1f} s" if secs is not None else "?"
+        candidates[f"LLM judge ({model})"] = (judge, cost)
+        candidates["lexical OR judge"] = ([None if j is None else a or j for a, j in zip(lexical, judge)], cost)
+        candidates["lexical AND judge"] = ([None if j is None else a and j for a, j in zip(lexical, judge)], cost)
+        subsets["judged items"] = lambda it, ids=judged_ids(cache): it["id"] in ids
 
-    for name, idx in subsets(items):
+    for name, keep in subsets.items():
+        idx = [i for i, it in enumerate(items) if keep(it)]
         part = [items[i] for i in idx]
         n_changed = sum(not it["same_meaning"] for it in part)
         print(f"\n{name}: {len(part)} items, {n_changed} changed\n")
         print("| candidate | precision | recall | F1 | tp/fp/fn/tn | cost per pair |\n|---|---|---|---|---|---|")
         for cand, (flags, cost) in candidates.items():
-            print(f"| {cand} | {score([flags[i] for i in idx], part).row()} | {cost} |")
+            if all(flags[i] is not None for i in idx):
+                print(f"| {cand} | {score([flags[i] for i in idx], part).row()} | {cost} |")
 
     kinds = sorted({it["kind"] for it in items if not it["same_meaning"]})
-    print("\nrecall by kind of change (all items)\n")
+    print("\nrecall by kind of change (items every candidate answered)\n")
     print("| kind | n | " + " | ".join(candidates) + " |\n|---|---|" + "---|" * len(candidates))
     for kind in kinds:
-        idx = [i for i, it in enumerate(items) if it["kind"] == kind and not it["same_meaning"]]
+        idx = [i for i, it in enumerate(items) if it["kind"] == kind and not it["same_meaning"]
+               and all(flags[i] is not None for flags, _ in candidates.values())]
         cells = [f"{sum(flags[i] for i in idx)}/{len(idx)}" for flags, _ in candidates.values()]
         print(f"| {kind} | {len(idx)} | " + " | ".join(cells) + " |")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from paraclip.errors import DataError
 
@@ -72,10 +72,3 @@ def score(flags: Sequence[bool], items: Sequence[dict]) -> Score:
     fp = sum(f and it["same_meaning"] for f, it in zip(flags, items))
     fn = sum((not f) and not it["same_meaning"] for f, it in zip(flags, items))
     return Score(tp, fp, fn, len(items) - tp - fp - fn)
-
-
-def subsets(items: Sequence[dict]) -> Iterable[tuple[str, list[int]]]:
-    """(name, item positions) for the whole set and each split."""
-    yield "all", list(range(len(items)))
-    for split in sorted({it["split"] for it in items}):
-        yield split, [i for i, it in enumerate(items) if it["split"] == split]

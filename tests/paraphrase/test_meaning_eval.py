@@ -18,8 +18,16 @@ from paraclip.paraphrase.meaning_eval import read_labelled, score
 DATA = Path(__file__).parent / "data" / "meaning"
 ITEMS = read_labelled(DATA / "meaning_eval.jsonl")
 
-# measured figures (precision, recall), rounded down to 3 decimals
-LEXICAL_FLOOR = {"all": (0.0, 0.0), "llm-test": (0.0, 0.0)}
+# measured (precision, recall), rounded down to 3 decimals; "qwen-test" was labelled after the check was
+# written and never used to tune it (README there)
+SUBSETS = {
+    "all": lambda it: True,
+    "hand-written": lambda it: it["split"] == "hand",
+    "llm outputs": lambda it: it["split"] != "hand",
+    "qwen-test": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
+}
+LEXICAL_FLOOR = {"all": (0.894, 0.962), "hand-written": (0.981, 1.0), "llm outputs": (0.837, 0.935),
+                 "qwen-test": (0.612, 0.904)}
 JUDGE_MEASURED = {"all": (0.0, 0.0)}
 
 
@@ -37,12 +45,12 @@ def test_the_set_is_large_varied_and_has_real_llm_outputs():
     assert len({(it["caption"], it["paraphrase"]) for it in ITEMS}) == len(ITEMS)
 
 
-@pytest.mark.parametrize("split", sorted(LEXICAL_FLOOR))
-def test_lexical_flag_precision_and_recall_stay_at_the_measured_figures(split):
-    items = [it for it in ITEMS if split == "all" or it["split"] == split]
+@pytest.mark.parametrize("subset", sorted(LEXICAL_FLOOR))
+def test_lexical_flag_precision_and_recall_stay_at_the_measured_figures(subset):
+    items = [it for it in ITEMS if SUBSETS[subset](it)]
     flags = [check_meaning(it["caption"], it["paraphrase"]).changed for it in items]
     result = score(flags, items)
-    precision, recall = LEXICAL_FLOOR[split]
+    precision, recall = LEXICAL_FLOOR[subset]
     assert result.precision >= precision and result.recall >= recall, result
 
 

@@ -28,7 +28,7 @@ SUBSETS = {
 }
 LEXICAL_FLOOR = {"all": (0.894, 0.962), "hand-written": (0.981, 1.0), "llm outputs": (0.837, 0.935),
                  "qwen-test": (0.612, 0.904)}
-JUDGE_MEASURED = {"all": (0.0, 0.0)}
+JUDGE_MEASURED = {"all": (0.744, 0.767)}  # on the 312 items the judge was asked (a stopped run)
 
 
 def test_the_set_is_large_varied_and_has_real_llm_outputs():
@@ -61,7 +61,7 @@ def test_llm_judge_figures_from_its_cached_replies():
         if row["judge_version"] == JUDGE_VERSION:
             rows[row["id"]] = row
     judged = [it for it in ITEMS if it["id"] in rows]
-    assert len(judged) >= 150
+    assert len(judged) >= 300
     flags = [bool(parse_verdict(rows[it["id"]]["reply"])) for it in judged]
     result = score(flags, judged)
     precision, recall = JUDGE_MEASURED["all"]

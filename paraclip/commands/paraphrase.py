@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="add cosine similarity under all-MiniLM-L6-v2 to the quality signals")
     run.add_argument("--min-similarity", type=number(minimum=-1, maximum=1),
                      help="mark records below this similarity as filtered (a filter, not a correctness check)")
+    run.add_argument("--drop-changed", action="store_true",
+                     help="mark records whose paraphrase changed the caption's meaning (quality.meaning_changed) as "
+                          "filtered, so training skips them; on a finished output, re-marks its records")
     run.add_argument("--setup-llm-pack", action="store_true",
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
 
@@ -109,6 +112,7 @@ def _config(args):
     config.skip_bad_lines = config.skip_bad_lines or args.skip_bad_lines
     config.retry_failed = config.retry_failed or args.retry_failed
     config.similarity = config.similarity or args.similarity
+    config.drop_changed = config.drop_changed or args.drop_changed
     config.use_cache = config.use_cache and not args.no_cache
     return config.validate("command-line options")
 

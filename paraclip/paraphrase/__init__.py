@@ -5,7 +5,8 @@
     summary = run_paraphrasing("captions.txt", "out.jsonl", backend, ParaphraseConfig())
 
 Records: ``index, image_id, caption, paraphrase_1, paraphrase_2, status, error, backend,
-model, preset, quality{...}, review`` (+ raw outputs, tokens, samples).
+model, preset, quality{...}, review`` (+ raw outputs, tokens, samples). ``quality`` holds the
+meaning-change flags (``meaning_changed``, ``meaning_changed_1/_2``, ``meaning_reason_1/_2``).
 """
 
 from paraclip.paraphrase.backends import BACKENDS, Backend, ChatRequest, Completion, make_backend
@@ -13,15 +14,17 @@ from paraclip.paraphrase.config import ParaphraseConfig
 from paraclip.paraphrase.engine import BackendFatalError, Paraphraser, run_paraphrasing, select_captions
 from paraclip.paraphrase.io import (REVIEW_STATES, CaptionItem, Captions, load_records, read_captions,
                                     update_review, update_reviews)
+from paraclip.paraphrase.judge import LLMJudge
 from paraclip.paraphrase.llm_pack import QWEN_PACK, default_local_model, installed_pack, setup_llm_pack
 from paraclip.paraphrase.local_runtime import make_local_backend, resolve_local_model, shared_local_backend
+from paraclip.paraphrase.meaning import MeaningCheck, check_meaning, meaning_signals
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PRESETS, PromptPreset, Sampling
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendFatalError", "CaptionItem", "Captions", "ChatRequest", "Completion", "PRESETS",
-    "ParaphraseConfig", "Paraphraser", "PromptPreset", "QWEN_PACK", "REVIEW_STATES", "Sampling", "clean",
-    "default_local_model", "installed_pack", "load_records", "make_backend", "read_captions", "rejection_reason",
-    "resolve_local_model", "run_paraphrasing", "select_captions", "setup_llm_pack", "shared_local_backend",
-    "update_review", "update_reviews", "make_local_backend",
+    "BACKENDS", "Backend", "BackendFatalError", "CaptionItem", "Captions", "ChatRequest", "Completion", "LLMJudge",
+    "MeaningCheck", "PRESETS", "ParaphraseConfig", "Paraphraser", "PromptPreset", "QWEN_PACK", "REVIEW_STATES",
+    "Sampling", "check_meaning", "clean", "default_local_model", "installed_pack", "load_records", "make_backend",
+    "make_local_backend", "meaning_signals", "read_captions", "rejection_reason", "resolve_local_model",
+    "run_paraphrasing", "select_captions", "setup_llm_pack", "shared_local_backend", "update_review", "update_reviews",
 ]

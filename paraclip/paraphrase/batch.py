@@ -247,7 +247,8 @@ class BatchRun:
             completion = self._known(key)
             if completion is None:
                 return result, Due(f"{index}-s{step}-n{sample}", key, request, text, step)
-            if result.take(step, completion, sources, self.config.max_output_words):
+            if result.take(step, completion, sources, self.config.max_output_words,
+                           self.paraphraser.preset.instructions()):
                 return result, None
         result.give_up(step)
         return result, None

@@ -44,6 +44,7 @@ class ParaphraseConfig:
     similarity: bool = False  # cosine similarity under an independent sentence encoder
     similarity_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     min_similarity: float | None = None  # records below get status "filtered" (a user choice, not a correctness check)
+    drop_changed: bool = False  # records flagged meaning_changed get status "filtered": training skips them
     # input reading
     caption_column: str = "caption"
     image_id_column: str = "image_id"
@@ -146,6 +147,7 @@ _RULES = {
     "use_cache": (lambda v: isinstance(v, bool), "true or false"),
     "cache_path": (lambda v: isinstance(v, str) and v.strip() != "", "a file path"),
     "similarity": (lambda v: isinstance(v, bool), "true or false"),
+    "drop_changed": (lambda v: isinstance(v, bool), "true or false"),
     "similarity_model": (lambda v: isinstance(v, str) and v.strip() != "", "a model name or folder"),
     "min_similarity": (lambda v: _is_number(v) and -1 <= v <= 1, "a number from -1 to 1"),
     "caption_column": (lambda v: isinstance(v, str) and v != "", "a column name"),

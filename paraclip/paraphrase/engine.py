@@ -28,6 +28,7 @@ from paraclip.paraphrase.cache import RequestCache, request_key
 from paraclip.paraphrase.config import ParaphraseConfig
 from paraclip.paraphrase.io import (CaptionItem, OutputWriter, RunLock, as_captions, check_output_path,
                                     recover_output, write_records)
+from paraclip.paraphrase.meaning import drop_if_changed
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
@@ -50,7 +51,8 @@ class StepResult:
     cancelled: bool = False
     reason: str | None = None  # why the last sample was rejected
 
-    def take(self, step: int, completion: Completion, sources: list[str], max_output_words: int | None) -> bool:
+    def take(self, step: int, completion: Completion, sources: list[str], max_output_words: int | None,
+             instructions: tuple[str, ...] | list[str] = ()) -> bool:
         """Count one sample; True when the step is decided (an accepted paraphrase, or an error)."""
         self.samples += 1
         self.cached += completion.cached
@@ -61,7 +63,7 @@ class StepResult:
             return True
         self.raw = completion.text
         candidate = clean(completion.text)
-        self.reason = rejection_reason(candidate, sources, max_output_words)
+        self.reason = rejection_reason(candidate, sources, max_output_words, instructions)
         if self.reason is None:
             self.text = candidate
             return True
@@ -106,7 +108,8 @@ class Paraphraser:
         result = StepResult(None, None, None)
         for sample in range(self.config.max_resamples + 1):
             completion = self._complete(self.request(step, text, sample))
-            if result.take(step, completion, sources, self.config.max_output_words):
+            if result.take(step, completion, sources, self.config.max_output_words,
+                           self.preset.instructions()):
                 result.cancelled = not completion.ok and (self.stopping.is_set() or completion.error == CANCELLED)
                 return result
             if self.stopping.is_set():
@@ -167,6 +170,8 @@ class Paraphraser:
                 if low:
                     record["status"] = "filtered"
                     record["error"] = f"similarity {min(low):.3f} < min_similarity {floor}"
+        if self.config.drop_changed:
+            drop_if_changed(record)
         return record
 
     def _count_step(self, delta: int) -> None:
@@ -243,6 +248,8 @@ def run_paraphrasing(
         _warn_if_settings_changed(out_path, preset, backend)
         if config.retry_failed and any(r.get("status") == "failed" for r in existing.values()):
             existing = {i: r for i, r in existing.items() if r.get("status") != "failed"}
+            write_records(out_path, [existing[i] for i in sorted(existing)])
+        if config.drop_changed and any([drop_if_changed(r) for r in existing.values()]):  # records from before
             write_records(out_path, [existing[i] for i in sorted(existing)])
         todo = [(i, item) for i, item in enumerate(kept) if i not in existing]
         stats = {

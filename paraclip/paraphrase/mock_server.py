@@ -4,8 +4,10 @@ It "paraphrases" by rule (so results are deterministic and checkable, not meanin
 step 1 answers ``An image showing <caption>.``, step 2 (a prompt that mentions avoiding
 existing words) answers ``A photo depicting <text>.`` Faults are drawn per request from a
 seeded RNG (latency, 429 with Retry-After, 500, hangs past the client's timeout, garbage
-JSON, verbatim copies) or scripted with ``script=["429", "garbage", ...]`` for the next
-requests. Every request body is recorded so tests can check exactly what was sent.
+JSON, verbatim copies, an echo of the whole prompt) or scripted with ``script=["429", "echo",
+...]`` for the next requests; ``replies={"fire hydrant": "A fire truck ..."}`` answers any prompt
+containing a key with its text. Every request body is recorded so tests can check exactly what
+was sent.
 
     python -m paraclip.paraphrase.mock_server --port 8000 --latency 0.2 --p429 0.05 --p500 0.02
 """
@@ -38,6 +40,7 @@ class Faults:
     p_copy: float = 0.0
     seed: int = 0
     script: list[str] = field(default_factory=list)  # forced outcomes for the next requests, consumed in order
+    replies: dict[str, str] = field(default_factory=dict)  # prompt substring -> canned answer
 
 
 def rule_paraphrase(prompt: str) -> str:
@@ -166,9 +169,14 @@ class MockChatServer(LocalHTTPServer):
                     self._send(200, b'{"choices": [{"mess')
                     return
                 prompt = body["messages"][-1]["content"]
+                canned = [v for k, v in server.faults.replies.items() if k in prompt]
                 if outcome == "copy":
                     found = _QUOTED.search(prompt)
                     content = found.group(1) if found else prompt
+                elif outcome == "echo":  # a small model repeating the instruction instead of answering
+                    content = prompt
+                elif canned:
+                    content = canned[0]
                 else:
                     content = rule_paraphrase(prompt)
                 reply = {

@@ -1,15 +1,17 @@
 """Cleaning LLM outputs into one paraphrase, and deciding when an output must be re-sampled.
 
 Chat models wrap answers in quotes, lead-ins ("Paraphrase:", "Here is a concise version:")
-and extra sentences. ``clean`` keeps the first line / sentence without them;
-``rejection_reason`` says why a cleaned output is unusable (empty, a copy of its input
-ignoring case and punctuation, a refusal, too long) or returns ``None``.
+and extra sentences, sometimes after the closing quote ('"... shore." Hope it helps.').
+``clean`` keeps the first line / sentence without them; ``rejection_reason`` says why a
+cleaned output is unusable (empty, a copy of its input ignoring case and punctuation, a
+restatement of the instruction prompt, a refusal, too long) or returns ``None``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Sequence
 
 _QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb", "`": "`", "\u201e": "\u201c"}
 _LEAD_INS = [
@@ -37,11 +39,31 @@ def clean(text: str | None) -> str:
             break
     lines = [line.strip() for line in out.splitlines() if line.strip()]
     out = lines[0] if lines else ""
+    out = _quoted_answer(out)
     out = _strip_quotes(out)
     first = _SENTENCE_END.split(out, maxsplit=1)[0]
     if len(first.split()) >= 2:  # a one-word "sentence" is more likely an abbreviation than the answer
         out = first
     return " ".join(_strip_quotes(out).split())
+
+
+def _quoted_answer(text: str) -> str:
+    """'"A dog sprints along the shore." Hope it helps.' -> the quoted sentence, without the chatter after it."""
+    if len(text) < 2 or text[0] not in _QUOTE_PAIRS:
+        return text
+    close = _QUOTE_PAIRS[text[0]]
+    end = text.find(close, 1)
+    while close == "'" and end != -1 and re.match(r"\w", text[end + 1:end + 2] or " "):  # "dog's", not a quote
+        end = text.find(close, end + 1)
+    if end == -1:
+        return text
+    body, rest = text[1:end], text[end + 1:]
+    if len(body.split()) < 2 or not rest.strip(" .!?"):
+        return text  # '"Stop" sign on a pole', or a quote closed at the end (handled by _strip_quotes)
+    ended = body.rstrip().endswith((".", "!", "?")) or rest[:1] in (".", "!", "?")
+    if not ended or not re.match(r"^[.!?]?\s", rest):
+        return text  # '"Happy Birthday" banner on a wall': the quote is part of the sentence
+    return (body.strip() + rest[0]).strip() if rest[0] in ".!?" else body.strip()
 
 
 def _strip_quotes(text: str) -> str:
@@ -71,13 +93,32 @@ def is_copy(output: str, source: str) -> bool:
     return normalize(output) == normalize(source)
 
 
-def rejection_reason(output: str, sources: list[str], max_words: int | None = None) -> str | None:
-    """Why ``output`` (already cleaned) cannot be used as a paraphrase of ``sources[0]``; None when it can."""
+def repeats_instruction(output: str, instructions: Sequence[str]) -> bool:
+    """Whether ``output`` restates the prompt: a fixed part of a template ('Rewrite this caption:',
+    'concisely while preserving the meaning') or a sentence of the system message (3+ words each)."""
+    out = f" {normalize(output)} "
+    for text in instructions:
+        for part in re.split(r"\{\}|(?<=[.!?:])\s+", text or ""):
+            words = normalize(part)
+            if len(words.split()) >= 3 and f" {words} " in out:
+                return True
+    return False
+
+
+def rejection_reason(output: str, sources: list[str], max_words: int | None = None,
+                     instructions: Sequence[str] = ()) -> str | None:
+    """Why ``output`` (already cleaned) cannot be used as a paraphrase of ``sources[0]``; None when it can.
+
+    ``instructions`` are the prompt's templates and system message: a reply that repeats them is
+    rejected (small models sometimes echo the request instead of answering it).
+    """
     if not normalize(output):
         return "empty output"
     for i, source in enumerate(sources):
         if is_copy(output, source):
             return "copy of the input" if i == 0 else "copy of the caption"
+    if repeats_instruction(output, instructions):
+        return "repeats the instruction prompt"
     if _REFUSAL.match(output):
         return "refusal"
     n = len(output.split())

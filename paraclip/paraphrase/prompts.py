@@ -73,6 +73,10 @@ class PromptPreset:
         out.append({"role": "user", "content": fill(template, text)})
         return out
 
+    def instructions(self) -> tuple[str, ...]:
+        """The fixed texts of the prompt (templates, system message): a reply must not repeat them."""
+        return tuple(t for t in (self.step1, self.step2, self.system) if t)
+
     def with_overrides(self, **changes: Any) -> "PromptPreset":
         """A copy with some fields replaced; ``None`` values are ignored."""
         sampling_keys = {"temperature", "top_p", "max_tokens"}

@@ -1,9 +1,11 @@
-"""Per-record quality signals: copy flags, length ratio, lexical novelty, optional similarity.
+"""Per-record quality signals: copy flags, length ratio, lexical novelty, meaning-change flags,
+optional similarity.
 
-None of these is a correctness check. In particular the sentence-encoder cosine similarity
-was measured (issue 3) not to separate meaning-changing paraphrases from good ones (AUC
-~0.78 on everyday captions; left/right and colour swaps score > 0.96), so it is reported
-and usable as a user-chosen filter, nothing more.
+The meaning-change flags (``meaning_changed``, ``meaning_changed_1/_2``, ``meaning_reason_1/_2``)
+come from the cheap check in :mod:`paraclip.paraphrase.meaning`, measured on a labelled set
+(README). The sentence-encoder cosine similarity was measured (issue 3) not to separate
+meaning-changing paraphrases from good ones (AUC ~0.78 on everyday captions; left/right and
+colour swaps score > 0.96), so it is reported and usable as a user-chosen filter, nothing more.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from paraclip.paraphrase.meaning import meaning_signals
 from paraclip.paraphrase.postprocess import is_copy
 
 # A small English stop-word list: words whose change says nothing about rewording.
@@ -57,6 +60,7 @@ def quality_signals(caption: str, p1: str | None, p2: str | None) -> dict[str, A
     q["novelty_1"] = lexical_novelty(p1, caption) if p1 else None  # caption -> step 1
     q["novelty_2"] = lexical_novelty(p2, p1) if p2 and p1 else None  # step 1 -> step 2 ("avoid existing words")
     q["novelty_2_vs_caption"] = lexical_novelty(p2, caption) if p2 else None
+    q.update(meaning_signals(caption, p1, p2))
     return q
 
 

@@ -212,3 +212,19 @@ def test_kill_9_mid_run_then_resume_gives_exact_record_set(chat_server, tmp_path
     assert [r["index"] for r in recs] == list(range(300))  # none lost, none duplicated
     assert all(r["paraphrase_1"] == f"An image showing caption number {r['index']} here." for r in recs)
     assert all(r["status"] == "ok" for r in recs)
+
+
+def test_an_echoed_prompt_is_resampled_and_never_recorded_as_ok(chat_server, tmp_path):
+    server = chat_server(script=["echo", "ok", "ok"])  # step 1 repeats the instruction once, then answers
+    with _backend(server, concurrency=1) as backend:
+        run_paraphrasing(["a dog runs on the beach"], tmp_path / "a.jsonl", backend, _config(tmp_path))
+    [rec] = load_records(tmp_path / "a.jsonl")
+    assert rec["status"] == "ok" and rec["samples"] == [2, 1]
+    assert "concisely" not in rec["paraphrase_1"]
+
+    server = chat_server(script=["echo"] * 3)
+    with _backend(server, concurrency=1) as backend:
+        run_paraphrasing(["a dog runs on the beach"], tmp_path / "b.jsonl", backend, _config(tmp_path))
+    [rec] = load_records(tmp_path / "b.jsonl")
+    assert rec["status"] == "failed"
+    assert rec["error"] == "step 1: repeats the instruction prompt (after 3 samples)"

@@ -1,0 +1,150 @@
+"""Meaning-change flag candidates, side by side on the labelled set: precision / recall / F1 and cost.
+
+Candidates: the lexical check (the default), cosine similarity under the packaged
+all-MiniLM-L6-v2 (threshold chosen on the ``llm-dev`` split, reported everywhere), the LLM
+yes/no judge (replies cached in the repo; ``--judge-model`` asks the model again and rewrites
+the cache; a judge run stopped early covers a random part of the set, reported as "judged
+items"), and the judge combined with the lexical check. Cost is the median time per pair over
+``--repeats`` passes, measured in this run (the judge's: wall time per item when it was asked).
+
+    .venv/bin/python bench/meaning_flag.py                          # cached judge replies
+    .venv/bin/python bench/meaning_flag.py --judge-model /path/to/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from paraclip.paraphrase.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
+from paraclip.paraphrase.meaning import check_meaning  # noqa: E402
+from paraclip.paraphrase.meaning_eval import read_labelled, score  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "paraphrase" / "data" / "meaning"
+
+
+def timed(fn, items, repeats: int) -> tuple[list, float]:
+    """Results of ``fn`` on every item, and the median seconds per item over ``repeats`` passes."""
+    times, out = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = [fn(it) for it in items]
+        times.append((time.perf_counter() - start) / len(items))
+    return out, statistics.median(times)
+
+
+def cosine_flags(items, repeats: int) -> tuple[list[bool], float, float]:
+    from paraclip.paraphrase.quality import SimilarityScorer
+
+    scorer = SimilarityScorer()
+    sims, cost = timed(lambda it: scorer(it["caption"], [it["paraphrase"]])[0], items, repeats)
+    dev = [i for i, it in enumerate(items) if it["split"] == "llm-dev"]
+    best = max(sorted({round(s, 3) for s in sims}),
+               key=lambda t: score([sims[i] < t for i in dev], [items[i] for i in dev]).f1)
+    return [s < best for s in sims], best, cost
+
+
+def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | None = None) -> None:
+    """Ask the model once per item (greedy, a few tokens), ``chunk`` requests at a time (the local
+    backend batches them); write the replies, with the wall time per item of their chunk, to ``cache``."""
+    from paraclip.paraphrase import make_backend
+
+    backend = make_backend("local", model=model, threads=threads)
+    items = random.Random(0).sample(list(items), len(items))  # a stopped run still covers every part of the set
+    with open(cache, "w", encoding="utf-8") as f:
+        for at in range(0, len(items), chunk):
+            part = items[at:at + chunk]
+            start = time.perf_counter()
+            completions = backend.generate([judge_request(it["caption"], it["paraphrase"]) for it in part])
+            seconds = round((time.perf_counter() - start) / len(part), 3)
+            for it, completion in zip(part, completions):
+                f.write(json.dumps({"id": it["id"], "model": Path(model).name, "judge_version": JUDGE_VERSION,
+                                    "reply": completion.text, "error": completion.error,
+                                    "seconds": seconds}) + "\n")
+            f.flush()
+            print(f"judged {at + len(part)}/{len(items)} ({seconds:.1f} s per item)", flush=True)
+    backend.close()
+
+
+def judged_ids(cache: Path) -> set[str]:
+    return {r["id"] for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == JUDGE_VERSION}
+
+
+def read_judge(items, cache: Path) -> tuple[list[bool | None], float | None, str]:
+    rows = {r["id"]: r for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == JUDGE_VERSION}
+    verdicts = [parse_verdict(rows[it["id"]]["reply"]) if it["id"] in rows else None for it in items]
+    secs = [rows[it["id"]]["seconds"] for it in items if it["id"] in rows]
+    model = next(iter(rows.values()))["model"] if rows else "?"
+    return verdicts, (statistics.median(secs) if secs else None), model
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", default=str(DATA / "meaning_eval.jsonl"))
+    ap.add_argument("--judge-cache", default=str(DATA / "judge_outputs.jsonl"))
+    ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache)")
+    ap.add_argument("--judge-threads", type=int, help="CPU threads for the judge model")
+    ap.add_argument("--no-cosine", action="store_true", help="skip the sentence-encoder candidate")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    items = read_labelled(args.set)
+    changed = sum(not it["same_meaning"] for it in items)
+    print(f"labelled set: {len(items)} items ({changed} meaning changed, {len(items) - changed} same); "
+          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    subsets = {
+        "all": lambda it: True,
+        "hand-written": lambda it: it["split"] == "hand",
+        "LLM outputs": lambda it: it["split"] != "hand",
+        "held out (Qwen, llm-test)": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
+    }
+    candidates: dict[str, tuple[list[bool | None], str]] = {}
+    lexical, cost = timed(lambda it: check_meaning(it["caption"], it["paraphrase"]).changed, items, args.repeats)
+    candidates["lexical (default)"] = (lexical, f"{cost * 1e3:.2f} ms")
+    if not args.no_cosine:
+        flags, threshold, cost = cosine_flags(items, args.repeats)
+        candidates[f"MiniLM cosine < {threshold:.3f}"] = (flags, f"{cost * 1e3:.1f} ms")
+    cache = Path(args.judge_cache)
+    if args.judge_model:
+        run_judge(items, args.judge_model, cache, threads=args.judge_threads)
+    if cache.exists():
+        verdicts, secs, model = read_judge(items, cache)
+        asked = [v is not None or it["id"] in judged_ids(cache) for v, it in zip(verdicts, items)]
+        judge = [bool(v) if a else None for v, a in zip(verdicts, asked)]
+        cost = f"{secs:.1f} s" if secs is not None else "?"
+        candidates[f"LLM judge ({model})"] = (judge, cost)
+        candidates["lexical OR judge"] = ([None if j is None else a or j for a, j in zip(lexical, judge)], cost)
+        candidates["lexical AND judge"] = ([None if j is None else a and j for a, j in zip(lexical, judge)], cost)
+        subsets["judged items"] = lambda it, ids=judged_ids(cache): it["id"] in ids
+
+    for name, keep in subsets.items():
+        idx = [i for i, it in enumerate(items) if keep(it)]
+        part = [items[i] for i in idx]
+        n_changed = sum(not it["same_meaning"] for it in part)
+        print(f"\n{name}: {len(part)} items, {n_changed} changed\n")
+        print("| candidate | precision | recall | F1 | tp/fp/fn/tn | cost per pair |\n|---|---|---|---|---|---|")
+        for cand, (flags, cost) in candidates.items():
+            if all(flags[i] is not None for i in idx):
+                print(f"| {cand} | {score([flags[i] for i in idx], part).row()} | {cost} |")
+
+    kinds = sorted({it["kind"] for it in items if not it["same_meaning"]})
+    print("\nrecall by kind of change (items every candidate answered)\n")
+    print("| kind | n | " + " | ".join(candidates) + " |\n|---|---|" + "---|" * len(candidates))
+    for kind in kinds:
+        idx = [i for i, it in enumerate(items) if it["kind"] == kind and not it["same_meaning"]
+               and all(flags[i] is not None for flags, _ in candidates.values())]
+        cells = [f"{sum(flags[i] for i in idx)}/{len(idx)}" for flags, _ in candidates.values()]
+        print(f"| {kind} | {len(idx)} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

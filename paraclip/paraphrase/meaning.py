@@ -1,0 +1,284 @@
+"""Meaning-change flags: does a paraphrase still describe the caption's picture? (ours)
+
+The default check is cheap and offline (about a millisecond per pair, no model): both texts
+are parsed (:mod:`paraclip.paraphrase.meaning_parse`) and compared. A paraphrase changes the
+meaning when it
+
+* names another object (``fire hydrant -> fire truck``), drops one or adds one,
+* changes, drops or adds a colour, or moves colours between objects,
+* changes a count (``two -> three``, ``a dog -> dogs``, ``three birds -> birds``),
+* swaps the objects of a relation or an action (``cat on mat -> mat on cat``), or links them by a
+  contradicting relation (``under -> on``, ``left -> right``),
+* replaces an attribute or moves it to another object (``old -> young``), or
+* replaces a listed action with an unrelated one (``riding -> repairing``).
+
+Synonyms and broader words keep the meaning (``couch -> sofa``, ``man -> person``,
+``cars -> vehicles``); dropped non-colour adjectives count as concision. Step 2 is compared
+with the caption, not with step 1, so a change made at step 1 shows at both steps.
+Precision and recall on the committed labelled set are in the README; the opt-in LLM judge
+(:mod:`paraclip.paraphrase.judge`) was measured on the same set.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from paraclip.paraphrase.meaning_lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
+                                                 IMPLIED_COLOURS, ROLE_NOUNS, SYNONYM_GROUPS)
+from paraclip.paraphrase.meaning_parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
+
+METHOD = "lexical-v1"
+_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
+                 9: "nine", 10: "ten", 12: "twelve"}
+
+
+@dataclass(frozen=True)
+class MeaningCheck:
+    changed: bool
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(self.reasons[:3]) if self.reasons else None
+
+
+def _broader(word: str) -> set[str]:
+    out = set(GENERALISATIONS.get(word, ()))
+    for gid in synonym_groups(word):
+        for synonym in SYNONYM_GROUPS[gid]:
+            out |= set(GENERALISATIONS.get(synonym, ()))
+    return out
+
+
+def words_match(specific: str, general: str) -> int:
+    """3 same word, 2 synonyms, 1 ``general`` is a broader word for ``specific``, 0 unrelated."""
+    if specific == general:
+        return 3
+    if synonym_groups(specific) & synonym_groups(general):
+        return 2
+    broader = _broader(specific)
+    if general in broader or any(synonym_groups(general) & synonym_groups(b) for b in broader):
+        return 1
+    for role, other in ((specific, general), (general, specific)):  # "cyclist" ~ "bicycle"
+        if any(other == w or synonym_groups(other) & synonym_groups(w) for w in ROLE_NOUNS.get(role, ())):
+            return 1
+    short, long_ = sorted((specific, general), key=len)
+    if len(short) >= 5 and long_.startswith(short):  # skateboard / skateboarder
+        return 1
+    return 0
+
+
+def phrases_match(caption: Phrase, paraphrase: Phrase) -> int:
+    return max(words_match(c, p) for c in caption.keys for p in paraphrase.keys)
+
+
+def align(cap: Analysis, par: Analysis) -> dict[int, int]:
+    """Caption phrase -> paraphrase phrase, best matches first; several caption phrases may share one."""
+    scored = sorted(((phrases_match(c, p), -abs(i - j), i, j) for i, c in enumerate(cap.phrases)
+                     for j, p in enumerate(par.phrases)), reverse=True)
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    for score, _, i, j in scored:
+        if score and i not in pairs and j not in used:
+            pairs[i] = j
+            used.add(j)
+    for score, _, i, j in scored:  # "a man and a woman" -> "a couple": one phrase may cover two
+        if score and i not in pairs:
+            pairs[i] = j
+    return pairs
+
+
+def _tolerated_drop(phrase: Phrase, par: Analysis) -> bool:
+    """A head said another way: its modifier survives ("city street" -> "city"), or it became a
+    describing word ("a man with a beard" -> "a bearded man", "a woman" -> "a female cyclist")."""
+    if any(words_match(m, p.head) or words_match(p.head, m) for m in phrase.modifiers for p in par.phrases):
+        return True
+    described = {a for p in par.phrases for a in p.adjectives} | set(par.verbs())
+    return any(words_match(phrase.head, a) or words_match(a, phrase.head) for a in described)
+
+
+def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    dropped = [p for i, p in enumerate(cap.phrases) if i not in pairs and not _tolerated_drop(p, par)]
+    matched = set(pairs.values())
+    cap_words = {w for p in cap.phrases for w in p.keys + p.modifiers}
+    added = [p for j, p in enumerate(par.phrases) if j not in matched
+             and not any(words_match(w, k) or words_match(k, w) for w in cap_words for k in p.keys + p.modifiers)
+             and not any(words_match(v, p.head) for v in cap.verbs())]
+    heads = Counter(p.head for p in cap.phrases)
+    repeated = [h for h, n in Counter(p.head for p in par.phrases).items() if heads[h] and n > heads[h]]
+    reasons = [f"object {c.text} -> {p.text}" for c, p in zip(dropped, added)]
+    reasons += [f"another {h} added" for h in repeated]
+    reasons += [f"{c.text} dropped" for c in dropped[len(added):]]
+    reasons += [f"{p.text} added" for p in added[len(dropped):]]
+    return reasons
+
+
+def _count_word(n: int | None) -> str:
+    return _NUMBER_WORDS.get(n, str(n)) if n is not None else "unspecified"
+
+
+def _counts(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    reasons = []
+    for i, j in pairs.items():
+        c, p = cap.phrases[i], par.phrases[j]
+        what = c.head
+        if c.count and p.count and c.count != p.count:
+            reasons.append(f"count {_count_word(c.count)} -> {_count_word(p.count)} ({what})")
+        elif c.count and c.count >= 2 and not p.count and not p.plural:
+            reasons.append(f"count {_count_word(c.count)} -> one ({what})")
+        elif c.count and c.count >= 2 and not p.count and p.head == c.head:
+            reasons.append(f"count {_count_word(c.count)} -> unspecified ({what})")
+        elif c.singular and (p.plural or (p.count or 0) >= 2) and not c.plural:
+            reasons.append(f"count one -> {_count_word(p.count) if p.count else 'several'} ({what})")
+        elif c.plural and not c.count and p.singular and p.head == c.head:
+            reasons.append(f"count several -> one ({what})")
+    if not reasons:
+        missing = Counter(cap.numbers()) - Counter(par.numbers())
+        extra = Counter(par.numbers()) - Counter(cap.numbers())
+        for n in missing:
+            reasons.append(f"count {_count_word(n)} -> {_count_word(next(iter(extra), None))}")
+    return reasons
+
+
+def _colours(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    before, after = Counter(cap.colours()), Counter(par.colours())
+    lost, new = list((before - after).elements()), list((after - before).elements())
+    described = {w for p in par.phrases for w in (p.head, *p.adjectives)}
+    new = [c for c in new if not IMPLIED_COLOURS.get(c, frozenset()) & described]  # "green grass"
+    reasons = [f"colour {a} -> {b}" for a, b in zip(lost, new)]
+    reasons += [f"colour {a} dropped" for a in lost[len(new):]]
+    reasons += [f"colour {b} added" for b in new[len(lost):]]
+    if not reasons:  # same colours, maybe on other objects: "black cat on a white chair" -> "white cat ..."
+        for i, j in pairs.items():
+            c, p = cap.phrases[i], par.phrases[j]
+            moved = {x for x in c.colours - p.colours
+                     if any(x in q.colours for k, q in enumerate(par.phrases) if k != j)}
+            if (c.colours and p.colours and c.colours != p.colours) or moved:
+                reasons.append(f"colour of {c.head}: {'/'.join(sorted(c.colours))} -> "
+                               f"{'/'.join(sorted(p.colours)) or 'none'}")
+    return reasons
+
+
+def _same_adjective(a: str, b: str) -> bool:
+    return a == b or bool(synonym_groups(a) & synonym_groups(b))
+
+
+def _attributes(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    reasons = []
+    par_adjs = {a for p in par.phrases for a in p.adjectives}
+    cap_adjs = {a for p in cap.phrases for a in p.adjectives}
+    owner = {}
+    for j, p in enumerate(par.phrases):
+        for a in p.adjectives:
+            owner.setdefault(a, j)
+    for i, j in pairs.items():
+        c, p = cap.phrases[i], par.phrases[j]
+        described_by = p.adjectives | {m for m in p.modifiers if m not in c.modifiers}  # "metal table"
+        for a in c.adjectives:
+            if any(_same_adjective(a, b) for b in p.adjectives):
+                continue
+            elsewhere = [k for b, k in owner.items() if _same_adjective(a, b) and k != j]
+            if elsewhere and any(k == elsewhere[0] and i2 != i for i2, k in pairs.items()):
+                reasons.append(f"{a} moved from {c.head} to {par.phrases[elsewhere[0]].head}")
+                continue
+            if not any(_same_adjective(a, b) for b in par_adjs) and synonym_groups(a):
+                new = [b for b in described_by if not any(_same_adjective(b, x) for x in cap_adjs)
+                       and synonym_groups(b)]
+                if new:
+                    reasons.append(f"{a} -> {new[0]} ({c.head})")
+    return reasons
+
+
+def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    reasons = []
+    links: dict[tuple[int, int], set[str]] = {}
+    for a, rel, b in par.relations:
+        links.setdefault((a, b), set()).add(rel)
+    for a, rel, b in cap.relations:
+        if a not in pairs or b not in pairs or pairs[a] == pairs[b]:
+            continue
+        a2, b2 = pairs[a], pairs[b]
+        forward, backward = links.get((a2, b2), set()), links.get((b2, a2), set())
+        if rel in forward or CONVERSE_RELATIONS.get(rel) in backward:
+            continue
+        names = f"{cap.phrases[a].head} / {cap.phrases[b].head}"
+        if rel in backward and rel != "near":
+            reasons.append(f"relation swapped: {names} ({rel})")
+        elif any(r not in COMPATIBLE_RELATIONS[rel] for r in forward):
+            reasons.append(f"relation {rel} -> {'/'.join(sorted(forward))} ({names})")
+        elif any(r not in COMPATIBLE_RELATIONS[CONVERSE_RELATIONS.get(rel, rel)] for r in backward):
+            reasons.append(f"relation {rel} -> {'/'.join(sorted(backward))} reversed ({names})")
+    return reasons
+
+
+def _same_verb(a: str, b: str) -> bool:
+    return a == b or bool(verb_groups(a) & verb_groups(b))
+
+
+def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    reasons = []
+    for s, verb, o in cap.actions:
+        if s is None or o is None or s not in pairs or o not in pairs or pairs[s] == pairs[o]:
+            continue
+        for s2, verb2, o2 in par.actions:
+            if (s2, o2) == (pairs[o], pairs[s]) and _same_verb(verb, verb2):
+                reasons.append(f"roles swapped: {cap.phrases[s].head} / {cap.phrases[o].head} ({verb})")
+    if reasons:
+        return reasons
+    cap_verbs = [v for v in cap.verbs() if known_verb(v)]
+    par_verbs = [v for v in par.verbs() if known_verb(v)]
+    lost = [v for v in cap_verbs if not any(_same_verb(v, w) for w in par.verb_readings())
+            and not any(v in ROLE_NOUNS.get(p.head, ()) or p.head.startswith(v[:4]) for p in par.phrases)]
+    new = [w for w in par_verbs if not any(_same_verb(w, v) for v in cap.verb_readings())]
+    return [f"action {a} -> {b}" for a, b in zip(lost, new)]
+
+
+def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
+    """Does ``paraphrase`` still say what ``caption`` says? (the cheap, default check)"""
+    cap, par = analyse(caption), analyse(paraphrase)
+    pairs = align(cap, par)
+    reasons: list[str] = []
+    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes):
+        reasons += rule(cap, par, pairs)
+    return MeaningCheck(bool(reasons), tuple(dict.fromkeys(reasons)))
+
+
+def drop_if_changed(record: dict[str, Any]) -> bool:
+    """``--drop-changed``: mark an ``ok`` record whose meaning changed as ``filtered`` (training skips it).
+
+    The reasons stay in ``quality.meaning_reason_1/_2``. Records written before the flags existed
+    get them computed here. Returns whether the record was marked.
+    """
+    if record.get("status") != "ok":
+        return False
+    quality = record.setdefault("quality", {})
+    if "meaning_changed" not in quality:
+        quality.update(meaning_signals(record.get("caption") or "", record.get("paraphrase_1"),
+                                       record.get("paraphrase_2")))
+    if not quality.get("meaning_changed"):
+        return False
+    steps = [str(s) for s in (1, 2) if quality.get(f"meaning_changed_{s}")]
+    record["status"] = "filtered"
+    record["error"] = f"meaning changed at step{'s' if len(steps) > 1 else ''} {' and '.join(steps)} (--drop-changed)"
+    return True
+
+
+def meaning_signals(caption: str, p1: str | None, p2: str | None) -> dict[str, Any]:
+    """The ``quality`` keys: ``meaning_changed`` (either step), and per step the flag and its reason.
+
+    Both steps are compared with the caption; a missing paraphrase gives ``None`` for its step.
+    """
+    out: dict[str, Any] = {}
+    for step, text in ((1, p1), (2, p2)):
+        if text:
+            result = check_meaning(caption, text)
+            out[f"meaning_changed_{step}"] = result.changed
+            out[f"meaning_reason_{step}"] = result.reason
+        else:
+            out[f"meaning_changed_{step}"] = None
+            out[f"meaning_reason_{step}"] = None
+    out["meaning_changed"] = bool(out["meaning_changed_1"] or out["meaning_changed_2"])
+    out["meaning_method"] = METHOD
+    return out

@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, run_paraphrasing
+from paraclip.paraphrase.meaning import check_meaning, drop_if_changed, meaning_signals
+from paraclip.paraphrase.meaning_parse import analyse
+
+DATA = Path(__file__).parent / "data" / "meaning"
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A cat sleeping on a couch.", "A cat is asleep on a sofa."),
+    ("A man riding a horse on the beach.", "A guy rides a horse along the shore."),
+    ("Two dogs playing in the snow.", "A pair of dogs play in the snow."),
+    ("A boy to the left of a girl.", "A girl to the right of a boy."),
+    ("A man eating a sandwich.", "A sandwich being eaten by a man."),
+    ("Cars driving down a busy street.", "Vehicles travel along a busy road."),
+    ("A photo of a dog sitting on grass.", "A dog sits on the grass."),
+    ("A man with a beard wearing glasses.", "A bearded man wearing spectacles."),
+])
+def test_rewordings_keep_the_meaning(caption, paraphrase):
+    result = check_meaning(caption, paraphrase)
+    assert not result.changed, result.reason
+
+
+@pytest.mark.parametrize("caption, paraphrase, reason", [
+    ("A red fire hydrant next to the street.", "A red fire truck next to the street.",
+     "object fire hydrant -> fire truck"),
+    ("A dog catching a frisbee.", "A dog catching a tennis ball.", "object frisbee -> tennis ball"),
+    ("A green triangle next to a blue circle.", "A green rectangle next to a blue circle.",
+     "object triangle -> rectangle"),
+    ("A cat on the mat.", "A mat on the cat.", "relation swapped: cat / mat (on)"),
+    ("A dog under a table.", "A dog on a table.", "relation under -> on (dog / table)"),
+    ("Two cats on a sofa.", "Three cats on a sofa.", "count two -> three (cat)"),
+    ("A dog in the park.", "Two dogs in the park.", "count one -> two (dog)"),
+    ("A red bus on the street.", "A blue bus on the street.", "colour red -> blue"),
+    ("A black cat on a white chair.", "A white cat on a black chair.", "colour of cat: black -> white"),
+    ("A laptop and a coffee mug on a desk.", "A laptop on a desk.", "coffee mug dropped"),
+    ("A cat sitting on a car.", "A cat and a dog sitting on a car.", "dog added"),
+    ("A dog chasing a cat.", "A cat chasing a dog.", "roles swapped: dog / cat (chase)"),
+    ("An old man reading a newspaper.", "A young man reading a newspaper.", "old -> young (man)"),
+    ("A tall giraffe near a tree.", "A giraffe near a tall tree.", "tall moved from giraffe to tree"),
+])
+def test_meaning_changes_are_flagged_with_their_reason(caption, paraphrase, reason):
+    result = check_meaning(caption, paraphrase)
+    assert result.changed and reason in result.reasons, result.reasons
+
+
+def test_parser_reads_phrases_relations_and_passives():
+    a = analyse("A black and white cat sitting on a laptop keyboard.")
+    assert [(p.text, sorted(p.colours)) for p in a.phrases] == [("cat", ["black", "white"]), ("laptop keyboard", [])]
+    assert a.relations == [(0, "on", 1)]
+    passive = analyse("A sandwich being eaten by a man.")
+    assert passive.actions == [(1, "eat", 0)]  # the man eats the sandwich
+    assert analyse("A pair of scissors on top of a notebook.").phrases[0].count == 2
+
+
+def test_signals_compare_both_steps_with_the_caption():
+    q = meaning_signals("A dog catching a frisbee in a park.", "A dog catches a disc in a park.",
+                        "A canine grabs a tennis ball in a garden.")
+    assert q["meaning_changed_1"] is False and q["meaning_reason_1"] is None
+    assert q["meaning_changed_2"] is True and "tennis ball" in q["meaning_reason_2"]
+    assert q["meaning_changed"] is True
+    missing = meaning_signals("A dog in a park.", None, None)
+    assert missing["meaning_changed"] is False and missing["meaning_changed_1"] is None
+
+
+def test_drop_if_changed_marks_ok_records_and_computes_missing_flags():
+    old = {"caption": "A dog under a table.", "paraphrase_1": "A dog on a table.", "paraphrase_2": "A dog atop a desk.",
+           "status": "ok", "error": None, "quality": {}}  # written before the flags existed
+    assert drop_if_changed(old)
+    assert old["status"] == "filtered" and old["error"].startswith("meaning changed at steps 1 and 2")
+    assert "under -> on" in old["quality"]["meaning_reason_1"]
+    failed = {"caption": "A dog.", "paraphrase_1": None, "paraphrase_2": None, "status": "failed", "quality": {}}
+    assert not drop_if_changed(failed) and failed["status"] == "failed"
+
+
+def _labelled_set() -> list[dict]:
+    return [json.loads(line) for line in (DATA / "meaning_eval.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_engine_records_flags_and_drop_changed_keeps_them_out_of_training(chat_server, tmp_path):
+    from paraclip.training.data import read_records
+
+    server = chat_server(replies={"fire hydrant": "A red fire truck on the side of a road.",
+                                  "fire truck": "A crimson engine by the roadside."})
+    captions = [("img1", "A red fire hydrant on the side of a road."), ("img2", "a dog runs on the beach")]
+    out = tmp_path / "out.jsonl"
+    with make_backend("openai", model="mock", base_url=server.base_url, backoff_base=0.01) as backend:
+        run_paraphrasing(captions, out, backend, ParaphraseConfig(cache_path=str(tmp_path / "c.sqlite")))
+        recs = load_records(out)
+        assert [r["status"] for r in recs] == ["ok", "ok"]
+        assert recs[0]["quality"]["meaning_changed"] is True
+        assert recs[0]["quality"]["meaning_reason_1"] == "object fire hydrant -> fire truck"
+        assert recs[1]["quality"]["meaning_changed"] is False
+        assert len(read_records(out, ["paraphrase_1", "paraphrase_2"])[0]) == 2
+        # rerunning on the finished output with --drop-changed marks the flagged record; training skips it
+        summary = run_paraphrasing(captions, out, backend, ParaphraseConfig(cache_path=str(tmp_path / "c.sqlite"),
+                                                                            drop_changed=True))
+    assert summary["filtered"] == 1 and summary["ok"] == 1
+    recs = load_records(out)
+    assert recs[0]["status"] == "filtered" and "meaning changed" in recs[0]["error"]
+    kept, report = read_records(out, ["paraphrase_1", "paraphrase_2"])
+    assert [r.image_id for r in kept] == ["img2"] and report.skipped == {"status 'filtered'": 1}
+
+
+def test_drop_changed_cli_option(chat_server, tmp_path):
+    from paraclip.cli import main
+
+    server = chat_server(replies={"umbrella": "A woman wearing a raincoat in the rain."})
+    src = tmp_path / "captions.txt"
+    src.write_text("A woman holding an umbrella in the rain.\nA bowl of oranges on a kitchen table.\n")
+    out = tmp_path / "out.jsonl"
+    rc = main(["paraphrase", str(src), "--out", str(out), "--backend", "openai", "--model", "mock",
+               "--base-url", server.base_url, "--drop-changed"])
+    assert rc == 0
+    recs = load_records(out)
+    assert [r["status"] for r in recs] == ["filtered", "ok"]
+    assert recs[0]["quality"]["meaning_reason_1"].startswith("object umbrella -> raincoat")

@@ -132,7 +132,7 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     child.stderr.close()
     assert code == 130 and time.monotonic() - start < 1.5
     assert "second Ctrl-C: quitting now" in err and "Traceback" not in err
-    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0, 1]
+    assert sorted(json.loads(line)["index"] for line in out.read_text().splitlines()) == [0, 1]  # 2 in flight
     assert not Path(str(out) + ".lock").exists() or RunLock(out).holder() is None  # the kernel dropped the lock
 
 

@@ -16,6 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from paraclip.plots import delta_bars, empty_figure, rank_similarity_curves, sts_scatter, task_bars
+from workbench.policy import user_error
 
 # label shown -> suite task name(s)
 TASK_CHOICES = {
@@ -74,16 +75,18 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             raise ValueError("Pick at least one task.")
         ks = parse_ks(ks_text)
         pairs = (pairs_path or "").strip() or session.get("paraphrases")
+        if pairs:
+            pairs = str(services.check_path(pairs, "Paraphrase pairs", session))
         if "paraphrased-retrieval" in task_names and not pairs:
             raise ValueError("Paraphrased retrieval needs (caption, paraphrase) pairs: paraphrase the gallery's "
                              "captions in the Paraphrase tab and press “Send to Compare”, or give a pairs file.")
-        choices = [services.resolve_model(label) for label in labels]
-        gallery = services.gallery(gallery_label) if gallery_label else None
+        choices = [services.resolve_model(label, session) for label in labels]
+        gallery = services.gallery(gallery_label, session) if gallery_label else None
         limit = int(gallery_limit) if gallery_limit else None
         if gallery is not None and limit:
             gallery = gallery.subset(limit)
     except (ValueError, ParaclipError) as exc:
-        yield (f"❌ {exc}", *skip7, session)
+        yield (f"❌ {user_error(exc, services.config.public)}", *skip7, session)
         return
     folder = services.session_dir(session) / f"compare-{uuid.uuid4().hex[:6]}"
     state: dict[str, Any] = {"message": "starting"}
@@ -104,7 +107,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
                     # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
                     # comparisons and Explore queries never write the same cache at once
                     state["message"] = f"embedding the gallery with {choice.label}"
-                    services.gallery_index(choice.key, gallery_label)
+                    services.gallery_index(choice.key, gallery_label, session)
             state["output"] = evaluate_models(refs, tasks=task_names, gallery=gallery, pairs=pairs,
                                               aro_dir=os.environ.get("PARACLIP_ARO_DIR") or None,
                                               ks=ks, recall_ks=(1, 5, 10), n_boot=1000, out_dir=folder,
@@ -121,7 +124,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
     finally:
         stop.set()
     if "error" in state:
-        yield (f"❌ {type(state['error']).__name__}: {state['error']}", *skip7, session)
+        yield (f"❌ {user_error(state['error'], services.config.public)}", *skip7, session)
         return
     out = state["output"]
     table, deltas = out.table, out.deltas

@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from workbench.policy import AccessPolicy, user_error
 from workbench.uploads import UploadError, check_text_upload
 
 BACKEND_LOCAL = "local (offline LLM)"
@@ -73,12 +74,18 @@ def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path
     return path
 
 
-def make_backend_for(kind: str, local_model: str, base_url: str, api_model: str, api_key: str):
+def make_backend_for(kind: str, local_model: str, base_url: str, api_model: str, api_key: str,
+                     policy: AccessPolicy | None = None, roots=()):
+    """The chosen backend. ``policy`` (public mode) vets the base URL — checked now and again at every
+    connection — and the local model box; API errors then carry no reply text."""
     from paraclip.paraphrase import make_backend
+    from paraclip.paraphrase.backends.openai_compat import DEFAULT_BASE_URL
 
+    policy = policy or AccessPolicy()
     if kind == BACKEND_API:
         if not (base_url or "").strip() and not (api_key or "").strip():
             raise UploadError("The OpenAI-compatible backend needs a base URL (for a local server) or an API key.")
+        policy.check_url((base_url or "").strip() or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
         env_name = f"PARACLIP_WB_KEY_{uuid.uuid4().hex}"
         with _key_lock:
             if api_key:
@@ -86,10 +93,12 @@ def make_backend_for(kind: str, local_model: str, base_url: str, api_model: str,
             try:
                 return make_backend("openai", model=(api_model or "gpt-3.5-turbo").strip(),
                                     base_url=(base_url or "").strip() or None, api_key_env=env_name, concurrency=8,
-                                    max_retries=2, timeout=60.0)
+                                    max_retries=2, timeout=60.0, transport=policy.transport(8),
+                                    show_bodies=not policy.public)
             finally:
                 os.environ.pop(env_name, None)
-    return make_backend("local", model=(local_model or "").strip() or None, batch_size=8)
+    local_model = policy.check_spec((local_model or "").strip(), "Local model", roots)
+    return make_backend("local", model=local_model or None, batch_size=8)
 
 
 def export_csv(records: list[dict[str, Any]], path: Path) -> Path:
@@ -117,9 +126,10 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
                                   limit=int(limit) if limit else None, skip_bad_lines=True,
                                   cache_path=str(services.config.app_dir / "paraphrase-cache.sqlite"))
         yield "⏳ loading the backend …", gr.skip(), gr.skip(), session
-        backend = make_backend_for(backend_kind, local_model, base_url, api_model, api_key)
+        backend = make_backend_for(backend_kind, local_model, base_url, api_model, api_key, services.policy,
+                                   services.allowed_roots(session))
     except (UploadError, ParaclipError, ValueError) as exc:
-        yield f"❌ {exc}", gr.skip(), gr.skip(), session
+        yield f"❌ {user_error(exc, services.config.public)}", gr.skip(), gr.skip(), session
         return
     out = folder / f"paraphrases-{uuid.uuid4().hex[:6]}.jsonl"
     stats: dict[str, Any] = {}
@@ -150,7 +160,7 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
     session["paraphrases"] = str(out)
     files = [str(out), str(export_csv(records, out.with_suffix(".csv")))] if records else None
     if "error" in outcome:
-        message = f"❌ {outcome['error']}"
+        message = f"❌ {user_error(outcome['error'], services.config.public)}"
     else:
         s = outcome["summary"]
         message = (f"✅ {s['ok']} paraphrased, {s['failed']} failed, {s.get('filtered', 0)} filtered "
@@ -218,7 +228,11 @@ def gallery_captions(services, gallery_label: str) -> str:
             gr.Warning("No gallery is ready yet (the offline defaults are still being prepared); try again shortly.")
             return gr.skip()
         gallery_label = ready[0]
-    gallery = services.gallery(gallery_label)
+    try:
+        gallery = services.gallery(gallery_label)
+    except Exception as exc:  # noqa: BLE001 - a typed gallery that cannot be read is a message
+        gr.Warning(user_error(exc, services.config.public))
+        return gr.skip()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image_id", "caption"])

@@ -30,9 +30,9 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 OnBad = Callable[[str], None] | None
 
 
-def _bad(message: str, on_bad: OnBad) -> None:
+def _bad(message: str, on_bad: OnBad, file_text: list[str] | None = None) -> None:
     if on_bad is None:
-        raise DataError(message)
+        raise DataError(message, file_text=file_text or ())
     on_bad(message)
 
 
@@ -129,7 +129,7 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
             continue
         if len(row) != len(header):
             _bad(f"{path}:{current[0]}: expected {len(header)} fields ({', '.join(header)}), found {len(row)}. "
-                 f"Quote fields that contain the delimiter.", on_bad)
+                 f"Quote fields that contain the delimiter.", on_bad, file_text=[", ".join(header)])
             continue
         yield current[0], dict(zip(header, row))
 

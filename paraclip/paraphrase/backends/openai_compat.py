@@ -5,6 +5,10 @@ any error, up to 10 tries. Here requests run concurrently (the engine keeps ``co
 in flight) and failures are retried with exponential back-off and jitter, honouring
 ``Retry-After`` on 429/503. The API key is read from an environment variable *name*; it is
 never printed, logged, written, or shown in ``repr``.
+
+A hosted app passes ``transport=`` (e.g. :class:`paraclip.netguard.GuardedTransport`, which refuses
+internal addresses) and ``show_bodies=False``: errors then carry the HTTP status and a short
+sanitized reason, never text from the reply.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import email.utils
 import json
 import os
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +27,7 @@ from urllib.parse import urlparse
 import httpx
 
 from paraclip.errors import ParaclipError
+from paraclip.netguard import BlockedAddressError
 from paraclip.paraphrase.backends.base import Backend, ChatRequest, Completion
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -43,6 +49,8 @@ class OpenAICompatibleBackend(Backend):
         backoff_max: float = 30.0,
         extra_body: dict[str, Any] | None = None,
         send_seed: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        show_bodies: bool = True,
     ):
         self.model = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
@@ -55,6 +63,7 @@ class OpenAICompatibleBackend(Backend):
         self.backoff_max = float(backoff_max)
         self.extra_body = dict(extra_body or {})
         self.send_seed = send_seed
+        self.show_bodies = show_bodies
         key = os.environ.get(api_key_env) or None
         host = urlparse(self.url).hostname or ""
         if key is None and host.endswith("openai.com"):
@@ -72,6 +81,7 @@ class OpenAICompatibleBackend(Backend):
             headers=headers,
             timeout=httpx.Timeout(self.timeout),
             limits=httpx.Limits(max_connections=self.parallelism, max_keepalive_connections=self.parallelism),
+            transport=transport,
         )
         self._pool: ThreadPoolExecutor | None = None
 
@@ -116,12 +126,15 @@ class OpenAICompatibleBackend(Backend):
             except httpx.TimeoutException:
                 last_error = f"timeout after {self.timeout:g} s"
             except httpx.TransportError as exc:
+                if isinstance(exc.__cause__, BlockedAddressError):
+                    return Completion(None, attempts=attempt + 1, fatal=True, error=(
+                        f"refused to connect to {self.url}: {exc.__cause__}"))
                 last_error = f"connection error: {type(exc).__name__}"
             else:
                 connected = True
                 status = response.status_code
                 if status == 200:
-                    parsed = _parse_completion(response)
+                    parsed = _parse_completion(response, self.show_bodies)
                     if isinstance(parsed, Completion):
                         parsed.attempts = attempt + 1
                         return parsed
@@ -156,6 +169,8 @@ class OpenAICompatibleBackend(Backend):
         return random.uniform(ceiling / 2, ceiling)
 
     def _snippet(self, response: httpx.Response) -> str:
+        if not self.show_bodies:
+            return _sanitized_reason(response)
         text = response.text[:200].replace("\n", " ").strip()
         if self._key:
             text = text.replace(self._key, "***")
@@ -175,12 +190,29 @@ class OpenAICompatibleBackend(Backend):
         self._client.close()
 
 
-def _parse_completion(response: httpx.Response) -> Completion | str:
+_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+
+def _sanitized_reason(response: httpx.Response) -> str:
+    """The status's reason phrase, plus an OpenAI-style error ``code``/``type`` when it is a plain
+    identifier: enough to act on, and nothing a server could use to smuggle out data."""
+    reason = response.reason_phrase or "no reason given"
+    try:
+        error = json.loads(response.content).get("error")
+        code = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
+    except (ValueError, AttributeError):
+        code = None
+    return f"{reason} ({code})" if isinstance(code, str) and _CODE.fullmatch(code) else reason
+
+
+def _parse_completion(response: httpx.Response, show_body: bool = True) -> Completion | str:
     """A Completion, or a string saying what is malformed."""
     try:
         data = json.loads(response.content)
         content = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
+        if not show_body:
+            return "malformed response: not an OpenAI chat completion"
         return f"malformed response: {response.text[:120]!r}"
     if not isinstance(content, str):
         return f"malformed response: message content is {type(content).__name__}"

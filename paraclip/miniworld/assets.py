@@ -5,7 +5,7 @@ of the current defaults (trained first if needed):
 
     models/miniworld-baseline-s0.safetensors   CLIP trained from scratch on the mini-world (fp16)
     models/miniworld-paraclip-s0.safetensors   its ParaCLIP fine-tuned text encoder (fp16)
-    models/paraclip-mini.json                  the open_clip config of both
+    models/paraclip-mini.json                  the open_clip config of both (named after the architecture)
     gallery/                                   the held-out scenes (PNG) + captions.csv
     pairs/in-vocab.jsonl, pairs/oov.jsonl      held-out paraphrase pairs (original, paraphrase, image_id)
     examples/captions.csv                      captions with image ids, to paste into the Paraphrase tab
@@ -47,7 +47,6 @@ EXPORT_COMMAND = "paraclip miniworld --export-assets {dest}"
 FILES = {
     "baseline": "models/miniworld-baseline-s0.safetensors",
     "paraclip": "models/miniworld-paraclip-s0.safetensors",
-    "config": "models/paraclip-mini.json",
     "gallery": "gallery",
     "pairs_in_vocab": "pairs/in-vocab.jsonl",
     "pairs_oov": "pairs/oov.jsonl",
@@ -78,6 +77,7 @@ def save_fp16_safetensors(checkpoint: str | os.PathLike, dest: Path, extra: dict
     tensors = {k.removeprefix("module."): (v.half() if v.is_floating_point() else v).contiguous()
                for k, v in state.items()}
     save_file(tensors, str(dest), metadata={"arch": str(ckpt.get("arch")), "format": "pt", **extra})
+    dest.chmod(0o644)
 
 
 def _write_gallery(run: Run, dest: Path) -> int:
@@ -138,7 +138,8 @@ def _file_entries(folder: Path, sources: dict[str, str], command: str) -> dict[s
     entries = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"):
         rel = path.relative_to(folder).as_posix()
-        role = next((k for k, v in FILES.items() if rel == v or rel.startswith(v + "/")), "other")
+        role = next((k for k, v in FILES.items() if rel == v or rel.startswith(v + "/")),
+                    "config" if rel.startswith("models/") and rel.endswith(".json") else "other")
         entries[rel] = {"sha256": sha256_of(path), "size": path.stat().st_size, "role": role,
                         "made_from": sources.get(role, ""), "command": command}
     return entries
@@ -169,7 +170,7 @@ def export_assets(dest: str | os.PathLike = "assets", config: MiniWorldConfig | 
                                "stage_fingerprint": str(fingerprints[f"{model}-s{seed}"])})
     from paraclip.models.loading import CONFIG_DIR
 
-    shutil.copyfile(CONFIG_DIR / f"{cfg.arch}.json", tmp / FILES["config"])
+    shutil.copyfile(CONFIG_DIR / f"{cfg.arch}.json", tmp / "models" / f"{cfg.arch}.json")
     n_gallery = _write_gallery(run, tmp / FILES["gallery"])
     for key, stage_file in (("pairs_in_vocab", "pairs-in-vocab.jsonl"), ("pairs_oov", "pairs-oov.jsonl")):
         (tmp / FILES[key]).parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +181,7 @@ def export_assets(dest: str | os.PathLike = "assets", config: MiniWorldConfig | 
     sources = {
         "baseline": f"stage baseline-s{seed}: final checkpoint, weights cast to fp16",
         "paraclip": f"stage paraclip-s{seed}: final checkpoint, weights cast to fp16",
-        "config": f"paraclip/models/configs/{cfg.arch}.json",
+        "config": f"paraclip/models/configs/{cfg.arch}.json (register it with open_clip.add_model_config)",
         "gallery": "stage world: the held-out eval scenes and their canonical captions",
         "pairs_in_vocab": "stage evalsets: pairs-in-vocab.jsonl", "pairs_oov": "stage evalsets: pairs-oov.jsonl",
         "captions": f"the first {EXAMPLE_CAPTIONS} gallery captions",

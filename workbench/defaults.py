@@ -101,8 +101,11 @@ class DefaultAssets:
             self._build_fallback()  # seconds; the app is usable right away
             self.state = "fallback"
             self._notify()
-            if self.config.build_defaults and not self.config.public:
-                self._build_trained()
+            if self.config.build_defaults and not self.config.public and self._rebuilding.acquire(blocking=False):
+                try:
+                    self._build_trained()
+                finally:
+                    self._rebuilding.release()
         except Exception as exc:  # noqa: BLE001 - the app stays up; the banner says what happened
             traceback.print_exc()
             self._progress(None, f"could not build the default models: {type(exc).__name__}: {exc}")
@@ -165,7 +168,8 @@ class DefaultAssets:
             files = [m.pretrained or m.name for m in self.models] + list(self.pairs.values()) \
                 + list(self.examples.values())
             galleries = list(self.galleries.values())
-        return [Path(f).parent for f in files if f] + [Path(g) for g in galleries if Path(g).is_absolute()]
+        return [Path(f).parent for f in files if f and Path(f).is_absolute()] \
+            + [Path(g) for g in galleries if Path(g).is_absolute()]
 
     def _notify(self) -> None:
         if self.on_models is not None:

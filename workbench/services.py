@@ -32,7 +32,7 @@ def _env_int(name: str, default: int) -> int:
 
 def default_assets_dir() -> Path:
     """``$PARACLIP_ASSETS_DIR``, else the repository's ``assets/`` (shipped with the app)."""
-    return Path(os.environ.get("PARACLIP_ASSETS_DIR") or REPO_ROOT / "assets")
+    return Path(os.environ.get("PARACLIP_ASSETS_DIR") or REPO_ROOT / "assets").resolve()
 
 
 def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:

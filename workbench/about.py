@@ -33,7 +33,10 @@ galleries, all 7 STS sets and ARO's VG data (set `PARACLIP_ARO_DIR`).
 
 **Settings (environment).** `PARACLIP_APP_AUTH=user:password,...` turns on login (then only logged-in users can
 start jobs); `PARACLIP_APP_MAX_UPLOAD_MB` (default 20); `PARACLIP_APP_MAX_JOBS` (default 2);
-`PARACLIP_APP_DIR` (job history and checkpoints; default `$PARACLIP_CACHE/app`).
+`PARACLIP_APP_DIR` (job history and checkpoints; default `$PARACLIP_CACHE/app`). On a Space (`SPACE_ID`) or with
+`PARACLIP_APP_PUBLIC=1` the app is in public mode: it reads only uploads, its own data and the folders in
+`PARACLIP_APP_DATA_DIRS`, sends API requests only to public hosts (or those in `PARACLIP_APP_ALLOWED_API_HOSTS`),
+and shows each visitor only their own jobs (README: "Hosting publicly").
 
 ```bibtex
 @inproceedings{kim-etal-2024-fine,

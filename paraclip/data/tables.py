@@ -31,9 +31,14 @@ OnBad = Callable[[str], None] | None
 
 
 def _bad(message: str, on_bad: OnBad, file_text: list[str] | None = None) -> None:
+    """``file_text``: the part of ``message`` quoted from the file (see :class:`ParaclipError`)."""
     if on_bad is None:
         raise DataError(message, file_text=file_text or ())
-    on_bad(message)
+    try:
+        on_bad(message)
+    except DataError as exc:  # a handler that raises: its error still says what it quotes
+        exc.file_text = exc.file_text or tuple(file_text or ())
+        raise
 
 
 def _existing(path: str | os.PathLike) -> Path:

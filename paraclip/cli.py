@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from paraclip import __version__
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except ParaclipError as exc:
-        print(f"paraclip {args.command}: error: {exc}", file=sys.stderr)
+        # a hosted app runs jobs with this set: their logs are shown to visitors
+        shown = exc.without_file_text() if os.environ.get("PARACLIP_HIDE_FILE_TEXT") == "1" else exc
+        print(f"paraclip {args.command}: error: {shown}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except OSError as exc:  # disk full, permissions, a folder where a file was expected, …
         from paraclip.checks import describe_os_error

@@ -6,7 +6,22 @@ asked, what was tried and what to do. The CLI prints it without a stack trace.
 
 
 class ParaclipError(Exception):
-    """Base class for errors that carry a user-facing explanation."""
+    """Base class for errors that carry a user-facing explanation.
+
+    ``file_text``: the parts of the message copied from the file being read (a header, a value).
+    The CLI shows them (the user is reading their own file); a hosted app replaces them with
+    :meth:`without_file_text`, because there the file may not be the visitor's.
+    """
+
+    def __init__(self, *args, file_text: tuple[str, ...] | list[str] = ()):
+        super().__init__(*args)
+        self.file_text = tuple(str(t) for t in file_text if str(t))
+
+    def without_file_text(self, placeholder: str = "[file content hidden]") -> str:
+        message = str(self)
+        for text in sorted(self.file_text, key=len, reverse=True):
+            message = message.replace(text, placeholder)
+        return message
 
 
 class ModelLoadError(ParaclipError):

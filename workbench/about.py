@@ -18,9 +18,11 @@ at a small cost in zero-shot retrieval.
 **Tabs.** *Paraphrase* captions with the two prompts, review the rows → *Train* a text encoder as a background
 job → *Compare* it with its baseline (deltas with 95 % paired-bootstrap CIs) → *Explore* single queries.
 
-**Defaults (offline).** Models: the mini-world baseline and its ParaCLIP version when built (else an *untrained*
-`paraclip-mini` fallback, labelled as such); gallery: the mini-world scenes (and Tux Paint stamps when
-installed); paraphrasing: the offline LLM pack, else SmolLM2-135M; STS-B from the packaged copy.
+**Defaults (offline).** Models: the mini-world CLIP baseline and its ParaCLIP version (seed 0), shipped trained in
+`assets/` (only if that folder is missing: an *untrained* `paraclip-mini` fallback, labelled as such); gallery: the
+mini-world's held-out scenes (and Tux Paint stamps when installed); pairs: the held-out in-vocabulary and
+out-of-vocabulary paraphrase pairs; paraphrasing: the offline LLM pack, else SmolLM2-135M; STS-B from the packaged
+copy. `paraclip miniworld --export-assets` regenerates `assets/` (see its `manifest.json`).
 Paraphrasing presets: `paper` (the official prompts and sampling, for API models) and `small-model` (for local
 models under 3B). Training defaults: the paper's losses and frozen image tower; optimiser settings after CLIP
 (AdamW, β₂ 0.98, ε 1e-6, cosine schedule).
@@ -31,7 +33,10 @@ galleries, all 7 STS sets and ARO's VG data (set `PARACLIP_ARO_DIR`).
 
 **Settings (environment).** `PARACLIP_APP_AUTH=user:password,...` turns on login (then only logged-in users can
 start jobs); `PARACLIP_APP_MAX_UPLOAD_MB` (default 20); `PARACLIP_APP_MAX_JOBS` (default 2);
-`PARACLIP_APP_DIR` (job history and checkpoints; default `$PARACLIP_CACHE/app`).
+`PARACLIP_APP_DIR` (job history and checkpoints; default `$PARACLIP_CACHE/app`). On a Space (`SPACE_ID`) or with
+`PARACLIP_APP_PUBLIC=1` the app is in public mode: it reads only uploads, its own data and the folders in
+`PARACLIP_APP_DATA_DIRS`, sends API requests only to public hosts (or those in `PARACLIP_APP_ALLOWED_API_HOSTS`),
+and shows each visitor only their own jobs (README: "Hosting publicly").
 
 ```bibtex
 @inproceedings{kim-etal-2024-fine,
@@ -45,6 +50,28 @@ start jobs); `PARACLIP_APP_MAX_UPLOAD_MB` (default 20); `PARACLIP_APP_MAX_JOBS` 
 """
 
 
+def rebuild_defaults(services, username: str | None) -> str:
+    """Start training the mini-world defaults from scratch (an explicit action; never automatic)."""
+    if services.config.public and not (services.config.auth_enabled and username):
+        return ("❌ Rebuilding the default models is turned off in this public app (about 9 min of both CPU cores). "
+                "The app's owner can allow it for logged-in users by setting PARACLIP_APP_AUTH.")
+    if not services.defaults.rebuild():
+        return "⏳ Already rebuilding; the banner at the top shows the progress."
+    return ("⏳ Rebuilding the mini-world models from scratch (resumes an earlier build); the banner at the top "
+            "shows the progress, and the app keeps using the current models until it finishes.")
+
+
 def build(services, session) -> dict:
     gr.Markdown(ABOUT)
-    return {}
+    with gr.Accordion("Rebuild the default models from scratch", open=False):
+        gr.Markdown("Trains the mini-world baseline CLIP and its ParaCLIP version again with the current defaults "
+                    "(`paraclip miniworld --defaults`; about 9 minutes on 2 idle CPU cores). The shipped models "
+                    "are the same recipe, so this is only needed after changing the code or the assets.")
+        start = gr.Button("Rebuild the default models", elem_id="about-rebuild")
+        message = gr.Markdown()
+
+    def rebuild(request: gr.Request):
+        return rebuild_defaults(services, getattr(request, "username", None))
+
+    start.click(rebuild, None, message, api_visibility="private")
+    return {"rebuild": start}

@@ -23,28 +23,43 @@ CSS = explore.CSS + """
 """
 
 
-def refresh_choices(services: Services, known: dict | None, *current):
-    """Updates for the model and gallery dropdowns — only when the lists changed (keeps selections)."""
-    models = services.model_labels()
+def follow(value, default, old_defaults: list, new_defaults: list):
+    """The user's pick, unless it was a default that is gone (the untrained fallback replaced by the
+    trained models, say): then the new default. Typed values and jobs are never replaced."""
+    if not value or (value in old_defaults and value not in new_defaults):
+        return default
+    return value
+
+
+def refresh_choices(services: Services, known: dict | None, session: dict | None, *current):
+    """Updates for the model and gallery dropdowns — only when the lists changed (keeps selections).
+
+    The preselected models are always the defaults: a finished job is listed (to its owner only, in
+    public mode) but never becomes anyone's default comparison model."""
+    models = services.model_labels(session)
+    defaults = [c.label for c in services.defaults.model_choices()]
     galleries = list(services.defaults.gallery_choices())
     known = dict(known or {})
     banner = services.defaults.status_markdown()
     if known.get("models") == models and known.get("galleries") == galleries:
         return (banner, known, *[gr.skip()] * 9)
-    known.update(models=models, galleries=galleries)
+    old_defaults, old_galleries = known.get("defaults", []), known.get("galleries", [])
+    known.update(models=models, galleries=galleries, defaults=defaults)
     (p_gallery, t_model, t_images, c_base, c_others, c_gallery, e_base, e_other, e_gallery) = current
-    first = models[0] if models else None
-    trained = [m for m in models if m.startswith("job ")]
-    second = trained[0] if trained else (models[1] if len(models) > 1 else first)
+    first = defaults[0] if defaults else (models[0] if models else None)
+    second = defaults[1] if len(defaults) > 1 else first
 
     def single(value, default):
-        return gr.update(choices=models, value=value or default)
+        return gr.update(choices=models, value=follow(value, default, old_defaults, defaults))
 
     def gal(value):
-        return gr.update(choices=galleries, value=value or (galleries[0] if galleries else None))
+        default = galleries[0] if galleries else None
+        return gr.update(choices=galleries, value=follow(value, default, old_galleries, galleries))
+
+    picked = [follow(v, second, old_defaults, defaults) for v in (c_others or [])] or ([second] if second else [])
 
     return (banner, known, gal(p_gallery), single(t_model, first), gal(t_images), single(c_base, first),
-            gr.update(choices=models, value=c_others or ([second] if second else [])), gal(c_gallery),
+            gr.update(choices=models, value=list(dict.fromkeys(picked))), gal(c_gallery),
             single(e_base, first), single(e_other, second), gal(e_gallery))
 
 
@@ -79,9 +94,9 @@ def build_demo(services: Services | None = None, config: AppConfig | None = None
         dropdowns = [p["gallery_pick"], t["base_model"], t["images"], c["baseline"], c["others"], c["gallery"],
                      e["baseline"], e["other"], e["gallery"]]
         refresh = functools.partial(refresh_choices, services)
-        demo.load(refresh, [known, *dropdowns], [banner, known, *dropdowns], api_visibility="private")
-        gr.Timer(3.0).tick(refresh, [known, *dropdowns], [banner, known, *dropdowns], api_visibility="private",
-                           show_progress="hidden", queue=False)
+        demo.load(refresh, [known, session, *dropdowns], [banner, known, *dropdowns], api_visibility="private")
+        gr.Timer(3.0).tick(refresh, [known, session, *dropdowns], [banner, known, *dropdowns],
+                           api_visibility="private", show_progress="hidden", queue=False)
         p["to_train"].click(functools.partial(send_to, tab="train"), session, [t["data_path"], tabs, p["status"]],
                             api_visibility="private")
         p["to_compare"].click(functools.partial(send_to, tab="compare"), session, [c["pairs"], tabs, p["status"]],
@@ -99,7 +114,8 @@ def launch_kwargs(services: Services) -> dict[str, Any]:
         auth=cfg.auth,
         auth_message="ParaCLIP Workbench: log in to start jobs." if cfg.auth else None,
         max_file_size=f"{cfg.max_upload_mb}mb",
-        allowed_paths=[str(cfg.app_dir / "jobs")],
+        # downloads of job checkpoints; in public mode files are served only from the temp area
+        allowed_paths=[] if cfg.public else [str(cfg.app_dir / "jobs")],
         footer_links=["gradio", "settings"],
     )
 

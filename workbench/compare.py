@@ -19,6 +19,7 @@ import gradio as gr
 
 from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view
 from workbench.examples import default_pairs
+from workbench.policy import user_error
 from workbench.runs import LANES, StoppableEncoder, Stopped, session_key
 
 LANE = "compare"
@@ -46,10 +47,13 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return ks
 
 
-def resolve_pairs(services, typed: str, gallery_label: str | None) -> tuple[str | None, str]:
-    """(pairs file, a note saying which pairs these are) — typed or sent pairs, else the gallery's default."""
+def resolve_pairs(services, typed: str, gallery_label: str | None, session: dict | None = None
+                  ) -> tuple[str | None, str]:
+    """(pairs file, a note saying which pairs these are) — typed or sent pairs (checked against the app's
+    access policy), else the gallery's default."""
     typed = (typed or "").strip()
     if typed:
+        typed = str(services.check_path(typed, "Paraphrase pairs", session))
         return typed, f"pairs: `{os.path.basename(typed)}`"
     path = default_pairs(services, gallery_label)
     if path:
@@ -57,7 +61,8 @@ def resolve_pairs(services, typed: str, gallery_label: str | None) -> tuple[str 
     return None, ""
 
 
-def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_text, gallery_limit):
+def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_text, gallery_limit,
+            session: dict | None = None):
     """Check the form; returns (model choices, task names, gallery, pairs, pairs note, ks)."""
     labels = [baseline] + [o for o in (others or []) if o and o != baseline]
     if not baseline:
@@ -66,20 +71,21 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
     if not task_names:
         raise ValueError("Pick at least one task.")
     ks = parse_ks(ks_text)
-    pairs, note = (resolve_pairs(services, pairs_text, gallery_label) if "paraphrased-retrieval" in task_names
+    pairs, note = (resolve_pairs(services, pairs_text, gallery_label, session) if "paraphrased-retrieval" in task_names
                    else (None, ""))
     if "paraphrased-retrieval" in task_names and not pairs:
         raise ValueError("Paraphrased retrieval needs (caption, paraphrase) pairs, and this gallery has no default "
                          "pairs (the mini-world gallery has): paraphrase the gallery's captions in the Paraphrase "
                          "tab and press “Send to Compare”, or give a pairs file.")
-    choices = [services.resolve_model(label) for label in labels]
-    gallery = services.gallery(gallery_label) if gallery_label else None
+    choices = [services.resolve_model(label, session) for label in labels]
+    gallery = services.gallery(gallery_label, session) if gallery_label else None
     if gallery is not None and gallery_limit:  # 0 / empty = the whole gallery; subset() refuses -1 or 2.5
         gallery = gallery.subset(gallery_limit)
     return choices, task_names, gallery, pairs, note, ks
 
 
-def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path) -> None:
+def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path,
+             session: dict | None = None) -> None:
     """The worker thread: every model on every task; the models check the stop flag between batches."""
     from paraclip.evaluation.suite import ModelRef, SuiteData, build_evaluators, evaluate_models
     from workbench.vocabulary import coverage_notes
@@ -103,7 +109,7 @@ def evaluate(services, run, state, choices, task_names, gallery, gallery_label, 
                 # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
                 # comparisons and Explore queries never write the same cache at once
                 state["message"] = f"embedding the gallery with {choice.label}"
-                services.gallery_index(choice.key, gallery_label, encoder=encoder)
+                services.gallery_index(choice.key, gallery_label, session, encoder=encoder)
         state["output"] = evaluate_models(refs, evaluators=evaluators, n_boot=1000, out_dir=folder, progress=progress)
     except Stopped:
         state["stopped"] = True
@@ -153,21 +159,21 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             return
         try:
             choices, task_names, gallery, pairs, pairs_note, ks = prepare(
-                services, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit)
+                services, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit, session)
         except (ValueError, ParaclipError) as exc:
-            yield (f"❌ {exc}", *skips, session)
+            yield (f"❌ {user_error(exc, services.config.public)}", *skips, session)
             return
         folder = services.session_dir(session) / f"compare-{uuid.uuid4().hex[:6]}"
         state: dict[str, Any] = {"message": "starting"}
         worker = threading.Thread(target=evaluate, name="paraclip-wb-compare", daemon=True,
                                   args=(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks,
-                                        folder))
+                                        folder, session))
         worker.start()
         while worker.is_alive():
             worker.join(0.5)
             yield (f"⏳ {state['message']} — Stop keeps the finished evaluations", *skips, session)
         if "error" in state:
-            yield (f"❌ {type(state['error']).__name__}: {state['error']}", *skips, session)
+            yield (f"❌ {user_error(state['error'], services.config.public)}", *skips, session)
             return
         labels = [c.label for c in choices]
         results, table, deltas = finished_results(folder, state, labels)

@@ -1,17 +1,18 @@
-"""The offline defaults: mini-world models and gallery, built in the background on first use.
+"""The offline defaults: the trained mini-world models, gallery and pair sets shipped in ``assets/``.
 
-When the mini-world package provides ``ensure_default_models(progress=...)`` (issue 6), its trained
-baseline and ParaCLIP checkpoints and its gallery are the defaults. Until then (or if it fails),
-the app falls back to what it can make in seconds without training: a gallery rendered from the
-mini-world's scene generator and *untrained* random-init ``paraclip-mini`` checkpoints, labelled
-as such everywhere they appear. Building never blocks app start: it runs in a thread, and the
-page shows its progress.
+The app starts on the shipped files (:func:`paraclip.miniworld.assets.shipped_defaults`): no training,
+nothing fetched, nothing that depends on a cache surviving a restart. Only when the assets folder
+is missing or incomplete does it fall back to what it can make in seconds — a gallery rendered from
+the mini-world's scene generator and *untrained* random-init ``paraclip-mini`` checkpoints, labelled
+as such everywhere they appear — and (unless public, or ``PARACLIP_APP_BUILD_DEFAULTS=0``) train the
+real ones in the background with :func:`paraclip.miniworld.pipeline.ensure_default_models`.
+Rebuilding from scratch is also an explicit action (:meth:`DefaultAssets.rebuild`, the About tab).
+Nothing here blocks app start; the page shows progress.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import threading
 import time
 import traceback
@@ -38,18 +39,7 @@ class ModelChoice:
         return (self.name, self.pretrained)
 
 
-def _find_miniworld_builder() -> Callable[..., Any] | None:
-    """``ensure_default_models`` from ``paraclip.miniworld`` (or one of its modules), if present."""
-    for module_name in ("paraclip.miniworld", "paraclip.miniworld.defaults", "paraclip.miniworld.assets",
-                        "paraclip.miniworld.app", "paraclip.miniworld.pipeline"):
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:  # noqa: BLE001 - absent or half-written: fall back
-            continue
-        fn = getattr(module, "ensure_default_models", None)
-        if callable(fn):
-            return fn
-    return None
+PAIR_LABELS = {"pairs_in_vocab": "mini-world in-vocabulary pairs", "pairs_oov": "mini-world out-of-vocabulary pairs"}
 
 
 def _field(obj: Any, *names: str) -> Any:
@@ -72,18 +62,25 @@ class DefaultAssets:
         self.fraction = 0.0
         self.models: list[ModelChoice] = []
         self.galleries: dict[str, str] = {}  # label -> load_gallery spec (a folder)
+        self.pairs: dict[str, str] = {}  # label -> paraphrase-pairs file
+        self.examples: dict[str, str] = {}  # "captions" / "paraphrases" -> example file
+        self.source = ""  # shipped | built | fallback
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self.building_trained = False
+        self._rebuilding = threading.Lock()
 
     # -- building -----------------------------------------------------------------------------
     def start(self) -> None:
+        """Adopt the shipped assets at once (a size check: milliseconds), then finish in a thread:
+        warming Explore, or the fallback and the trained build when the assets are missing."""
         with self._lock:
             if self._thread is not None:
                 return
             self._thread = threading.Thread(target=self._build, name="paraclip-defaults", daemon=True)
-            self._thread.start()
+        self._adopt_shipped()
+        self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         self.start()
@@ -96,23 +93,19 @@ class DefaultAssets:
             self.message = message
 
     def _build(self) -> None:
-        self.state = "building"
         try:
+            if self.state == "ready":
+                self._notify()  # shipped models: only warm Explore
+                return
+            self.state = "building"
             self._build_fallback()  # seconds; the app is usable right away
             self.state = "fallback"
             self._notify()
-            builder = _find_miniworld_builder() if self.config.build_defaults else None
-            if builder is not None:
-                self.building_trained = True
-                self._progress(0.0, "building the trained mini-world models (first use only)")
+            if self.config.build_defaults and not self.config.public and self._rebuilding.acquire(blocking=False):
                 try:
-                    result = builder(progress=self._miniworld_progress)
+                    self._build_trained()
                 finally:
-                    self.building_trained = False
-                if self._adopt_miniworld(result):
-                    self.state = "ready"
-                    self._progress(1.0, "mini-world models ready")
-                    self._notify()
+                    self._rebuilding.release()
         except Exception as exc:  # noqa: BLE001 - the app stays up; the banner says what happened
             traceback.print_exc()
             self._progress(None, f"could not build the default models: {type(exc).__name__}: {exc}")
@@ -121,6 +114,62 @@ class DefaultAssets:
         finally:
             self._add_optional_galleries()
             self._done.set()
+
+    def _build_trained(self) -> None:
+        from paraclip.miniworld.pipeline import ensure_default_models
+
+        self.building_trained = True
+        self._progress(0.0, "building the trained mini-world models (about 9 min on 2 CPU cores)")
+        try:
+            result = ensure_default_models(progress=self._miniworld_progress)
+        finally:
+            self.building_trained = False
+        if self._adopt_miniworld(result):
+            self.state, self.source = "ready", "built"
+            self._progress(1.0, "mini-world models ready (built here)")
+            self._notify()
+
+    def rebuild(self) -> bool:
+        """Train the mini-world defaults from scratch (or resume that build) in a background thread;
+        False when a build is already running. The app keeps serving the current defaults meanwhile."""
+        if not self._rebuilding.acquire(blocking=False):
+            return False
+
+        def work():
+            try:
+                self._build_trained()
+            except Exception as exc:  # noqa: BLE001 - the banner says what happened
+                traceback.print_exc()
+                self._progress(None, f"rebuilding the default models failed: {type(exc).__name__}")
+            finally:
+                self._rebuilding.release()
+
+        threading.Thread(target=work, name="paraclip-defaults-rebuild", daemon=True).start()
+        return True
+
+    def _adopt_shipped(self) -> bool:
+        from paraclip.miniworld.assets import MODEL_LABELS, shipped_defaults
+
+        paths = shipped_defaults(self.config.assets_dir)
+        if paths is None:
+            return False
+        with self._lock:
+            self.models = [ModelChoice(MODEL_LABELS[k], paths[k]) for k in MODEL_LABELS]
+            self.galleries = {MINIWORLD_GALLERY: paths["gallery"]}
+            self.pairs = {label: paths[key] for key, label in PAIR_LABELS.items()}
+            self.examples = {"captions": paths["captions"], "paraphrases": paths["paraphrases"]}
+            self.state, self.source, self.fraction = "ready", "shipped", 1.0
+            self.message = f"trained mini-world models shipped in {self.config.assets_dir}"
+        return True
+
+    def folders(self) -> list[Path]:
+        """Where the default models, galleries and pair sets live (readable in public mode)."""
+        with self._lock:
+            files = [m.pretrained or m.name for m in self.models] + list(self.pairs.values()) \
+                + list(self.examples.values())
+            galleries = list(self.galleries.values())
+        return [Path(f).parent for f in files if f and Path(f).is_absolute()] \
+            + [Path(g) for g in galleries if Path(g).is_absolute()]
 
     def _notify(self) -> None:
         if self.on_models is not None:
@@ -158,7 +207,7 @@ class DefaultAssets:
                                  f"using the untrained fallback")
             return False
         with self._lock:
-            self.models = models + [m for m in self.models if m.kind == "fallback"]
+            self.models = models  # the untrained fallback goes: sessions follow the new defaults
             if gallery:
                 self.galleries = {MINIWORLD_GALLERY: str(gallery), **{k: v for k, v in self.galleries.items()
                                                                      if k != MINIWORLD_GALLERY}}
@@ -179,6 +228,7 @@ class DefaultAssets:
                                       kind="fallback"))
         with self._lock:
             self.models = models
+            self.source = "fallback"
             self.galleries[f"{MINIWORLD_GALLERY} (rendered)"] = str(gallery_dir)
         self._progress(1.0, "fallback ready: untrained mini models (the trained mini-world models are not "
                             "available yet)")
@@ -220,6 +270,10 @@ class DefaultAssets:
         with self._lock:
             return dict(self.galleries)
 
+    def pairs_choices(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.pairs)
+
     def load_gallery(self, label_or_spec: str):
         from paraclip.data.galleries import load_gallery
 
@@ -230,13 +284,17 @@ class DefaultAssets:
         with self._lock:
             state, message, fraction = self.state, self.message, self.fraction
         if state == "ready":
-            return "✅ **Default models:** trained mini-world baseline and ParaCLIP (offline)."
+            where = {"shipped": "shipped in `assets/`", "built": "built here"}.get(self.source, "offline")
+            extra = f" — rebuilding: {100 * fraction:.0f}% ({message})" if self.building_trained else ""
+            return f"✅ **Default models:** trained mini-world baseline and ParaCLIP ({where}, seed 0){extra}."
         if state == "fallback":
             bar = "█" * int(20 * fraction) + "░" * (20 - int(20 * fraction))
             extra = f" — building the trained ones: `{bar}` {100 * fraction:.0f}% ({message})" \
                 if self.building_trained else ""
-            return ("⚠️ **Default models:** *untrained* `paraclip-mini` fallback (random init, for trying the app); "
-                    "train one in the Train tab or wait for the mini-world models" + extra + ".")
+            todo = ("wait for the mini-world models" + extra) if self.building_trained else \
+                "rebuild them from the About tab, or restore the `assets/` folder"
+            return ("⚠️ **Default models:** *untrained* `paraclip-mini` fallback (random init, for trying the app): "
+                    f"the shipped `assets/` folder is missing or incomplete. Train one in the Train tab, or {todo}.")
         if state == "failed":
             return f"❌ **Default models unavailable:** {message}. Type a model name in the model boxes instead."
         bar = "█" * int(20 * fraction) + "░" * (20 - int(20 * fraction))

@@ -1,9 +1,10 @@
 """Ready-made data for a first visit: paraphrase pairs for Compare's AO@k / JS@k and example
 training data for the Train tab.
 
-Shipped files are used when present (``assets/``, or the evaluation sets of the trained mini-world
-run next to its gallery); otherwise the app makes them once from the procedural mini-world, in
-seconds and without any model:
+Pairs: the shipped ones (``assets/pairs``, see :mod:`paraclip.miniworld.assets`) or those of the trained
+mini-world run next to its gallery; otherwise the app makes them once from the procedural mini-world,
+in seconds and without any model. Training data is always made here (seconds), from scenes the
+Compare gallery does not contain:
 
 * pairs — for each scene of the rendered mini-world gallery, its canonical caption and an
   in-vocabulary rewording from the held-out generator (:mod:`paraclip.miniworld.evalsets`),
@@ -20,8 +21,6 @@ import json
 import threading
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ASSETS = REPO_ROOT / "assets"
 PAIRS_NAME = "pairs-in-vocab.jsonl"
 EXAMPLE_SIZE = 240
 _lock = threading.Lock()
@@ -55,8 +54,9 @@ def default_pairs(services, gallery_label: str | None) -> str | None:
     if not (folder / "captions.csv").is_file():
         return None
     ids = set(_gallery_ids(folder))
-    candidates = [folder / PAIRS_NAME, folder.parent / PAIRS_NAME, folder.parent / "evalsets" / PAIRS_NAME,
-                  folder.parent.parent / "evalsets" / PAIRS_NAME, ASSETS / PAIRS_NAME]
+    shipped = [Path(p) for label, p in services.defaults.pairs_choices().items() if "in-vocabulary" in label]
+    candidates = [*shipped, folder / PAIRS_NAME, folder.parent / PAIRS_NAME, folder.parent / "evalsets" / PAIRS_NAME,
+                  folder.parent.parent / "evalsets" / PAIRS_NAME]
     for path in candidates:
         if path.is_file() and _pairs_match(path, ids):
             return str(path)
@@ -83,21 +83,38 @@ def _write_miniworld_pairs(gallery_dir: Path, out: Path) -> bool:
     return len(in_vocab) > 0
 
 
+def example_training_root(services) -> Path:
+    """Where the example training data is made (the app's own data: readable in public mode)."""
+    return Path(services.config.app_dir) / "defaults" / "example-training"
+
+
 def example_training_data(services) -> tuple[str, str]:
-    """``(paraphrase JSONL with image ids, image folder)`` ready to train on (made once)."""
-    shipped = ASSETS / "examples"
-    if (shipped / "paraphrases.jsonl").is_file() and (shipped / "images").is_dir():
-        return str(shipped / "paraphrases.jsonl"), str(shipped / "images")
-    root = Path(services.config.app_dir) / "defaults" / "example-training"
+    """``(paraphrase JSONL with image ids, image folder)`` ready to train on (made once). Scenes of the
+    world's train split, so training on them never sees the Compare gallery's images."""
+    root = example_training_root(services)
     data, images = root / "paraphrases.jsonl", root / "images"
     with _lock:
         if not data.is_file():
-            _write_example_training(root, EXAMPLE_SIZE, avoid_test=services.config.gallery_size)
+            _write_example_training(root, EXAMPLE_SIZE, avoid_test=services.config.gallery_size,
+                                    avoid_captions=_default_gallery_captions(services))
     return str(data), str(images)
 
 
-def _write_example_training(root: Path, n: int, avoid_test: int) -> None:
-    """``n`` train-split scenes whose meanings differ from the first ``avoid_test`` gallery scenes."""
+def _default_gallery_captions(services) -> set[str]:
+    """Captions of the default gallery (the shipped one is the world's eval split, not ``test``)."""
+    choices = services.defaults.gallery_choices()
+    if not choices:
+        return set()
+    table = Path(next(iter(choices.values()))) / "captions.csv"
+    if not table.is_file():
+        return set()
+    with open(table, newline="", encoding="utf-8") as f:
+        return {row.get("caption", "") for row in csv.DictReader(f)}
+
+
+def _write_example_training(root: Path, n: int, avoid_test: int, avoid_captions: set[str] = frozenset()) -> None:
+    """``n`` train-split scenes whose meanings differ from the first ``avoid_test`` gallery scenes and
+    whose captions are not among ``avoid_captions``."""
     from paraclip.miniworld.rewriter import SceneRewriter
     from paraclip.miniworld.world import iter_scenes
 
@@ -106,7 +123,9 @@ def _write_example_training(root: Path, n: int, avoid_test: int) -> None:
     rewriter = SceneRewriter(seed=0)
     gallery_meanings = {s.spec.meaning_key() for s in iter_scenes(seed=0, split="test", n=avoid_test)}
     records = []
-    for index, scene in enumerate(iter_scenes(seed=0, split="train", n=n, exclude=gallery_meanings)):
+    scenes = (s for s in iter_scenes(seed=0, split="train", n=2 * n, exclude=gallery_meanings)
+              if s.caption not in avoid_captions)
+    for index, scene in zip(range(n), scenes):
         scene.image().save(images / f"{scene.image_id}.png")
         p1, p2 = rewriter.paraphrase(scene.spec, scene.image_id)
         records.append({"index": index, "image_id": scene.image_id, "caption": scene.caption, "paraphrase_1": p1,

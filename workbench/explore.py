@@ -22,6 +22,7 @@ from paraclip.plots import empty_figure
 from workbench.local_llm import explain_local_failure
 from workbench.plots import similarity_heatmaps
 from workbench.runs import LANES
+from workbench.policy import user_error
 
 
 def rank_metrics(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
@@ -55,7 +56,7 @@ def model_panel(label: str, index, query_rows, query_scores, para_rows, para_sco
                   "shared": len(shared)}
 
 
-def explore(services, baseline, other, gallery_label, query, paraphrase, k):
+def explore(services, baseline, other, gallery_label, query, paraphrase, k, session=None):
     """(HTML panels, metrics table, heatmap figure, timing text)."""
     start = time.perf_counter()
     query, paraphrase = (query or "").strip(), (paraphrase or "").strip()
@@ -70,8 +71,8 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k):
         for label in [baseline, other]:
             if not label:
                 continue
-            choice = services.resolve_model(label)
-            index = services.gallery_index(choice.key, gallery_label)
+            choice = services.resolve_model(label, session)
+            index = services.gallery_index(choice.key, gallery_label, session)
             encoder = services.encoders.get(*choice.key)
             texts = [query, paraphrase]
             feats = encoder.encode_text(texts).float().numpy()
@@ -84,7 +85,7 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k):
                 for j, b in enumerate(texts):
                     sims.append({"model": choice.label, "text_a": a, "text_b": b, "cosine": float(cos[i, j])})
     except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
-        return (f"<p class='pc-error'>❌ {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>",
+        return (f"<p class='pc-error'>❌ {html.escape(user_error(exc, services.config.public))}</p>",
                 pd.DataFrame(), empty_figure("Nothing to show."), "")
     page = '<div class="pc-compare">' + "".join(panels) + "</div>"
     figure = similarity_heatmaps(pd.DataFrame(sims))
@@ -102,7 +103,7 @@ def generate_paraphrase(services, query):
     except ModelLoadError as exc:  # no local model on this server: say who can fix it
         return gr.skip(), explain_local_failure(exc)
     except Exception as exc:  # noqa: BLE001 - shown to the user
-        return gr.skip(), f"❌ {type(exc).__name__}: {exc}"
+        return gr.skip(), f"❌ {user_error(exc, services.config.public)}"
     if not text:
         return gr.skip(), "The local model gave no usable paraphrase (it copied the caption); type one instead."
     return text, ""
@@ -126,7 +127,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
     panels = gr.HTML(elem_id="explore-results")
     metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], label="Rank similarity between the top-k of the query and of the paraphrase", interactive=False)
     heatmap = gr.Plot(label="Cosine similarity of the texts", elem_id="explore-heatmap")
-    inputs = [baseline, other, gallery, query, paraphrase, k]
+    inputs = [baseline, other, gallery, query, paraphrase, k, session]
     outputs = [panels, metrics, heatmap, timing]
     fn = functools.partial(explore, services)
     search.click(fn, inputs, outputs, api_name="explore", concurrency_id="explore", concurrency_limit=LANES["explore"])

@@ -23,6 +23,7 @@ import gradio as gr
 
 from workbench import review as rv
 from workbench.local_llm import explain_local_failure, local_backend
+from workbench.policy import AccessPolicy, user_error
 from workbench.runs import LANES, session_key
 from workbench.uploads import UploadError, check_text_upload
 
@@ -56,11 +57,16 @@ def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path
     return path
 
 
-def make_api_backend(base_url: str, api_model: str, api_key: str):
+def make_api_backend(base_url: str, api_model: str, api_key: str, policy: AccessPolicy | None = None):
+    """The OpenAI-compatible backend. ``policy`` (public mode) vets the base URL — checked now and again at
+    every connection — and errors then carry no reply text."""
     from paraclip.paraphrase import make_backend
+    from paraclip.paraphrase.backends.openai_compat import DEFAULT_BASE_URL
 
+    policy = policy or AccessPolicy()
     if not (base_url or "").strip() and not (api_key or "").strip():
         raise UploadError("The OpenAI-compatible backend needs a base URL (for a local server) or an API key.")
+    policy.check_url((base_url or "").strip() or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
     env_name = f"PARACLIP_WB_KEY_{uuid.uuid4().hex}"
     with _key_lock:
         if api_key:
@@ -68,7 +74,8 @@ def make_api_backend(base_url: str, api_model: str, api_key: str):
         try:
             return make_backend("openai", model=(api_model or "gpt-3.5-turbo").strip(),
                                 base_url=(base_url or "").strip() or None, api_key_env=env_name, concurrency=8,
-                                max_retries=2, timeout=60.0)
+                                max_retries=2, timeout=60.0, transport=policy.transport(8),
+                                show_bodies=not policy.public)
         finally:
             os.environ.pop(env_name, None)
 
@@ -81,12 +88,12 @@ def progress_text(stats: dict[str, Any], loading: str | None) -> str:
             f"{stats.get('failed', 0)} failed){eta} — Stop keeps the finished rows")
 
 
-def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_model: bool) -> str:
+def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_model: bool, public: bool = False) -> str:
     if "load_error" in outcome:
         return explain_local_failure(outcome["load_error"], typed_model)
     if "error" in outcome:
         kept = f" The {len(records)} finished rows are kept below." if records else ""
-        return f"❌ {type(outcome['error']).__name__}: {outcome['error']}{kept}"
+        return f"❌ {user_error(outcome['error'], public)}{kept}"
     s = outcome.get("summary") or {}
     ok, failed = s.get("ok", 0), s.get("failed", 0)
     if s.get("stopped"):
@@ -117,9 +124,12 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
                                       temperature=float(temperature), top_p=float(top_p), max_tokens=int(max_tokens),
                                       limit=int(limit) if limit else None, skip_bad_lines=True,
                                       cache_path=str(services.config.app_dir / "paraphrase-cache.sqlite"))
-            api = make_api_backend(base_url, api_model, api_key) if backend_kind == BACKEND_API else None
+            api = make_api_backend(base_url, api_model, api_key, services.policy) if backend_kind == BACKEND_API \
+                else None
+            local_model = services.policy.check_spec((local_model or "").strip(), "Local model",
+                                                     services.allowed_roots(session))
         except (UploadError, ParaclipError, ValueError) as exc:
-            yield (f"❌ {exc}", *skip3[:2], session, gr.skip())
+            yield (f"❌ {user_error(exc, services.config.public)}", *skip3[:2], session, gr.skip())
             return
         out = folder / f"paraphrases-{uuid.uuid4().hex[:6]}.jsonl"
         session["paraphrases"] = str(out)  # known from the first yield: a stopped or left run keeps its rows
@@ -140,7 +150,8 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
                 table = rv.records_table(load_records(out), view)
             yield (progress_text(stats, outcome.get("loading")), table, gr.skip(), session, gr.skip())
         records = load_records(out) if out.is_file() else []
-        yield (final_text(outcome, records, bool((local_model or "").strip())), rv.records_table(records, view),
+        yield (final_text(outcome, records, bool((local_model or "").strip()), services.config.public),
+               rv.records_table(records, view),
                rv.downloads(out, records), session, gr.update(choices=rv.filter_choices(records), value=view))
     finally:
         run.stop.set()  # the user pressed Stop or left: the worker ends, finished records stay in the file
@@ -181,7 +192,11 @@ def gallery_captions(services, gallery_label: str) -> str:
             gr.Warning("No gallery is ready yet (the offline defaults are still being prepared); try again shortly.")
             return gr.skip()
         gallery_label = ready[0]
-    gallery = services.gallery(gallery_label)
+    try:
+        gallery = services.gallery(gallery_label)
+    except Exception as exc:  # noqa: BLE001 - a typed gallery that cannot be read is a message
+        gr.Warning(user_error(exc, services.config.public))
+        return gr.skip()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image_id", "caption"])

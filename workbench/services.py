@@ -19,6 +19,9 @@ import numpy as np
 
 from paraclip.jobs import JobRunner, default_app_dir
 from workbench.runs import RunBoard
+from workbench.policy import AccessPolicy, public_from_env
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -26,6 +29,11 @@ def _env_int(name: str, default: int) -> int:
         return int(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+def default_assets_dir() -> Path:
+    """``$PARACLIP_ASSETS_DIR``, else the repository's ``assets/`` (shipped with the app)."""
+    return Path(os.environ.get("PARACLIP_ASSETS_DIR") or REPO_ROOT / "assets").resolve()
 
 
 def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:
@@ -52,6 +60,8 @@ class AppConfig:
     poll_s: float = 2.0
     build_defaults: bool = field(default_factory=lambda: os.environ.get("PARACLIP_APP_BUILD_DEFAULTS", "1") != "0")
     gallery_size: int = field(default_factory=lambda: _env_int("PARACLIP_APP_GALLERY_SIZE", 200))
+    public: bool = field(default_factory=public_from_env)  # SPACE_ID or PARACLIP_APP_PUBLIC=1 (workbench.policy)
+    assets_dir: Path = field(default_factory=default_assets_dir)
 
     @property
     def auth_enabled(self) -> bool:
@@ -156,6 +166,9 @@ class Services:
         self.config.app_dir.mkdir(parents=True, exist_ok=True)
         self.runner = runner or JobRunner(self.config.app_dir, max_active=self.config.max_jobs)
         self.runs = RunBoard()  # queued/running paraphrase runs and comparisons, each with its own stop flag
+        if self.config.public:  # a failing job's message must not quote its data file either
+            self.runner.env["PARACLIP_HIDE_FILE_TEXT"] = "1"
+        self.policy = AccessPolicy.from_env(self.config.public, roots=[self.config.assets_dir])
         self.encoders = EncoderCache()
         self.defaults = DefaultAssets(self.config, on_models=self.warm_explore)
         self._indexes: dict[tuple, GalleryIndex] = {}
@@ -171,14 +184,96 @@ class Services:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def gallery(self, spec: str):
+    # -- what a caller may reach (public mode: see workbench.policy) ---------------------------
+    def owner(self, session: dict, username: str | None = None) -> str | None:
+        """Who owns the jobs this caller starts: the login name, else in public mode a random id kept
+        in the session state (so each visitor sees only their own jobs)."""
+        if username or not self.config.public:
+            return username
+        return session.setdefault("owner", uuid.uuid4().hex)
+
+    def jobs(self, session: dict | None = None, username: str | None = None, limit: int = 100):
+        """Jobs this caller may see: all of them on a private app, their own in public mode."""
+        if not self.config.public:
+            return self.runner.list(limit)
+        owner = username or (session or {}).get("owner")
+        return self.runner.list(limit, owner=owner) if owner else []
+
+    def allowed_roots(self, session: dict | None = None, username: str | None = None) -> list[Path]:
+        """Folders readable by this caller besides the fixed ones: their scratch folder, the default
+        models' and galleries' folders, and their own jobs' folders."""
+        from workbench.examples import example_training_root
+
+        roots = [*self.defaults.folders(), example_training_root(self)]
+        if (session or {}).get("dir"):
+            roots.append(Path(session["dir"]))
+        for job in self.jobs(session, username):
+            roots += [Path(p) for p in (job.job_dir, job.out_dir) if p]
+        return roots
+
+    def check_path(self, text: str, what: str, session: dict | None = None, username: str | None = None) -> Path:
+        return self.policy.check_path(text, what, self.allowed_roots(session, username))
+
+    def downloadable(self, paths, session: dict | None = None) -> list[str]:
+        """Files to offer for download. In public mode the job folders are not served as such (their
+        ids could be guessed), so each file is linked into the caller's scratch folder first."""
+        paths = [Path(p) for p in paths]
+        if not self.config.public or not paths:
+            return [str(p) for p in paths]
+        if not (session or {}).get("dir"):  # the owner's session always has one (start_job makes it)
+            return []
+        folder = self.session_dir(session) / "downloads"
+        folder.mkdir(exist_ok=True)
+        out = []
+        for path in paths:
+            dest = folder / f"{path.parent.name}-{path.name}"
+            if not dest.exists() or dest.stat().st_size != path.stat().st_size:
+                tmp = dest.with_suffix(dest.suffix + ".tmp")
+                tmp.unlink(missing_ok=True)
+                try:
+                    os.link(path, tmp)
+                except OSError:  # another file system
+                    import shutil
+
+                    shutil.copyfile(path, tmp)
+                tmp.replace(dest)
+            out.append(str(dest))
+        return out
+
+    def gallery_spec(self, label: str, session: dict | None = None, username: str | None = None) -> str:
+        """A gallery label of the defaults, a registered name, or a checked folder/captions path."""
+        label = (label or "").strip()
+        if label in self.defaults.gallery_choices() or not self.config.public:
+            return label
+        return self.policy.check_spec(label, "Gallery", self.allowed_roots(session, username))
+
+    def gallery(self, spec: str, session: dict | None = None, username: str | None = None):
+        spec = self.gallery_spec(spec, session, username)
         with self._index_lock:
             if spec not in self._galleries:
-                self._galleries[spec] = self.defaults.load_gallery(spec)
+                gallery = self.defaults.load_gallery(spec)
+                if self.config.public and spec not in self.defaults.gallery_choices():
+                    self._check_gallery_files(gallery, spec, session, username)
+                self._galleries[spec] = gallery
             return self._galleries[spec]
 
-    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str, encoder=None) -> GalleryIndex:
+    def _check_gallery_files(self, gallery, spec, session, username) -> None:
+        """A typed gallery's captions file may name images anywhere (absolute paths, ``..``, links):
+        each must be inside the allowed folders too. Registered hub galleries live in the cache."""
+        from workbench.policy import PolicyError, looks_like_path
+
+        if not looks_like_path(spec):
+            return
+        roots = self.allowed_roots(session, username)
+        outside = [p for p in gallery.paths if not self.policy.allows(p, roots)]
+        if outside:
+            raise PolicyError(f"Gallery: {len(outside)} of the images its captions file lists are outside the "
+                              f"folders this public app may read; list images inside the gallery folder.")
+
+    def gallery_index(self, model: tuple[str, str | None], gallery_spec: str, session: dict | None = None,
+                      encoder=None) -> GalleryIndex:
         """``encoder`` stands in for the cached one (e.g. a stoppable wrapper of it)."""
+        gallery_spec = self.gallery_spec(gallery_spec, session)
         key = (model, gallery_spec)
         with self._index_lock:
             if key in self._indexes:
@@ -189,7 +284,7 @@ class Services:
             with self._index_lock:
                 if key in self._indexes:
                     return self._indexes[key]
-            gallery = self.gallery(gallery_spec)
+            gallery = self.gallery(gallery_spec, session)
             encoder = encoder if encoder is not None else self.encoders.get(*model)
             feats = gallery.embed(encoder, workers=0)
             index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
@@ -210,32 +305,36 @@ class Services:
         return (not self.config.auth_enabled) or bool(username)
 
     # -- model choices shared by the Train, Compare and Explore tabs ---------------------------
-    def model_choices(self):
-        """Default models, then the checkpoints of finished training jobs (newest first)."""
+    def model_choices(self, session: dict | None = None, username: str | None = None):
+        """Default models, then the checkpoints of the caller's finished training jobs (newest first)."""
         from workbench.defaults import ModelChoice
 
         choices = list(self.defaults.model_choices())
-        for job in self.runner.list(50):
+        for job in self.jobs(session, username, 50):
             final = job.final_checkpoint if job.kind == "train" else None
             if final is not None:
                 choices.append(ModelChoice(f"job {job.name} [{job.id}]", str(final), None, kind="job"))
         return choices
 
-    def model_labels(self) -> list[str]:
-        return [c.label for c in self.model_choices()]
+    def model_labels(self, session: dict | None = None, username: str | None = None) -> list[str]:
+        return [c.label for c in self.model_choices(session, username)]
 
-    def resolve_model(self, label: str):
-        """A choice by label, or a typed model: ``NAME`` or ``NAME@PRETRAINED`` (``ViT-B-32@openai``)."""
+    def resolve_model(self, label: str, session: dict | None = None, username: str | None = None):
+        """A choice by label, or a typed model: ``NAME`` or ``NAME@PRETRAINED`` (``ViT-B-32@openai``);
+        in public mode a typed path must be inside the allowed folders."""
         from workbench.defaults import ModelChoice
 
         label = (label or "").strip()
         if not label:
             raise ValueError("no model selected")
-        for choice in self.model_choices():
+        for choice in self.model_choices(session, username):
             if choice.label == label:
                 return choice
         name, _, pretrained = label.partition("@")
-        return ModelChoice(label, name.strip(), pretrained.strip() or None, kind="custom")
+        roots = self.allowed_roots(session, username) if self.config.public else []
+        name = self.policy.check_spec(name.strip(), f"Model {label!r}", roots)
+        pretrained = self.policy.check_spec(pretrained.strip(), f"Model {label!r}", roots) or None
+        return ModelChoice(label, name, pretrained, kind="custom")
 
     def paraphrase_one(self, caption: str) -> str | None:
         """Step 2 of the paper's two-step paraphrase of one caption, with the shared local model."""

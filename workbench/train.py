@@ -18,6 +18,7 @@ from paraclip.plots import empty_figure, training_curves
 from workbench.examples import example_training_data
 from workbench.image_uploads import IMAGE_SUFFIXES, save_image_upload
 from workbench.train_checks import LIMITS, TrainCheckError, check_settings, plan_training
+from workbench.policy import user_error
 from workbench.uploads import UploadError, check_text_upload
 
 JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]
@@ -27,9 +28,9 @@ def _fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
 
 
-def jobs_frame(services) -> pd.DataFrame:
+def jobs_frame(services, session: dict | None = None) -> pd.DataFrame:
     rows = []
-    for job in services.runner.list(100):
+    for job in services.jobs(session):
         metrics = services.runner.metrics(job) if job.active else []
         step = max((r.get("step", 0) for r in metrics), default="")
         dur = job.duration_s()
@@ -45,11 +46,13 @@ def curve_metrics(rows: list[dict[str, Any]]) -> list[str]:
             and any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
 
 
-def job_view(services, job_id: str | None):
+def job_view(services, job_id: str | None, session: dict | None = None):
     """(status markdown, curve figure, log text, checkpoint files) for one job."""
     if not job_id:
         return "No job selected.", empty_figure("Start a job or pick one from the history."), "", None
     job = services.runner.get(job_id)
+    if job is not None and services.config.public and job.id not in {j.id for j in services.jobs(session)}:
+        job = None  # another visitor's job: as if it did not exist
     if job is None:
         return f"No job {job_id}.", empty_figure("Unknown job."), "", None
     rows = services.runner.metrics(job)
@@ -68,7 +71,7 @@ def job_view(services, job_id: str | None):
         status += f"\n\nFinal checkpoint: `{job.final_checkpoint}` — it now appears in Compare and Explore."
     figure = training_curves(frame, metrics=curve_metrics(rows), title=f"Training curves: {job.name}") \
         if frame is not None else empty_figure("Waiting for the first metrics row …", "Training curves")
-    checkpoints = [str(p) for p in job.checkpoints()] or None
+    checkpoints = services.downloadable(job.checkpoints(), session) or None
     return status, figure, services.runner.log_tail(job, 12_000), checkpoints
 
 
@@ -81,6 +84,9 @@ def start_job(services, session, base_model, data_path, data_upload, images, ste
     if not services.can_start_jobs(username):
         return "❌ Log in to start jobs.", gr.skip(), gr.skip()
     session = dict(session or {})
+    owner = services.owner(session, username)
+    if services.config.public:
+        services.session_dir(session)  # where this visitor's downloads are linked
     try:
         folder = services.session_dir(session)
         if data_upload is not None:
@@ -90,9 +96,10 @@ def start_job(services, session, base_model, data_path, data_upload, images, ste
         if not data:
             raise UploadError("No training data: paraphrase captions in the Paraphrase tab and press "
                               "“Send to Train”, upload a paraphrase JSONL, or press “Use the example data”.")
+        data = str(services.check_path(data, "Training data", session, username))
         settings = check_settings(steps, batch_size, lr, val_split, loss_preset, loss_weights)
-        model = services.resolve_model(base_model)
-        image_spec = services.defaults.gallery_choices().get(images, images)
+        model = services.resolve_model(base_model, session, username)
+        image_spec = training_images(services, images, session, username)
         plan = plan_training(data, image_spec, f"“{images}”" if images else "the image source", settings, loss_preset,
                              folder)
         steps, val = settings["steps"], settings["val_split"]
@@ -105,13 +112,13 @@ def start_job(services, session, base_model, data_path, data_upload, images, ste
             "checkpoint_every": max(1, steps // 4), "device": device or "auto", "warmup": 0.1,
             "skip_missing_images": True, **plan.updates,
         }
-        job = services.runner.start_training(config, name=(name or "").strip() or None, owner=username)
+        job = services.runner.start_training(config, name=(name or "").strip() or None, owner=owner)
     except TrainCheckError as exc:
         return str(exc), gr.skip(), session
     except (UploadError, ParaclipError, ValueError) as exc:
-        return f"❌ {exc}", gr.skip(), session
+        return f"❌ {user_error(exc, services.config.public)}", gr.skip(), session
     notes = f" ({'; '.join(plan.notes)})" if plan.notes else ""
-    return f"⏳ started job `{job.id}`{notes}", gr.update(choices=job_ids(services), value=job.id), session
+    return f"⏳ started job `{job.id}`{notes}", gr.update(choices=job_ids(services, session), value=job.id), session
 
 
 def use_example_data(services):
@@ -142,11 +149,23 @@ def upload_images(services, session, files):
     return str(folder), f"✅ {count} images uploaded{extra}; they are now the image source.", session
 
 
-def job_ids(services) -> list[tuple[str, str]]:
-    return [(f"{j.name} · {j.status} · {j.id}", j.id) for j in services.runner.list(100)]
+def training_images(services, images: str | None, session: dict, username: str | None) -> str | None:
+    """The image source for a job: a gallery's folder, or (checked in public mode) a typed folder."""
+    spec = services.defaults.gallery_choices().get(images, images)
+    if not spec or not services.config.public or spec in services.defaults.gallery_choices().values():
+        return spec
+    path = services.check_path(spec, "Images", session, username)
+    if not path.is_dir():
+        raise UploadError("Images: in a public app, pick a gallery or give an image folder (image lists in "
+                          "CSV/JSONL can name files anywhere, so they are not accepted).")
+    return str(path)
 
 
-def cancel_job(services, job_id, request: gr.Request):
+def job_ids(services, session: dict | None = None) -> list[tuple[str, str]]:
+    return [(f"{j.name} · {j.status} · {j.id}", j.id) for j in services.jobs(session)]
+
+
+def cancel_job(services, job_id, request: gr.Request, session: dict | None = None):
     from paraclip.errors import ParaclipError
 
     username = getattr(request, "username", None) if request is not None else None
@@ -157,6 +176,8 @@ def cancel_job(services, job_id, request: gr.Request):
         return f"❌ No job {job_id}."
     if services.config.auth_enabled and (not username or (job.owner and job.owner != username)):
         return "❌ Only the user who started a job can cancel it."
+    if services.config.public and job.id not in {j.id for j in services.jobs(session, username)}:
+        return f"❌ No job {job_id}."
     try:
         job = services.runner.cancel(job_id)
     except ParaclipError as exc:
@@ -164,15 +185,15 @@ def cancel_job(services, job_id, request: gr.Request):
     return f"⏹ cancelling `{job.id}` (stops at the next step; killed after {services.runner.cancel_grace_s:.0f} s)"
 
 
-def pick_from_history(services, evt: gr.SelectData):
+def pick_from_history(services, evt: gr.SelectData, session: dict | None = None):
     if not evt.row_value:
         return gr.skip()
-    return gr.update(choices=job_ids(services), value=evt.row_value[0])
+    return gr.update(choices=job_ids(services, session), value=evt.row_value[0])
 
 
-def poll(services, job_id):
-    status, figure, log, checkpoints = job_view(services, job_id)
-    return jobs_frame(services), status, figure, log, checkpoints
+def poll(services, job_id, session: dict | None = None):
+    status, figure, log, checkpoints = job_view(services, job_id, session)
+    return jobs_frame(services, session), status, figure, log, checkpoints
 
 
 def refresh_models(services, current):
@@ -192,11 +213,11 @@ class Handlers:
         return start_job(self.services, session, base_model, data_path, data_upload, images, steps, batch_size, lr,
                          loss_preset, loss_weights, val_split, device, name, request)
 
-    def cancel(self, job_id, request: gr.Request):
-        return cancel_job(self.services, job_id, request)
+    def cancel(self, job_id, session, request: gr.Request):
+        return cancel_job(self.services, job_id, request, session)
 
-    def pick(self, evt: gr.SelectData):
-        return pick_from_history(self.services, evt)
+    def pick(self, session, evt: gr.SelectData):
+        return pick_from_history(self.services, evt, session)
 
 
 # The trainer's loss presets (paraclip.training.losses.LOSS_PRESETS; a test keeps the two equal) -
@@ -254,17 +275,17 @@ def build(services, session: gr.State) -> dict[str, Any]:
                 [session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset, loss_weights,
                  val_split, device, job_name], [message, job_pick, session], api_name="start_training",
                 concurrency_id="train", concurrency_limit=2)
-    cancel.click(handlers.cancel, job_pick, message, api_name="cancel_training")
+    cancel.click(handlers.cancel, [job_pick, session], message, api_name="cancel_training")
     example.click(functools.partial(use_example_data, services), None, [data_path, images, steps, batch_size, message],
                   api_visibility="private")
     text_only.click(use_text_only, None, [loss_preset, val_split, message], api_visibility="private")
     image_upload.upload(functools.partial(upload_images, services), [session, image_upload],
                         [images, message, session], api_visibility="private")
     outputs = [history, job_status, curve, log, checkpoints]
-    timer.tick(functools.partial(poll, services), job_pick, outputs, api_visibility="private", show_progress="hidden",
-               queue=False)
-    job_pick.change(functools.partial(poll, services), job_pick, outputs, api_visibility="private")
-    history.select(handlers.pick, None, job_pick, api_visibility="private")
-    job_pick.focus(lambda: gr.update(choices=job_ids(services)), None, job_pick, api_visibility="private")
+    timer.tick(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private",
+               show_progress="hidden", queue=False)
+    job_pick.change(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private")
+    history.select(handlers.pick, session, job_pick, api_visibility="private")
+    job_pick.focus(lambda s: gr.update(choices=job_ids(services, s)), session, job_pick, api_visibility="private")
     return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick,
             "refresh_jobs": lambda: gr.update(choices=job_ids(services))}

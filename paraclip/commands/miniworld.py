@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "report")
     what.add_argument("--defaults", action="store_true",
                       help="build (or find) the app's offline default models and gallery and print their paths")
+    what.add_argument("--export-assets", nargs="?", const="assets", metavar="DIR",
+                      help="write the shipped assets folder (default ./assets): the seed-0 default models as fp16 "
+                           "safetensors, the gallery, pair sets, examples and manifest.json (trains first if needed)")
     what.add_argument("--sample", type=int, metavar="N",
                       help="print N scenes' captions with their two-step paraphrases (and save images with --out)")
     parser.add_argument("--out", metavar="DIR",
@@ -70,6 +73,8 @@ def run(args) -> int:
         return _sample(args)
     config = _config(args)
     root = args.out or default_root() / args.preset
+    if args.export_assets:
+        return _export_assets(args.export_assets, config, root)
     if args.defaults:
         paths = ensure_default_models(root=root, config=config)
         for key, value in paths.items():
@@ -85,6 +90,25 @@ def run(args) -> int:
         for c in info.get("criteria", []):
             print(f"  {'yes' if c['passed'] else 'no ':<3} {c['criterion']}: {c['delta']:+.1f} "
                   f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]")
+    return 0
+
+
+def _export_assets(dest: str, config, root) -> int:
+    from tqdm.auto import tqdm
+
+    from paraclip.miniworld.assets import export_assets
+
+    with tqdm(total=1000, desc="seed-0 defaults", unit="‰", file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int, message: str) -> None:
+            bar.n = int(1000 * done / max(total, 1))
+            bar.set_postfix_str(message[:60], refresh=True)
+
+        manifest = export_assets(dest, config, root, progress=progress)
+    size = sum(entry["size"] for entry in manifest["files"].values())
+    print(f"wrote {len(manifest['files'])} files, {size / 1e6:.1f} MB, into {dest}")
+    for model, sets in manifest["metrics"].items():
+        print(f"  {model}: " + "; ".join(f"{name} AO@10 {m['AO@10']:.1f} JS@10 {m['JS@10']:.1f} (n={m['n']})"
+                                          for name, m in sets.items()))
     return 0
 
 

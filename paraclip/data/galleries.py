@@ -395,8 +395,9 @@ def folder_gallery(folder: str | os.PathLike, captions_file: str | os.PathLike |
             fields = (pick_field(record, FILE_FIELDS), pick_field(record, CAPTION_FIELDS), pick_field(record, ID_FIELDS))
             for got, want in zip(fields[:2], (FILE_FIELDS, CAPTION_FIELDS)):
                 if got is None:
+                    found = ", ".join(record)
                     raise DataError(f"{captions_file}:{line_no}: no {want[0]!r} field (accepted: {', '.join(want)}); "
-                                    f"found {', '.join(record)}.")
+                                    f"found {found}.", file_text=[found])
         file_field, caption_field, id_field = fields
         rel, caption = (record.get(file_field) or "").strip(), (record.get(caption_field) or "").strip()
         if not rel:
@@ -409,7 +410,8 @@ def folder_gallery(folder: str | os.PathLike, captions_file: str | os.PathLike |
         if image_id in by_id:
             if by_id[image_id][0] != path:
                 raise DataError(f"{captions_file}:{line_no}: image id {image_id!r} already names "
-                                f"{by_id[image_id][0]}, not {path}.")
+                                f"{by_id[image_id][0]}, not {path}.",
+                                file_text=[repr(image_id), str(by_id[image_id][0]), str(path)])
             by_id[image_id][1].append(caption)
             continue
         reason = _listing_problem(path, rasterise)

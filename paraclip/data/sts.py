@@ -92,9 +92,10 @@ def _parse_score(value: str, path: Path, line: int, field_name: str, score_range
     try:
         score = float(value)
     except ValueError:
-        raise DataError(f"{path}:{line}: field {field_name!r} should be a number, got {value!r}.") from None
+        raise DataError(f"{path}:{line}: field {field_name!r} should be a number, got {value!r}.",
+                        file_text=[repr(value)]) from None
     if not np.isfinite(score):
-        raise DataError(f"{path}:{line}: field {field_name!r} is not finite ({value!r}).")
+        raise DataError(f"{path}:{line}: field {field_name!r} is not finite ({value!r}).", file_text=[repr(value)])
     check_score(score, score_range, f"{path}:{line}: field {field_name!r}")
     return score
 
@@ -136,7 +137,8 @@ def read_sick(path: Path, name: str = "SICK-R", score_range: ScoreRange = SICK_S
     missing = [c for c in need if c not in header]
     if missing:
         raise DataError(f"{path}:1: header lacks column(s) {missing}; found {header}. Expected SICK's "
-                        f"annotated format (pair_ID, sentence_A, sentence_B, relatedness_score, …).")
+                        f"annotated format (pair_ID, sentence_A, sentence_B, relatedness_score, …).",
+                        file_text=[str(header)])
     ia, ib, isc = (header.index(c) for c in need)
     s1, s2, scores = [], [], []
     for line_no, row in enumerate(rows[1:], 2):
@@ -180,7 +182,7 @@ def _pick_columns(header: list[str], path: Path) -> dict[str, str]:
         hit = next((lowered[o] for o in options if o in lowered), None)
         if hit is None:
             raise DataError(f"{path}: no {want!r} column (accepted names: {', '.join(options)}); "
-                            f"found columns {header}.")
+                            f"found columns {header}.", file_text=[str(header)])
         picked[want] = hit
     return picked
 

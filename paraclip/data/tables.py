@@ -32,10 +32,15 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 OnBad = Callable[[str], None] | None
 
 
-def _bad(message: str, on_bad: OnBad) -> None:
+def _bad(message: str, on_bad: OnBad, file_text: list[str] | None = None) -> None:
+    """``file_text``: the part of ``message`` quoted from the file (see :class:`ParaclipError`)."""
     if on_bad is None:
-        raise DataError(message)
-    on_bad(message)
+        raise DataError(message, file_text=file_text or ())
+    try:
+        on_bad(message)
+    except DataError as exc:  # a handler that raises: its error still says what it quotes
+        exc.file_text = exc.file_text or tuple(file_text or ())
+        raise
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -132,7 +137,7 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
             continue
         if len(row) != len(header):
             _bad(f"{path}:{current[0]}: expected {len(header)} fields ({', '.join(header)}), found {len(row)}. "
-                 f"Quote fields that contain the delimiter.", on_bad)
+                 f"Quote fields that contain the delimiter.", on_bad, file_text=[", ".join(header)])
             continue
         yield current[0], dict(zip(header, row))
 

@@ -126,7 +126,7 @@ def read_aro_annotations(task: str, root: str | os.PathLike) -> list[AROExample]
             attrs = _require(rec, "attributes", path, n)
             if not isinstance(attrs, list) or len(attrs) < 2:
                 raise DataError(f"{path}: record {n} (0-based): field 'attributes' should be a list of two "
-                                f"attributes, got {attrs!r}.")
+                                f"attributes, got {attrs!r}.", file_text=[repr(attrs)])
             group = f"{attrs[0]}_{attrs[1]}"
         try:
             bbox = tuple(float(_require(rec, f"bbox_{c}", path, n)) for c in "xywh")

@@ -79,8 +79,9 @@ def load_pairs(path: str | os.PathLike, paraphrase_field: str | None = None) -> 
                       pick_field(record, ("status",)))
             for got, want in zip(fields[:2], ([ORIGINAL_FIELDS, [paraphrase_field] if paraphrase_field else PARAPHRASE_FIELDS])):
                 if got is None:
+                    found = ", ".join(record)
                     raise DataError(f"{path}:{line_no}: no {want[0]!r} field (accepted: {', '.join(want)}); "
-                                    f"found {', '.join(record)}.")
+                                    f"found {found}.", file_text=[found])
         orig_f, para_f, id_f, status_f = fields
         status = (record.get(status_f) or "").strip().lower() if status_f else ""
         original, paraphrase = (record.get(orig_f) or "").strip(), (record.get(para_f) or "").strip()

@@ -85,9 +85,18 @@ def _canonical_arch(name: str) -> str | None:
 
 def _load_checkpoint_dict(path: Path) -> dict:
     if path.suffix == ".safetensors":
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            with safe_open(str(path), "pt") as f:
+                arch = (f.metadata() or {}).get("arch")
+            tensors = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - turned into a readable error
+            raise ModelLoadError(f"Could not read safetensors file {path}: {type(exc).__name__}. Re-export it "
+                                 f"(e.g. `paraclip miniworld --export-assets`).") from exc
+        # the architecture rides in the metadata (``paraclip miniworld --export-assets`` writes it)
+        return {"state_dict": tensors, "arch": arch} if arch else tensors
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - turned into a readable error

@@ -172,8 +172,9 @@ def _read_table(path: Path, delimiter: str, caption_column: str, image_id_column
     items = []
     for n, row in iter_delimited(path, delimiter, bad):
         if caption_column not in row:
-            raise DataError(f"{path}: no column {caption_column!r} in the header ({', '.join(row) or 'empty'}); "
-                            f"choose it with --caption-column.")
+            header = ", ".join(row)
+            raise DataError(f"{path}: no column {caption_column!r} in the header ({header or 'empty'}); "
+                            f"choose it with --caption-column.", file_text=[header])
         item = _item(row, n, f"{path}:{n}", caption_column, image_id_column, bad)
         if item:
             items.append(item)
@@ -189,7 +190,7 @@ def _read_parquet(path: Path, caption_column: str, image_id_column: str, bad: _B
         raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
     if caption_column not in schema.names:
         raise DataError(f"{path}: no column {caption_column!r} (columns: {', '.join(schema.names)}); "
-                        f"choose it with --caption-column.")
+                        f"choose it with --caption-column.", file_text=[", ".join(schema.names)])
     columns = [caption_column] + ([image_id_column] if image_id_column in schema.names else [])
     table = pq.read_table(path, columns=columns).to_pydict()
     rows = ({k: table[k][i] for k in columns} for i in range(len(table[caption_column])))

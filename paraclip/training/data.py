@@ -272,8 +272,9 @@ def _table_locations(path: Path, rows: Iterable[tuple[int, dict]]) -> dict[str, 
             id_col = next((keys[c] for c in ID_COLUMNS if c in keys), None)
             path_col = next((keys[c] for c in PATH_COLUMNS if c in keys), None)
             if id_col is None or path_col is None:
+                found = ", ".join(map(str, row))
                 raise DataError(f"{path}: needs an image-id column ({' / '.join(ID_COLUMNS)}) and a path column "
-                                f"({' / '.join(PATH_COLUMNS)}); found {', '.join(map(str, row))}.")
+                                f"({' / '.join(PATH_COLUMNS)}); found {found}.", file_text=[found])
         image_id, file = row.get(id_col), row.get(path_col)
         if image_id in (None, "") or file in (None, ""):
             raise DataError(f"{path}:{line_no}: empty {id_col!r} or {path_col!r}.")

@@ -1,5 +1,6 @@
-"""Shared fixtures for the app tests: one Services (small rendered gallery, untrained mini models)
-per session, a local OpenAI-compatible server, and a launched app."""
+"""Shared fixtures for the app tests: one Services per session (the shipped trained models and gallery
+from assets/; the untrained fallback and a small rendered gallery only if assets/ is missing), a local
+OpenAI-compatible server, and a launched app."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ def test_compare_runs_ao_js_by_default_and_shows_n_deltas_and_one_plot_per_group
     assert set(deltas["model"]) == {models[1]} and deltas["95% CI"].str.startswith("[").all()
     assert set(deltas["significant"]) <= {"yes", "no"} and (deltas["n"] > 0).all()
     assert summary.count("(n = ") == 4 and "significant" in summary  # R@1, AO@1, JS@1, Spearman
-    assert "default in-vocabulary paraphrase pairs" in notes and "untrained (random weights)" in notes
+    assert "default in-vocabulary paraphrase pairs" in notes and "outside its training vocabulary" in notes
     shown = {slot: f["value"] for slot, f in zip(compare.PLOT_SLOTS, figures) if f.get("visible")}
     assert set(shown) == {"retrieval", "paraphrased", "sts", "forest", "scatter"}
     assert len(shown["retrieval"].data) == 2 and len(shown["forest"].data) == 1

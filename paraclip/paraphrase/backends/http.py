@@ -25,10 +25,12 @@ class RequestAborted(Exception):
 class AbortableClient:
     """``request(method, url, **kwargs) -> httpx.Response`` (body read), callable from any thread."""
 
-    def __init__(self, headers: dict[str, str] | None = None, timeout: float = 60.0, max_connections: int = 16):
+    def __init__(self, headers: dict[str, str] | None = None, timeout: float = 60.0, max_connections: int = 16,
+                 transport: httpx.BaseTransport | None = None):
         self._client = httpx.Client(
             headers=headers or {}, timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,  # e.g. paraclip.netguard.GuardedTransport in a public app
         )
         self._inflight: set[concurrent.futures.Future] = set()
         self._lock = threading.RLock()  # abort() may run in a signal handler on a thread inside request()

@@ -7,6 +7,10 @@ in flight) and failures are retried with exponential back-off and jitter, honour
 never printed, logged, written, or shown in ``repr``. :meth:`cancel` aborts the requests in
 flight (see :mod:`.http`), so a stopped run ends in well under a second instead of waiting
 for its slowest request.
+
+A hosted app passes ``transport=`` (e.g. :class:`paraclip.netguard.GuardedTransport`, which refuses
+internal addresses) and ``show_bodies=False``: errors then carry the HTTP status and a short
+sanitized reason, never text from the reply.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import email.utils
 import json
 import os
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +29,7 @@ from urllib.parse import urlparse
 import httpx
 
 from paraclip.errors import ParaclipError
+from paraclip.netguard import BlockedAddressError
 from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
 
@@ -46,6 +52,8 @@ class OpenAICompatibleBackend(Backend):
         backoff_max: float = 30.0,
         extra_body: dict[str, Any] | None = None,
         send_seed: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        show_bodies: bool = True,
     ):
         check_number("concurrency", concurrency, minimum=1, integer=True)
         check_number("timeout", timeout, minimum=0, inclusive=False)
@@ -61,9 +69,11 @@ class OpenAICompatibleBackend(Backend):
         self.backoff_max = float(backoff_max)
         self.extra_body = dict(extra_body or {})
         self.send_seed = send_seed
+        self.show_bodies = show_bodies
         self._key = api_key(api_key_env, self.url)  # kept only for the header and to scrub it from server messages
         self._cancel = threading.Event()
-        self._client = AbortableClient(auth_headers(self._key), timeout=self.timeout, max_connections=self.parallelism)
+        self._client = AbortableClient(auth_headers(self._key), timeout=self.timeout, max_connections=self.parallelism,
+                                       transport=transport)
         self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -102,12 +112,15 @@ class OpenAICompatibleBackend(Backend):
             except httpx.TimeoutException:
                 last_error = f"timeout after {self.timeout:g} s"
             except httpx.TransportError as exc:
+                if isinstance(exc.__cause__, BlockedAddressError):
+                    return Completion(None, attempts=attempt + 1, fatal=True, error=(
+                        f"refused to connect to {self.url}: {exc.__cause__}"))
                 last_error = f"connection error: {type(exc).__name__}"
             else:
                 connected = True
                 status = response.status_code
                 if status == 200:
-                    parsed = _parse_completion(response)
+                    parsed = _parse_completion(response, self.show_bodies)
                     if isinstance(parsed, Completion):
                         parsed.attempts = attempt + 1
                         return parsed
@@ -144,6 +157,8 @@ class OpenAICompatibleBackend(Backend):
         return random.uniform(ceiling / 2, ceiling)
 
     def _snippet(self, response: httpx.Response) -> str:
+        if not self.show_bodies:
+            return _sanitized_reason(response)
         text = response.text[:200].replace("\n", " ").strip()
         if self._key:
             text = text.replace(self._key, "***")
@@ -197,20 +212,39 @@ def auth_headers(key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _parse_completion(response: httpx.Response) -> Completion | str:
-    """A Completion, or a string saying what is malformed."""
+_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+
+def _sanitized_reason(response: httpx.Response) -> str:
+    """The status's reason phrase, plus an OpenAI-style error ``code``/``type`` when it is a plain
+    identifier: enough to act on, and nothing a server could use to smuggle out data."""
+    reason = response.reason_phrase or "no reason given"
+    try:
+        error = json.loads(response.content).get("error")
+        code = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
+    except (ValueError, AttributeError):
+        code = None
+    return f"{reason} ({code})" if isinstance(code, str) and _CODE.fullmatch(code) else reason
+
+
+def _parse_completion(response: httpx.Response, show_body: bool = True) -> Completion | str:
+    """A Completion, or a string saying what is malformed (quoting the reply only when ``show_body``)."""
     try:
         data = json.loads(response.content)
     except ValueError:
+        if not show_body:
+            return "malformed response: not an OpenAI chat completion"
         return f"malformed response: {response.text[:120]!r}"
-    return parse_chat_completion(data, response.text)
+    return parse_chat_completion(data, response.text, show_body)
 
 
-def parse_chat_completion(data: Any, raw: str = "") -> Completion | str:
+def parse_chat_completion(data: Any, raw: str = "", show_body: bool = True) -> Completion | str:
     """A Completion from a chat-completion JSON object, or a string saying what is malformed."""
     try:
         content = data["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
+        if not show_body:
+            return "malformed response: not an OpenAI chat completion"
         return f"malformed response: {(raw or json.dumps(data))[:120]!r}"
     if not isinstance(content, str):
         return f"malformed response: message content is {type(content).__name__}"

@@ -3,7 +3,8 @@
 Stages (each cached in the run folder; a rerun skips finished stages and an interrupted
 training resumes from its last checkpoint)::
 
-    world        render held-out eval scenes, then training scenes (eval meanings excluded)
+    world        render held-out test scenes, validation scenes (their own stream), then training
+                 scenes (test and validation meanings excluded)
     paraphrases  two-step paraphrases of the training captions (the scene-aware rewriter)
     evalsets     in-/out-of-vocabulary paraphrase pairs and relation/attribute swaps
     baseline-sN  a CLIP trained from scratch (both towers) on canonical captions, seed N
@@ -34,7 +35,7 @@ from paraclip.errors import ParaclipError
 from paraclip.results import atomic_write_text
 
 # Bump when a stage's output would change for the same settings.
-WORLD_VERSION = 3
+WORLD_VERSION = 4
 REWRITER_VERSION = 2
 EVALSETS_VERSION = 1
 
@@ -48,6 +49,7 @@ class MiniWorldConfig:
     world_seed: int = 0
     n_train: int = 24000
     n_eval: int = 1000
+    n_val: int = 1000  # the validation world: settings are chosen there, the test world is scored once
     image_size: int = 64
     arch: str = "paraclip-mini"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -62,6 +64,9 @@ class MiniWorldConfig:
     paraclip_lr: float = 1e-3
     paraclip_weight_decay: float = 0.1
     paraclip_loss: str = "paraclip"
+    # the stopping step is chosen on the validation world among this many evenly spaced checkpoints
+    # of each ParaCLIP run (early stopping; the cosine schedule always spans paraclip_steps)
+    stop_candidates: int = 4
     rewriter_seed: int = 0
     # optional second paraphrase source: the offline LLM through the paraphrasing engine
     llm_captions: int = 0
@@ -71,6 +76,11 @@ class MiniWorldConfig:
     # the LLM comparison trains on a few hundred captions, so it has its own (smaller) schedule
     llm_paraclip_steps: int = 300
     llm_paraclip_batch_size: int = 64
+    # the paper's ablation and fair controls (ablations.py): its own, fixed schedule for every arm
+    ablations: bool = False
+    ablation_steps: int = 600
+    ablation_batch_size: int = 256
+    ablation_seeds: list[int] = field(default_factory=list)  # empty: the training seeds
     # evaluation
     sts: bool = True
     sts_dir: str | None = None
@@ -95,9 +105,9 @@ class MiniWorldConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "smoke": dict(n_train=96, n_eval=40, image_size=32, arch="paraclip-tiny", seeds=[0], baseline_steps=4,
+    "smoke": dict(n_train=96, n_eval=40, n_val=40, image_size=32, arch="paraclip-tiny", seeds=[0], baseline_steps=4,
                   baseline_batch_size=16, paraclip_steps=3, paraclip_batch_size=16, llm_paraclip_steps=3,
-                  llm_paraclip_batch_size=16, n_boot=50, sts=False),
+                  llm_paraclip_batch_size=16, ablation_steps=3, ablation_batch_size=16, n_boot=50, sts=False),
 }
 
 
@@ -170,6 +180,10 @@ class Run:
     @property
     def gallery_dir(self) -> Path:
         return self.world / "eval-images"
+
+    @property
+    def val_gallery_dir(self) -> Path:
+        return self.world / "val-images"
 
     @property
     def train_images(self) -> Path:
@@ -265,7 +279,8 @@ def _render_chunk(jobs: list) -> int:
 
 
 def build_world(run: Run) -> dict:
-    """Render eval scenes first, then training scenes whose meanings avoid every eval scene's.
+    """Render test (``eval``) scenes, then validation scenes, then training scenes; every split
+    avoids the meanings of the splits drawn before it.
 
     Specs and layouts are drawn in order in this process (train scenes must avoid eval meanings);
     drawing the pixels, the slow part, is spread over the CPU cores for large worlds.
@@ -276,9 +291,9 @@ def build_world(run: Run) -> dict:
     tmp = run.world.with_name("world.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    (tmp / "eval-images").mkdir(parents=True)
-    (tmp / "train-images").mkdir(parents=True)
-    total = cfg.n_eval + cfg.n_train
+    for folder in ("eval-images", "val-images", "train-images"):
+        (tmp / folder).mkdir(parents=True)
+    total = cfg.n_eval + cfg.n_val + cfg.n_train
     jobs: list = []
 
     def describe(scenes, folder: Path, jsonl: Path) -> set[str]:
@@ -292,7 +307,9 @@ def build_world(run: Run) -> dict:
 
     eval_keys = describe(iter_scenes(cfg.world_seed, "eval", cfg.n_eval, cfg.image_size),
                          tmp / "eval-images", tmp / "eval.jsonl")
-    describe(iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys),
+    val_keys = describe(iter_scenes(cfg.world_seed, "val", cfg.n_val, cfg.image_size, exclude=eval_keys),
+                        tmp / "val-images", tmp / "val.jsonl")
+    describe(iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys | val_keys),
              tmp / "train-images", tmp / "train.jsonl")
     chunks = [jobs[i:i + RENDER_CHUNK] for i in range(0, len(jobs), RENDER_CHUNK)]
     workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_RENDER_MIN else 1
@@ -325,20 +342,21 @@ def build_world(run: Run) -> dict:
     finally:
         if bar is not None:
             bar.close()
-    with open(tmp / "eval-images" / "captions.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "caption", "image_id"])
-        for rec in read_jsonl(tmp / "eval.jsonl"):
-            writer.writerow([f"{rec['image_id']}.png", rec["caption"], rec["image_id"]])
+    for split in ("eval", "val"):
+        with open(tmp / f"{split}-images" / "captions.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "caption", "image_id"])
+            for rec in read_jsonl(tmp / f"{split}.jsonl"):
+                writer.writerow([f"{rec['image_id']}.png", rec["caption"], rec["image_id"]])
     if run.world.exists():
         shutil.rmtree(run.world)
     tmp.rename(run.world)
-    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval, "render_workers": workers}
+    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval, "n_val": cfg.n_val, "render_workers": workers}
 
 
 def world_fingerprint(cfg: MiniWorldConfig) -> dict:
     return {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train, "n_eval": cfg.n_eval,
-            "size": cfg.image_size}
+            "n_val": cfg.n_val, "size": cfg.image_size}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -442,18 +460,31 @@ def train_baseline(run: Run, seed: int) -> dict:
     return _train(run, config, f"baseline seed {seed}")
 
 
+def candidate_steps(steps: int, candidates: int) -> list[int]:
+    """The evenly spaced steps whose checkpoints the validation world chooses among (the last is ``steps``)."""
+    every = max(1, steps // max(1, candidates))
+    return sorted({every * i for i in range(1, candidates) if every * i < steps} | {steps})
+
+
 def train_paraclip(run: Run, seed: int, baseline_checkpoint: str, data: Path | None = None,
-                   kind: str = "paraclip", steps: int | None = None, batch_size: int | None = None) -> dict:
+                   kind: str = "paraclip", steps: int | None = None, batch_size: int | None = None,
+                   loss: str | None = None, keep_candidates: bool = False) -> dict:
+    """Fine-tune the text encoder of ``baseline_checkpoint``; ``keep_candidates`` keeps the step
+    checkpoints the validation world chooses among (``candidate_steps``)."""
     from paraclip.training import TrainConfig
 
     cfg = run.config
     steps = steps or cfg.paraclip_steps
+    every, keep = max(50, steps // 3), 2
+    if keep_candidates:
+        grid = candidate_steps(steps, cfg.stop_candidates)
+        every, keep = grid[0], len(grid) + 1
     config = TrainConfig(
         model=baseline_checkpoint, pretrained=None, data=str(data or run.paraphrases), images=str(run.train_images),
         out_dir=str(run.run_dir(kind, seed)), steps=steps, batch_size=batch_size or cfg.paraclip_batch_size,
-        lr=cfg.paraclip_lr, weight_decay=cfg.paraclip_weight_decay, loss_preset=cfg.paraclip_loss, freeze_image=True,
-        seed=seed, validation=[], checkpoint_every=max(50, steps // 3), threads=cfg.threads,
-        device="cpu", features_from=str(run.root / "image-features"))
+        lr=cfg.paraclip_lr, weight_decay=cfg.paraclip_weight_decay, loss_preset=loss or cfg.paraclip_loss,
+        freeze_image=True, seed=seed, validation=[], checkpoint_every=every, keep_checkpoints=keep,
+        threads=cfg.threads, device="cpu", features_from=str(run.root / "image-features"))
     return _train(run, config, f"{kind} seed {seed}")
 
 
@@ -496,6 +527,10 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
               report_to: str | os.PathLike | None = None) -> Reproduction:
     """Run (or resume) every stage; returns where everything is. ``evaluate=False`` stops after training."""
     cfg = config or MiniWorldConfig()
+    extra = sorted(set(cfg.ablation_seeds) - set(cfg.seeds))
+    if cfg.ablations and extra:
+        raise ParaclipError(f"ablation_seeds {extra} are not training seeds {cfg.seeds}: every ablation arm "
+                            "fine-tunes that seed's baseline. Add them to --seeds or drop them.")
     if cfg.threads:
         import torch
 
@@ -539,15 +574,20 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         info = do(f"paraclip-s{seed}", {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"],
                                         "steps": cfg.paraclip_steps, "batch": cfg.paraclip_batch_size,
                                         "lr": cfg.paraclip_lr, "wd": cfg.paraclip_weight_decay,
-                                        "loss": cfg.paraclip_loss, "seed": seed},
+                                        "loss": cfg.paraclip_loss, "seed": seed,
+                                        "candidates": candidate_steps(cfg.paraclip_steps, cfg.stop_candidates)},
                   [run.run_dir("paraclip", seed)],
-                  lambda s=seed, b=info["checkpoint"]: train_paraclip(run, s, b),
+                  lambda s=seed, b=info["checkpoint"]: train_paraclip(run, s, b, keep_candidates=True),
                   f"ParaCLIP fine-tuning of the text encoder, seed {seed} ({cfg.paraclip_steps} steps)")
         checkpoints["paraclip"][seed] = info["checkpoint"]
     if cfg.llm_captions > 0:
         from paraclip.miniworld.llm_source import run_llm_stages
 
         run_llm_stages(run, do, skip, checkpoints)
+    if cfg.ablations:
+        from paraclip.miniworld.ablations import run_ablation_training
+
+        arms = run_ablation_training(run, do, checkpoints)
     report = None
     if evaluate:
         for seed in cfg.seeds:
@@ -588,6 +628,10 @@ def _plan(cfg: MiniWorldConfig, evaluate: bool) -> list[tuple[str, float, str]]:
         from paraclip.miniworld.llm_source import plan_llm_stages
 
         plan += plan_llm_stages(cfg)
+    if cfg.ablations:
+        from paraclip.miniworld.ablations import plan_ablation_stages
+
+        plan += plan_ablation_stages(cfg)
     if evaluate:
         plan += [(f"evaluate-s{seed}", 0.7, "") for seed in cfg.seeds] + [("report", 0.3, "")]
     return plan

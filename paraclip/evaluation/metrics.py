@@ -19,10 +19,19 @@ count against the model (a constant encoder gets chance-level recall, not 100 %)
 
 :func:`gallery_search` scores queries against a gallery in blocks so that no score matrix
 larger than ``memory_budget_mb`` is ever built (a 5k × 100k float32 matrix would be 2 GB).
+
+Ties are ranked by (score descending, gallery index ascending), within and across blocks. A
+float32 matmul sums in an order that depends on the block shapes, so the "same" score can
+differ by an ulp between memory budgets, and duplicate images then change places. Scores are
+therefore computed exactly: both sides are rounded once to a fixed-point grid (power-of-two
+scale, about 21 significant bits for 512-d features; the score changes by ~1e-6) and
+multiplied in float64, where every partial sum of such numbers is exact — the same value in
+any summation order, hence in any block layout.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,8 +39,9 @@ import numpy as np
 import torch
 
 DEFAULT_MEMORY_BUDGET_MB = 256.0
-# Bytes held per cell of a score block: the float32 score plus boolean temporaries.
-_BYTES_PER_CELL = 8
+# Bytes held per cell of a score block: the float64 score plus boolean temporaries.
+_BYTES_PER_CELL = 12
+_FLOAT64_MANTISSA_BITS = 53
 
 
 # -- rank similarity -------------------------------------------------------------------------
@@ -139,6 +149,49 @@ def _positive_pairs(query_labels: np.ndarray, gallery_labels: np.ndarray) -> tup
     return pq, order[np.repeat(left, counts) + offsets]
 
 
+def exact_operands(queries: torch.Tensor, gallery: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sides rounded to power-of-two fixed-point grids, in float64, such that every dot
+    product (and every partial sum of one) is exactly representable: ``q @ g.T`` is then the
+    same number whatever the summation order, so scores never depend on how they are blocked."""
+    dim = max(1, queries.shape[1])
+    # |q_i| < 2^bits and |g_i| < 2^bits in grid units: a sum of dim products stays below 2^53
+    bits = (_FLOAT64_MANTISSA_BITS - math.ceil(math.log2(dim)) - 1) // 2
+
+    def grid(x: torch.Tensor) -> torch.Tensor:
+        x = x.double()
+        peak = float(x.abs().max()) if x.numel() else 0.0
+        exponent = math.frexp(peak)[1] if peak > 0 else 0  # peak < 2^exponent
+        scale = 2.0 ** (bits - exponent)
+        return torch.round(x * scale) / scale  # both factors are powers of two: exact
+
+    return grid(queries), grid(gallery)
+
+
+def _sorted_by_score_then_index(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's candidates ordered by (score desc, index asc)."""
+    idx, by_index = torch.sort(idx, dim=1)
+    vals = torch.gather(vals, 1, by_index)
+    vals, by_score = torch.sort(vals, dim=1, descending=True, stable=True)
+    return vals, torch.gather(idx, 1, by_score)
+
+
+def _block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k columns per row by (score desc, column asc): where more columns tie with the k-th
+    score than fit, the lowest columns are kept (``torch.topk`` picks among ties arbitrarily)."""
+    vals, idx = torch.topk(scores, k, dim=1)
+    kth = vals[:, -1:]
+    room = k - (scores > kth).sum(dim=1)
+    tied = scores == kth
+    overflow = torch.nonzero(tied.sum(dim=1) > room).flatten()
+    if overflow.numel():
+        sub_tied = tied[overflow]
+        keep = (scores[overflow] > kth[overflow]) | (sub_tied & (sub_tied.cumsum(dim=1) <= room[overflow, None]))
+        cols = torch.nonzero(keep)[:, 1].view(-1, k)  # row-major: each row's k columns, ascending
+        idx[overflow] = cols
+        vals[overflow] = torch.gather(scores[overflow], 1, cols)
+    return _sorted_by_score_then_index(vals, idx)
+
+
 def gallery_search(
     queries: torch.Tensor | np.ndarray,
     gallery: torch.Tensor | np.ndarray,
@@ -151,11 +204,13 @@ def gallery_search(
     query's best positive (gallery items whose label equals the query's; label -1 = none).
 
     Scores are computed in (query block × gallery block) pieces of at most ``memory_budget_mb``;
-    top-k lists are merged across gallery blocks. Positives are handled as a sparse list of
+    top-k lists are merged across gallery blocks. Ties are ranked by gallery index, and scores
+    are exact (see the module docstring), so the result does not depend on the memory budget. Positives are handled as a sparse list of
     (query, item) pairs read from the same score blocks, so ranks cost one comparison pass.
     """
     q = torch.as_tensor(np.asarray(queries) if not torch.is_tensor(queries) else queries).float()
     g = torch.as_tensor(np.asarray(gallery) if not torch.is_tensor(gallery) else gallery).float()
+    q, g = exact_operands(q, g)
     n_q, n_g = q.shape[0], g.shape[0]
     if n_g == 0:
         raise ValueError("the gallery is empty")
@@ -182,19 +237,18 @@ def gallery_search(
             if with_ranks:
                 lo, hi = torch.searchsorted(pair_q, torch.tensor([qs, qs + rows])).tolist()
                 block_pq, block_pg = pair_q[lo:hi] - qs, pair_g[lo:hi]
-                best_pos = torch.full((rows,), neg_inf)
+                best_pos = torch.full((rows,), neg_inf, dtype=torch.float64)
             kept_scores = None
             for gs, ge in g_blocks:
                 scores = qb @ g[gs:ge].T
-                vals, idx = torch.topk(scores, min(k, ge - gs), dim=1)
+                vals, idx = _block_topk(scores, min(k, ge - gs))
                 idx = idx + gs
                 if best_vals is None:
                     best_vals, best_idx = vals, idx
                 else:
-                    merged_vals = torch.cat([best_vals, vals], dim=1)
-                    merged_idx = torch.cat([best_idx, idx], dim=1)
-                    best_vals, order = torch.topk(merged_vals, min(k, merged_vals.shape[1]), dim=1)
-                    best_idx = torch.gather(merged_idx, 1, order)
+                    best_vals, best_idx = _sorted_by_score_then_index(torch.cat([best_vals, vals], dim=1),
+                                                                      torch.cat([best_idx, idx], dim=1))
+                    best_vals, best_idx = best_vals[:, :k], best_idx[:, :k]
                 if with_ranks:
                     inside = (block_pg >= gs) & (block_pg < ge)
                     pos_scores = scores[block_pq[inside], block_pg[inside] - gs]
@@ -215,7 +269,7 @@ def gallery_search(
                 has_positive = torch.isfinite(best_pos)
                 ranks[qs : qs + rows] = torch.where(has_positive, at_least - positives_at_least, -1).numpy()
             topk[qs : qs + rows] = best_idx.numpy()
-            topk_scores[qs : qs + rows] = best_vals.numpy()
+            topk_scores[qs : qs + rows] = best_vals.float().numpy()
     return SearchResult(topk=topk, topk_scores=topk_scores, ranks=ranks)
 
 

@@ -23,6 +23,7 @@ looking at results. Test-world scores of all arms go into one table of the repor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 TEXTS_PER_PARACLIP_SAMPLE = 3  # caption, paraphrase_1, paraphrase_2
@@ -103,3 +104,166 @@ def run_ablation_training(run, do, checkpoints: dict) -> dict[str, dict[int, str
                       f"ablation {arm.label}, seed {seed} ({cfg.ablation_steps} steps x {batch})")
             out[arm.label][seed] = info["checkpoint"]
     return out
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+def ablation_results_dir(run, seed: int):
+    return run.root / "results" / f"ablations-seed{seed}"
+
+
+def run_ablation_evaluation(run, do, arm_checkpoints: dict[str, dict[int, str]], checkpoints: dict) -> None:
+    """Score the baseline and every arm of every ablation seed on the test world."""
+    from paraclip.miniworld.scoring import EVALUATE_VERSION, evaluate_seed
+
+    cfg = run.config
+    fp = run.fingerprints
+    for seed in ablation_seeds(cfg):
+        models = {"baseline": checkpoints["baseline"][seed],
+                  **{arm.label: arm_checkpoints[arm.label][seed] for arm in ARMS}}
+        do(f"abl-evaluate-s{seed}", {"v": EVALUATE_VERSION, "models": [fp[f"baseline-s{seed}"]]
+                                     + [fp[f"abl-{arm.name}-s{seed}"] for arm in ARMS],
+                                     "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
+           [ablation_results_dir(run, seed)],
+           # the report bootstraps the arms itself; the suite's own deltas here are a by-product
+           lambda s=seed, m=models: evaluate_seed(run, s, m, out_dir=ablation_results_dir(run, s), tag="abl",
+                                                  n_boot=100),
+           f"evaluating the baseline and {len(ARMS)} ablation arms, seed {seed}")
+
+
+# Compact columns of the arms table: (task key, metric, short name)
+ARM_COLUMNS = (("in_vocab", "AO@10", "in-vocab AO@10"), ("heldout", "AO@10", "held-out AO@10"),
+               ("oov", "AO@10", "OOV AO@10"), ("in_vocab", "p_R@1", "in-vocab p R@1"),
+               ("heldout", "p_R@1", "held-out p R@1"), ("retrieval", "t2i_R@1", "t2i R@1"),
+               ("retrieval", "i2t_R@1", "i2t R@1"), ("relation", "macro_accuracy", "rel-swap"),
+               ("attribute", "macro_accuracy", "attr-swap"), ("sts", "spearman", "STS-B"))
+
+
+def arms_results(run, evaluators) -> dict | None:
+    """The arms' test-world results against the baseline and against the ParaCLIP arm (None: not evaluated)."""
+    import pandas as pd
+
+    from paraclip.miniworld.report import BASELINE, aggregate, load_seed_results, mark_holm
+    from paraclip.miniworld.tasks import TASK_NAMES
+
+    seeds = [s for s in ablation_seeds(run.config) if ablation_results_dir(run, s).is_dir()]
+    if not seeds:
+        return None
+    by_seed = load_seed_results({s: ablation_results_dir(run, s) for s in seeds})
+    wanted = {(TASK_NAMES[key], metric) for key, metric, _ in ARM_COLUMNS}
+
+    def metrics_of(task):
+        return [m for t, m in wanted if t == task]
+
+    tidy, vs_baseline = aggregate(evaluators, by_seed, reference=BASELINE, n_boot=run.config.n_boot,
+                                  metrics_of=metrics_of)
+    paper = ARMS[0].label
+    by_seed_arms = {s: {k: v for k, v in found.items() if k[0] != BASELINE} for s, found in by_seed.items()}
+    _, vs_paper = aggregate(evaluators, by_seed_arms, reference=paper, n_boot=run.config.n_boot,
+                            metrics_of=metrics_of)
+    # Holm within each metric: the family is the 8 other arms compared with the paper's objective
+    mark_holm(vs_paper, lambda r: (r["task"], r["metric"]))
+    vs_baseline["holm"] = False
+    return {"seeds": seeds, "tidy": tidy, "vs_baseline": vs_baseline, "vs_paper": vs_paper,
+            "deltas": pd.concat([vs_baseline, vs_paper], ignore_index=True)}
+
+
+# -- the report's section ----------------------------------------------------------------------
+
+def _cell(value: float, versus, best: bool) -> str:
+    """A value, bold when best in its column; ▲/▼ when the item CI against the ParaCLIP arm excludes 0
+    (above/below it), † when that also survives Holm within the column."""
+    from paraclip.miniworld.report_text import fmt
+
+    text = f"**{fmt(value)}**" if best else fmt(value)
+    if versus is not None and versus["significant"]:
+        text += (" ▲" if versus["delta"] > 0 else " ▼") + ("†" if versus["holm"] else "")
+    return text
+
+
+def arms_markdown(run, arms: dict) -> list[str]:
+    """The arms × metrics table and a plain statement of which arm wins where."""
+    from paraclip.miniworld.report import BASELINE
+    from paraclip.miniworld.report_text import fmt, interval
+    from paraclip.miniworld.tasks import TASK_NAMES
+
+    cfg = run.config
+    tidy, vs_paper = arms["tidy"], arms["vs_paper"]
+    paper = ARMS[0].label
+    mean = tidy.groupby(["model", "task", "metric"])["value"].mean()
+    columns = [(TASK_NAMES[key], metric, name) for key, metric, name in ARM_COLUMNS
+               if (paper, TASK_NAMES[key], metric) in mean.index]
+    labels = [BASELINE] + [arm.label for arm in ARMS]
+    seeds = arms["seeds"]
+    lines = [
+        "## The paper's ablation and fair controls", "",
+        f"Every arm fine-tunes the same baseline (per seed) on the same {cfg.n_train} training records for the same "
+        f"{cfg.ablation_steps} steps (batch {cfg.ablation_batch_size} images; the controls {TEXTS_PER_PARACLIP_SAMPLE}× "
+        f"that, so every arm but the single-term ablations sees the same {3 * cfg.ablation_batch_size} text samples per "
+        f"step), with the same seeds ({', '.join(map(str, seeds))}), learning rate and schedule; only the objective "
+        "differs. This stage has its own, shorter schedule than the main run (the budget was fixed in advance; "
+        "no arm's steps were selected), so its ParaCLIP row is not the main model above. Test world, mean over "
+        f"{len(seeds)} seed(s).", "",
+        "| arm | kind | objective | batch | text samples / step |", "|---|---|---|---|---|"]
+    from paraclip.training.losses import resolve_preset
+
+    for arm in ARMS:
+        lines.append(f"| {arm.label} | {arm.kind} | {resolve_preset(arm.loss).description} | "
+                     f"{cfg.ablation_batch_size * arm.batch_factor} | "
+                     f"{text_samples_per_step(arm, cfg.ablation_batch_size)} |")
+    lines += ["", "| model | " + " | ".join(name for _, _, name in columns) + " |",
+              "|---|" + "---|" * len(columns)]
+    best = {}
+    for task, metric, _ in columns:
+        values = {lab: mean.get((lab, task, metric), float("nan")) for lab in labels[1:]}
+        best[(task, metric)] = max(values, key=lambda k: values[k])
+    for lab in labels:
+        cells = []
+        for task, metric, _ in columns:
+            versus = None
+            if lab not in (BASELINE, paper):
+                hit = vs_paper[(vs_paper["model"] == lab) & (vs_paper["task"] == task) & (vs_paper["metric"] == metric)]
+                versus = hit.iloc[0] if not hit.empty else None
+            cells.append(_cell(mean.get((lab, task, metric), float("nan")), versus, best[(task, metric)] == lab))
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines += ["", "Bold: the best arm in the column (the baseline is not an arm). ▲ / ▼: above / below the ParaCLIP "
+              f"arm with an item CI excluding 0; †: also survives Holm's adjustment over the {len(ARMS) - 1} "
+              "comparisons in that column. `arms.csv` has every difference with its item and seed intervals.", "",
+              "Which arm wins where (differences against the ParaCLIP arm; item 95 % CI, then seed 95 % CI):", ""]
+    lines += _winners(columns, mean, vs_paper, best, paper)
+    return lines + [""]
+
+
+def _winners(columns, mean, vs_paper, best, paper) -> list[str]:
+    from paraclip.miniworld.report_text import fmt, interval
+
+    lines, tied_or_best, beaten_by = [], 0, {}
+    for task, metric, name in columns:
+        winner = best[(task, metric)]
+        paper_value = mean.get((paper, task, metric), float("nan"))
+        if winner == paper:
+            runner = [r for _, r in vs_paper[(vs_paper["task"] == task) & (vs_paper["metric"] == metric)].iterrows()]
+            closest = max(runner, key=lambda r: r["delta"]) if runner else None
+            detail = (f"; next: {closest['model']} {closest['delta']:+.1f} {interval(closest['ci_low'], closest['ci_high'])}"
+                      f" {interval(closest['seed_ci_low'], closest['seed_ci_high'])}") if closest is not None else ""
+            lines.append(f"- **{name}**: the paper's objective is best or tied for best ({fmt(paper_value)}){detail}.")
+            tied_or_best += 1
+            continue
+        r = vs_paper[(vs_paper["model"] == winner) & (vs_paper["task"] == task) & (vs_paper["metric"] == metric)].iloc[0]
+        one_seed = math.isnan(r["seed_ci_low"])  # no seed interval: judged on the item CI alone
+        clear = r["ci_low"] > 0 and (one_seed or r["seed_ci_low"] > 0)
+        verdict = ("beats the paper's objective " + ("(item CI; one seed)" if one_seed else "on both intervals")
+                   if clear else "is ahead, but an interval includes 0 (a statistical tie)")
+        lines.append(f"- **{name}**: {winner} ({fmt(mean.get((winner, task, metric), float('nan')))}) {verdict}: "
+                     f"{r['delta']:+.1f} {interval(r['ci_low'], r['ci_high'])} "
+                     f"{interval(r['seed_ci_low'], r['seed_ci_high'])} vs ParaCLIP {fmt(paper_value)}.")
+        if clear:
+            beaten_by.setdefault(winner, []).append(name)
+        else:
+            tied_or_best += 1
+    summary = (f"In short: the paper's three-term objective is the best arm, or statistically tied with the best, on "
+               f"{tied_or_best} of {len(columns)} metrics")
+    if beaten_by:
+        summary += "; it is clearly beaten by " + "; ".join(
+            f"{arm} on {', '.join(names)}" for arm, names in beaten_by.items())
+    return lines + ["", summary + "."]

@@ -37,7 +37,7 @@ from paraclip.results import atomic_write_text
 # Bump when a stage's output would change for the same settings.
 WORLD_VERSION = 4
 REWRITER_VERSION = 2
-EVALSETS_VERSION = 1
+EVALSETS_VERSION = 2
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, message), as the app's builders take
 
@@ -402,31 +402,42 @@ def make_paraphrases(run: Run) -> dict:
 # -- stage: evaluation sets ------------------------------------------------------------------------
 
 def make_evalsets(run: Run) -> dict:
+    """Paraphrase pairs (in-vocabulary, out-of-vocabulary, held-out rewriter) and swap pairs for the
+    test world (``evalsets/``) and the validation world (``evalsets/val/``)."""
     from paraclip.miniworld.evalsets import make_pair_sets, make_swap_sets, oov_words, training_vocabulary
+    from paraclip.miniworld.heldout import bigram_novelty, make_heldout_pairs
     from paraclip.miniworld.world import make_scene
 
     cfg = run.config
     train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"
                    for t in (r["caption"], r["paraphrase_1"], r["paraphrase_2"])]
     vocab = training_vocabulary(train_texts)
-    scenes = [make_scene(cfg.world_seed, "eval", int(image_id.split("-")[1]), cfg.image_size, spec=spec)
-              for image_id, _, spec in load_scenes(run, "eval")]
-    in_vocab, out_vocab = make_pair_sets(scenes, vocab, seed=cfg.world_seed)
-    relation, attribute = make_swap_sets(scenes, seed=cfg.world_seed)
-    out = run.evalsets
-    write_jsonl(out / "pairs-in-vocab.jsonl", in_vocab.records())
-    write_jsonl(out / "pairs-oov.jsonl", out_vocab.records())
-    write_jsonl(out / "swaps-relation.jsonl", relation.records())
-    write_jsonl(out / "swaps-attribute.jsonl", attribute.records())
-    summary = {
-        "training_vocabulary": len(vocab),
-        "oov_words": sorted(oov_words()),
-        "oov_words_in_training_text": sorted(oov_words() & vocab),
-        "in_vocab_pairs": len(in_vocab), "in_vocab_dropped": in_vocab.dropped,
-        "oov_pairs": len(out_vocab), "oov_dropped": out_vocab.dropped,
-        "relation_swaps": len(relation), "attribute_swaps": len(attribute),
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    summary: dict[str, Any] = {"training_vocabulary": len(vocab), "oov_words": sorted(oov_words()),
+                               "oov_words_in_training_text": sorted(oov_words() & vocab)}
+    for split, out in (("eval", run.evalsets), ("val", run.evalsets / "val")):
+        scenes = [make_scene(cfg.world_seed, split, int(image_id.split("-")[1]), cfg.image_size, spec=spec)
+                  for image_id, _, spec in load_scenes(run, split)]
+        in_vocab, out_vocab = make_pair_sets(scenes, vocab, seed=cfg.world_seed)
+        heldout = make_heldout_pairs(scenes, train_texts, seed=cfg.world_seed)
+        relation, attribute = make_swap_sets(scenes, seed=cfg.world_seed)
+        write_jsonl(out / "pairs-in-vocab.jsonl", in_vocab.records())
+        write_jsonl(out / "pairs-oov.jsonl", out_vocab.records())
+        write_jsonl(out / "pairs-heldout.jsonl", heldout.records())
+        write_jsonl(out / "swaps-relation.jsonl", relation.records())
+        write_jsonl(out / "swaps-attribute.jsonl", attribute.records())
+        counts = {"in_vocab_pairs": len(in_vocab), "in_vocab_dropped": in_vocab.dropped,
+                  "oov_pairs": len(out_vocab), "oov_dropped": out_vocab.dropped,
+                  "heldout_pairs": len(heldout), "heldout_dropped": heldout.dropped,
+                  "relation_swaps": len(relation), "attribute_swaps": len(attribute)}
+        if split == "eval":
+            summary.update(counts)
+            # share of each set's word bigrams that no training text contains: how new its phrasing is
+            summary["bigram_novelty"] = {name: round(bigram_novelty(pairs.paraphrases, train_texts), 3)
+                                         for name, pairs in (("in_vocab", in_vocab), ("oov", out_vocab),
+                                                             ("heldout", heldout))}
+        else:
+            summary["val"] = counts
+    atomic_write_text(run.evalsets / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 
@@ -486,28 +497,6 @@ def train_paraclip(run: Run, seed: int, baseline_checkpoint: str, data: Path | N
         freeze_image=True, seed=seed, validation=[], checkpoint_every=every, keep_checkpoints=keep,
         threads=cfg.threads, device="cpu", features_from=str(run.root / "image-features"))
     return _train(run, config, f"{kind} seed {seed}")
-
-
-# -- stage: evaluation -------------------------------------------------------------------------------
-
-def evaluate_seed(run: Run, seed: int, models: dict[str, str]) -> dict:
-    """Every mini-world task (and STS-B) for the given ``label -> checkpoint`` models; first = baseline."""
-    from paraclip.evaluation.suite import ModelRef, evaluate_models
-    from paraclip.miniworld.tasks import build_tasks
-    from paraclip.models import load_encoder
-
-    evaluators, notes = build_tasks(run)
-    refs = [ModelRef(label, encoder=load_encoder(path, device="cpu")) for label, path in models.items()]
-    for ref in refs:  # a stable name for the feature cache, whatever the checkpoint file is called
-        ref.encoder.name = f"miniworld-{ref.name}-s{seed}"
-
-    def progress(done: int, total: int, message: str) -> None:
-        run.progress.update(done / max(total, 1), f"evaluate seed {seed}: {message}")
-
-    out = evaluate_models(refs, evaluators=evaluators, out_dir=run.results_dir(seed), n_boot=run.config.n_boot,
-                          seed=seed, progress=progress)
-    return {"models": models, "results": len(out.results), "skipped": [dataclasses.asdict(s) for s in out.skipped],
-            "notes": notes}
 
 
 # -- the whole thing -------------------------------------------------------------------------------
@@ -590,20 +579,9 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         arms = run_ablation_training(run, do, checkpoints)
     report = None
     if evaluate:
-        for seed in cfg.seeds:
-            models = {"baseline": checkpoints["baseline"][seed], "ParaCLIP": checkpoints["paraclip"][seed]}
-            models.update({label: ck[seed] for label, ck in checkpoints.items()
-                           if label not in ("baseline", "paraclip") and seed in ck})
-            do(f"evaluate-s{seed}", {"models": [fp[k] for k in fp if k.endswith(f"-s{seed}")],
-                                     "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
-               [run.results_dir(seed)], lambda s=seed, m=models: evaluate_seed(run, s, m),
-               f"evaluating baseline vs ParaCLIP, seed {seed}")
-        from paraclip.miniworld.report import write_report
+        from paraclip.miniworld.scoring import run_scoring_stages
 
-        do("report", {"evals": [fp[f"evaluate-s{s}"] for s in cfg.seeds], "n_boot": cfg.n_boot,
-                      "t": time.time()}, [run.report_dir], lambda: write_report(run, stages),
-           "writing the report")
-        report = run.report_dir / "report.md"
+        report = run_scoring_stages(run, do, checkpoints, arms if cfg.ablations else None, stages)
         if report_to:  # everything but the 5 MB figures.html with plotly inlined (figures-cdn.html is the same)
             dest = Path(report_to)
             dest.mkdir(parents=True, exist_ok=True)
@@ -633,7 +611,13 @@ def _plan(cfg: MiniWorldConfig, evaluate: bool) -> list[tuple[str, float, str]]:
 
         plan += plan_ablation_stages(cfg)
     if evaluate:
-        plan += [(f"evaluate-s{seed}", 0.7, "") for seed in cfg.seeds] + [("report", 0.3, "")]
+        plan += [("select", 0.4 * len(cfg.seeds) * cfg.n_val / 1000, "")]
+        plan += [(f"evaluate-s{seed}", 0.8, "") for seed in cfg.seeds]
+        if cfg.ablations:
+            from paraclip.miniworld.ablations import ARMS, ablation_seeds
+
+            plan += [(f"abl-evaluate-s{seed}", 0.3 * (len(ARMS) + 1), "") for seed in ablation_seeds(cfg)]
+        plan += [("report", 0.5 + 1.5 * cfg.ablations, "")]
     return plan
 
 

@@ -15,10 +15,12 @@ the objective differs (presets of :mod:`paraclip.training.losses`):
   encodes three texts per image, these one, so their batch is three times larger: every arm sees
   the same number of text samples (and the controls see each image three times as often).
 
-The stage has its own schedule (``ablation_steps``, default 600 × 256, half the main run's
-steps: 9 arms × 3 seeds at the main schedule would take ~2.5 h on 2 cores); the final
-checkpoint of every arm is scored — the budget is fixed in advance, nothing is selected by
-looking at results. Test-world scores of all arms go into one table of the report.
+The stage has its own schedule (``ablation_steps`` × ``ablation_batch_size``, default 300 × 128:
+an eighth of the main run's image samples, the setting of the first tuning run in TUNING.md,
+where the paper's effect was already clear; 9 arms × 3 seeds at the main schedule would take
+~2.5 h on 2 idle cores). The final checkpoint of every arm is scored — the budget is fixed in
+advance, nothing is selected by looking at results. Test-world scores of all arms go into one
+table of the report.
 """
 
 from __future__ import annotations

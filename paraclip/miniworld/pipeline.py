@@ -78,8 +78,8 @@ class MiniWorldConfig:
     llm_paraclip_batch_size: int = 64
     # the paper's ablation and fair controls (ablations.py): its own, fixed schedule for every arm
     ablations: bool = False
-    ablation_steps: int = 600
-    ablation_batch_size: int = 256
+    ablation_steps: int = 300
+    ablation_batch_size: int = 128
     ablation_seeds: list[int] = field(default_factory=list)  # empty: the training seeds
     # evaluation
     sts: bool = True

@@ -6,12 +6,16 @@ training resumes from its last checkpoint)::
     world        render held-out test scenes, validation scenes (their own stream), then training
                  scenes (test and validation meanings excluded)
     paraphrases  two-step paraphrases of the training captions (the scene-aware rewriter)
-    evalsets     in-/out-of-vocabulary paraphrase pairs and relation/attribute swaps
+    evalsets     in-vocabulary, held-out-rewriter and out-of-vocabulary paraphrase pairs and
+                 relation/attribute swaps, for the test and the validation world
     baseline-sN  a CLIP trained from scratch (both towers) on canonical captions, seed N
-    paraclip-sN  ParaCLIP fine-tuning of baseline-sN's text encoder (image tower frozen), seed N
+    paraclip-sN  ParaCLIP fine-tuning of baseline-sN's text encoder (image tower frozen), seed N,
+                 keeping the candidate stopping checkpoints
     llm          (optional) the offline LLM as a second paraphrase source, checked against the specs
-    evaluate-sN  baseline-sN vs paraclip-sN on every mini-world task and STS-B
-    report       Markdown + CSV + plotly HTML over all seeds, with paired bootstrap CIs
+    abl-ARM-sN   (optional, ``ablations``) the paper's ablation and fair controls (ablations.py)
+    select, evaluate-sN, abl-evaluate-sN, report
+                 the scoring stages (scoring.py): the stopping step chosen on the validation
+                 world, the test world scored once, the report
 
 A stage's fingerprint covers its settings and its inputs' fingerprints; a stage whose
 fingerprint changed is redone (its old outputs are removed), so stale results never mix.
@@ -547,7 +551,7 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         prog.finish(f"{name}: skipped")
 
     do("world", world_fingerprint(cfg), [run.world], lambda: build_world(run),
-       f"rendering {cfg.n_eval} held-out and {cfg.n_train} training scenes")
+       f"rendering {cfg.n_eval} test, {cfg.n_val} validation and {cfg.n_train} training scenes")
     do("paraphrases", {"v": REWRITER_VERSION, "world": fp["world"], "seed": cfg.rewriter_seed},
        [run.paraphrases], lambda: make_paraphrases(run), "two-step paraphrases of the training captions (rewriter)")
     do("evalsets", {"v": EVALSETS_VERSION, "world": fp["world"], "paraphrases": fp["paraphrases"]},

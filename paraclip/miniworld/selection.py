@@ -38,6 +38,15 @@ def selection_score(metrics: dict[str, dict[str, float]]) -> float:
     return sum(metrics[task][metric] for task, metric in SELECTION_METRICS)
 
 
+def choose_step(rows: list[dict], steps: list[int]) -> tuple[int, dict[int, float]]:
+    """The rule: the candidate step with the highest seed-mean score; ties (to 1e-9) go to fewer steps."""
+    means = {}
+    for step in steps:
+        scores = [r["score"] for r in rows if r["step"] == step]
+        means[step] = sum(scores) / len(scores)
+    return max(steps, key=lambda s: (round(means[s], 9), -s)), means
+
+
 def _validation_metrics(run, evaluators, checkpoint: str) -> dict[str, dict[str, float]]:
     from paraclip.models import load_encoder
 
@@ -64,8 +73,7 @@ def select_stopping_step(run) -> dict:
             metrics = _validation_metrics(run, evaluators, checkpoint)
             rows.append({"seed": seed, "model": model, "step": step, "metrics": metrics,
                          "score": selection_score(metrics)})
-    means = {step: sum(r["score"] for r in rows if r["step"] == step) / len(cfg.seeds) for step in steps}
-    chosen = max(steps, key=lambda s: (round(means[s], 9), -s))
+    chosen, means = choose_step(rows, steps)
     info = {"version": SELECTION_VERSION, "rule": "max seed-mean validation in-vocab AO@10 + canonical t2i R@1; "
             "ties to fewer steps", "candidates": steps, "mean_score": {str(s): v for s, v in means.items()},
             "chosen_step": chosen, "rows": rows}

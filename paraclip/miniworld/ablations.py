@@ -186,7 +186,6 @@ def _cell(value: float, versus, best: bool) -> str:
 def arms_markdown(run, arms: dict) -> list[str]:
     """The arms × metrics table and a plain statement of which arm wins where."""
     from paraclip.miniworld.report import BASELINE
-    from paraclip.miniworld.report_text import fmt, interval
     from paraclip.miniworld.tasks import TASK_NAMES
 
     cfg = run.config

@@ -9,7 +9,6 @@ import platform
 import time
 
 from paraclip.miniworld.report import HEADLINE_METRICS, MET, NOT_MET, PARACLIP, POINT, overall
-from paraclip.miniworld.tasks import TASK_NAMES
 
 
 def fmt(v, digits: int = 1) -> str:
@@ -253,4 +252,4 @@ def setup_section(run, stages: dict) -> list[str]:
     return lines
 
 
-__all__ = ["TASK_NAMES", "fmt", "interval", "markdown"]
+__all__ = ["fmt", "interval", "markdown"]

@@ -128,8 +128,7 @@ def run_ablation_evaluation(run, do, arm_checkpoints: dict[str, dict[int, str]],
                                      "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
            [ablation_results_dir(run, seed)],
            # the report bootstraps the arms itself; the suite's own deltas here are a by-product
-           lambda s=seed, m=models: evaluate_seed(run, s, m, out_dir=ablation_results_dir(run, s), tag="abl",
-                                                  n_boot=100),
+           lambda s=seed, m=models: evaluate_seed(run, s, m, out_dir=ablation_results_dir(run, s), n_boot=100),
            f"evaluating the baseline and {len(ARMS)} ablation arms, seed {seed}")
 
 

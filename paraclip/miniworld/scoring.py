@@ -17,7 +17,7 @@ from pathlib import Path
 EVALUATE_VERSION = 2  # exact, index-ordered ties in the gallery search; the held-out rewriter's pairs
 
 
-def evaluate_seed(run, seed: int, models: dict[str, str], out_dir: Path | None = None, tag: str = "",
+def evaluate_seed(run, seed: int, models: dict[str, str], out_dir: Path | None = None,
                   n_boot: int | None = None) -> dict:
     """Every test-world task (and STS-B) for the given ``label -> checkpoint`` models; first = baseline."""
     from paraclip.evaluation.suite import ModelRef, evaluate_models
@@ -26,8 +26,11 @@ def evaluate_seed(run, seed: int, models: dict[str, str], out_dir: Path | None =
 
     evaluators, notes = build_tasks(run)
     refs = [ModelRef(label, encoder=load_encoder(path, device="cpu")) for label, path in models.items()]
-    for ref in refs:  # a stable name for the feature cache, whatever the checkpoint file is called
-        ref.encoder.name = f"miniworld-{tag}{ref.name}-s{seed}"
+    for ref in refs:
+        # one name for the feature cache, whatever the checkpoint file is called: the cache key also
+        # hashes the image tower's weights, so the models of a seed (ParaCLIP and every arm keep the
+        # baseline's frozen tower) share the image features and the images are embedded once
+        ref.encoder.name, ref.encoder.pretrained = f"miniworld-s{seed}", None
 
     def progress(done: int, total: int, message: str) -> None:
         run.progress.update(done / max(total, 1), f"evaluate seed {seed}: {message}")

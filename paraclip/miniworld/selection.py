@@ -47,10 +47,12 @@ def choose_step(rows: list[dict], steps: list[int]) -> tuple[int, dict[int, floa
     return max(steps, key=lambda s: (round(means[s], 9), -s)), means
 
 
-def _validation_metrics(run, evaluators, checkpoint: str) -> dict[str, dict[str, float]]:
+def _validation_metrics(evaluators, checkpoint: str, seed: int) -> dict[str, dict[str, float]]:
     from paraclip.models import load_encoder
 
     encoder = load_encoder(checkpoint, device="cpu")
+    # with the frozen tower's weights hashed in, one feature-cache entry per seed (see scoring.py)
+    encoder.name, encoder.pretrained = f"miniworld-s{seed}", None
     return {ev.name: ev(encoder) for ev in evaluators}
 
 
@@ -70,7 +72,7 @@ def select_stopping_step(run) -> dict:
         for model, step, checkpoint in models:
             run.progress.update(len(rows) / total, f"validation world: seed {seed}, {model}"
                                 + (f" at step {step}" if step else ""))
-            metrics = _validation_metrics(run, evaluators, checkpoint)
+            metrics = _validation_metrics(evaluators, checkpoint, seed)
             rows.append({"seed": seed, "model": model, "step": step, "metrics": metrics,
                          "score": selection_score(metrics)})
     chosen, means = choose_step(rows, steps)

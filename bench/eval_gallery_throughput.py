@@ -114,17 +114,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cache = FeatureCache(tmp, model_fingerprint(encoder))
         ids = [f"img{i:06d}" for i in range(args.gallery)]
-        for start in range(0, args.gallery, 10_000):
-            cache.put(ids[start:start + 10_000], unit(rng, len(ids[start:start + 10_000]), width))
         captions = [[sentence(rng)] for _ in ids]
         fake = Gallery("bench", ids, captions, [Path(tmp) / "never-opened.png"] * len(ids), source="synthetic")
+        keys = [fake.cache_key(i) for i in ids]  # the gallery's cache keys (id + file tag)
+        for start in range(0, args.gallery, 10_000):
+            cache.put(keys[start:start + 10_000], unit(rng, len(keys[start:start + 10_000]), width))
         picks = rng.choice(args.gallery, args.pairs, replace=False)
         pairs = ParaphrasePairs([captions[i][0] for i in picks], [sentence(rng) for _ in picks],
                                 [ids[i] for i in picks], source="synthetic")
         ev = ParaphrasedRetrievalEvaluator(pairs, fake, feature_cache=cache, memory_budget_mb=args.budget_mb)
         texts = list(dict.fromkeys(pairs.originals + pairs.paraphrases))
         t_text, _ = timed(lambda: encoder.encode_text(texts, progress=False), args.repeats)
-        t_read, _ = timed(lambda: FeatureCache(tmp, cache.dir.name).get(ids), args.repeats)
+        t_read, _ = timed(lambda: FeatureCache(tmp, cache.dir.name).get(keys), args.repeats)
         t_e2e, _ = timed(lambda: ev.item_scores(encoder), args.repeats)
     print(f"end to end ({args.model}, width {width}): {t_e2e:7.2f} s  {n_queries / t_e2e:9.0f} queries/s "
           f"(of which text encoding {t_text:.2f} s, cache read {t_read:.2f} s)")

@@ -22,6 +22,7 @@ from paraclip.results import atomic_write_text
 
 BASELINE, PARACLIP = "baseline", "ParaCLIP"
 MET, POINT, NOT_MET = "met", "met on the point estimate", "not met"
+NO_INTERVAL = "not judged (one seed: no seed interval)"
 
 
 @dataclass(frozen=True)
@@ -163,13 +164,16 @@ def target_table(deltas, model: str = PARACLIP) -> list[dict]:
         rows.append({"criterion": c.label, "delta": float(r["delta"]), "ci_low": float(r["ci_low"]),
                      "ci_high": float(r["ci_high"]), "seed_ci_low": float(r["seed_ci_low"]),
                      "seed_ci_high": float(r["seed_ci_high"]), "verdict": verdict,
-                     "verdict_seeds": c.verdict(float(r["delta"]), float(r["seed_ci_low"])),
+                     "verdict_seeds": NO_INTERVAL if math.isnan(float(r["seed_ci_low"]))
+                     else c.verdict(float(r["delta"]), float(r["seed_ci_low"])),
                      "passed": verdict == MET, "row": r})
     return rows
 
 
 def overall(targets: list[dict], key: str = "verdict") -> str:
     verdicts = [t[key] for t in targets]
+    if any(v == NO_INTERVAL for v in verdicts):
+        return NO_INTERVAL
     if all(v == MET for v in verdicts):
         return MET
     return POINT if all(v != NOT_MET for v in verdicts) else NOT_MET

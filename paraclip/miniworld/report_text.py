@@ -8,7 +8,7 @@ import os
 import platform
 import time
 
-from paraclip.miniworld.report import HEADLINE_METRICS, MET, NOT_MET, PARACLIP, POINT, overall
+from paraclip.miniworld.report import HEADLINE_METRICS, MET, NO_INTERVAL, NOT_MET, PARACLIP, POINT, overall
 
 
 def fmt(v, digits: int = 1) -> str:
@@ -36,7 +36,7 @@ def _machine() -> str:
 
 VERDICT_WORDS = {MET: "**reached** (every criterion met on its 95 % CI bound)",
                  POINT: "**reached on the point estimates only** (some CI bounds miss the threshold)",
-                 NOT_MET: "**NOT reached**"}
+                 NOT_MET: "**NOT reached**", NO_INTERVAL: "not judged (one seed: no seed interval)"}
 
 
 def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], arms=None) -> str:

@@ -56,3 +56,14 @@ def test_a_criterion_is_judged_on_its_ci_bound():
     gain = Criterion("gain", "t", "m", 5.0, "gain")
     assert gain.verdict(70.7, 69.7) == MET and gain.verdict(6.0, 4.0) == POINT and gain.verdict(4.0, 3.0) == NOT_MET
     assert gain.verdict(float("nan"), 0.0) == NOT_MET and gain.verdict(6.0, float("nan")) == POINT
+
+
+def test_one_seed_has_no_seed_verdict():
+    import pandas as pd
+
+    from paraclip.miniworld.report import NO_INTERVAL, overall, target_table
+
+    rows = [{"model": "ParaCLIP", "task": c.task, "metric": c.metric, "delta": 10.0, "ci_low": 9.0, "ci_high": 11.0,
+             "seed_ci_low": float("nan"), "seed_ci_high": float("nan")} for c in TARGET]
+    targets = target_table(pd.DataFrame(rows))
+    assert overall(targets) == MET and overall(targets, "verdict_seeds") == NO_INTERVAL

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also paraphrase N training captions with the offline LLM and compare (0 = off)")
     parser.add_argument("--ablations", action="store_true",
                         help="also train and score the paper's ablation (each loss term dropped / alone) and fair "
-                             "controls (CLIP fine-tuning, LaCLIP) on their own schedule (ablation_steps; ~1 h per seed "
-                             "on 2 idle cores)")
+                             "controls (CLIP fine-tuning, LaCLIP) on their own schedule (ablation_steps x "
+                             "ablation_batch_size; ~770 CPU-seconds per seed, about 7 min on 2 idle cores)")
     parser.add_argument("--report-to", metavar="DIR", help="also copy the report files into DIR")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a MiniWorldConfig field, e.g. --set baseline_steps=800 (repeatable)")

@@ -7,9 +7,11 @@ queries/s. Measured side by side in one run, ``--repeats`` times each, medians r
 1. **chunked**: :func:`paraclip.evaluation.metrics.gallery_search` under the default 256 MB
    budget (top-10 lists + the rank of the true image), for the 5k queries and their 5k
    paraphrases, then AO@10 / JS@10 (the whole scoring stage of the evaluator);
-2. **full matrix**: the same with one block (budget large enough for the whole 5k × 100k
+2. **float32 scores**: the same blocks with ``exact=False`` — float32 products instead of the
+   exact fixed-point/float64 ones, the cost of making ties independent of the blocks;
+3. **full matrix**: the same with one block (budget large enough for the whole 5k × 100k
    score matrix, 2 GB at float32) — the naive approach, as the reference for speed;
-3. **end to end**: ``ParaphrasedRetrievalEvaluator.item_scores`` with a real text encoder
+4. **end to end**: ``ParaphrasedRetrievalEvaluator.item_scores`` with a real text encoder
    (``paraclip-mini`` by default: its text tower encodes the 10k texts) and the gallery's
    features read from the on-disk fp16 feature cache (pre-filled with random unit vectors, as
    ``paraclip train`` / a previous evaluation would have left it).
@@ -47,10 +49,10 @@ def unit(rng, n, d):
     return torch.nn.functional.normalize(x, dim=-1)
 
 
-def score(q, p, gallery, labels, budget_mb):
+def score(q, p, gallery, labels, budget_mb, exact=True):
     g_labels = np.arange(gallery.shape[0])
-    rq = gallery_search(q, gallery, 10, labels, g_labels, budget_mb)
-    rp = gallery_search(p, gallery, 10, labels, g_labels, budget_mb)
+    rq = gallery_search(q, gallery, 10, labels, g_labels, budget_mb, exact=exact)
+    rp = gallery_search(p, gallery, 10, labels, g_labels, budget_mb, exact=exact)
     return rank_similarity(rq.topk, rp.topk, [10])
 
 
@@ -93,6 +95,9 @@ def main(argv=None) -> int:
     t_chunk, chunked = timed(lambda: score(q, p, gallery, labels, args.budget_mb), args.repeats)
     print(f"chunked ({args.budget_mb:.0f} MB blocks): {t_chunk:7.2f} s  {n_queries / t_chunk:9.0f} queries/s   "
           f"(peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB)")
+    t_f32, f32 = timed(lambda: score(q, p, gallery, labels, args.budget_mb, exact=False), args.repeats)
+    print(f"float32 scores (same blocks):  {t_f32:7.2f} s  {n_queries / t_f32:9.0f} queries/s   "
+          f"exact/float32 time ratio {t_chunk / t_f32:.2f}  (same AO@10: {np.allclose(chunked['AO@10'], f32['AO@10'])})")
     if not args.skip_full:
         full_mb = 1.1 * args.pairs * args.gallery * 8 / 2**20
         t_full, full = timed(lambda: score(q, p, gallery, labels, full_mb), args.repeats)
@@ -109,17 +114,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cache = FeatureCache(tmp, model_fingerprint(encoder))
         ids = [f"img{i:06d}" for i in range(args.gallery)]
-        for start in range(0, args.gallery, 10_000):
-            cache.put(ids[start:start + 10_000], unit(rng, len(ids[start:start + 10_000]), width))
         captions = [[sentence(rng)] for _ in ids]
         fake = Gallery("bench", ids, captions, [Path(tmp) / "never-opened.png"] * len(ids), source="synthetic")
+        keys = [fake.cache_key(i) for i in ids]  # the gallery's cache keys (id + file tag)
+        for start in range(0, args.gallery, 10_000):
+            cache.put(keys[start:start + 10_000], unit(rng, len(keys[start:start + 10_000]), width))
         picks = rng.choice(args.gallery, args.pairs, replace=False)
         pairs = ParaphrasePairs([captions[i][0] for i in picks], [sentence(rng) for _ in picks],
                                 [ids[i] for i in picks], source="synthetic")
         ev = ParaphrasedRetrievalEvaluator(pairs, fake, feature_cache=cache, memory_budget_mb=args.budget_mb)
         texts = list(dict.fromkeys(pairs.originals + pairs.paraphrases))
         t_text, _ = timed(lambda: encoder.encode_text(texts, progress=False), args.repeats)
-        t_read, _ = timed(lambda: FeatureCache(tmp, cache.dir.name).get(ids), args.repeats)
+        t_read, _ = timed(lambda: FeatureCache(tmp, cache.dir.name).get(keys), args.repeats)
         t_e2e, _ = timed(lambda: ev.item_scores(encoder), args.repeats)
     print(f"end to end ({args.model}, width {width}): {t_e2e:7.2f} s  {n_queries / t_e2e:9.0f} queries/s "
           f"(of which text encoding {t_text:.2f} s, cache read {t_read:.2f} s)")

@@ -8,7 +8,11 @@ swapped). Following ARO's code (github.com/mertyg/vision-language-models-are-bow
   of records with ``image_path`` (relative to ``images/``), ``bbox_x, bbox_y, bbox_w, bbox_h``,
   ``true_caption``, ``false_caption`` and ``relation_name`` (VG-R) or ``attributes`` (VG-A, a
   pair; the group is ``"{a0}_{a1}"``);
-* the image is cropped to the box before encoding;
+* the image (converted to RGB) is cropped to the box before encoding with PIL's ``crop((x, y,
+  x + w, y + h))``, as ARO's ``VG_Relation.__getitem__`` / ``VG_Attribution.__getitem__`` do:
+  PIL rounds the corners to whole pixels and fills the part of a box past the image border with
+  black, so such boxes are padded, not clipped (the crop keeps the box's size and the region's
+  position inside it);
 * an example is correct when ``argmax([score(false), score(true)]) == 1``: the true caption
   scores strictly higher (a tie is wrong);
 * the reported number is a macro-average of per-group accuracy. VG-R leaves out ARO's list of
@@ -145,7 +149,8 @@ def read_aro_annotations(task: str, root: str | os.PathLike) -> list[AROExample]
 
 
 def crop_loader(examples: Iterable[AROExample]) -> Callable[[str], object]:
-    """``load(crop_id) -> PIL`` for the examples' image regions (box clipped to the image)."""
+    """``load(crop_id) -> PIL`` for the examples' image regions, cropped the way ARO does (see the
+    module docstring): a box reaching past the border is padded with black, not clipped."""
     by_id = {ex.crop_id: ex for ex in examples}
 
     def load(crop_id: str):
@@ -154,11 +159,10 @@ def crop_loader(examples: Iterable[AROExample]) -> Callable[[str], object]:
         if ex.bbox is None:
             return image
         x, y, w, h = ex.bbox
-        left, top = max(0, int(round(x))), max(0, int(round(y)))
-        right, bottom = min(image.width, int(round(x + w))), min(image.height, int(round(y + h)))
-        if right <= left or bottom <= top:
-            raise ImageLoadError(ex.image, f"box {ex.bbox} lies outside the {image.width}x{image.height} image")
-        return image.crop((left, top, right, bottom))
+        box = (x, y, x + w, y + h)
+        if round(box[2]) <= round(box[0]) or round(box[3]) <= round(box[1]):
+            raise ImageLoadError(ex.image, f"box {ex.bbox} is empty once rounded to whole pixels")
+        return image.crop(box)
 
     return load
 

@@ -19,10 +19,22 @@ count against the model (a constant encoder gets chance-level recall, not 100 %)
 
 :func:`gallery_search` scores queries against a gallery in blocks so that no score matrix
 larger than ``memory_budget_mb`` is ever built (a 5k × 100k float32 matrix would be 2 GB).
+
+Ties are ranked by (score descending, gallery index ascending), within and across blocks. A
+float32 matmul sums in an order that depends on the block shapes, so the "same" score can
+differ by an ulp between memory budgets, and duplicate images then change places. Decisions
+are therefore taken on exact scores: both sides rounded once to a fixed-point grid (power-of-
+two scale, about 21 significant bits for 512-d features; a score changes by ~1e-6) and
+multiplied in float64, where every partial sum of such numbers is exact — the same value in
+any summation order, hence in any block layout. The float32 matmul (of the grid values) still
+does the bulk work: only cells within a proven error bound of a decision (the k-th score, the
+best positive's score) are re-scored exactly, a handful per query unless the gallery is full
+of near-ties.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -32,6 +44,7 @@ import torch
 DEFAULT_MEMORY_BUDGET_MB = 256.0
 # Bytes held per cell of a score block: the float32 score plus boolean temporaries.
 _BYTES_PER_CELL = 8
+_FLOAT64_MANTISSA_BITS = 53
 
 
 # -- rank similarity -------------------------------------------------------------------------
@@ -139,6 +152,104 @@ def _positive_pairs(query_labels: np.ndarray, gallery_labels: np.ndarray) -> tup
     return pq, order[np.repeat(left, counts) + offsets]
 
 
+def grid_bits(dim: int) -> int:
+    """Significant bits per component such that a dot product of ``dim`` grid values is exact in float64."""
+    # |component| < 2^bits grid units on both sides: a sum of dim products stays below 2^53 units
+    return min(23, (_FLOAT64_MANTISSA_BITS - math.ceil(math.log2(max(1, dim))) - 1) // 2)  # float32 holds 24 bits
+
+
+def grid_scale(x: torch.Tensor, bits: int) -> float:
+    """The power of two that puts the largest |component| of ``x`` just under 2^bits grid units."""
+    peak = max(float(x.max()), -float(x.min())) if x.numel() else 0.0
+    exponent = math.frexp(peak)[1] if peak > 0 else 0  # peak < 2^exponent
+    return 2.0 ** (bits - exponent)
+
+
+def on_grid(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` rounded to the grid of ``scale``, in float32. Exact arithmetic: ``scale`` is a power of
+    two and the grid values (< 2^bits units, bits <= 23) are representable in float32."""
+    out = x.float() * scale
+    return out.round_().div_(scale)
+
+
+def exact_operands(queries: torch.Tensor, gallery: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sides on their grids, in float64: every dot product (and every partial sum of one) of
+    these is exactly representable, so ``q @ g.T`` is the same number in any summation order.
+    These are the scores :func:`gallery_search` ranks by."""
+    bits = grid_bits(queries.shape[1])
+    return (on_grid(queries, grid_scale(queries, bits)).double(),
+            on_grid(gallery, grid_scale(gallery, bits)).double())
+
+
+class _Scorer:
+    """float32 score blocks, and the exact score of chosen (query, item) cells.
+
+    When exact, both sides are first put on their grids (the grid values fit float32 exactly), so
+    a float32 score differs from the exact one only by float32 summation error, at most
+    ``d·2^-24·|q|·|g|`` in any summation order (Higham, 2002, Sec. 3.1); ``tol`` is twice that.
+    The float32 scores shortlist, and a cell within ``tol`` of a decision boundary (the k-th
+    score, the best positive's score) is decided by its exact score.
+    """
+
+    PAIR_CHUNK_VALUES = 1 << 21  # float64 values gathered at once when re-scoring cells
+
+    def __init__(self, q: torch.Tensor, g: torch.Tensor, exact: bool):
+        self.exact, self.tol = exact, 0.0
+        if exact:
+            dim = max(1, q.shape[1])
+            bits = grid_bits(dim)
+            q, g = on_grid(q, grid_scale(q, bits)), on_grid(g, grid_scale(g, bits))
+            norms = float(q.norm(dim=1).max()) * float(g.norm(dim=1).max()) if q.numel() and g.numel() else 0.0
+            self.tol = 2 * dim * 2.0**-24 * norms * 1.01
+        self.q, self.g = q, g
+
+    def cells(self, scores: torch.Tensor, qs: int, gs: int, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Scores (float64) of block cells (r, c) of the block at (qs, gs): exact, or the float32 ones."""
+        if not self.exact:
+            return scores[r, c].double()
+        out = torch.empty(r.shape[0], dtype=torch.float64)
+        step = max(1, self.PAIR_CHUNK_VALUES // max(1, self.q.shape[1]))
+        for start in range(0, r.shape[0], step):
+            a = self.q[r[start:start + step] + qs].double()
+            b = self.g[c[start:start + step] + gs].double()
+            out[start:start + step] = torch.einsum("ij,ij->i", a, b)  # every partial sum exact (grid_bits)
+        return out
+
+    def bounds(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """float32 thresholds (lo, hi): a float32 score above ``hi`` has an exact score above ``values``,
+        one below ``lo`` an exact score below them; in between the exact score decides."""
+        lo = torch.nextafter((values - self.tol).float(), torch.tensor(float("-inf")))
+        hi = torch.nextafter((values + self.tol).float(), torch.tensor(float("inf")))
+        return lo, hi
+
+
+def _sorted_by_score_then_index(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's candidates ordered by (score desc, index asc)."""
+    idx, by_index = torch.sort(idx, dim=1)
+    vals = torch.gather(vals, 1, by_index)
+    vals, by_score = torch.sort(vals, dim=1, descending=True, stable=True)
+    return vals, torch.gather(idx, 1, by_score)
+
+
+def _block_topk(scorer: _Scorer, scores: torch.Tensor, qs: int, gs: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k columns of a score block per row by (exact score desc, column asc), as (float64 scores,
+    global indices). Every column that may tie with or beat the k-th is re-scored exactly, so the
+    choice among ties never depends on ``torch.topk``."""
+    rows = scores.shape[0]
+    kth = torch.topk(scores, k, dim=1).values[:, -1]
+    lo, _ = scorer.bounds(kth.double() - scorer.tol)  # exact k-th >= float32 k-th - tol
+    r, c = torch.nonzero(scores >= lo[:, None], as_tuple=True)  # row-major: columns ascending per row
+    vals = scorer.cells(scores, qs, gs, r, c)
+    counts = torch.bincount(r, minlength=rows)
+    slot = torch.arange(r.shape[0]) - (torch.cumsum(counts, 0) - counts)[r]
+    width = int(counts.max())
+    padded_vals = torch.full((rows, width), float("-inf"), dtype=torch.float64)
+    padded_idx = torch.full((rows, width), torch.iinfo(torch.int64).max, dtype=torch.int64)
+    padded_vals[r, slot], padded_idx[r, slot] = vals, c + gs
+    vals, idx = _sorted_by_score_then_index(padded_vals, padded_idx)
+    return vals[:, :k], idx[:, :k]
+
+
 def gallery_search(
     queries: torch.Tensor | np.ndarray,
     gallery: torch.Tensor | np.ndarray,
@@ -146,13 +257,18 @@ def gallery_search(
     query_labels: np.ndarray | None = None,
     gallery_labels: np.ndarray | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+    exact: bool = True,
 ) -> SearchResult:
     """Top-k gallery indices per query (dot-product scores) and, given labels, the rank of each
     query's best positive (gallery items whose label equals the query's; label -1 = none).
 
     Scores are computed in (query block × gallery block) pieces of at most ``memory_budget_mb``;
-    top-k lists are merged across gallery blocks. Positives are handled as a sparse list of
-    (query, item) pairs read from the same score blocks, so ranks cost one comparison pass.
+    top-k lists are merged across gallery blocks. Ties are ranked by gallery index, and every
+    decision is taken on exact scores (see the module docstring), so the result does not depend
+    on the memory budget. ``exact=False`` decides on the float32 scores instead (ties still go to
+    the lower index, but scores an ulp apart between blocks can then reorder near-duplicates).
+    Positives are handled as a sparse list of (query, item) pairs, so ranks cost one comparison
+    pass.
     """
     q = torch.as_tensor(np.asarray(queries) if not torch.is_tensor(queries) else queries).float()
     g = torch.as_tensor(np.asarray(gallery) if not torch.is_tensor(gallery) else gallery).float()
@@ -160,6 +276,8 @@ def gallery_search(
     if n_g == 0:
         raise ValueError("the gallery is empty")
     k = min(k, n_g)
+    scorer = _Scorer(q, g, exact)
+    q, g = scorer.q, scorer.g  # on their grids when exact: the float32 blocks score the grid values
     with_ranks = query_labels is not None
     if with_ranks:
         if gallery_labels is None:
@@ -173,7 +291,6 @@ def gallery_search(
     topk = np.empty((n_q, k), dtype=np.int64)
     topk_scores = np.empty((n_q, k), dtype=np.float32)
     ranks = np.full(n_q, -1, dtype=np.int64) if with_ranks else None
-    neg_inf = float("-inf")
     with torch.inference_mode():
         for qs in range(0, n_q, q_rows):
             qb = q[qs : qs + q_rows]
@@ -182,41 +299,47 @@ def gallery_search(
             if with_ranks:
                 lo, hi = torch.searchsorted(pair_q, torch.tensor([qs, qs + rows])).tolist()
                 block_pq, block_pg = pair_q[lo:hi] - qs, pair_g[lo:hi]
-                best_pos = torch.full((rows,), neg_inf)
+                pos_vals = torch.empty(block_pq.shape[0], dtype=torch.float64)
             kept_scores = None
             for gs, ge in g_blocks:
                 scores = qb @ g[gs:ge].T
-                vals, idx = torch.topk(scores, min(k, ge - gs), dim=1)
-                idx = idx + gs
+                vals, idx = _block_topk(scorer, scores, qs, gs, min(k, ge - gs))
                 if best_vals is None:
                     best_vals, best_idx = vals, idx
                 else:
-                    merged_vals = torch.cat([best_vals, vals], dim=1)
-                    merged_idx = torch.cat([best_idx, idx], dim=1)
-                    best_vals, order = torch.topk(merged_vals, min(k, merged_vals.shape[1]), dim=1)
-                    best_idx = torch.gather(merged_idx, 1, order)
+                    best_vals, best_idx = _sorted_by_score_then_index(torch.cat([best_vals, vals], dim=1),
+                                                                      torch.cat([best_idx, idx], dim=1))
+                    best_vals, best_idx = best_vals[:, :k], best_idx[:, :k]
                 if with_ranks:
                     inside = (block_pg >= gs) & (block_pg < ge)
-                    pos_scores = scores[block_pq[inside], block_pg[inside] - gs]
-                    best_pos.scatter_reduce_(0, block_pq[inside], pos_scores, reduce="amax")
+                    pos_vals[inside] = scorer.cells(scores, qs, gs, block_pq[inside], block_pg[inside] - gs)
                     if len(g_blocks) == 1:
                         kept_scores = scores
             if with_ranks:
-                # rank = items scoring at least as high as the best positive, minus the positives
-                # among them: ties with a negative count against the model
-                at_least = torch.zeros(rows, dtype=torch.int64)
-                positives_at_least = torch.zeros(rows, dtype=torch.int64)
-                for gs, ge in g_blocks:
-                    scores = kept_scores if kept_scores is not None else qb @ g[gs:ge].T
-                    at_least += (scores >= best_pos[:, None]).sum(dim=1)
-                    inside = (block_pg >= gs) & (block_pg < ge)
-                    hit = scores[block_pq[inside], block_pg[inside] - gs] >= best_pos[block_pq[inside]]
-                    positives_at_least += torch.bincount(block_pq[inside][hit], minlength=rows)
-                has_positive = torch.isfinite(best_pos)
-                ranks[qs : qs + rows] = torch.where(has_positive, at_least - positives_at_least, -1).numpy()
+                ranks[qs : qs + rows] = _ranks(scorer, qb, qs, g, g_blocks, kept_scores, block_pq, pos_vals, rows)
             topk[qs : qs + rows] = best_idx.numpy()
-            topk_scores[qs : qs + rows] = best_vals.numpy()
+            topk_scores[qs : qs + rows] = best_vals.float().numpy()
     return SearchResult(topk=topk, topk_scores=topk_scores, ranks=ranks)
+
+
+def _ranks(scorer: _Scorer, qb, qs, g, g_blocks, kept_scores, block_pq, pos_vals, rows) -> np.ndarray:
+    """Rank of each query's best positive: the items scoring at least as high, minus the positives
+    among them (ties with a negative count against the model); -1 where there is no positive."""
+    best = torch.full((rows,), float("-inf"), dtype=torch.float64)
+    best.scatter_reduce_(0, block_pq, pos_vals, reduce="amax")
+    lo, hi = scorer.bounds(best)
+    at_least = torch.zeros(rows, dtype=torch.int64)
+    for gs, ge in g_blocks:
+        scores = kept_scores if kept_scores is not None else qb @ g[gs:ge].T
+        if scorer.exact:
+            at_least += (scores > hi[:, None]).sum(dim=1)
+            r, c = torch.nonzero((scores >= lo[:, None]) & (scores <= hi[:, None]), as_tuple=True)
+            decided = scorer.cells(scores, qs, gs, r, c) >= best[r]
+            at_least += torch.bincount(r[decided], minlength=rows)
+        else:
+            at_least += (scores >= best.float()[:, None]).sum(dim=1)
+    positives_at_least = torch.bincount(block_pq[pos_vals >= best[block_pq]], minlength=rows)
+    return torch.where(torch.isfinite(best), at_least - positives_at_least, -1).numpy()
 
 
 def nanmean(values: np.ndarray) -> float:

@@ -2,8 +2,11 @@
 
 Scenes of one to three shapes (``world``), a scene-aware two-step rewriter standing in for the
 LLM (``rewriter``), held-out evaluation sets with in- and out-of-vocabulary paraphrases and
-swap pairs (``evalsets``), a scene-spec checker (``checker``), the reproduction pipeline
-(``pipeline``: ``paraclip miniworld --reproduce``) and its report (``report``).
+swap pairs (``evalsets``), a held-out rewriter whose phrasings no training text has
+(``heldout``), a scene-spec checker (``checker``), the reproduction pipeline (``pipeline``:
+``paraclip miniworld --reproduce``), the paper's ablation and fair controls (``ablations``),
+the validation-world selection (``selection``), scoring (``scoring``) and the report
+(``report``, ``report_text``, ``stats``).
 
     from paraclip.miniworld import ensure_default_models
     paths = ensure_default_models(progress=lambda done, total, message: ...)

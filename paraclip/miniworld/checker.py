@@ -9,7 +9,8 @@ relation changed, or a text it cannot read. It is deliberately strict: anything 
 parse is rejected (and counted as such), so an accepted text says what is drawn.
 
 The lexicon is the union of the canonical grammar, the rewriter's inventory, the evaluation
-generator's synonyms (in- and out-of-vocabulary) and a few words LLMs use; words that change
+generator's synonyms (in- and out-of-vocabulary), the held-out rewriter's phrases and a few
+words LLMs use; words that change
 a meaning and that the world has no value for ("several", "a group of", "white", "next to",
 "between", "not", ...) reject a text outright. Other unknown words are filler.
 """
@@ -75,7 +76,7 @@ def _phrase(text: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def lexicon() -> dict[tuple[str, ...], Item]:
     """phrase (tuple of words) -> item, from every inventory (built once)."""
-    from paraclip.miniworld import evalsets, rewriter
+    from paraclip.miniworld import evalsets, heldout, rewriter
 
     lex: dict[tuple[str, ...], Item] = {}
 
@@ -123,10 +124,11 @@ def lexicon() -> dict[tuple[str, ...], Item]:
             add(singular, Item(SHAPE, shape))
     for relation in RELATIONS:
         add(relation, Item(REL, relation))
-        for table in (rewriter.RELATION_PHRASES, evalsets.EVAL_RELATIONS, evalsets.OOV_RELATIONS):
+        for table in (rewriter.RELATION_PHRASES, evalsets.EVAL_RELATIONS, evalsets.OOV_RELATIONS,
+                      heldout.HELDOUT_RELATIONS):
             for text in table.get(relation, ()):
                 add(text, Item(REL, relation))
-        for table in (rewriter.ANAPHORIC_PHRASES, evalsets.EVAL_ANAPHORIC):
+        for table in (rewriter.ANAPHORIC_PHRASES, evalsets.EVAL_ANAPHORIC, heldout.HELDOUT_ANAPHORIC):
             for text in table.get(relation, ()):
                 add(text, Item(ITS, relation))
     for words_, where in POSITIONS.items():

@@ -342,5 +342,50 @@ def training_vocabulary(texts: Iterable[str]) -> set[str]:
     return vocab
 
 
+# -- the pipeline's stage --------------------------------------------------------------------------
+
+def write_evalsets(run) -> dict:
+    """Paraphrase pairs (in-vocabulary, out-of-vocabulary, held-out rewriter) and swap pairs for the
+    test world (``evalsets/``) and the validation world (``evalsets/val/``)."""
+    import json
+
+    from paraclip.miniworld.heldout import bigram_novelty, make_heldout_pairs
+    from paraclip.miniworld.pipeline import load_scenes, read_jsonl, write_jsonl
+    from paraclip.miniworld.world import make_scene
+    from paraclip.results import atomic_write_text
+
+    cfg = run.config
+    train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"
+                   for t in (r["caption"], r["paraphrase_1"], r["paraphrase_2"])]
+    vocab = training_vocabulary(train_texts)
+    summary: dict = {"training_vocabulary": len(vocab), "oov_words": sorted(oov_words()),
+                               "oov_words_in_training_text": sorted(oov_words() & vocab)}
+    for split, out in (("eval", run.evalsets), ("val", run.evalsets / "val")):
+        scenes = [make_scene(cfg.world_seed, split, int(image_id.split("-")[1]), cfg.image_size, spec=spec)
+                  for image_id, _, spec in load_scenes(run, split)]
+        in_vocab, out_vocab = make_pair_sets(scenes, vocab, seed=cfg.world_seed)
+        heldout = make_heldout_pairs(scenes, train_texts, seed=cfg.world_seed)
+        relation, attribute = make_swap_sets(scenes, seed=cfg.world_seed)
+        write_jsonl(out / "pairs-in-vocab.jsonl", in_vocab.records())
+        write_jsonl(out / "pairs-oov.jsonl", out_vocab.records())
+        write_jsonl(out / "pairs-heldout.jsonl", heldout.records())
+        write_jsonl(out / "swaps-relation.jsonl", relation.records())
+        write_jsonl(out / "swaps-attribute.jsonl", attribute.records())
+        counts = {"in_vocab_pairs": len(in_vocab), "in_vocab_dropped": in_vocab.dropped,
+                  "oov_pairs": len(out_vocab), "oov_dropped": out_vocab.dropped,
+                  "heldout_pairs": len(heldout), "heldout_dropped": heldout.dropped,
+                  "relation_swaps": len(relation), "attribute_swaps": len(attribute)}
+        if split == "eval":
+            summary.update(counts)
+            # share of each set's word bigrams that no training text contains: how new its phrasing is
+            summary["bigram_novelty"] = {name: round(bigram_novelty(pairs.paraphrases, train_texts), 3)
+                                         for name, pairs in (("in_vocab", in_vocab), ("oov", out_vocab),
+                                                             ("heldout", heldout))}
+        else:
+            summary["val"] = counts
+    atomic_write_text(run.evalsets / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
 __all__ = ["EVAL_COLOURS", "OOV_COLOURS", "PairSet", "SwapSet", "eval_paraphrase", "make_pair_sets", "make_swap_sets",
-           "oov_words", "training_vocabulary", "SHAPE_PLURALS"]
+           "oov_words", "training_vocabulary", "write_evalsets", "SHAPE_PLURALS"]

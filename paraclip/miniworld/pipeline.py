@@ -3,14 +3,19 @@
 Stages (each cached in the run folder; a rerun skips finished stages and an interrupted
 training resumes from its last checkpoint)::
 
-    world        render held-out eval scenes, then training scenes (eval meanings excluded)
+    world        render held-out test scenes, validation scenes (their own stream), then training
+                 scenes (test and validation meanings excluded)
     paraphrases  two-step paraphrases of the training captions (the scene-aware rewriter)
-    evalsets     in-/out-of-vocabulary paraphrase pairs and relation/attribute swaps
+    evalsets     in-vocabulary, held-out-rewriter and out-of-vocabulary paraphrase pairs and
+                 relation/attribute swaps, for the test and the validation world
     baseline-sN  a CLIP trained from scratch (both towers) on canonical captions, seed N
-    paraclip-sN  ParaCLIP fine-tuning of baseline-sN's text encoder (image tower frozen), seed N
+    paraclip-sN  ParaCLIP fine-tuning of baseline-sN's text encoder (image tower frozen), seed N,
+                 keeping the candidate stopping checkpoints
     llm          (optional) the offline LLM as a second paraphrase source, checked against the specs
-    evaluate-sN  baseline-sN vs paraclip-sN on every mini-world task and STS-B
-    report       Markdown + CSV + plotly HTML over all seeds, with paired bootstrap CIs
+    abl-ARM-sN   (optional, ``ablations``) the paper's ablation and fair controls (ablations.py)
+    select, evaluate-sN, abl-evaluate-sN, report
+                 the scoring stages (scoring.py): the stopping step chosen on the validation
+                 world, the test world scored once, the report
 
 A stage's fingerprint covers its settings and its inputs' fingerprints; a stage whose
 fingerprint changed is redone (its old outputs are removed), so stale results never mix.
@@ -34,9 +39,9 @@ from paraclip.errors import ParaclipError
 from paraclip.results import atomic_write_text
 
 # Bump when a stage's output would change for the same settings.
-WORLD_VERSION = 3
+WORLD_VERSION = 4
 REWRITER_VERSION = 2
-EVALSETS_VERSION = 1
+EVALSETS_VERSION = 2
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, message), as the app's builders take
 
@@ -48,6 +53,7 @@ class MiniWorldConfig:
     world_seed: int = 0
     n_train: int = 24000
     n_eval: int = 1000
+    n_val: int = 1000  # the validation world: settings are chosen there, the test world is scored once
     image_size: int = 64
     arch: str = "paraclip-mini"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -62,6 +68,9 @@ class MiniWorldConfig:
     paraclip_lr: float = 1e-3
     paraclip_weight_decay: float = 0.1
     paraclip_loss: str = "paraclip"
+    # the stopping step is chosen on the validation world among this many evenly spaced checkpoints
+    # of each ParaCLIP run (early stopping; the cosine schedule always spans paraclip_steps)
+    stop_candidates: int = 4
     rewriter_seed: int = 0
     # optional second paraphrase source: the offline LLM through the paraphrasing engine
     llm_captions: int = 0
@@ -71,6 +80,11 @@ class MiniWorldConfig:
     # the LLM comparison trains on a few hundred captions, so it has its own (smaller) schedule
     llm_paraclip_steps: int = 300
     llm_paraclip_batch_size: int = 64
+    # the paper's ablation and fair controls (ablations.py): its own, fixed schedule for every arm
+    ablations: bool = False
+    ablation_steps: int = 300
+    ablation_batch_size: int = 128
+    ablation_seeds: list[int] = field(default_factory=list)  # empty: the training seeds
     # evaluation
     sts: bool = True
     sts_dir: str | None = None
@@ -95,9 +109,9 @@ class MiniWorldConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "smoke": dict(n_train=96, n_eval=40, image_size=32, arch="paraclip-tiny", seeds=[0], baseline_steps=4,
+    "smoke": dict(n_train=96, n_eval=40, n_val=40, image_size=32, arch="paraclip-tiny", seeds=[0], baseline_steps=4,
                   baseline_batch_size=16, paraclip_steps=3, paraclip_batch_size=16, llm_paraclip_steps=3,
-                  llm_paraclip_batch_size=16, n_boot=50, sts=False),
+                  llm_paraclip_batch_size=16, ablation_steps=3, ablation_batch_size=16, n_boot=50, sts=False),
 }
 
 
@@ -170,6 +184,10 @@ class Run:
     @property
     def gallery_dir(self) -> Path:
         return self.world / "eval-images"
+
+    @property
+    def val_gallery_dir(self) -> Path:
+        return self.world / "val-images"
 
     @property
     def train_images(self) -> Path:
@@ -265,7 +283,8 @@ def _render_chunk(jobs: list) -> int:
 
 
 def build_world(run: Run) -> dict:
-    """Render eval scenes first, then training scenes whose meanings avoid every eval scene's.
+    """Render test (``eval``) scenes, then validation scenes, then training scenes; every split
+    avoids the meanings of the splits drawn before it.
 
     Specs and layouts are drawn in order in this process (train scenes must avoid eval meanings);
     drawing the pixels, the slow part, is spread over the CPU cores for large worlds.
@@ -276,9 +295,9 @@ def build_world(run: Run) -> dict:
     tmp = run.world.with_name("world.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    (tmp / "eval-images").mkdir(parents=True)
-    (tmp / "train-images").mkdir(parents=True)
-    total = cfg.n_eval + cfg.n_train
+    for folder in ("eval-images", "val-images", "train-images"):
+        (tmp / folder).mkdir(parents=True)
+    total = cfg.n_eval + cfg.n_val + cfg.n_train
     jobs: list = []
 
     def describe(scenes, folder: Path, jsonl: Path) -> set[str]:
@@ -292,7 +311,9 @@ def build_world(run: Run) -> dict:
 
     eval_keys = describe(iter_scenes(cfg.world_seed, "eval", cfg.n_eval, cfg.image_size),
                          tmp / "eval-images", tmp / "eval.jsonl")
-    describe(iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys),
+    val_keys = describe(iter_scenes(cfg.world_seed, "val", cfg.n_val, cfg.image_size, exclude=eval_keys),
+                        tmp / "val-images", tmp / "val.jsonl")
+    describe(iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys | val_keys),
              tmp / "train-images", tmp / "train.jsonl")
     chunks = [jobs[i:i + RENDER_CHUNK] for i in range(0, len(jobs), RENDER_CHUNK)]
     workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_RENDER_MIN else 1
@@ -325,20 +346,21 @@ def build_world(run: Run) -> dict:
     finally:
         if bar is not None:
             bar.close()
-    with open(tmp / "eval-images" / "captions.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "caption", "image_id"])
-        for rec in read_jsonl(tmp / "eval.jsonl"):
-            writer.writerow([f"{rec['image_id']}.png", rec["caption"], rec["image_id"]])
+    for split in ("eval", "val"):
+        with open(tmp / f"{split}-images" / "captions.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "caption", "image_id"])
+            for rec in read_jsonl(tmp / f"{split}.jsonl"):
+                writer.writerow([f"{rec['image_id']}.png", rec["caption"], rec["image_id"]])
     if run.world.exists():
         shutil.rmtree(run.world)
     tmp.rename(run.world)
-    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval, "render_workers": workers}
+    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval, "n_val": cfg.n_val, "render_workers": workers}
 
 
 def world_fingerprint(cfg: MiniWorldConfig) -> dict:
     return {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train, "n_eval": cfg.n_eval,
-            "size": cfg.image_size}
+            "n_val": cfg.n_val, "size": cfg.image_size}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -384,32 +406,9 @@ def make_paraphrases(run: Run) -> dict:
 # -- stage: evaluation sets ------------------------------------------------------------------------
 
 def make_evalsets(run: Run) -> dict:
-    from paraclip.miniworld.evalsets import make_pair_sets, make_swap_sets, oov_words, training_vocabulary
-    from paraclip.miniworld.world import make_scene
+    from paraclip.miniworld.evalsets import write_evalsets
 
-    cfg = run.config
-    train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"
-                   for t in (r["caption"], r["paraphrase_1"], r["paraphrase_2"])]
-    vocab = training_vocabulary(train_texts)
-    scenes = [make_scene(cfg.world_seed, "eval", int(image_id.split("-")[1]), cfg.image_size, spec=spec)
-              for image_id, _, spec in load_scenes(run, "eval")]
-    in_vocab, out_vocab = make_pair_sets(scenes, vocab, seed=cfg.world_seed)
-    relation, attribute = make_swap_sets(scenes, seed=cfg.world_seed)
-    out = run.evalsets
-    write_jsonl(out / "pairs-in-vocab.jsonl", in_vocab.records())
-    write_jsonl(out / "pairs-oov.jsonl", out_vocab.records())
-    write_jsonl(out / "swaps-relation.jsonl", relation.records())
-    write_jsonl(out / "swaps-attribute.jsonl", attribute.records())
-    summary = {
-        "training_vocabulary": len(vocab),
-        "oov_words": sorted(oov_words()),
-        "oov_words_in_training_text": sorted(oov_words() & vocab),
-        "in_vocab_pairs": len(in_vocab), "in_vocab_dropped": in_vocab.dropped,
-        "oov_pairs": len(out_vocab), "oov_dropped": out_vocab.dropped,
-        "relation_swaps": len(relation), "attribute_swaps": len(attribute),
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
-    return summary
+    return write_evalsets(run)
 
 
 # -- stages: training --------------------------------------------------------------------------------
@@ -442,41 +441,32 @@ def train_baseline(run: Run, seed: int) -> dict:
     return _train(run, config, f"baseline seed {seed}")
 
 
+def candidate_steps(steps: int, candidates: int) -> list[int]:
+    """The evenly spaced steps whose checkpoints the validation world chooses among (the last is ``steps``)."""
+    every = max(1, steps // max(1, candidates))
+    return sorted({every * i for i in range(1, candidates) if every * i < steps} | {steps})
+
+
 def train_paraclip(run: Run, seed: int, baseline_checkpoint: str, data: Path | None = None,
-                   kind: str = "paraclip", steps: int | None = None, batch_size: int | None = None) -> dict:
+                   kind: str = "paraclip", steps: int | None = None, batch_size: int | None = None,
+                   loss: str | None = None, keep_candidates: bool = False) -> dict:
+    """Fine-tune the text encoder of ``baseline_checkpoint``; ``keep_candidates`` keeps the step
+    checkpoints the validation world chooses among (``candidate_steps``)."""
     from paraclip.training import TrainConfig
 
     cfg = run.config
     steps = steps or cfg.paraclip_steps
+    every, keep = max(50, steps // 3), 2
+    if keep_candidates:
+        grid = candidate_steps(steps, cfg.stop_candidates)
+        every, keep = grid[0], len(grid) + 1
     config = TrainConfig(
         model=baseline_checkpoint, pretrained=None, data=str(data or run.paraphrases), images=str(run.train_images),
         out_dir=str(run.run_dir(kind, seed)), steps=steps, batch_size=batch_size or cfg.paraclip_batch_size,
-        lr=cfg.paraclip_lr, weight_decay=cfg.paraclip_weight_decay, loss_preset=cfg.paraclip_loss, freeze_image=True,
-        seed=seed, validation=[], checkpoint_every=max(50, steps // 3), threads=cfg.threads,
-        device="cpu", features_from=str(run.root / "image-features"))
+        lr=cfg.paraclip_lr, weight_decay=cfg.paraclip_weight_decay, loss_preset=loss or cfg.paraclip_loss,
+        freeze_image=True, seed=seed, validation=[], checkpoint_every=every, keep_checkpoints=keep,
+        threads=cfg.threads, device="cpu", features_from=str(run.root / "image-features"))
     return _train(run, config, f"{kind} seed {seed}")
-
-
-# -- stage: evaluation -------------------------------------------------------------------------------
-
-def evaluate_seed(run: Run, seed: int, models: dict[str, str]) -> dict:
-    """Every mini-world task (and STS-B) for the given ``label -> checkpoint`` models; first = baseline."""
-    from paraclip.evaluation.suite import ModelRef, evaluate_models
-    from paraclip.miniworld.tasks import build_tasks
-    from paraclip.models import load_encoder
-
-    evaluators, notes = build_tasks(run)
-    refs = [ModelRef(label, encoder=load_encoder(path, device="cpu")) for label, path in models.items()]
-    for ref in refs:  # a stable name for the feature cache, whatever the checkpoint file is called
-        ref.encoder.name = f"miniworld-{ref.name}-s{seed}"
-
-    def progress(done: int, total: int, message: str) -> None:
-        run.progress.update(done / max(total, 1), f"evaluate seed {seed}: {message}")
-
-    out = evaluate_models(refs, evaluators=evaluators, out_dir=run.results_dir(seed), n_boot=run.config.n_boot,
-                          seed=seed, progress=progress)
-    return {"models": models, "results": len(out.results), "skipped": [dataclasses.asdict(s) for s in out.skipped],
-            "notes": notes}
 
 
 # -- the whole thing -------------------------------------------------------------------------------
@@ -496,6 +486,10 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
               report_to: str | os.PathLike | None = None) -> Reproduction:
     """Run (or resume) every stage; returns where everything is. ``evaluate=False`` stops after training."""
     cfg = config or MiniWorldConfig()
+    extra = sorted(set(cfg.ablation_seeds) - set(cfg.seeds))
+    if cfg.ablations and extra:
+        raise ParaclipError(f"ablation_seeds {extra} are not training seeds {cfg.seeds}: every ablation arm "
+                            "fine-tunes that seed's baseline. Add them to --seeds or drop them.")
     if cfg.threads:
         import torch
 
@@ -523,7 +517,7 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         prog.finish(f"{name}: skipped")
 
     do("world", world_fingerprint(cfg), [run.world], lambda: build_world(run),
-       f"rendering {cfg.n_eval} held-out and {cfg.n_train} training scenes")
+       f"rendering {cfg.n_eval} test, {cfg.n_val} validation and {cfg.n_train} training scenes")
     do("paraphrases", {"v": REWRITER_VERSION, "world": fp["world"], "seed": cfg.rewriter_seed},
        [run.paraphrases], lambda: make_paraphrases(run), "two-step paraphrases of the training captions (rewriter)")
     do("evalsets", {"v": EVALSETS_VERSION, "world": fp["world"], "paraphrases": fp["paraphrases"]},
@@ -539,31 +533,25 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         info = do(f"paraclip-s{seed}", {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"],
                                         "steps": cfg.paraclip_steps, "batch": cfg.paraclip_batch_size,
                                         "lr": cfg.paraclip_lr, "wd": cfg.paraclip_weight_decay,
-                                        "loss": cfg.paraclip_loss, "seed": seed},
+                                        "loss": cfg.paraclip_loss, "seed": seed,
+                                        "candidates": candidate_steps(cfg.paraclip_steps, cfg.stop_candidates)},
                   [run.run_dir("paraclip", seed)],
-                  lambda s=seed, b=info["checkpoint"]: train_paraclip(run, s, b),
+                  lambda s=seed, b=info["checkpoint"]: train_paraclip(run, s, b, keep_candidates=True),
                   f"ParaCLIP fine-tuning of the text encoder, seed {seed} ({cfg.paraclip_steps} steps)")
         checkpoints["paraclip"][seed] = info["checkpoint"]
     if cfg.llm_captions > 0:
         from paraclip.miniworld.llm_source import run_llm_stages
 
         run_llm_stages(run, do, skip, checkpoints)
+    if cfg.ablations:
+        from paraclip.miniworld.ablations import run_ablation_training
+
+        arms = run_ablation_training(run, do, checkpoints)
     report = None
     if evaluate:
-        for seed in cfg.seeds:
-            models = {"baseline": checkpoints["baseline"][seed], "ParaCLIP": checkpoints["paraclip"][seed]}
-            models.update({label: ck[seed] for label, ck in checkpoints.items()
-                           if label not in ("baseline", "paraclip") and seed in ck})
-            do(f"evaluate-s{seed}", {"models": [fp[k] for k in fp if k.endswith(f"-s{seed}")],
-                                     "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
-               [run.results_dir(seed)], lambda s=seed, m=models: evaluate_seed(run, s, m),
-               f"evaluating baseline vs ParaCLIP, seed {seed}")
-        from paraclip.miniworld.report import write_report
+        from paraclip.miniworld.scoring import run_scoring_stages
 
-        do("report", {"evals": [fp[f"evaluate-s{s}"] for s in cfg.seeds], "n_boot": cfg.n_boot,
-                      "t": time.time()}, [run.report_dir], lambda: write_report(run, stages),
-           "writing the report")
-        report = run.report_dir / "report.md"
+        report = run_scoring_stages(run, do, checkpoints, arms if cfg.ablations else None, stages)
         if report_to:  # everything but the 5 MB figures.html with plotly inlined (figures-cdn.html is the same)
             dest = Path(report_to)
             dest.mkdir(parents=True, exist_ok=True)
@@ -588,8 +576,18 @@ def _plan(cfg: MiniWorldConfig, evaluate: bool) -> list[tuple[str, float, str]]:
         from paraclip.miniworld.llm_source import plan_llm_stages
 
         plan += plan_llm_stages(cfg)
+    if cfg.ablations:
+        from paraclip.miniworld.ablations import plan_ablation_stages
+
+        plan += plan_ablation_stages(cfg)
     if evaluate:
-        plan += [(f"evaluate-s{seed}", 0.7, "") for seed in cfg.seeds] + [("report", 0.3, "")]
+        plan += [("select", 0.4 * len(cfg.seeds) * cfg.n_val / 1000, "")]
+        plan += [(f"evaluate-s{seed}", 0.8, "") for seed in cfg.seeds]
+        if cfg.ablations:
+            from paraclip.miniworld.ablations import ARMS, ablation_seeds
+
+            plan += [(f"abl-evaluate-s{seed}", 0.3 * (len(ARMS) + 1), "") for seed in ablation_seeds(cfg)]
+        plan += [("report", 0.5 + 1.5 * cfg.ablations, "")]
     return plan
 
 

@@ -1,11 +1,15 @@
 """The mini-world's evaluation tasks, built on the project's evaluators (issue "Evaluation suite").
 
-* ``mw-paraphrase-in-vocab`` / ``mw-paraphrase-oov`` — paraphrased retrieval (AO@k, JS@k, R@k for
-  query and paraphrase) over the held-out gallery, one task per subset;
+* ``mw-paraphrase-in-vocab`` / ``mw-paraphrase-oov`` / ``mw-paraphrase-heldout`` — paraphrased
+  retrieval (AO@k, JS@k, R@k for query and paraphrase) over the held-out gallery, one task per
+  paraphrase set (the held-out rewriter's set: ``heldout.py``);
 * ``mw-retrieval`` — canonical-caption retrieval, text→image and image→text R@1/5/10;
 * ``mw-relation-swap`` / ``mw-attribute-swap`` — true vs swapped caption, ARO's rule and
   macro-average (groups: the relation / the swapped attribute);
 * ``STSB`` — STS-B test Spearman, when its data can be found offline.
+
+The same tasks exist for the validation world (``split="val"``: its own scenes and sets, no STS),
+where settings are chosen; the test world is scored once with the chosen settings.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ RANK_KS = (1, 3, 5, 10, 20)
 TASK_NAMES = {
     "in_vocab": "mw-paraphrase-in-vocab",
     "oov": "mw-paraphrase-oov",
+    "heldout": "mw-paraphrase-heldout",
     "retrieval": "mw-retrieval",
     "relation": "mw-relation-swap",
     "attribute": "mw-attribute-swap",
@@ -42,29 +47,40 @@ def _swaps(path: Path, gallery_dir: Path):
                        false_caption=r["false_caption"], group=r["group"]) for r in read_jsonl(path)]
 
 
-def build_tasks(run) -> tuple[list, list[str]]:
-    """(evaluators, notes) for a run folder whose world and evalsets stages are done."""
+def build_tasks(run, split: str = "test", only: tuple[str, ...] | None = None) -> tuple[list, list[str]]:
+    """(evaluators, notes) for a run folder whose world and evalsets stages are done.
+
+    ``split``: ``test`` (the held-out test world, with STS-B when configured) or ``val`` (the
+    validation world); ``only``: keys of :data:`TASK_NAMES` to build (all by default)."""
     from paraclip.data.galleries import folder_gallery
     from paraclip.evaluation.aro import AROEvaluator
     from paraclip.evaluation.paraphrased import ParaphrasedRetrievalEvaluator
     from paraclip.evaluation.retrieval import RetrievalEvaluator
 
-    gallery = folder_gallery(run.gallery_dir, name="mini-world held-out scenes")
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    folder = run.gallery_dir if split == "test" else run.val_gallery_dir
+    sets = run.evalsets if split == "test" else run.evalsets / "val"
+    wanted = set(only or TASK_NAMES)
+    gallery = folder_gallery(folder, name=f"mini-world {'held-out' if split == 'test' else 'validation'} scenes")
     k_max = min(max(RANK_KS), len(gallery))
     ks = tuple(k for k in RANK_KS if k <= k_max)
-    sets = run.evalsets
-    evaluators = [
-        ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-in-vocab.jsonl"), gallery, ks=ks,
-                                      name=TASK_NAMES["in_vocab"]),
-        ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-oov.jsonl"), gallery, ks=ks, name=TASK_NAMES["oov"]),
-        RetrievalEvaluator(gallery, name=TASK_NAMES["retrieval"]),
-        AROEvaluator(_swaps(sets / "swaps-relation.jsonl", run.gallery_dir), name=TASK_NAMES["relation"],
-                     source=str(sets / "swaps-relation.jsonl")),
-        AROEvaluator(_swaps(sets / "swaps-attribute.jsonl", run.gallery_dir), name=TASK_NAMES["attribute"],
-                     source=str(sets / "swaps-attribute.jsonl")),
-    ]
+    builders = {
+        "in_vocab": lambda: ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-in-vocab.jsonl"), gallery, ks=ks,
+                                                          name=TASK_NAMES["in_vocab"]),
+        "oov": lambda: ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-oov.jsonl"), gallery, ks=ks,
+                                                     name=TASK_NAMES["oov"]),
+        "heldout": lambda: ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-heldout.jsonl"), gallery, ks=ks,
+                                                         name=TASK_NAMES["heldout"]),
+        "retrieval": lambda: RetrievalEvaluator(gallery, name=TASK_NAMES["retrieval"]),
+        "relation": lambda: AROEvaluator(_swaps(sets / "swaps-relation.jsonl", folder), name=TASK_NAMES["relation"],
+                                         source=str(sets / "swaps-relation.jsonl")),
+        "attribute": lambda: AROEvaluator(_swaps(sets / "swaps-attribute.jsonl", folder),
+                                          name=TASK_NAMES["attribute"], source=str(sets / "swaps-attribute.jsonl")),
+    }
+    evaluators = [build() for key, build in builders.items() if key in wanted]
     notes = []
-    if run.config.sts:
+    if run.config.sts and split == "test" and "sts" in wanted:
         from paraclip.evaluation.sts import sts_evaluator
 
         try:

@@ -104,7 +104,9 @@ PRESETS.register(
         step1=PAPER_STEP1,
         step2=PAPER_STEP2,
         sampling=Sampling(temperature=1.0, top_p=0.1, max_tokens=512),
-        description="Verbatim prompts and sampling of the ParaCLIP release (default for API models).",
+        description=f"Verbatim prompts and sampling of the ParaCLIP release (default for API models), written for the "
+                    f"paper's {PAPER_MODEL} (retired by OpenAI); the openai backend's default model replaces it: "
+                    "gpt-3.5-turbo, the current snapshot of the same family (--model picks another).",
     ),
 )
 

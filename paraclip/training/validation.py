@@ -6,17 +6,20 @@ metrics appear in ``metrics.jsonl`` as ``val_<name>_<metric>``. Built in:
 * ``stsb-dev`` — Spearman ×100 on the STS-B dev split (the evaluation suite's STS evaluator;
   the paper reports STS-B among its STS tasks, Kim et al., 2024, Table 3).
 * ``heldout`` — on held-out records: the training losses, caption→image R@1, and AO@10 /
-  JS@10, the overlap (|A∩B|/10) and Jaccard index of the top-10 images retrieved by a caption
-  and by its paraphrase (the paper's paraphrased-retrieval measures, here on held-out data
-  and pooled over both paraphrases).
+  JS@10 between the top-10 images retrieved by a caption and by its paraphrase — the paper's
+  paraphrased-retrieval measures, computed by the evaluation suite's own gallery search and
+  metrics (:mod:`paraclip.evaluation.metrics`), here on held-out data and pooled over both
+  paraphrases.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
+from paraclip.evaluation.metrics import gallery_search, nanmean, rank_similarity, recall_hits
 from paraclip.training.losses import IMAGE, RANDOM_TEXT, LossPreset, contrastive_loss
 
 Validator = Callable[[object], dict[str, float]]
@@ -39,10 +42,6 @@ class STSBDevValidator:
 
     def __call__(self, encoder) -> dict[str, float]:
         return self.evaluator(encoder)
-
-
-def _top_k(queries: torch.Tensor, gallery: torch.Tensor, k: int) -> torch.Tensor:
-    return (queries @ gallery.T).topk(k, dim=1).indices
 
 
 class HeldOutValidator:
@@ -76,21 +75,22 @@ class HeldOutValidator:
         out.update(self._losses(feats, scale, n))
         # AO@10 / JS@10 only mean something when there are more than 10 images to choose from
         k = 10 if images.shape[0] > 10 else 1
-        cap_top = _top_k(texts["caption"], images, k)
-        out["r1_caption"] = 100.0 * float((cap_top[:, 0] == self.image_rows).float().mean())
-        overlaps, jaccards = [], []
+        labels = self.image_rows.cpu().numpy()
+        gallery_labels = np.arange(images.shape[0])
+        caption = gallery_search(texts["caption"], images, k, labels, gallery_labels)
+        out["r1_caption"] = 100.0 * nanmean(recall_hits(caption.ranks, 1))
+        similarity: dict[str, list[np.ndarray]] = {"AO@10": [], "JS@10": []}
         for key in ("paraphrase_1", "paraphrase_2"):
             if key not in texts:
                 continue
-            top = _top_k(texts[key], images, k)
-            out[f"r1_{key}"] = 100.0 * float((top[:, 0] == self.image_rows).float().mean())
-            for a, b in zip(cap_top.tolist(), top.tolist()):
-                inter = len(set(a) & set(b))
-                overlaps.append(inter / k)
-                jaccards.append(inter / len(set(a) | set(b)))
-        if overlaps and k == 10:
-            out["ao10"] = 100.0 * sum(overlaps) / len(overlaps)
-            out["js10"] = 100.0 * sum(jaccards) / len(jaccards)
+            found = gallery_search(texts[key], images, k, labels, gallery_labels)
+            out[f"r1_{key}"] = 100.0 * nanmean(recall_hits(found.ranks, 1))
+            if k == 10:
+                for name, values in rank_similarity(caption.topk, found.topk, [10]).items():
+                    similarity[name].append(values)
+        if similarity["AO@10"]:
+            out["ao10"] = 100.0 * float(np.concatenate(similarity["AO@10"]).mean())
+            out["js10"] = 100.0 * float(np.concatenate(similarity["JS@10"]).mean())
         return out
 
     def _losses(self, feats: dict[str, torch.Tensor], scale: torch.Tensor, n: int) -> dict[str, float]:

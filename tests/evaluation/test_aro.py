@@ -123,3 +123,25 @@ def test_annotation_errors_are_clear(tmp_path):
         read_aro_annotations("vg-attribution", tmp_path)
     with pytest.raises(DataError, match="no group has at least 25"):
         AROEvaluator([AROExample("a.jpg", "t", "f", "g")], min_group_size=25)
+
+
+def test_box_past_the_border_is_padded_like_aros_pil_crop(aro_root):
+    """ARO crops with PIL's ``Image.crop((x, y, x + w, y + h))``: whole pixels, black past the border."""
+    from paraclip.evaluation.aro import crop_loader
+
+    path = str(aro_root / "images" / "rb.jpg")  # 40 x 20: red left half, blue right half
+    example = AROExample(path, "t", "f", "g", bbox=(30.4, -5.2, 20.0, 20.0))  # 10 px past the right, 5 above
+    crop = np.asarray(crop_loader([example])(example.crop_id))
+    assert crop.shape == (20, 20, 3)  # the box's size, not clipped to 10 x 15
+    assert (crop[:5] == 0).all() and (crop[:, 10:] == 0).all()  # padding: rows above, columns past the border
+    inside = crop[5:, :10].reshape(-1, 3).mean(axis=0)
+    assert inside[2] > 150 and inside[0] < 80  # the blue half of the image, where the box overlaps it
+
+
+def test_a_box_empty_after_rounding_is_a_clear_problem(aro_root, colour_encoder, tmp_path):
+    path = str(aro_root / "images" / "rb.jpg")
+    good = AROExample(path, "red", "blue", "g", bbox=LEFT)
+    empty = AROExample(path, "red", "blue", "g", bbox=(3.0, 3.0, 0.2, 5.0))
+    ev = AROEvaluator([good, empty], feature_cache=FeatureCache(tmp_path / "c", "colour"))
+    result = ev.evaluate(colour_encoder)
+    assert result.n == 1 and "empty" in next(iter(result.details["problems"].values()))

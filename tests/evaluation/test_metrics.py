@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from paraclip.evaluation.metrics import (
     average_overlap,
+    exact_operands,
     gallery_search,
     jaccard_at_k,
     rank_similarity,
@@ -111,7 +112,9 @@ def test_gallery_search_matches_full_sort(budget_mb):
     labels_g = np.arange(700) % 350  # two positives per label
     labels_q = rng.integers(-1, 350, size=150)
     res = gallery_search(q, g, 10, labels_q, labels_g, memory_budget_mb=budget_mb)
-    scores = (q @ g.T).numpy()
+    eq, eg = exact_operands(q, g)  # the scores gallery_search ranks: q @ g.T to ~1e-7, exact in float64
+    scores = (eq @ eg.T).numpy()
+    assert np.abs(scores - (q @ g.T).numpy()).max() < 1e-5
     order = np.argsort(-scores, axis=1, kind="stable")
     np.testing.assert_array_equal(res.topk, order[:, :10])
     for i in range(150):
@@ -145,3 +148,73 @@ def test_gallery_smaller_than_k_returns_all():
     q, g = torch.eye(3)[:1], torch.eye(3)
     res = gallery_search(q, g, 10)
     assert res.topk.shape == (1, 3) and res.topk[0, 0] == 0
+
+
+# -- exact ties --------------------------------------------------------------------------------
+
+BUDGETS = [256.0, 1.0, 0.05, 0.002]  # one block down to blocks of a few rows and columns
+
+
+def _duplicated_gallery(rng, distinct=1000, copies=4, d=64):
+    """Unit features, each distinct image repeated ``copies`` times at scattered gallery positions:
+    a float32 blocked matmul gives the copies scores an ulp apart, depending on the blocks."""
+    base = _unit(rng, distinct, d).numpy()
+    which = rng.permutation(np.repeat(np.arange(distinct), copies))
+    return base, which
+
+
+def _reference_topk(q: np.ndarray, base: np.ndarray, which: np.ndarray, k: int) -> np.ndarray:
+    """(score desc, gallery index asc) on the scores gallery_search defines, every copy of an image
+    given the very same score (each distinct image is scored once)."""
+    eq, eb = exact_operands(torch.from_numpy(q), torch.from_numpy(base))
+    scores = (eq @ eb.T).numpy()[:, which]
+    index = np.arange(len(which))
+    return np.stack([np.lexsort((index, -row))[:k] for row in scores])
+
+
+@pytest.mark.parametrize("budget_mb", BUDGETS)
+def test_ties_rank_by_gallery_index_on_duplicated_images(budget_mb):
+    rng = np.random.default_rng(3)
+    base, which = _duplicated_gallery(rng)
+    q = _unit(rng, 100, base.shape[1]).numpy()
+    res = gallery_search(q, base[which], 20, memory_budget_mb=budget_mb)
+    np.testing.assert_array_equal(res.topk, _reference_topk(q, base, which, 20))
+
+
+def test_top_k_is_identical_across_memory_budgets_for_any_features():
+    """Random float32 features: the "same" score would differ by an ulp between blockings."""
+    rng = np.random.default_rng(4)
+    distinct = _unit(rng, 2000, 512).numpy()
+    g = np.concatenate([distinct, distinct[rng.integers(0, 2000, 2000)]])  # 2000 exact duplicates
+    q = _unit(rng, 120, 512).numpy()
+    labels_q = rng.integers(0, 2000, 120)
+    results = [gallery_search(q, g, 10, labels_q, np.arange(4000) % 2000, memory_budget_mb=b)
+               for b in (256.0, 4.0, 0.5)]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.topk, results[0].topk)
+        np.testing.assert_array_equal(other.topk_scores, results[0].topk_scores)
+        np.testing.assert_array_equal(other.ranks, results[0].ranks)
+    # within every tie the lower gallery index comes first
+    scores = results[0].topk_scores
+    tie = scores[:, 1:] == scores[:, :-1]
+    assert tie.any() and (results[0].topk[:, 1:][tie] > results[0].topk[:, :-1][tie]).all()
+
+
+def test_all_scores_tied_keeps_the_first_k_indices():
+    res = gallery_search(torch.ones(3, 4), torch.ones(50, 4), 7, memory_budget_mb=0.001)
+    np.testing.assert_array_equal(res.topk, np.tile(np.arange(7), (3, 1)))
+
+
+def test_rank_similarity_of_duplicated_galleries_does_not_depend_on_the_budget():
+    rng = np.random.default_rng(5)
+    base, which = _duplicated_gallery(rng, distinct=500, copies=8)
+    q = _unit(rng, 60, base.shape[1]).numpy()
+    p = torch.nn.functional.normalize(torch.from_numpy(q) + 0.3 * _unit(rng, 60, base.shape[1]), dim=-1).numpy()
+    values = set()
+    for budget in BUDGETS:
+        a = gallery_search(q, base[which], 10, memory_budget_mb=budget).topk
+        b = gallery_search(p, base[which], 10, memory_budget_mb=budget).topk
+        values.add(float(rank_similarity(a, b, [10])["AO@10"].mean()))
+    reference = rank_similarity(_reference_topk(q, base, which, 10), _reference_topk(p, base, which, 10),
+                                [10])["AO@10"].mean()
+    assert values == {float(reference)}

@@ -16,7 +16,7 @@ from paraclip.miniworld.tasks import TASK_NAMES
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("miniworld") / "run"
-    config = MiniWorldConfig.preset("smoke")
+    config = MiniWorldConfig.preset("smoke", ablations=True)
     calls: list[tuple[int, int, str]] = []
     out = reproduce(config, root, progress=lambda done, total, message: calls.append((done, total, message)))
     return config, root, out, calls
@@ -29,8 +29,11 @@ def _markers(root):
 def test_reproduction_writes_an_honest_report(smoke):
     config, root, out, _ = smoke
     report = out.report.read_text()
-    assert "## Result" in report and ("target effect was reached" in report or "was NOT reached" in report)
-    for name in ("results.csv", "deltas.csv", "figures.html"):
+    assert "## Result" in report and "The target effect was **" in report
+    for section in ("## Protocol", "validation world", "seed 95 % CI", "verdict (item CI)", "Holm",
+                    "## The paper's ablation and fair controls", "Which arm wins where", "## Caveats"):
+        assert section in report, section
+    for name in ("results.csv", "deltas.csv", "arms.csv", "figures.html"):
         assert (root / "report" / name).stat().st_size > 0
     assert "plotly" in (root / "report" / "figures.html").read_text()[:5_000_000].lower()
     import pandas as pd
@@ -41,7 +44,42 @@ def test_reproduction_writes_an_honest_report(smoke):
     assert set(results["model"]) == {"baseline", "ParaCLIP"}
     deltas = pd.read_csv(root / "report" / "deltas.csv")
     row = deltas[(deltas.task == TASK_NAMES["in_vocab"]) & (deltas.metric == "AO@10")].iloc[0]
-    assert row.ci_low <= row.delta <= row.ci_high
+    assert row.ci_low <= row.delta <= row.ci_high and 0 < row.p_boot <= 1
+    arms = pd.read_csv(root / "report" / "arms.csv")
+    from paraclip.miniworld.ablations import ARMS
+
+    assert set(arms["model"]) == {arm.label for arm in ARMS}
+    assert set(arms["baseline"]) == {"baseline", ARMS[0].label}
+
+
+def test_stopping_step_is_chosen_on_the_validation_world_and_scored_once(smoke):
+    from paraclip.miniworld.selection import candidate_checkpoint, choose_step, read_selection
+
+    config, root, out, _ = smoke
+    run = Run(config, root)
+    sel = read_selection(run)
+    assert sel["candidates"] == [1, 2, 3] and {r["step"] for r in sel["rows"]} == {None, 1, 2, 3}
+    assert sel["chosen_step"] == choose_step([r for r in sel["rows"] if r["step"]], sel["candidates"])[0]
+    chosen = str(candidate_checkpoint(run, 0, sel["chosen_step"]))
+    assert out.checkpoints["paraclip"][0] == chosen
+    assert _markers(root)["evaluate-s0"]["models"]["ParaCLIP"] == chosen
+    # the validation scores came from the validation world's own sets
+    assert (root / "evalsets" / "val" / "pairs-in-vocab.jsonl").is_file()
+    val_ids = {r["image_id"] for r in read_jsonl(root / "evalsets" / "val" / "pairs-in-vocab.jsonl")}
+    assert val_ids and all(i.startswith("val-") for i in val_ids)
+
+
+def test_ablation_arms_share_data_steps_and_seed(smoke):
+    from paraclip.miniworld.ablations import ARMS
+
+    config, root, _, _ = smoke
+    base = root / "runs" / "baseline-s0" / "final.pt"
+    for arm in ARMS:
+        meta = torch.load(root / "runs" / f"abl-{arm.name}-s0" / "final.pt", weights_only=True)["paraclip"]
+        cfg = meta["config"]
+        assert meta["loss_preset"] == arm.loss and meta["step"] == config.ablation_steps
+        assert cfg["seed"] == 0 and cfg["model"] == str(base) and cfg["data"] == str(root / "data" / "paraphrases.jsonl")
+        assert cfg["batch_size"] == config.ablation_batch_size * arm.batch_factor and cfg["lr"] == config.paraclip_lr
 
 
 def test_paraclip_changed_only_the_text_tower(smoke):
@@ -138,7 +176,12 @@ def test_world_on_disk_is_disjoint_and_matches_the_records(smoke):
     run = Run(MiniWorldConfig.preset("smoke"), root)
     train = read_jsonl(run.world / "train.jsonl")
     held = read_jsonl(run.world / "eval.jsonl")
-    assert not {r["caption"] for r in train} & {r["caption"] for r in held}
+    val = read_jsonl(run.world / "val.jsonl")
+    assert len(val) == run.config.n_val
+    from paraclip.miniworld.world import SceneSpec
+
+    keys = [{SceneSpec.from_dict(r["spec"]).meaning_key() for r in split} for split in (train, held, val)]
+    assert not keys[0] & keys[1] and not keys[0] & keys[2] and not keys[1] & keys[2]
     assert all((run.train_images / f"{r['image_id']}.png").is_file() for r in train)
     para = read_jsonl(run.paraphrases)
     assert [r["image_id"] for r in para] == [r["image_id"] for r in train]
@@ -186,7 +229,7 @@ def test_llm_source_through_the_real_engine(smoke, monkeypatch):
 def test_parallel_rendering_gives_the_same_world(tmp_path, monkeypatch):
     from paraclip.miniworld import pipeline
 
-    config = MiniWorldConfig.preset("smoke", n_train=60, n_eval=20)
+    config = MiniWorldConfig.preset("smoke", n_train=60, n_eval=20, n_val=20)
     pipeline.build_world(Run(config, tmp_path / "one"))
     monkeypatch.setattr(pipeline, "PARALLEL_RENDER_MIN", 10)
     monkeypatch.setattr(pipeline, "RENDER_CHUNK", 16)
@@ -194,7 +237,7 @@ def test_parallel_rendering_gives_the_same_world(tmp_path, monkeypatch):
     assert info["render_workers"] == min(2, __import__("os").cpu_count() or 1)
     one = sorted((tmp_path / "one" / "world").rglob("*.png"))
     two = sorted((tmp_path / "two" / "world").rglob("*.png"))
-    assert len(one) == len(two) == 80
+    assert len(one) == len(two) == 100
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
     assert (tmp_path / "one" / "world" / "train.jsonl").read_text() == \
         (tmp_path / "two" / "world" / "train.jsonl").read_text()

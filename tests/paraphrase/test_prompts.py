@@ -43,3 +43,15 @@ def test_template_without_placeholder_is_rejected():
 def test_unknown_preset_suggests_close_match():
     with pytest.raises(UnknownNameError, match="papr|paper"):
         PRESETS.get("papr")
+
+
+def test_paper_preset_names_the_papers_model_and_its_replacement():
+    import inspect
+
+    from paraclip.paraphrase.backends.openai_compat import OpenAICompatibleBackend
+    from paraclip.paraphrase.prompts import PAPER_MODEL, PRESETS
+
+    default_model = inspect.signature(OpenAICompatibleBackend).parameters["model"].default
+    description = PRESETS.get("paper").description
+    assert PAPER_MODEL == "gpt-3.5-turbo-0301" and PAPER_MODEL in description and "retired" in description
+    assert f"{default_model}," in description  # the model that replaces it by default

@@ -1,0 +1,269 @@
+"""The paper's ablation and fair controls on the mini-world (``paraclip miniworld --reproduce --ablations``).
+
+Every arm fine-tunes the text encoder of the same baseline (per seed) on the same training
+records, for the same number of steps, with the same seeds, learning rate and schedule; only
+the objective differs (presets of :mod:`paraclip.training.losses`):
+
+* ``paraclip`` — the paper's L1(image, p2) + L2(caption, p1) + L3(p1, p2) (Kim et al., 2024,
+  Sec. 3), trained again on this stage's schedule so that it is compared like with like;
+* the paper's ablation (Kim et al., 2024, Sec. 4, the loss ablation): each term dropped
+  (``no-l1``, ``no-l2``, ``no-l3``) and each term alone (``l1-only``, ``l2-only``, ``l3-only``),
+  at the same batch of images, as the paper does;
+* fair controls that use the same data without the paper's objective: plain CLIP fine-tuning on
+  the captions (``clip``), and LaCLIP-style paraphrases as extra captions (``laclip``; Fan et al.,
+  2023: each image paired with one text drawn per step from caption, p1 and p2). A ParaCLIP step
+  encodes three texts per image, these one, so their batch is three times larger: every arm sees
+  the same number of text samples (and the controls see each image three times as often).
+
+The stage has its own schedule (``ablation_steps`` × ``ablation_batch_size``, default 300 × 128:
+an eighth of the main run's image samples, the setting of the first tuning run in TUNING.md,
+where the paper's effect was already clear; 9 arms × 3 seeds at the main schedule would take
+~2.5 h on 2 idle cores). The final checkpoint of every arm is scored — the budget is fixed in
+advance, nothing is selected by looking at results. Test-world scores of all arms go into one
+table of the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+TEXTS_PER_PARACLIP_SAMPLE = 3  # caption, paraphrase_1, paraphrase_2
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One objective of the ablation stage."""
+
+    name: str  # run folder / stage name part, and the loss preset unless ``loss`` says otherwise
+    label: str  # the model's name in results and the report
+    kind: str  # "paper", "ablation" or "control"
+    batch_factor: int = 1  # batch = ablation_batch_size × this (equal text samples for the controls)
+
+    @property
+    def loss(self) -> str:
+        return self.name
+
+
+ARMS: tuple[Arm, ...] = (
+    Arm("paraclip", "ParaCLIP (L1+L2+L3)", "paper"),
+    Arm("no-l1", "no L1 (L2+L3)", "ablation"),
+    Arm("no-l2", "no L2 (L1+L3)", "ablation"),
+    Arm("no-l3", "no L3 (L1+L2)", "ablation"),
+    Arm("l1-only", "L1 only (image, p2)", "ablation"),
+    Arm("l2-only", "L2 only (caption, p1)", "ablation"),
+    Arm("l3-only", "L3 only (p1, p2)", "ablation"),
+    Arm("clip", "CLIP fine-tuning (captions)", "control", TEXTS_PER_PARACLIP_SAMPLE),
+    Arm("laclip", "LaCLIP (paraphrases as captions)", "control", TEXTS_PER_PARACLIP_SAMPLE),
+)
+ARM_BY_LABEL = {arm.label: arm for arm in ARMS}
+
+
+def ablation_seeds(cfg) -> list[int]:
+    return list(cfg.ablation_seeds) if cfg.ablation_seeds else list(cfg.seeds)
+
+
+def text_samples_per_step(arm: Arm, batch_size: int) -> int:
+    """Texts through the encoder per step: the loss's distinct text roles × the arm's batch."""
+    from paraclip.training.losses import RANDOM_TEXT, resolve_preset
+
+    roles = resolve_preset(arm.loss).roles
+    per_image = 1 if RANDOM_TEXT in roles else len([r for r in roles if r != "image"])
+    return per_image * batch_size * arm.batch_factor
+
+
+def plan_ablation_stages(cfg) -> list[tuple[str, float, str]]:
+    from paraclip.miniworld.pipeline import paraclip_minutes
+
+    plan = []
+    for seed in ablation_seeds(cfg):
+        for arm in ARMS:
+            share = text_samples_per_step(arm, cfg.ablation_batch_size) / (3 * cfg.ablation_batch_size)
+            plan.append((f"abl-{arm.name}-s{seed}",
+                         share * paraclip_minutes(cfg.ablation_steps, cfg.ablation_batch_size), ""))
+    return plan
+
+
+def run_ablation_training(run, do, checkpoints: dict) -> dict[str, dict[int, str]]:
+    """Train every arm for every ablation seed (``do`` is the pipeline's stage runner); returns
+    ``arm label -> seed -> checkpoint``. The seed's baseline must be in ``checkpoints``."""
+    from paraclip.miniworld.pipeline import train_paraclip
+
+    cfg = run.config
+    fp = run.fingerprints
+    out: dict[str, dict[int, str]] = {arm.label: {} for arm in ARMS}
+    for seed in ablation_seeds(cfg):
+        for arm in ARMS:
+            batch = cfg.ablation_batch_size * arm.batch_factor
+            info = do(f"abl-{arm.name}-s{seed}",
+                      {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"], "arm": arm.name,
+                       "loss": arm.loss, "steps": cfg.ablation_steps, "batch": batch, "lr": cfg.paraclip_lr,
+                       "wd": cfg.paraclip_weight_decay, "seed": seed},
+                      [run.run_dir(f"abl-{arm.name}", seed)],
+                      lambda s=seed, a=arm, b=batch: train_paraclip(
+                          run, s, checkpoints["baseline"][s], kind=f"abl-{a.name}", steps=cfg.ablation_steps,
+                          batch_size=b, loss=a.loss),
+                      f"ablation {arm.label}, seed {seed} ({cfg.ablation_steps} steps x {batch})")
+            out[arm.label][seed] = info["checkpoint"]
+    return out
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+def ablation_results_dir(run, seed: int):
+    return run.root / "results" / f"ablations-seed{seed}"
+
+
+def run_ablation_evaluation(run, do, arm_checkpoints: dict[str, dict[int, str]], checkpoints: dict) -> None:
+    """Score the baseline and every arm of every ablation seed on the test world."""
+    from paraclip.miniworld.scoring import EVALUATE_VERSION, evaluate_seed
+
+    cfg = run.config
+    fp = run.fingerprints
+    for seed in ablation_seeds(cfg):
+        models = {"baseline": checkpoints["baseline"][seed],
+                  **{arm.label: arm_checkpoints[arm.label][seed] for arm in ARMS}}
+        do(f"abl-evaluate-s{seed}", {"v": EVALUATE_VERSION, "models": [fp[f"baseline-s{seed}"]]
+                                     + [fp[f"abl-{arm.name}-s{seed}"] for arm in ARMS],
+                                     "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
+           [ablation_results_dir(run, seed)],
+           # the report bootstraps the arms itself; the suite's own deltas here are a by-product
+           lambda s=seed, m=models: evaluate_seed(run, s, m, out_dir=ablation_results_dir(run, s), n_boot=100),
+           f"evaluating the baseline and {len(ARMS)} ablation arms, seed {seed}")
+
+
+# Compact columns of the arms table: (task key, metric, short name)
+ARM_COLUMNS = (("in_vocab", "AO@10", "in-vocab AO@10"), ("heldout", "AO@10", "held-out AO@10"),
+               ("oov", "AO@10", "OOV AO@10"), ("in_vocab", "p_R@1", "in-vocab p R@1"),
+               ("heldout", "p_R@1", "held-out p R@1"), ("retrieval", "t2i_R@1", "t2i R@1"),
+               ("retrieval", "i2t_R@1", "i2t R@1"), ("relation", "macro_accuracy", "rel-swap"),
+               ("attribute", "macro_accuracy", "attr-swap"), ("sts", "spearman", "STS-B"))
+
+
+def arms_results(run, evaluators) -> dict | None:
+    """The arms' test-world results against the baseline and against the ParaCLIP arm (None: not evaluated)."""
+    import pandas as pd
+
+    from paraclip.miniworld.report import BASELINE, aggregate, load_seed_results, mark_holm
+    from paraclip.miniworld.tasks import TASK_NAMES
+
+    seeds = [s for s in ablation_seeds(run.config) if ablation_results_dir(run, s).is_dir()]
+    if not seeds:
+        return None
+    by_seed = load_seed_results({s: ablation_results_dir(run, s) for s in seeds})
+    wanted = {(TASK_NAMES[key], metric) for key, metric, _ in ARM_COLUMNS}
+
+    def metrics_of(task):
+        return [m for t, m in wanted if t == task]
+
+    tidy, vs_baseline = aggregate(evaluators, by_seed, reference=BASELINE, n_boot=run.config.n_boot,
+                                  metrics_of=metrics_of)
+    paper = ARMS[0].label
+    by_seed_arms = {s: {k: v for k, v in found.items() if k[0] != BASELINE} for s, found in by_seed.items()}
+    _, vs_paper = aggregate(evaluators, by_seed_arms, reference=paper, n_boot=run.config.n_boot,
+                            metrics_of=metrics_of)
+    # Holm within each metric: the family is the 8 other arms compared with the paper's objective
+    mark_holm(vs_paper, lambda r: (r["task"], r["metric"]))
+    vs_baseline["holm"] = False
+    return {"seeds": seeds, "tidy": tidy, "vs_baseline": vs_baseline, "vs_paper": vs_paper,
+            "deltas": pd.concat([vs_baseline, vs_paper], ignore_index=True)}
+
+
+# -- the report's section ----------------------------------------------------------------------
+
+def _cell(value: float, versus, best: bool) -> str:
+    """A value, bold when best in its column; ▲/▼ when the item CI against the ParaCLIP arm excludes 0
+    (above/below it), † when that also survives Holm within the column."""
+    from paraclip.miniworld.report_text import fmt
+
+    text = f"**{fmt(value)}**" if best else fmt(value)
+    if versus is not None and versus["significant"]:
+        text += (" ▲" if versus["delta"] > 0 else " ▼") + ("†" if versus["holm"] else "")
+    return text
+
+
+def arms_markdown(run, arms: dict) -> list[str]:
+    """The arms × metrics table and a plain statement of which arm wins where."""
+    from paraclip.miniworld.report import BASELINE
+    from paraclip.miniworld.tasks import TASK_NAMES
+
+    cfg = run.config
+    tidy, vs_paper = arms["tidy"], arms["vs_paper"]
+    paper = ARMS[0].label
+    mean = tidy.groupby(["model", "task", "metric"])["value"].mean()
+    columns = [(TASK_NAMES[key], metric, name) for key, metric, name in ARM_COLUMNS
+               if (paper, TASK_NAMES[key], metric) in mean.index]
+    labels = [BASELINE] + [arm.label for arm in ARMS]
+    seeds = arms["seeds"]
+    lines = [
+        "## The paper's ablation and fair controls", "",
+        f"Every arm fine-tunes the same baseline (per seed) on the same {cfg.n_train} training records for the same "
+        f"{cfg.ablation_steps} steps (batch {cfg.ablation_batch_size} images; the controls {TEXTS_PER_PARACLIP_SAMPLE}× "
+        f"that, so every arm but the single-term ablations sees the same {3 * cfg.ablation_batch_size} text samples per "
+        f"step), with the same seeds ({', '.join(map(str, seeds))}), learning rate and schedule; only the objective "
+        "differs. This stage has its own, shorter schedule than the main run (the budget was fixed in advance; "
+        "no arm's steps were selected), so its ParaCLIP row is not the main model above. Test world, mean over "
+        f"{len(seeds)} seed(s).", "",
+        "| arm | kind | objective | batch | text samples / step |", "|---|---|---|---|---|"]
+    from paraclip.training.losses import resolve_preset
+
+    for arm in ARMS:
+        lines.append(f"| {arm.label} | {arm.kind} | {resolve_preset(arm.loss).description} | "
+                     f"{cfg.ablation_batch_size * arm.batch_factor} | "
+                     f"{text_samples_per_step(arm, cfg.ablation_batch_size)} |")
+    lines += ["", "| model | " + " | ".join(name for _, _, name in columns) + " |",
+              "|---|" + "---|" * len(columns)]
+    best = {}
+    for task, metric, _ in columns:
+        values = {lab: mean.get((lab, task, metric), float("nan")) for lab in labels[1:]}
+        best[(task, metric)] = max(values, key=lambda k: values[k])
+    for lab in labels:
+        cells = []
+        for task, metric, _ in columns:
+            versus = None
+            if lab not in (BASELINE, paper):
+                hit = vs_paper[(vs_paper["model"] == lab) & (vs_paper["task"] == task) & (vs_paper["metric"] == metric)]
+                versus = hit.iloc[0] if not hit.empty else None
+            cells.append(_cell(mean.get((lab, task, metric), float("nan")), versus, best[(task, metric)] == lab))
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines += ["", "Bold: the best arm in the column (the baseline is not an arm). ▲ / ▼: above / below the ParaCLIP "
+              f"arm with an item CI excluding 0; †: also survives Holm's adjustment over the {len(ARMS) - 1} "
+              "comparisons in that column. `arms.csv` has every difference with its item and seed intervals.", "",
+              "Which arm wins where (differences against the ParaCLIP arm; item 95 % CI, then seed 95 % CI):", ""]
+    lines += _winners(columns, mean, vs_paper, best, paper)
+    return lines + [""]
+
+
+def _winners(columns, mean, vs_paper, best, paper) -> list[str]:
+    from paraclip.miniworld.report_text import fmt, interval
+
+    lines, tied_or_best, beaten_by = [], 0, {}
+    for task, metric, name in columns:
+        winner = best[(task, metric)]
+        paper_value = mean.get((paper, task, metric), float("nan"))
+        if winner == paper:
+            runner = [r for _, r in vs_paper[(vs_paper["task"] == task) & (vs_paper["metric"] == metric)].iterrows()]
+            closest = max(runner, key=lambda r: r["delta"]) if runner else None
+            detail = (f"; next: {closest['model']} {closest['delta']:+.1f} {interval(closest['ci_low'], closest['ci_high'])}"
+                      f" {interval(closest['seed_ci_low'], closest['seed_ci_high'])}") if closest is not None else ""
+            lines.append(f"- **{name}**: the paper's objective is best or tied for best ({fmt(paper_value)}){detail}.")
+            tied_or_best += 1
+            continue
+        r = vs_paper[(vs_paper["model"] == winner) & (vs_paper["task"] == task) & (vs_paper["metric"] == metric)].iloc[0]
+        one_seed = math.isnan(r["seed_ci_low"])  # no seed interval: judged on the item CI alone
+        clear = r["ci_low"] > 0 and (one_seed or r["seed_ci_low"] > 0)
+        verdict = ("beats the paper's objective " + ("(item CI; one seed)" if one_seed else "on both intervals")
+                   if clear else "is ahead, but an interval includes 0 (a statistical tie)")
+        lines.append(f"- **{name}**: {winner} ({fmt(mean.get((winner, task, metric), float('nan')))}) {verdict}: "
+                     f"{r['delta']:+.1f} {interval(r['ci_low'], r['ci_high'])} "
+                     f"{interval(r['seed_ci_low'], r['seed_ci_high'])} vs ParaCLIP {fmt(paper_value)}.")
+        if clear:
+            beaten_by.setdefault(winner, []).append(name)
+        else:
+            tied_or_best += 1
+    summary = (f"In short: the paper's three-term objective is the best arm, or statistically tied with the best, on "
+               f"{tied_or_best} of {len(columns)} metrics")
+    if beaten_by:
+        summary += "; it is clearly beaten by " + "; ".join(
+            f"{arm} on {', '.join(names)}" for arm, names in beaten_by.items())
+    return lines + ["", summary + "."]

@@ -21,11 +21,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from paraclip.results import atomic_write_text
+from paraclip.files import atomic_write_text, cache_root
 
 
 def default_cache_root() -> Path:
-    return Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "image-features"
+    return cache_root() / "image-features"
 
 
 def model_fingerprint(encoder) -> str:

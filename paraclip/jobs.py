@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from paraclip.errors import ParaclipError
+from paraclip.files import cache_root
 
 ACTIVE = ("queued", "running", "cancelling")
 FINISHED = ("succeeded", "failed", "cancelled", "lost")
@@ -67,8 +68,7 @@ def default_app_dir() -> Path:
     """``$PARACLIP_APP_DIR``, else ``$PARACLIP_CACHE/app``, else ``~/.cache/paraclip/app``."""
     if os.environ.get("PARACLIP_APP_DIR"):
         return Path(os.environ["PARACLIP_APP_DIR"]).expanduser()
-    cache = Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")).expanduser()
-    return cache / "app"
+    return cache_root() / "app"
 
 
 @dataclass

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 def save_or_rescue(results, path: Path) -> None:
     """Write the results JSON; if that fails (disk full, …) keep them elsewhere and say where."""
     from paraclip.errors import WriteError
-    from paraclip.results import atomic_write_text, results_json
+    from paraclip.files import atomic_write_text
+    from paraclip.results import results_json
 
     text = results_json(results)
     try:

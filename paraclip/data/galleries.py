@@ -44,6 +44,7 @@ import torch
 
 from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
+from paraclip.files import cache_root
 from paraclip.registry import Registry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg")
@@ -174,7 +175,7 @@ def _rasterised_png(path: Path, rasterise: Callable[[Path, int], bytes], cache: 
 
 
 def default_raster_cache() -> Path:
-    return Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "svg-raster"
+    return cache_root() / "svg-raster"
 
 
 def embed_images(encoder, ids: Sequence[str], load: Callable[[str], object], cache=None,
@@ -501,11 +502,11 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
                         f"{split}/0.tar, {split}/1.tar, …).")
     name = name or root.name
     out = Path(extract_to) if extract_to else (
-        Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "galleries" / name / split)
+        cache_root() / "galleries" / name / split)
     index_file = out / "index.json"
     if not index_file.exists():
         records = _extract_wds(shards, out)
-        from paraclip.results import atomic_write_text
+        from paraclip.files import atomic_write_text
 
         atomic_write_text(index_file, json.dumps(records))
     records = json.loads(index_file.read_text())

@@ -37,10 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from paraclip.errors import ParaclipError
+from paraclip.files import atomic_write_text
 from paraclip.miniworld.pipeline import (
-    MiniWorldConfig, ProgressFn, Run, ensure_default_models, load_scenes, read_jsonl, write_jsonl,
+    MiniWorldConfig,
+    ProgressFn,
+    Run,
+    ensure_default_models,
+    load_scenes,
+    read_jsonl,
+    write_jsonl,
 )
-from paraclip.results import atomic_write_text
 
 ASSETS_FORMAT = 1
 EXPORT_COMMAND = "paraclip miniworld --export-assets {dest}"

@@ -30,7 +30,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from paraclip.miniworld.world import (
-    CONVERSE, SHAPE_PLURALS, ObjectGroup, Scene, SceneSpec, canonical_caption,
+    CONVERSE,
+    SHAPE_PLURALS,
+    ObjectGroup,
+    Scene,
+    SceneSpec,
+    canonical_caption,
 )
 
 # -- the generator's inventory -------------------------------------------------------------------
@@ -349,10 +354,10 @@ def write_evalsets(run) -> dict:
     test world (``evalsets/``) and the validation world (``evalsets/val/``)."""
     import json
 
+    from paraclip.files import atomic_write_text
     from paraclip.miniworld.heldout import bigram_novelty, make_heldout_pairs
     from paraclip.miniworld.pipeline import load_scenes, read_jsonl, write_jsonl
     from paraclip.miniworld.world import make_scene
-    from paraclip.results import atomic_write_text
 
     cfg = run.config
     train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"

@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from paraclip.results import atomic_write_text
+from paraclip.files import atomic_write_text
 
 LLM_LABELS = {
     "paraclip-llm": "ParaCLIP (LLM, checked)",

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paraclip.errors import ParaclipError
-from paraclip.results import atomic_write_text
+from paraclip.files import atomic_write_text, cache_root
 
 # Bump when a stage's output would change for the same settings.
 WORLD_VERSION = 4
@@ -116,7 +116,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "miniworld"
+    return cache_root() / "miniworld"
 
 
 def _digest(obj: Any) -> str:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from paraclip.files import atomic_write_text
 from paraclip.miniworld.stats import holm, seed_mean_bootstrap, seed_t_interval
 from paraclip.miniworld.tasks import TASK_NAMES
-from paraclip.results import atomic_write_text
 
 BASELINE, PARACLIP = "baseline", "ParaCLIP"
 MET, POINT, NOT_MET = "met", "met on the point estimate", "not met"

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from paraclip.files import atomic_write_text
 from paraclip.miniworld.tasks import TASK_NAMES
-from paraclip.results import atomic_write_text
 
 SELECTION_TASKS = ("in_vocab", "retrieval")
 SELECTION_METRICS = ((TASK_NAMES["in_vocab"], "AO@10"), (TASK_NAMES["retrieval"], "t2i_R@1"))

@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from paraclip.files import cache_root
 from paraclip.paraphrase.backends.base import ChatRequest, Completion
 
 
 def default_cache_path() -> Path:
-    return Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "paraphrase" / "requests.sqlite"
+    return cache_root() / "paraphrase" / "requests.sqlite"
 
 
 def request_key(identity: dict[str, Any], request: ChatRequest) -> str:

@@ -23,16 +23,23 @@ from pathlib import Path
 from typing import Any, Callable
 
 from paraclip.errors import DataError, ParaclipError
+from paraclip.files import atomic_write_text
 from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion
 from paraclip.paraphrase.cache import RequestCache, request_key
 from paraclip.paraphrase.config import ParaphraseConfig
-from paraclip.paraphrase.io import (CaptionItem, OutputWriter, RunLock, as_captions, check_output_path,
-                                    recover_output, write_records)
+from paraclip.paraphrase.io import (
+    CaptionItem,
+    OutputWriter,
+    RunLock,
+    as_captions,
+    check_output_path,
+    recover_output,
+    write_records,
+)
 from paraclip.paraphrase.meaning import drop_if_changed
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
-from paraclip.results import atomic_write_text
 
 
 class BackendFatalError(ParaclipError):

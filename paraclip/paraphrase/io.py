@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines
 from paraclip.errors import DataError
+from paraclip.files import atomic_write
 from paraclip.paraphrase.lock import RunLock
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
@@ -328,18 +329,11 @@ class OutputWriter:
 
 def write_records(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
     """Atomically replace ``path`` with ``records`` (one JSON line each)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for rec in records:
-                f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(f) -> None:
+        for rec in records:
+            f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    atomic_write(path, write, binary=True)
 
 
 def load_records(path: str | os.PathLike) -> list[dict[str, Any]]:

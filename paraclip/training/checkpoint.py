@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from paraclip.results import atomic_write_text
+from paraclip.files import atomic_write, atomic_write_text
 
 TRAIN_CHECKPOINT_FORMAT = "paraclip.train-checkpoint/1"
 FINAL_CHECKPOINT_FORMAT = "paraclip.checkpoint/1"
@@ -73,18 +72,7 @@ class RunFiles:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f), binary=True)
 
 
 def load_checkpoint(path: Path) -> dict:

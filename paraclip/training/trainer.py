@@ -32,13 +32,23 @@ import torch
 from paraclip.checks import check_output_dir, describe_os_error
 from paraclip.errors import DataError, ParaclipError, WriteError
 from paraclip.features import FeatureCache, default_cache_root
-from paraclip.results import atomic_write_text, library_versions
+from paraclip.files import atomic_write_text
+from paraclip.results import library_versions
 from paraclip.training import checkpoint as ckpt_io
 from paraclip.training import distributed as D
 from paraclip.training.config import TrainConfig, changed_fields
 from paraclip.training.data import (
-    BatchSchedule, DataReport, ImageIndex, PixelStore, StepPixels, check_image_ids, estimate_pixel_bytes,
-    read_records, records_fingerprint, split_heldout, tokenize,
+    BatchSchedule,
+    DataReport,
+    ImageIndex,
+    PixelStore,
+    StepPixels,
+    check_image_ids,
+    estimate_pixel_bytes,
+    read_records,
+    records_fingerprint,
+    split_heldout,
+    tokenize,
 )
 from paraclip.training.losses import IMAGE, RANDOM_TEXT, TEXT_ROLES, LossPreset, resolve_preset, total_loss
 from paraclip.training.model import ContrastiveModule, build_optimizer, lr_at, warmup_steps

@@ -30,14 +30,22 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, Completion, StopCheck,
-                                              await_completions, stop_worker)
+from paraclip.files import cache_root
+from paraclip.paraphrase.backends.base import (
+    CANCELLED,
+    Backend,
+    ChatRequest,
+    Completion,
+    StopCheck,
+    await_completions,
+    stop_worker,
+)
 
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 
 
 def llm_cache_dir() -> Path:
-    return Path(os.environ.get("PARACLIP_CACHE", Path.home() / ".cache" / "paraclip")) / "llm"
+    return cache_root() / "llm"
 
 
 def resolve_dtype(dtype: str | None, device: str):

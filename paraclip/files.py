@@ -1,0 +1,48 @@
+"""Where the project keeps its files, and how it writes them.
+
+* :func:`cache_root` — the one cache folder (``$PARACLIP_CACHE``, else ``~/.cache/paraclip``); every
+  cache (image features, galleries, request cache, LLM copies, the mini-world, the app) lives below it.
+* :func:`atomic_write` — write to a temporary file beside the target, fsync, then rename over it, so a
+  reader (or a crash, or a full disk) never leaves a half-written file. The result gets the normal
+  permissions of a new file (``0666 & ~umask``), not ``mkstemp``'s private ``0600``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable
+
+
+def cache_root() -> Path:
+    """``$PARACLIP_CACHE``, else ``~/.cache/paraclip``."""
+    return Path(os.environ.get("PARACLIP_CACHE") or Path.home() / ".cache" / "paraclip").expanduser()
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = False) -> None:
+    """Call ``write(f)`` on a temporary file and move it over ``path`` once it is complete on disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write(path, lambda f: f.write(text))

@@ -49,15 +49,15 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 def test_checkpoints_and_rewritten_jsonl_are_not_private(tmp_path):
     import torch
 
+    from paraclip.models.checkpoint import save_checkpoint
     from paraclip.paraphrase.io import write_records
-    from paraclip.training.checkpoint import save_atomic
 
     old = os.umask(0o022)
     try:
-        save_atomic({"x": torch.zeros(2)}, tmp_path / "step.pt")
+        save_checkpoint(tmp_path / "step.pt", {"x": torch.zeros(2)}, "paraclip-tiny")
         write_records(tmp_path / "out.jsonl", [{"index": 0}])
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "step.pt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "out.jsonl").stat().st_mode) == 0o644
-    assert torch.load(tmp_path / "step.pt")["x"].shape == (2,)
+    assert torch.load(tmp_path / "step.pt")["state_dict"]["x"].shape == (2,)

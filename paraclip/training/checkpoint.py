@@ -9,6 +9,8 @@ A run folder (``out_dir``) holds::
     config.yaml                    the resolved config
     data_report.json               records kept / skipped and why
 
+Checkpoints are written by :func:`paraclip.models.checkpoint.save_checkpoint` (also the
+resumable ones: model weights under ``state_dict`` and ``arch``, the rest as extra keys).
 Every file is written to a temporary name and renamed, so a crash (even ``kill -9``) leaves
 either the old or the new file, never a half-written one. ``final.pt`` loads with
 ``open_clip.create_model_and_transforms(arch, pretrained="final.pt")`` (open_clip reads the
@@ -27,7 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from paraclip.files import atomic_write, atomic_write_text
+from paraclip.errors import ParaclipError
+from paraclip.files import atomic_write_text
+from paraclip.models.checkpoint import checkpoint_dict
+from paraclip.models.checkpoint import save_checkpoint as save_checkpoint  # the trainer writes through here
 
 TRAIN_CHECKPOINT_FORMAT = "paraclip.train-checkpoint/1"
 FINAL_CHECKPOINT_FORMAT = "paraclip.checkpoint/1"
@@ -69,10 +74,6 @@ class RunFiles:
 
     def write_status(self, **fields: Any) -> None:
         atomic_write_text(self.status, json.dumps({**fields, "updated": time.time()}, indent=1, default=str))
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f), binary=True)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -149,12 +150,37 @@ def truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
 
+def final_fields(meta: dict) -> dict:
+    """The keys ``final.pt`` holds besides ``state_dict`` and ``arch``."""
+    return {"name": meta.get("run_name", "paraclip"), "epoch": meta.get("epoch", 0),
+            "paraclip": {"format": FINAL_CHECKPOINT_FORMAT, **meta}}
+
+
 def final_checkpoint(state_dict: dict, arch: str, meta: dict) -> dict:
     """The open_clip-format dict written as ``final.pt``."""
-    return {
-        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()},
-        "arch": arch,
-        "name": meta.get("run_name", "paraclip"),
-        "epoch": meta.get("epoch", 0),
-        "paraclip": {"format": FINAL_CHECKPOINT_FORMAT, **meta},
-    }
+    return checkpoint_dict(state_dict, arch, **final_fields(meta))
+
+
+# -- resuming --------------------------------------------------------------------------------
+
+def kept_work(files: RunFiles) -> str:
+    """What a rerun resumes from (for error messages)."""
+    found = latest_checkpoint(files)
+    if found is None:
+        return "No checkpoint had been written yet, so a rerun starts from the beginning."
+    path, state = found
+    return f"Finished work is kept: a rerun resumes from {path} (step {state['step']})."
+
+
+def check_compatible(files: RunFiles, state: dict, path: Path, config) -> None:
+    """Refuse to resume a checkpoint whose settings differ in a way that changes the result."""
+    from paraclip.training.config import changed_fields
+
+    changed = changed_fields(state["config"], config)
+    if changed:
+        detail = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in changed.items())
+        arch_hint = (f" The checkpoint is of architecture {state.get('arch')!r}." if "model" in changed else "")
+        raise ParaclipError(
+            f"{files.root} holds a run with different settings ({detail}).{arch_hint} "
+            f"Resuming would not reproduce either run: use another out_dir, or set resume: false to start over "
+            f"(the old run is moved aside, not deleted). Checkpoint: {path}.")

@@ -17,20 +17,25 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, UNIT_OPEN, Bounds
 from paraclip.errors import DataError, ParaclipError
 from paraclip.registry import suggest
 
 
-def _help(text: str, **extra) -> dict:
-    """Field metadata: ``help`` text, and what values are allowed — ``bounds`` (a numeric range; for
-    a mapping, of each value), ``choices`` (for a list, of each item) or ``check(value) -> problem``."""
-    return {"help": text, **extra}
+def _option(default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None,
+            **allowed) -> Any:
+    """A config field: its default (or ``factory``), its ``help`` text (also ``paraclip train --help``), and
+    what values are allowed — ``bounds`` (a numeric range; for a mapping, of each value), ``choices``
+    (for a list, of each item) or ``check(value) -> problem``."""
+    metadata = {"help": help, **allowed}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
-# The names the trainer's `validation` field understands (see Trainer._build_validators).
+# The names the trainer's `validation` field understands (see validation.BUILT_IN_VALIDATORS).
 VALIDATORS = ("stsb-dev", "heldout")
 VALIDATOR_ALIASES = {"sts-b-dev": "stsb-dev", "stsb": "stsb-dev"}
 
@@ -63,92 +68,76 @@ class TrainConfig:
     """Everything that defines a training run. Field help doubles as ``paraclip train --help``."""
 
     # -- model ----------------------------------------------------------------------------
-    model: str = field(default="ViT-B-32", metadata=_help(
-        "open_clip architecture (ViT-B-32, paraclip-mini, …) or a checkpoint written by `paraclip train`"))
-    pretrained: str | None = field(default="openai", metadata=_help(
-        "open_clip pretrained tag or checkpoint path; none = random init (training from scratch)"))
+    model: str = _option("ViT-B-32", "open_clip architecture (ViT-B-32, paraclip-mini, …) or a checkpoint "
+                         "written by `paraclip train`")
+    pretrained: str | None = _option("openai", "open_clip pretrained tag or checkpoint path; none = random init "
+                                     "(training from scratch)")
     # -- data -----------------------------------------------------------------------------
-    data: str | None = field(default=None, metadata=_help(
-        "paraphrase JSONL (image_id, caption, paraphrase_1, paraphrase_2, status), as `paraclip paraphrase` writes"))
-    images: str | None = field(default=None, metadata=_help(
-        "images: a folder (files named by image_id), a CSV/JSONL with image_id + path columns, or webdataset .tar "
-        "shards; not needed when every image's features are already cached"))
-    features_from: str | None = field(default=None, metadata=_help(
-        "root folder of the image-feature cache (default: $PARACLIP_CACHE/image-features); rows are keyed by "
-        "model and image_id, so give each image set that reuses another's ids its own folder"))
-    val_data: str | None = field(default=None, metadata=_help(
-        "held-out paraphrase JSONL for validation losses / AO@10 (optional)"))
-    val_split: float = field(default=0.0, metadata=_help(
-        "fraction of images held out of `data` for validation when `val_data` is not given (0 = none)",
-        bounds=UNIT_OPEN))
-    max_records: int | None = field(default=None, metadata=_help(
-        "use at most this many records (debugging)", bounds=AT_LEAST_1))
-    skip_missing_images: bool = field(default=False, metadata=_help(
-        "skip (and report) records whose image is missing or unreadable instead of stopping with an error"))
-    out_dir: str = field(default="runs/paraclip", metadata=_help(
-        "run folder: checkpoints, metrics.jsonl, final.pt; an existing run there is resumed"))
+    data: str | None = _option(None, "paraphrase JSONL (image_id, caption, paraphrase_1, paraphrase_2, status), "
+                               "as `paraclip paraphrase` writes")
+    images: str | None = _option(None, "images: a folder (files named by image_id), a CSV/JSONL with image_id + "
+                                 "path columns, or webdataset .tar shards; not needed when every image's features "
+                                 "are already cached")
+    features_from: str | None = _option(None, "root folder of the image-feature cache (default: "
+                                        "$PARACLIP_CACHE/image-features); rows are keyed by model and image_id, so "
+                                        "give each image set that reuses another's ids its own folder")
+    val_data: str | None = _option(None, "held-out paraphrase JSONL for validation losses / AO@10 (optional)")
+    val_split: float = _option(0.0, "fraction of images held out of `data` for validation when `val_data` is not "
+                               "given (0 = none)", bounds=UNIT_OPEN)
+    max_records: int | None = _option(None, "use at most this many records (debugging)", bounds=AT_LEAST_1)
+    skip_missing_images: bool = _option(False, "skip (and report) records whose image is missing or unreadable "
+                                        "instead of stopping with an error")
+    out_dir: str = _option("runs/paraclip", "run folder: checkpoints, metrics.jsonl, final.pt; an existing run "
+                           "there is resumed")
     # -- schedule -------------------------------------------------------------------------
-    steps: int | None = field(default=None, metadata=_help(
-        "optimiser steps (overrides epochs); raising it for a finished run continues it, with the cosine "
-        "schedule re-planned over the new length", bounds=AT_LEAST_1))
-    epochs: float | None = field(default=1.0, metadata=_help(
-        "passes over the data when steps is not set", bounds=POSITIVE))
-    batch_size: int = field(default=256, metadata=_help(
-        "GLOBAL batch size (split across DDP processes); in-batch negatives span the whole global batch",
-        bounds=Bounds(2)))  # a contrastive loss needs at least one in-batch negative
-    lr: float = field(default=1e-5, metadata=_help("peak learning rate", bounds=POSITIVE))
-    min_lr: float = field(default=0.0, metadata=_help(
-        "learning rate at the end of the cosine decay (at most lr)", bounds=AT_LEAST_0))
-    warmup: float = field(default=0.05, metadata=_help(
-        "linear warmup: steps if >= 1, else a fraction of all steps", bounds=AT_LEAST_0))
-    weight_decay: float = field(default=0.2, metadata=_help(
-        "AdamW decoupled weight decay (not applied to biases, norms, embeddings, logit scale); CLIP used 0.2",
-        bounds=AT_LEAST_0))
-    beta1: float = field(default=0.9, metadata=_help("AdamW beta1", bounds=UNIT_OPEN))
-    beta2: float = field(default=0.98, metadata=_help("AdamW beta2 (CLIP: 0.98)", bounds=UNIT_OPEN))
-    eps: float = field(default=1e-6, metadata=_help("AdamW eps (CLIP: 1e-6)", bounds=POSITIVE))
-    grad_clip: float | None = field(default=1.0, metadata=_help(
-        "clip the global grad norm to this (none = off)", bounds=POSITIVE))
+    steps: int | None = _option(None, "optimiser steps (overrides epochs); raising it for a finished run continues "
+                                "it, with the cosine schedule re-planned over the new length", bounds=AT_LEAST_1)
+    epochs: float | None = _option(1.0, "passes over the data when steps is not set", bounds=POSITIVE)
+    # a contrastive loss needs at least one in-batch negative
+    batch_size: int = _option(256, "GLOBAL batch size (split across DDP processes); in-batch negatives span the "
+                              "whole global batch", bounds=Bounds(2))
+    lr: float = _option(1e-5, "peak learning rate", bounds=POSITIVE)
+    min_lr: float = _option(0.0, "learning rate at the end of the cosine decay (at most lr)", bounds=AT_LEAST_0)
+    warmup: float = _option(0.05, "linear warmup: steps if >= 1, else a fraction of all steps", bounds=AT_LEAST_0)
+    weight_decay: float = _option(0.2, "AdamW decoupled weight decay (not applied to biases, norms, embeddings, "
+                                  "logit scale); CLIP used 0.2", bounds=AT_LEAST_0)
+    beta1: float = _option(0.9, "AdamW beta1", bounds=UNIT_OPEN)
+    beta2: float = _option(0.98, "AdamW beta2 (CLIP: 0.98)", bounds=UNIT_OPEN)
+    eps: float = _option(1e-6, "AdamW eps (CLIP: 1e-6)", bounds=POSITIVE)
+    grad_clip: float | None = _option(1.0, "clip the global grad norm to this (none = off)", bounds=POSITIVE)
     # -- objective ------------------------------------------------------------------------
-    loss_preset: str = field(default="paraclip", metadata=_help(
-        "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, clip (image-caption), laclip",
-        check=_loss_preset_problem))
-    loss_weights: dict[str, float] | None = field(default=None, metadata=_help(
-        "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 drops the term)", bounds=AT_LEAST_0))
-    freeze_image: bool = field(default=True, metadata=_help(
-        "freeze the image tower and train on cached image features (the paper); false = train both towers"))
-    logit_scale: str = field(default="learnable", metadata=_help(
-        "learnable (from the model's value) or fixed", choices=("learnable", "fixed")))
+    loss_preset: str = _option("paraclip", "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, "
+                               "clip (image-caption), laclip", check=_loss_preset_problem)
+    loss_weights: dict[str, float] | None = _option(None, "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 "
+                                                    "drops the term)", bounds=AT_LEAST_0)
+    freeze_image: bool = _option(True, "freeze the image tower and train on cached image features (the paper); "
+                                 "false = train both towers")
+    logit_scale: str = _option("learnable", "learnable (from the model's value) or fixed",
+                               choices=("learnable", "fixed"))
     # -- run control ----------------------------------------------------------------------
-    seed: int = field(default=0, metadata=_help("seed for init, data order and augmentation choices"))
-    checkpoint_every: int = field(default=500, metadata=_help(
-        "steps between resumable checkpoints (0 = end only)", bounds=AT_LEAST_0))
-    keep_checkpoints: int = field(default=2, metadata=_help("how many step checkpoints to keep", bounds=AT_LEAST_1))
-    validate_every: int = field(default=0, metadata=_help(
-        "steps between validations (0 = only at the end); validation also runs before the first step when > 0",
-        bounds=AT_LEAST_0))
-    validation: list[str] = field(default_factory=lambda: ["stsb-dev"], metadata=_help(
-        "validators: stsb-dev (STS-B dev Spearman), heldout (losses, R@1, AO@10/JS@10 on held-out records)",
-        check=lambda names: _choice_problem([normalise_validator(n) for n in names], VALIDATORS)))
-    sts_dir: str | None = field(default=None, metadata=_help("STS data folder for stsb-dev (else $PARACLIP_STS_DIR or packaged)"))
-    resume: bool = field(default=True, metadata=_help(
-        "resume from the newest checkpoint in out_dir; false starts over (old files are moved aside, not deleted)"))
-    log_every: int = field(default=1, metadata=_help("steps between metrics rows", bounds=AT_LEAST_1))
+    seed: int = _option(0, "seed for init, data order and augmentation choices")
+    checkpoint_every: int = _option(500, "steps between resumable checkpoints (0 = end only)", bounds=AT_LEAST_0)
+    keep_checkpoints: int = _option(2, "how many step checkpoints to keep", bounds=AT_LEAST_1)
+    validate_every: int = _option(0, "steps between validations (0 = only at the end); validation also runs "
+                                  "before the first step when > 0", bounds=AT_LEAST_0)
+    validation: list[str] = _option(
+        factory=lambda: ["stsb-dev"],
+        help="validators: stsb-dev (STS-B dev Spearman), heldout (losses, R@1, AO@10/JS@10 on held-out records)",
+        check=lambda names: _choice_problem([normalise_validator(n) for n in names], VALIDATORS))
+    sts_dir: str | None = _option(None, "STS data folder for stsb-dev (else $PARACLIP_STS_DIR or packaged)")
+    resume: bool = _option(True, "resume from the newest checkpoint in out_dir; false starts over (old files are "
+                           "moved aside, not deleted)")
+    log_every: int = _option(1, "steps between metrics rows", bounds=AT_LEAST_1)
     # -- hardware -------------------------------------------------------------------------
-    device: str = field(default="auto", metadata=_help(
-        "auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)", check=_device_problem))
-    precision: str = field(default="auto", metadata=_help(
-        "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16", choices=("auto", "fp32", "bf16")))
-    grad_checkpointing: bool = field(default=False, metadata=_help("recompute activations in backward to save memory"))
-    threads: int | None = field(default=None, metadata=_help(
-        "torch CPU threads (default: torch's choice)", bounds=AT_LEAST_1))
-    workers: int = field(default=0, metadata=_help(
-        "image-loading worker processes when images do not fit in memory", bounds=AT_LEAST_0))
-    image_memory_gb: float = field(default=4.0, metadata=_help(
-        "decode all images into memory once when they fit in this many GB (training both towers)",
-        bounds=AT_LEAST_0))
-    feature_batch_size: int = field(default=256, metadata=_help(
-        "batch size for computing cached image features", bounds=AT_LEAST_1))
+    device: str = _option("auto", "auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)", check=_device_problem)
+    precision: str = _option("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16",
+                             choices=("auto", "fp32", "bf16"))
+    grad_checkpointing: bool = _option(False, "recompute activations in backward to save memory")
+    threads: int | None = _option(None, "torch CPU threads (default: torch's choice)", bounds=AT_LEAST_1)
+    workers: int = _option(0, "image-loading worker processes when images do not fit in memory", bounds=AT_LEAST_0)
+    image_memory_gb: float = _option(4.0, "decode all images into memory once when they fit in this many GB "
+                                     "(training both towers)", bounds=AT_LEAST_0)
+    feature_batch_size: int = _option(256, "batch size for computing cached image features", bounds=AT_LEAST_1)
 
     # -- derived helpers -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

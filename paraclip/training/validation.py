@@ -8,18 +8,23 @@ metrics appear in ``metrics.jsonl`` as ``val_<name>_<metric>``. Built in:
 * ``heldout`` — on held-out records: the training losses, caption→image R@1, and AO@10 /
   JS@10 between the top-10 images retrieved by a caption and by its paraphrase — the paper's
   paraphrased-retrieval measures, computed by the evaluation suite's own gallery search and
-  metrics (:mod:`paraclip.evaluation.metrics`), here on held-out data and pooled over both
-  paraphrases.
+  metrics (its :class:`~paraclip.evaluation.paraphrased.ParaphrasedRetrievalEvaluator`), here on
+  held-out data and pooled over both paraphrases.
+
+Built-in validators wrap the evaluation suite's evaluators (:class:`SuiteValidator`), so a metric
+has one definition for training and for standalone evaluation.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from paraclip.evaluation.metrics import gallery_search, nanmean, rank_similarity, recall_hits
+from paraclip.errors import ParaclipError
+from paraclip.evaluation.base import Evaluator
+from paraclip.training.config import normalise_validator
 from paraclip.training.losses import IMAGE, RANDOM_TEXT, LossPreset, contrastive_loss
 
 Validator = Callable[[object], dict[str, float]]
@@ -30,22 +35,56 @@ def validator_name(validator) -> str:
     return "".join(c if c.isalnum() else "_" for c in str(name)).strip("_").lower() or "validator"
 
 
-class STSBDevValidator:
-    """Spearman on the STS-B dev split, loaded lazily from the evaluation suite."""
+class SuiteValidator:
+    """One of the evaluation suite's evaluators, run as a validator under ``name``."""
 
-    name = "stsb_dev"
-
-    def __init__(self, data_dir: str | None = None):
-        from paraclip.evaluation.sts import sts_evaluator
-
-        self.evaluator = sts_evaluator("STSB-dev", data_dir)
+    def __init__(self, name: str, evaluator: Evaluator):
+        self.name, self.evaluator = name, evaluator
 
     def __call__(self, encoder) -> dict[str, float]:
         return self.evaluator(encoder)
 
 
+class STSBDevValidator(SuiteValidator):
+    """Spearman on the STS-B dev split: the suite's STS evaluator."""
+
+    def __init__(self, data_dir: str | None = None):
+        from paraclip.evaluation.sts import sts_evaluator
+
+        super().__init__("stsb_dev", sts_evaluator("STSB-dev", data_dir))
+
+
+class _HeldOutImages:
+    """The held-out images as a gallery for the suite's evaluator: ids are row numbers, features
+    are the ones the validator already has."""
+
+    def __init__(self, features: torch.Tensor):
+        self.features = features
+        self.ids = [str(i) for i in range(features.shape[0])]
+        self.name, self.source = "held-out images", "held-out records"
+
+    def embed(self, encoder, cache=None):
+        from paraclip.data.galleries import GalleryFeatures
+
+        return GalleryFeatures(self.ids, self.features)
+
+
+class _KnownTexts:
+    """An encoder view whose texts were encoded already (for the losses), so the suite's
+    evaluator does not encode them again."""
+
+    def __init__(self, embeddings: dict[str, torch.Tensor]):
+        self.embeddings = embeddings
+
+    def encode_text(self, texts, batch_size=None, progress=None) -> torch.Tensor:
+        return torch.stack([self.embeddings[t] for t in texts])
+
+
 class HeldOutValidator:
-    """Losses, retrieval and paraphrase-consistency on records kept out of training."""
+    """Losses, retrieval and paraphrase-consistency on records kept out of training.
+
+    R@1, AO@10 and JS@10 are the suite's :class:`ParaphrasedRetrievalEvaluator` on the held-out
+    images, with the pairs caption–paraphrase_1 and caption–paraphrase_2 pooled."""
 
     name = "heldout"
 
@@ -62,35 +101,38 @@ class HeldOutValidator:
         return len(self.captions)
 
     def __call__(self, encoder) -> dict[str, float]:
-        n = len(self.captions)
         images = self.image_features(encoder)
         texts = {"caption": encoder.encode_text(self.captions, progress=False)}
-        if all(p[0] for p in self.paraphrases):
-            texts["paraphrase_1"] = encoder.encode_text([p[0] for p in self.paraphrases], progress=False)
-        if all(p[1] for p in self.paraphrases):
-            texts["paraphrase_2"] = encoder.encode_text([p[1] for p in self.paraphrases], progress=False)
-        feats = {**texts, IMAGE: images[self.image_rows]}
+        for n, key in enumerate(("paraphrase_1", "paraphrase_2")):
+            if all(p[n] for p in self.paraphrases):
+                texts[key] = encoder.encode_text([p[n] for p in self.paraphrases], progress=False)
         scale = encoder.model.logit_scale.detach().exp().float().cpu()
-        out: dict[str, float] = {}
-        out.update(self._losses(feats, scale, n))
+        out = self._losses({**texts, IMAGE: images[self.image_rows]}, scale, len(self.captions))
+        out.update(self._retrieval(texts, images))
+        return out
+
+    def _retrieval(self, texts: dict[str, torch.Tensor], images: torch.Tensor) -> dict[str, float]:
+        from paraclip.evaluation.paraphrased import ParaphrasedRetrievalEvaluator, ParaphrasePairs
+
+        n = len(self.captions)
+        keys = [k for k in ("paraphrase_1", "paraphrase_2") if k in texts] or ["caption"]
+        sources = {"caption": self.captions, "paraphrase_1": [p[0] for p in self.paraphrases],
+                   "paraphrase_2": [p[1] for p in self.paraphrases]}
+        known = {t: e for key in ("caption", *keys) for t, e in zip(sources[key], texts[key])}
+        image_ids = [str(int(r)) for r in self.image_rows]
+        pairs = ParaphrasePairs(self.captions * len(keys), [t for key in keys for t in sources[key]],
+                                image_ids * len(keys), source="held-out records")
         # AO@10 / JS@10 only mean something when there are more than 10 images to choose from
         k = 10 if images.shape[0] > 10 else 1
-        labels = self.image_rows.cpu().numpy()
-        gallery_labels = np.arange(images.shape[0])
-        caption = gallery_search(texts["caption"], images, k, labels, gallery_labels)
-        out["r1_caption"] = 100.0 * nanmean(recall_hits(caption.ranks, 1))
-        similarity: dict[str, list[np.ndarray]] = {"AO@10": [], "JS@10": []}
-        for key in ("paraphrase_1", "paraphrase_2"):
-            if key not in texts:
-                continue
-            found = gallery_search(texts[key], images, k, labels, gallery_labels)
-            out[f"r1_{key}"] = 100.0 * nanmean(recall_hits(found.ranks, 1))
-            if k == 10:
-                for name, values in rank_similarity(caption.topk, found.topk, [10]).items():
-                    similarity[name].append(values)
-        if similarity["AO@10"]:
-            out["ao10"] = 100.0 * float(np.concatenate(similarity["AO@10"]).mean())
-            out["js10"] = 100.0 * float(np.concatenate(similarity["JS@10"]).mean())
+        evaluator = ParaphrasedRetrievalEvaluator(pairs, _HeldOutImages(images), ks=(k,), recall_ks=(1,))
+        items = evaluator.item_scores(_KnownTexts(known))
+        out = {"r1_caption": evaluator.metrics(items, np.arange(n))["q_R@1"]}
+        for j, key in enumerate(keys):
+            if key != "caption":
+                out[f"r1_{key}"] = evaluator.metrics(items, np.arange(j * n, (j + 1) * n))["p_R@1"]
+        if k == 10 and keys != ["caption"]:
+            pooled = evaluator.metrics(items)
+            out["ao10"], out["js10"] = pooled["AO@10"], pooled["JS@10"]
         return out
 
     def _losses(self, feats: dict[str, torch.Tensor], scale: torch.Tensor, n: int) -> dict[str, float]:
@@ -113,3 +155,43 @@ class HeldOutValidator:
         if not chunks or len(sums) == 1:
             return {}
         return {k: v / chunks for k, v in sums.items()}
+
+
+def heldout_validator(heldout: Sequence, image_source, val_image_rows: np.ndarray, n_images: int,
+                      preset: LossPreset, batch_size: int) -> HeldOutValidator:
+    """The held-out validator of a run: its images' features come from the run's image source."""
+    rows = torch.as_tensor(val_image_rows)
+    unique = torch.unique(rows)
+    remap = torch.full((n_images,), -1, dtype=torch.long)
+    remap[unique] = torch.arange(len(unique))
+    return HeldOutValidator([r.caption for r in heldout], [[r.paraphrase_1, r.paraphrase_2] for r in heldout],
+                            remap[rows], lambda encoder: image_source.encode(unique, encoder), preset, batch_size)
+
+
+def _stsb_dev(sts_dir: str | None, heldout: Callable[[], HeldOutValidator] | None) -> Validator:
+    return STSBDevValidator(sts_dir)
+
+
+def _heldout(sts_dir: str | None, heldout: Callable[[], HeldOutValidator] | None) -> Validator:
+    if heldout is None:
+        raise ParaclipError("no held-out records (set val_data or val_split)")
+    return heldout()
+
+
+# the names of config.VALIDATORS; a builder raises ParaclipError when its data is not there
+BUILT_IN_VALIDATORS = {"stsb-dev": _stsb_dev, "heldout": _heldout}
+
+
+def build_validators(names: Sequence[str], sts_dir: str | None, heldout: Callable[[], HeldOutValidator] | None,
+                     say: Callable[[str], None]) -> list[Validator]:
+    """The built-in validators named in the config; one whose data is missing is skipped with a message."""
+    out: list[Validator] = []
+    for name in map(normalise_validator, names):
+        if name not in BUILT_IN_VALIDATORS:
+            raise ParaclipError(f"Unknown validator {name!r} in `validation`; built in: "
+                                f"{', '.join(BUILT_IN_VALIDATORS)}.")
+        try:
+            out.append(BUILT_IN_VALIDATORS[name](sts_dir, heldout))
+        except ParaclipError as exc:
+            say(f"validation {name} skipped: {exc}")
+    return out

@@ -123,15 +123,15 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(workspace, caps
     lines = workspace.world["data"].read_text().splitlines()
     data.write_text("\n".join(lines + lines[:1]) + "\n")
     argv = ["train", "--config", _yaml(workspace, "full-disk", data=str(data), out_dir=str(workspace.root / "full"))]
-    real_save, calls = ckpt_io.save_atomic, []
+    real_save, calls = ckpt_io.save_checkpoint, []
 
-    def full_disk_on_second(obj, path):
+    def full_disk_on_second(path, *args, **fields):
         calls.append(path)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".tmp")
-        real_save(obj, path)
+        return real_save(path, *args, **fields)
 
-    monkeypatch.setattr(ckpt_io, "save_atomic", full_disk_on_second)
+    monkeypatch.setattr(ckpt_io, "save_checkpoint", full_disk_on_second)
     checkpoints = workspace.root / "full" / "checkpoints"
 
     def first_checkpoint_kept(w, outcome):
@@ -140,7 +140,7 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(workspace, caps
 
     run_case(Case("disk-full-checkpoint", lambda w: argv, status=1, kept=first_checkpoint_kept,
                   names=("No space left on device", "step-00000002.pt", "resumes")), workspace, capsys)
-    monkeypatch.setattr(ckpt_io, "save_atomic", real_save)
+    monkeypatch.setattr(ckpt_io, "save_checkpoint", real_save)
 
     def resumed_and_finished(w, outcome):
         assert (workspace.root / "full" / "final.pt").is_file()

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from paraclip.errors import DataError, ModelLoadError, ParaclipError
+from paraclip.models.checkpoint import save_checkpoint
 from paraclip.training import train
 
 from .helpers import make_world, read_metrics, state_dict_of, tiny_config
@@ -18,8 +19,7 @@ def base_checkpoint(tmp_path_factory):
     torch.manual_seed(123)
     encoder = load_encoder("paraclip-tiny", device="cpu")
     path = tmp_path_factory.mktemp("base") / "tiny-base.pt"
-    torch.save({"state_dict": encoder.model.state_dict(), "arch": "paraclip-tiny"}, path)
-    return path
+    return save_checkpoint(path, encoder.model.state_dict(), "paraclip-tiny")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_checkpoint_of_another_architecture_is_a_clear_error(shared_world, tmp_p
 
     mini = load_encoder("paraclip-mini", device="cpu")
     other = tmp_path / "mini.pt"
-    torch.save({"state_dict": mini.model.state_dict(), "arch": "paraclip-mini"}, other)
+    save_checkpoint(other, mini.model.state_dict(), "paraclip-mini")
     with pytest.raises(ModelLoadError, match="paraclip-mini"):
         train(tiny_config(shared_world, tmp_path / "a", pretrained=str(other), steps=1))
 

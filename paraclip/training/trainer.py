@@ -14,6 +14,7 @@ reused by later runs and by evaluation.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -176,11 +177,8 @@ class Trainer:
             self.ddp = DistributedDataParallel(self.module, device_ids=ids, broadcast_buffers=False)
         self.optimizer = build_optimizer(self.clip, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), cfg.eps)
         self.trainable = [p for p in self.clip.parameters() if p.requires_grad]
-        make_heldout = None
-        if self.heldout:
-            def make_heldout():
-                return heldout_validator(self.heldout, prepared.source, prepared.val_image_rows, prepared.n_images,
-                                         self.preset, cfg.batch_size)
+        make_heldout = functools.partial(heldout_validator, self.heldout, prepared.source, prepared.val_image_rows,
+                                         prepared.n_images, self.preset, cfg.batch_size) if self.heldout else None
         self.validators = build_validators(cfg.validation, cfg.sts_dir, make_heldout, console.say) + list(validators)
         self.step, self.train_seconds = 0, 0.0
         if resume is not None:

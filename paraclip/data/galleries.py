@@ -38,6 +38,7 @@ import torch
 from paraclip.data.images import (
     IMAGE_SUFFIXES,
     NO_RASTERISER,
+    Rasteriser,
     default_raster_cache,
     open_image,
     reason_kind,
@@ -94,7 +95,7 @@ class Gallery:
     source: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-    rasterise: Callable[[Path, int], bytes] | None = None
+    rasterise: Rasteriser | None = None
 
     def __post_init__(self):
         if not (len(self.ids) == len(self.captions) == len(self.paths)):

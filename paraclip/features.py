@@ -1,4 +1,6 @@
-"""On-disk cache of image embeddings, shared by the trainer and the evaluators.
+"""On-disk cache of image embeddings, shared by the trainer and the evaluators, and the functions
+that fill it (:func:`encode_images_cached`; :func:`embed_images`, which also overlaps decoding with
+encoding and reports the images that cannot be opened).
 
 Images are encoded once with the (frozen) image tower and stored as fp16 rows keyed by
 (model fingerprint, image id). Each ``put`` appends one shard (``<unique>.npy`` + ``<unique>.ids.json``,
@@ -15,12 +17,14 @@ import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
+from paraclip.data.images import ImageLoadError
 from paraclip.files import atomic_write_text, cache_root
 
 
@@ -150,3 +154,55 @@ def encode_images_cached(
         if callable(progress):
             progress(min(start + batch_size, len(todo)), len(todo))
     return cache.get([str(i) for i in ids])
+
+
+def embed_images(encoder, ids: Sequence[str], load: Callable[[str], object], cache: FeatureCache | None = None,
+                 batch_size: int | None = None, progress=None, workers: int = 4):
+    """``(features of the loadable ids in order, {id: reason} for the rest)``, via the feature cache.
+
+    Only ids missing from the cache are opened: in a small thread pool, a couple of batches
+    ahead of the encoder, so that decoding overlaps the forward pass with bounded memory
+    (``workers=0``: one after the other in this thread).
+    ``load(id)`` returns a PIL image or raises :class:`~paraclip.data.images.ImageLoadError`.
+    """
+    if not getattr(encoder, "has_image_tower", False):
+        raise NotImplementedError(f"{getattr(encoder, 'name', encoder)} is a text-only encoder; "
+                                  f"image tasks need an image tower")
+    cache = cache if cache is not None else FeatureCache.for_encoder(encoder)
+    todo = list(dict.fromkeys(cache.missing(ids)))
+    batch_size = batch_size or getattr(encoder, "image_batch_size", 64)
+    preprocess = encoder.preprocess
+    problems: dict[str, str] = {}
+
+    def prepare(image_id: str):
+        try:
+            return preprocess(load(image_id)), None
+        except ImageLoadError as exc:
+            return None, exc.reason
+
+    batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        prefetch = 2 if workers > 0 else 0  # batches being decoded ahead of the encoder (0: in this thread)
+        inflight = [[pool.submit(prepare, i) for i in b] for b in batches[:prefetch]]
+        for n, batch in enumerate(batches):
+            if prefetch:
+                futures = inflight.pop(0)
+                if n + prefetch < len(batches):
+                    inflight.append([pool.submit(prepare, i) for i in batches[n + prefetch]])
+                prepared = [f.result() for f in futures]
+            else:
+                prepared = [prepare(i) for i in batch]
+            ready = {}
+            for image_id, (pixels, reason) in zip(batch, prepared):
+                if reason is not None:
+                    problems[image_id] = reason
+                else:
+                    ready[image_id] = pixels
+            if ready:
+                encode_images_cached(encoder, list(ready), ready.__getitem__, cache, batch_size=batch_size)
+            done += len(batch)
+            if callable(progress):
+                progress(done, len(todo))
+    kept = [i for i in ids if i not in problems]
+    return (cache.get(kept) if kept else torch.empty(0, 0)), problems

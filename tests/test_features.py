@@ -53,3 +53,23 @@ def test_concurrent_writers_do_not_collide(tmp_path):
     assert early.missing(["x"]) == ["x"]
     FeatureCache(tmp_path, "model2").put(["x"], torch.ones(1, 8))
     assert early.missing(["x"]) == [] and early.get(["x"]).sum().item() == 8.0
+
+
+def test_embed_images_reports_unopenable_ids_and_prefetch_changes_nothing(tiny_encoder, tmp_path):
+    from paraclip.data.images import ImageLoadError
+    from paraclip.features import embed_images
+
+    def load(image_id):
+        if image_id == "bad":
+            raise ImageLoadError(f"{image_id}.png", "not an image PIL can read")
+        return Image.new("RGB", (32, 32), (int(image_id) * 40, 0, 0))
+
+    ids = ["1", "bad", "2", "3", "4"]
+    seen = []
+    threaded, problems = embed_images(tiny_encoder, ids, load, FeatureCache(tmp_path / "a", "m"), batch_size=2,
+                                      progress=lambda done, total: seen.append((done, total)), workers=2)
+    inline, same = embed_images(tiny_encoder, ids, load, FeatureCache(tmp_path / "b", "m"), batch_size=2, workers=0)
+    assert problems == same == {"bad": "not an image PIL can read"}
+    assert threaded.shape == (4, 32) and torch.equal(threaded, inline)
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    torch.testing.assert_close(threaded[1], tiny_encoder.encode_image([load("2")])[0], atol=2e-3, rtol=0)

@@ -10,7 +10,7 @@ CONFTEST = Path(__file__).with_name("conftest.py")
 
 
 def test_every_default_location_is_inside_the_temporary_cache():
-    from paraclip.data.galleries import default_raster_cache
+    from paraclip.data.images import default_raster_cache
     from paraclip.features import default_cache_root
     from paraclip.jobs import default_app_dir
     from paraclip.miniworld.pipeline import default_root as miniworld_root

@@ -13,14 +13,13 @@ each image as an RGB PIL image. Loaders:
   Hugging Face hub when online: ``clip-benchmark/wds_mscoco_captions`` (COCO Karpathy 5k test)
   and ``clip-benchmark/wds_flickr30k`` (Flickr30k 1k test).
 
-Images are normalised on load: transparent cut-outs (RGBA, LA, palette with transparency) are
-composited on white, grayscale / 16-bit / CMYK become RGB, SVGs are rasterised when a
-rasteriser exists (``cairosvg`` or ``rsvg-convert``) and otherwise skipped and counted. Files
-that are missing, empty, truncated or unreadable are reported in :attr:`Gallery.problems` and
-left out; they never stop an evaluation.
+Images are opened with :func:`paraclip.data.images.open_image`, the decoder training uses too
+(transparency composited on white, SVGs rasterised when a rasteriser exists and otherwise
+skipped and counted). Files that are missing, empty, truncated or unreadable are reported in
+:attr:`Gallery.problems` and left out; they never stop an evaluation.
 
-Embeddings go through :func:`paraclip.features.encode_images_cached`, so the evaluators and
-the trainer share one on-disk cache keyed by model; a gallery's rows are keyed by image id and
+Embeddings go through :func:`paraclip.features.embed_images`, so the evaluators and the
+trainer share one on-disk cache keyed by model; a gallery's rows are keyed by image id and
 the file it comes from (:meth:`Gallery.cache_key`), so galleries that reuse ids never collide.
 """
 
@@ -28,41 +27,31 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
-import shutil
-import subprocess
-import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
+from paraclip.data.images import (
+    IMAGE_SUFFIXES,
+    NO_RASTERISER,
+    Rasteriser,
+    default_raster_cache,
+    open_image,
+    reason_kind,
+    svg_rasteriser,
+)
+from paraclip.data.shards import shard_members
 from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
-from paraclip.files import cache_root
+from paraclip.features import embed_images
+from paraclip.files import atomic_write_text, cache_root
 from paraclip.registry import Registry
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg")
 TUXPAINT_STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
-SVG_RASTER_SIZE = 320  # px, longest side; CLIP preprocessing resizes to 224 anyway
-
-
-class ImageLoadError(DataError):
-    """One image could not be opened; ``path`` and a short ``reason`` (first words = the kind)."""
-
-    def __init__(self, path, reason: str):
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"{path}: {reason}.")
-
-
-def reason_kind(reason: str) -> str:
-    """The kind of a skip/problem reason, for counting ("empty file (0 bytes)" -> "empty file")."""
-    return reason.split(" (")[0].rstrip(".")
 
 
 # -- tables (CSV / TSV / JSONL) --------------------------------------------------------------
@@ -74,163 +63,6 @@ def pick_field(record: dict[str, str], names: Sequence[str]) -> str | None:
         if name.lower() in lowered:
             return lowered[name.lower()]
     return None
-
-
-# -- image normalisation ---------------------------------------------------------------------
-
-def _rsvg_rasterise(path: Path, size: int) -> bytes:
-    return subprocess.run(["rsvg-convert", "-w", str(size), "-h", str(size), "--keep-aspect-ratio", str(path)],
-                          check=True, capture_output=True, timeout=60).stdout
-
-
-def _cairosvg_rasterise(path: Path, size: int) -> bytes:
-    import cairosvg
-
-    return cairosvg.svg2png(url=str(path), output_width=size)
-
-
-def svg_rasteriser() -> Callable[[Path, int], bytes] | None:
-    """A function ``(svg path, size) -> PNG bytes`` if cairosvg or rsvg-convert is available."""
-    try:
-        import cairosvg  # noqa: F401
-
-        return _cairosvg_rasterise
-    except Exception:  # noqa: BLE001 - ImportError, or OSError when libcairo is missing
-        pass
-    if shutil.which("rsvg-convert"):
-        return _rsvg_rasterise
-    return None
-
-
-NO_RASTERISER = ("SVG skipped: no SVG rasteriser (install `librsvg2-bin` with apt, "
-                 "or `pip install cairosvg`)")
-
-
-def to_rgb(image):
-    """RGB copy of a PIL image: transparency composited on white, gray / 16-bit / CMYK converted."""
-    from PIL import Image
-
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        if image.mode.startswith("I;16"):
-            scale = 255.0 / 65535.0  # the full 16-bit range
-        else:  # 32-bit int / float: stretch only when values exceed 8 bits
-            scale = 255.0 / arr.max() if arr.size and arr.max() > 255 else 1.0
-        image = Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), "L")
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB") if image.mode != "RGB" else image
-
-
-def open_image(path: str | os.PathLike, rasterise: Callable[[Path, int], bytes] | None = None,
-               raster_cache: Path | None = None):
-    """Open ``path`` as an RGB PIL image; raise :class:`ImageLoadError` saying why it cannot be."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageLoadError(path, "empty file (0 bytes)")
-        if path.suffix.lower() == ".svg":
-            if rasterise is None:
-                raise ImageLoadError(path, NO_RASTERISER)
-            data = _rasterised_png(path, rasterise, raster_cache)
-            image = Image.open(io.BytesIO(data))
-        else:
-            image = Image.open(path)
-        image.load()  # decode now, so that truncated files fail here and not inside the encoder
-        return to_rgb(image)
-    except ImageLoadError:
-        raise
-    except FileNotFoundError:
-        raise ImageLoadError(path, "file not found") from None
-    except UnidentifiedImageError:
-        raise ImageLoadError(path, "not an image PIL can read") from None
-    except subprocess.CalledProcessError as exc:
-        detail = exc.stderr.decode(errors="replace").strip()[:200]
-        raise ImageLoadError(path, f"SVG rasteriser failed ({detail})") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated data, bad headers, decoder errors
-        raise ImageLoadError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
-
-
-def _rasterised_png(path: Path, rasterise: Callable[[Path, int], bytes], cache: Path | None) -> bytes:
-    """Rasterise once; keep the PNG under the cache so that each model does not pay again."""
-    if cache is None:
-        return rasterise(path, SVG_RASTER_SIZE)
-    st = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{SVG_RASTER_SIZE}".encode()).hexdigest()
-    target = cache / f"{key}.png"
-    if target.exists():
-        return target.read_bytes()
-    data = rasterise(path, SVG_RASTER_SIZE)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return data
-
-
-def default_raster_cache() -> Path:
-    return cache_root() / "svg-raster"
-
-
-def embed_images(encoder, ids: Sequence[str], load: Callable[[str], object], cache=None,
-                 batch_size: int | None = None, progress=None, workers: int = 4):
-    """``(features of the loadable ids in order, {id: reason} for the rest)``, via the shared
-    feature cache (:func:`paraclip.features.encode_images_cached`).
-
-    Only ids missing from the cache are opened: in a small thread pool, a couple of batches
-    ahead of the encoder, so that decoding overlaps the forward pass with bounded memory
-    (``workers=0``: one after the other in this thread).
-    ``load(id)`` returns a PIL image or raises :class:`ImageLoadError`.
-    """
-    from paraclip.features import FeatureCache, encode_images_cached
-
-    if not getattr(encoder, "has_image_tower", False):
-        raise NotImplementedError(f"{getattr(encoder, 'name', encoder)} is a text-only encoder; "
-                                  f"image tasks need an image tower")
-    cache = cache if cache is not None else FeatureCache.for_encoder(encoder)
-    todo = list(dict.fromkeys(cache.missing(ids)))
-    batch_size = batch_size or getattr(encoder, "image_batch_size", 64)
-    preprocess = encoder.preprocess
-    problems: dict[str, str] = {}
-
-    def prepare(image_id: str):
-        try:
-            return preprocess(load(image_id)), None
-        except ImageLoadError as exc:
-            return None, exc.reason
-
-    batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        prefetch = 2 if workers > 0 else 0  # batches being decoded ahead of the encoder (0: in this thread)
-        inflight = [[pool.submit(prepare, i) for i in b] for b in batches[:prefetch]]
-        for n, batch in enumerate(batches):
-            if prefetch:
-                futures = inflight.pop(0)
-                if n + prefetch < len(batches):
-                    inflight.append([pool.submit(prepare, i) for i in batches[n + prefetch]])
-                prepared = [f.result() for f in futures]
-            else:
-                prepared = [prepare(i) for i in batch]
-            ready = {}
-            for image_id, (pixels, reason) in zip(batch, prepared):
-                if reason is not None:
-                    problems[image_id] = reason
-                else:
-                    ready[image_id] = pixels
-            if ready:
-                encode_images_cached(encoder, list(ready), ready.__getitem__, cache, batch_size=batch_size)
-            done += len(batch)
-            if callable(progress):
-                progress(done, len(todo))
-    kept = [i for i in ids if i not in problems]
-    return (cache.get(kept) if kept else torch.empty(0, 0)), problems
 
 
 # -- the gallery -----------------------------------------------------------------------------
@@ -263,7 +95,7 @@ class Gallery:
     source: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-    rasterise: Callable[[Path, int], bytes] | None = None
+    rasterise: Rasteriser | None = None
 
     def __post_init__(self):
         if not (len(self.ids) == len(self.captions) == len(self.paths)):
@@ -484,9 +316,6 @@ def tuxpaint_gallery(root: str | os.PathLike | None = None) -> Gallery:
                    skipped=skipped, rasterise=rasterise)
 
 
-WDS_IMAGE_EXTS = ("webp", "png", "jpg", "jpeg")
-
-
 def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None = None,
                 extract_to: str | os.PathLike | None = None) -> Gallery:
     """A gallery in CLIP_benchmark's webdataset layout: ``root/{split}/*.tar`` whose samples hold
@@ -506,42 +335,26 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
     index_file = out / "index.json"
     if not index_file.exists():
         records = _extract_wds(shards, out)
-        from paraclip.files import atomic_write_text
-
         atomic_write_text(index_file, json.dumps(records))
     records = json.loads(index_file.read_text())
     ids = [f"{name}/{r['key']}" for r in records]
     return Gallery(name, ids, [r["captions"] for r in records], [out / r["file"] for r in records],
-                   source=f"webdataset {root}/{split} ({len(shards)} shards)", rasterise=None)
+                   source=f"webdataset {root}/{split} ({len(shards)} shards)", rasterise=svg_rasteriser())
 
 
 def _extract_wds(shards: Sequence[Path], out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
-    samples: dict[str, dict] = {}
-    order: list[str] = []
-    for shard in shards:
-        try:
-            with tarfile.open(shard) as tar:
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    # webdataset convention: the key is the path up to the first dot of the file name
-                    parent, base = os.path.split(member.name)
-                    stem, _, ext = base.partition(".")
-                    key = f"{parent}/{stem}" if parent else stem
-                    if key not in samples:
-                        samples[key] = {}
-                        order.append(key)
-                    data = tar.extractfile(member).read()
-                    if ext.lower() == "txt":
-                        samples[key]["captions"] = [c.strip() for c in data.decode("utf-8", "replace").splitlines() if c.strip()]
-                    elif ext.lower() in WDS_IMAGE_EXTS:
-                        target = out / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.{ext.lower()}"
-                        target.write_bytes(data)
-                        samples[key]["file"] = target.name
-        except tarfile.TarError as exc:
-            raise DataError(f"{shard}: not a readable tar shard ({exc}). Delete it and download again.") from None
-    records = [{"key": k, **samples[k]} for k in order if "file" in samples[k] and samples[k].get("captions")]
+    samples: dict[str, dict] = {}  # key -> {"captions": [...], "file": name}, in first-seen order
+    for key, member in shard_members(shards):
+        sample = samples.setdefault(key, {})
+        if member.ext == "txt":
+            text = member.read().decode("utf-8", "replace")
+            sample["captions"] = [c.strip() for c in text.splitlines() if c.strip()]
+        elif f".{member.ext}" in IMAGE_SUFFIXES:
+            target = out / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.{member.ext}"
+            target.write_bytes(member.read())
+            sample["file"] = target.name
+    records = [{"key": k, **s} for k, s in samples.items() if "file" in s and s.get("captions")]
     if not records:
         raise DataError(f"{shards[0].parent}: the shards hold no (image, txt) samples.")
     return records
@@ -599,6 +412,6 @@ def load_gallery(spec: str | os.PathLike, captions_file: str | os.PathLike | Non
 
 
 __all__ = [
-    "GALLERIES", "Gallery", "GalleryFeatures", "embed_images", "HubGallery", "ImageLoadError", "folder_gallery", "load_gallery",
-    "open_image", "svg_rasteriser", "to_rgb", "tuxpaint_gallery", "wds_gallery",
+    "GALLERIES", "Gallery", "GalleryFeatures", "HubGallery", "folder_gallery", "load_gallery", "tuxpaint_gallery",
+    "wds_gallery",
 ]

@@ -37,9 +37,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from paraclip.data.galleries import ImageLoadError, embed_images, open_image
+from paraclip.data.images import ImageLoadError, open_image
 from paraclip.errors import DataError
 from paraclip.evaluation.base import Evaluator, ItemScores, select
+from paraclip.features import embed_images
 
 # ARO's list of relations excluded from the VG-Relation macro accuracy (symmetric or otherwise
 # order-insensitive relations), as given in ARO's notebook "Replicate ARO! VG-Relation,

@@ -6,7 +6,9 @@
   ``ok``), that a reviewer rejected, or that lack a text the loss needs are skipped and
   counted in a :class:`DataReport` — never dropped silently.
 * :class:`ImageIndex` maps image ids to files: a folder (files named ``<image_id>.<ext>`` or
-  by relative path), a CSV/TSV/JSONL with id and path columns, or webdataset ``.tar`` shards.
+  by relative path), a CSV/TSV/JSONL with id and path columns, or webdataset ``.tar`` shards, and
+  decodes them with :func:`paraclip.data.images.open_image` like the galleries do (transparency
+  composited on white, SVGs rasterised).
 * :class:`BatchSchedule` makes the order of examples a pure function of (seed, step), so a
   resumed run sees exactly the batches the uninterrupted run would have seen.
 * :class:`PixelStore` decodes every image once into a uint8 tensor (the resize/crop part of
@@ -17,8 +19,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,10 +28,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from paraclip.data.images import IMAGE_SUFFIXES, default_raster_cache, is_image_name, open_image, svg_rasteriser
+from paraclip.data.shards import ShardMember, shard_members
 from paraclip.data.tables import iter_delimited, iter_jsonl
 from paraclip.errors import DataError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 OK_STATUSES = ("ok",)
 REJECTED_REVIEWS = ("rejected",)
 ID_COLUMNS = ("image_id", "id", "key", "image_key")
@@ -165,19 +166,14 @@ def records_fingerprint(records: Sequence[Record]) -> str:
 ImageLoader = Callable[[str], Any]  # image id -> PIL image (or numpy HWC uint8 array)
 
 
-@dataclass
-class _TarMember:
-    shard: Path
-    offset: int
-    size: int
-
-
 class ImageIndex:
-    """Where each image id's file is, and how to open it."""
+    """Where each image id's file is, and how to open it (with :func:`paraclip.data.images.open_image`,
+    the decoder the galleries use, so an image decodes the same way for training and evaluation)."""
 
-    def __init__(self, locations: Mapping[str, Path | _TarMember], source: str):
+    def __init__(self, locations: Mapping[str, Path | ShardMember], source: str):
         self.locations = dict(locations)
         self.source = source
+        self._rasterise = None  # looked up on the first SVG
 
     @classmethod
     def from_spec(cls, spec: str | Path) -> "ImageIndex":
@@ -187,13 +183,13 @@ class ImageIndex:
                             f"listing image_id and path, or webdataset .tar shards.")
         if path.is_dir():
             files = [p for p in sorted(path.rglob("*")) if p.is_file()]
-            images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+            images = [p for p in files if is_image_name(p)]
             if images:
                 return cls(_folder_locations(path, images), f"folder {path}")
             shards = [p for p in files if p.suffix == ".tar"]
             if shards:
                 return cls(_tar_locations(shards), f"{len(shards)} tar shards in {path}")
-            raise DataError(f"Image folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}) and no .tar shards.")
+            raise DataError(f"Image folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}) and no .tar shards.")
         suffix = path.suffix.lower()
         if suffix == ".tar":
             return cls(_tar_locations([path]), f"tar shard {path}")
@@ -211,24 +207,19 @@ class ImageIndex:
 
     def describe(self, image_id: str) -> str:
         loc = self.locations.get(image_id)
-        if isinstance(loc, _TarMember):
+        if isinstance(loc, ShardMember):
             return f"{loc.shard}@{loc.offset}"
         return str(loc)
 
     def load(self, image_id: str):
-        """The image as an RGB PIL image (raises OSError/ValueError for unreadable files)."""
-        from PIL import Image
-
+        """The image as an RGB PIL image (KeyError for an unknown id; :class:`ImageLoadError`, a
+        ValueError, for a file that cannot be decoded)."""
         loc = self.locations[image_id]
-        if isinstance(loc, _TarMember):
-            with open(loc.shard, "rb") as f:
-                f.seek(loc.offset)
-                data = f.read(loc.size)
-            img = Image.open(io.BytesIO(data))
-        else:
-            img = Image.open(loc)
-        img.load()
-        return img.convert("RGB")
+        if self._rasterise is None and Path(getattr(loc, "name", loc)).suffix.lower() == ".svg":
+            self._rasterise = svg_rasteriser()
+        if isinstance(loc, ShardMember):
+            return open_image(f"{loc.shard}/{loc.name}", self._rasterise, default_raster_cache(), data=loc.read())
+        return open_image(loc, self._rasterise, default_raster_cache())
 
 
 def _folder_locations(root: Path, files: list[Path]) -> dict[str, Path]:
@@ -243,23 +234,13 @@ def _folder_locations(root: Path, files: list[Path]) -> dict[str, Path]:
     return out
 
 
-def _tar_locations(shards: list[Path]) -> dict[str, _TarMember]:
-    out: dict[str, _TarMember] = {}
-    for shard in shards:
-        try:
-            with tarfile.open(shard) as tar:
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    folder, _, base = member.name.rpartition("/")
-                    if "." + base.rsplit(".", 1)[-1].lower() not in IMAGE_EXTENSIONS:
-                        continue
-                    stem = base.split(".", 1)[0]  # webdataset: the key is the name up to the first dot
-                    key = f"{folder}/{stem}" if folder else stem
-                    out[key] = _TarMember(shard, member.offset_data, member.size)
-                    out.setdefault(stem, out[key])
-        except tarfile.TarError as exc:
-            raise DataError(f"{shard}: not a readable tar file ({exc}).") from None
+def _tar_locations(shards: list[Path]) -> dict[str, ShardMember]:
+    """Image members by webdataset key (and by bare stem, when that is not taken)."""
+    out: dict[str, ShardMember] = {}
+    for key, member in shard_members(shards):
+        if is_image_name(member.name):
+            out[key] = member
+            out.setdefault(key.rpartition("/")[2], member)
     return out
 
 

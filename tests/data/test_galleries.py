@@ -8,27 +8,22 @@ import os
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from paraclip.data import galleries
-from paraclip.data.galleries import (
-    ImageLoadError,
-    folder_gallery,
-    load_gallery,
-    open_image,
-    svg_rasteriser,
-    tuxpaint_gallery,
-    wds_gallery,
-)
+from paraclip.data.galleries import folder_gallery, load_gallery, tuxpaint_gallery, wds_gallery
+from paraclip.data.images import svg_rasteriser
 from paraclip.data.tables import iter_table
 from paraclip.errors import DataError, UnknownNameError
 from paraclip.features import FeatureCache
 
-SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">
-<rect x="0" y="0" width="20" height="20" fill="#ff0000"/></svg>"""
+
+def _encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
 
 
 @pytest.fixture(autouse=True)
@@ -37,75 +32,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=fmt)
-    return buf.getvalue()
-
-
-@pytest.fixture
-def image_folder(tmp_path) -> Path:
-    """One file of each kind a real folder may hold, and a captions.csv listing them all."""
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    rgba = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
-    rgba.paste((0, 0, 255, 255), (6, 6, 18, 18))  # an opaque blue square on a transparent ground
-    rgba.save(folder / "cutout.png")
-    Image.new("L", (20, 20), 128).save(folder / "gray.png")
-    Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16)).save(folder / "gray16.png")
-    pal = Image.new("P", (16, 16), 1)
-    pal.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
-    pal.info["transparency"] = 1
-    pal.save(folder / "palette.png", transparency=1)
-    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
-    (folder / "drawing.svg").write_text(SVG)
-    full = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
-    (folder / "truncated.png").write_bytes(full[: len(full) // 2])
-    (folder / "empty.png").write_bytes(b"")
-    (folder / "notimage.png").write_text("this is text, not a PNG")
-    rows = [
-        ("cutout.png", "a blue square cut out", "img-cutout"),
-        ("cutout.png", "a second caption of the square", "img-cutout"),
-        ("gray.png", "a gray field", ""),
-        ("gray16.png", "a sixteen-bit gray field", ""),
-        ("palette.png", "a transparent palette image", ""),
-        ("cmyk.jpg", "a red cmyk picture", ""),
-        ("drawing.svg", "a red rectangle drawing", ""),
-        ("truncated.png", "noise cut short", ""),
-        ("empty.png", "nothing at all", ""),
-        ("notimage.png", "text pretending to be an image", ""),
-        ("missing.png", "a file that is not there", ""),
-    ]
-    lines = ["file,caption,image_id"] + [f"{f},{c},{i}" for f, c, i in rows]
-    (folder / "captions.csv").write_text("\n".join(lines) + "\n")
-    return folder
-
-
-def test_image_modes_become_rgb(image_folder):
-    cut = open_image(image_folder / "cutout.png")
-    assert cut.mode == "RGB"
-    assert cut.getpixel((0, 0)) == (255, 255, 255)  # transparency composited on white
-    assert cut.getpixel((12, 12)) == (0, 0, 255)
-    assert open_image(image_folder / "gray.png").getpixel((3, 3)) == (128, 128, 128)
-    g16 = open_image(image_folder / "gray16.png")
-    assert g16.mode == "RGB" and g16.getpixel((0, 0)) == (156, 156, 156)  # 40000/65535 of white, not clipped
-    assert open_image(image_folder / "palette.png").getpixel((0, 0)) == (255, 255, 255)
-    r, g, b = open_image(image_folder / "cmyk.jpg").getpixel((8, 8))
-    assert r > 200 and g < 60 and b < 60
-
-
-@pytest.mark.parametrize("name,reason", [
-    ("truncated.png", "unreadable image"),
-    ("empty.png", "empty file"),
-    ("notimage.png", "not an image"),
-    ("missing.png", "file not found"),
-])
-def test_bad_files_raise_a_named_reason(image_folder, name, reason):
-    with pytest.raises(ImageLoadError) as info:
-        open_image(image_folder / name)
-    assert reason in str(info.value) and name in str(info.value)
 
 
 def test_folder_gallery_reports_and_embeds_what_it_can(image_folder, tiny_encoder, tmp_path):
@@ -182,7 +108,7 @@ def test_svg_skipped_and_counted_without_rasteriser(image_folder, monkeypatch):
 
 
 def test_captions_file_errors_name_file_line_and_field(tmp_path):
-    (tmp_path / "a.png").write_bytes(_png_bytes(Image.new("RGB", (4, 4))))
+    (tmp_path / "a.png").write_bytes(_encoded(Image.new("RGB", (4, 4))))
     bad = tmp_path / "caps.csv"
     bad.write_text("file,text\na.png,a black square\na.png,\n")
     with pytest.raises(DataError, match=r"caps.csv:3: field 'text' is empty"):
@@ -228,7 +154,7 @@ def test_webdataset_gallery(tmp_path):
     (root / "test").mkdir(parents=True)
     with tarfile.open(root / "test" / "0.tar", "w") as tar:
         for n, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
-            for name, data in [(f"{n:04d}.jpg", _png_bytes(Image.new("RGB", (8, 8), colour), "JPEG")),
+            for name, data in [(f"{n:04d}.jpg", _encoded(Image.new("RGB", (8, 8), colour), "JPEG")),
                                (f"{n:04d}.txt", f"caption {n} one\ncaption {n} two\n".encode())]:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)

@@ -27,7 +27,7 @@ def shared_world(tmp_path_factory):
     return make_world(tmp_path_factory.mktemp("shared") / "world", n=32)
 
 
-def test_loss_goes_down_on_a_fixed_batch(world, tmp_path):
+def test_loss_goes_down_on_a_fixed_batch(tmp_path):
     # batch = the whole (16-record) data set, so every step sees the same examples
     world16 = make_world(tmp_path / "w16", n=16)
     result = train(tiny_config(world16, tmp_path / "run", steps=25, batch_size=16, lr=2e-3, warmup=0,

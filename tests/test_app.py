@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 START_LIMIT_S = 15.0  # the issue's acceptance figure, for an idle 2-core machine
 TABS = ["Paraphrase", "Train", "Compare", "Explore", "About"]
 
+# every test here shares the Space started by the module fixture (~35 s), and two take ~50 s more
+pytestmark = pytest.mark.slow
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a running process (Linux ``/proc``): unlike wall time, it does not

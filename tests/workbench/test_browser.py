@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from .browser import needs_chromium, shot
 
 pytestmark = needs_chromium
 
 
+@pytest.mark.slow
 def test_click_through_every_tab(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
@@ -89,6 +92,7 @@ def test_click_through_every_tab(launched, browser, chat_server, services):
     page.close()
 
 
+@pytest.mark.slow
 def test_a_restarted_app_lists_the_job_history(services, browser):
     """A second app process (new Services and JobRunner over the same folder) shows earlier jobs."""
     from playwright.sync_api import expect

@@ -79,6 +79,7 @@ def test_stop_shows_the_finished_rows_and_the_server_goes_quiet(launched, browse
     page.close()
 
 
+@pytest.mark.slow
 def test_review_stores_what_was_chosen_and_a_new_run_clears_the_boxes(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
@@ -120,6 +121,7 @@ def test_review_stores_what_was_chosen_and_a_new_run_clears_the_boxes(launched, 
     page.close()
 
 
+@pytest.mark.slow
 def test_paraphrase_to_train_says_why_up_front_and_the_example_data_starts(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
@@ -153,6 +155,7 @@ def test_paraphrase_to_train_says_why_up_front_and_the_example_data_starts(launc
     page.close()
 
 
+@pytest.mark.slow
 def test_compare_with_three_models_has_no_clipped_labels_at_1400_and_400_px(launched, browser, services, tmp_path):
     from playwright.sync_api import expect
 

@@ -12,10 +12,10 @@ import pytest
 
 from .browser import needs_chromium, shot
 
-pytestmark = needs_chromium
+# slow as a whole: both tests drive Chromium through a real app (~30-280 s at load ~10 on 2 cores)
+pytestmark = [needs_chromium, pytest.mark.slow]
 
 
-@pytest.mark.slow
 def test_click_through_every_tab(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
@@ -92,7 +92,6 @@ def test_click_through_every_tab(launched, browser, chat_server, services):
     page.close()
 
 
-@pytest.mark.slow
 def test_a_restarted_app_lists_the_job_history(services, browser):
     """A second app process (new Services and JobRunner over the same folder) shows earlier jobs."""
     from playwright.sync_api import expect

@@ -17,7 +17,9 @@ import pytest
 from .browser import choose, needs_chromium, open_tab, shot, table_rows
 from .plot_geometry import page_label_problems
 
-pytestmark = needs_chromium
+# slow as a whole: each test drives Chromium through the launched app (~20-155 s at load ~10 on 2 cores, the
+# 400 px Explore check ~9 s), and leaving them all out spares a quick run the app launch and Chromium start
+pytestmark = [needs_chromium, pytest.mark.slow]
 CAPTIONS_BOX = "Captions (one per line, or CSV with image_id,caption)"
 
 
@@ -79,7 +81,6 @@ def test_stop_shows_the_finished_rows_and_the_server_goes_quiet(launched, browse
     page.close()
 
 
-@pytest.mark.slow
 def test_review_stores_what_was_chosen_and_a_new_run_clears_the_boxes(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
@@ -121,7 +122,6 @@ def test_review_stores_what_was_chosen_and_a_new_run_clears_the_boxes(launched, 
     page.close()
 
 
-@pytest.mark.slow
 def test_paraphrase_to_train_says_why_up_front_and_the_example_data_starts(launched, browser, chat_server, services):
     from playwright.sync_api import expect
 
@@ -155,7 +155,6 @@ def test_paraphrase_to_train_says_why_up_front_and_the_example_data_starts(launc
     page.close()
 
 
-@pytest.mark.slow
 def test_compare_with_three_models_has_no_clipped_labels_at_1400_and_400_px(launched, browser, services, tmp_path):
     from playwright.sync_api import expect
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import free_port  # noqa: E402
 
 
 def pct(values, q):
@@ -75,9 +76,7 @@ def main() -> None:
 
         gr.Button(visible=False).click(lambda: None, None, None, api_name="bench_noop")
     demo.queue(default_concurrency_limit=4, max_size=256)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **launch_kwargs(services))
     url = f"http://127.0.0.1:{port}/"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,13 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _common import free_port, machine_load
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_run() -> float:
@@ -59,7 +54,7 @@ def main() -> None:
     for i in range(args.runs):
         times.append(one_run())
         print(f"run {i + 1}: {times[-1]:.2f} s to serving")
-    print(f"median start-to-serving: {statistics.median(times):.2f} s (goal <= 15 s)")
+    print(f"median start-to-serving: {statistics.median(times):.2f} s (goal <= 15 s; {machine_load()})")
 
 
 if __name__ == "__main__":

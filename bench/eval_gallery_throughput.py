@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import machine_load, random_encoder, timed  # noqa: E402
 
 from paraclip.data.galleries import Gallery  # noqa: E402
 from paraclip.evaluation.metrics import gallery_search, rank_similarity  # noqa: E402
@@ -56,15 +56,6 @@ def score(q, p, gallery, labels, budget_mb, exact=True):
     return rank_similarity(rq.topk, rp.topk, [10])
 
 
-def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def sentence(rng):
     return " ".join(rng.choice(WORDS, size=rng.integers(5, 12)))
 
@@ -85,7 +76,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     n_queries = 2 * args.pairs
     print(f"gallery {args.gallery} images, {args.pairs} pairs ({n_queries} queries), dim {args.dim}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, {machine_load()}")
 
     gallery = unit(rng, args.gallery, args.dim)
     q = unit(rng, args.pairs, args.dim)
@@ -106,10 +97,7 @@ def main(argv=None) -> int:
               f"chunked/full time ratio {t_chunk / t_full:.2f}  (same AO@10: {same})")
 
     # end to end: real text tower, gallery features from the on-disk cache
-    from paraclip.models import load_encoder
-
-    torch.manual_seed(0)
-    encoder = load_encoder(args.model, device="cpu")
+    encoder = random_encoder(args.model)
     width = encoder.encode_text(["probe"]).shape[1]
     with tempfile.TemporaryDirectory() as tmp:
         cache = FeatureCache(tmp, model_fingerprint(encoder))
@@ -129,7 +117,7 @@ def main(argv=None) -> int:
         t_e2e, _ = timed(lambda: ev.item_scores(encoder), args.repeats)
     print(f"end to end ({args.model}, width {width}): {t_e2e:7.2f} s  {n_queries / t_e2e:9.0f} queries/s "
           f"(of which text encoding {t_text:.2f} s, cache read {t_read:.2f} s)")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB, {machine_load()} at end")
     return 0
 
 

@@ -33,6 +33,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import machine_load, median_and_runs, random_encoder  # noqa: E402
+
 from paraclip.data import galleries  # noqa: E402
 from paraclip.data.galleries import folder_gallery  # noqa: E402
 from paraclip.evaluation.paraphrased import ParaphrasedRetrievalEvaluator, ParaphrasePairs  # noqa: E402
@@ -93,10 +95,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from paraclip.models import load_encoder
-
-    torch.manual_seed(0)
-    encoder = load_encoder(args.model, device="cpu")
+    encoder = random_encoder(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         gallery_dir, pairs = make_gallery(Path(tmp), args.images, args.size)
         gallery = folder_gallery(gallery_dir)
@@ -107,20 +106,20 @@ def main(argv=None) -> int:
         texts = list(dict.fromkeys(pairs.originals + pairs.paraphrases))
         tokens = [encoder.tokenizer(texts[s:s + bs_txt]) for s in range(0, len(texts), bs_txt)]
         print(f"{args.model}: {args.images} images ({args.size}px PNG), {len(texts)} texts, "
-              f"torch threads {torch.get_num_threads()}, rasteriser {galleries.svg_rasteriser() is not None}")
+              f"torch threads {torch.get_num_threads()}, rasteriser {galleries.svg_rasteriser() is not None}, "
+              f"{machine_load()}")
         pure_forward(encoder, pixels[:1], tokens[:1])  # warm-up
         forward, prefetch, sequential = [], [], []
         for _ in range(args.repeats):
             forward.append(pure_forward(encoder, pixels, tokens))
             prefetch.append(evaluation(encoder, gallery_dir, pairs, workers=4))
             sequential.append(evaluation(encoder, gallery_dir, pairs, workers=0))
-    f, e, s = (statistics.median(x) for x in (forward, prefetch, sequential))
-    print(f"pure forward            median {f:7.2f} s   runs {', '.join(f'{x:.2f}' for x in forward)}")
-    print(f"evaluation (prefetch)   median {e:7.2f} s   runs {', '.join(f'{x:.2f}' for x in prefetch)}   "
-          f"ratio to forward {e / f:.3f}")
-    print(f"evaluation (sequential) median {s:7.2f} s   runs {', '.join(f'{x:.2f}' for x in sequential)}   "
-          f"ratio to forward {s / f:.3f}")
-    print(f"goal: evaluation within 15 % of pure forward -> {'met' if e / f <= 1.15 else 'NOT met'}")
+    f = statistics.median(forward)
+    print(f"pure forward            {median_and_runs(forward)}")
+    for label, runs in (("evaluation (prefetch)  ", prefetch), ("evaluation (sequential)", sequential)):
+        print(f"{label} {median_and_runs(runs)}   ratio to forward {statistics.median(runs) / f:.3f}")
+    ratio = statistics.median(prefetch) / f
+    print(f"goal: evaluation within 15 % of pure forward -> {'met' if ratio <= 1.15 else 'NOT met'} ({machine_load()})")
     return 0
 
 

@@ -97,7 +97,7 @@ def main() -> None:
             times = [s for _, s in runs]
             lost_dup = [check(r, n) for r, _ in runs]
             rate = n / statistics.median(times)
-            rows.append((f"ours (API backend)", conc, n, times, rate, max(l for l, _ in lost_dup),
+            rows.append(("ours (API backend)", conc, n, times, rate, max(l for l, _ in lost_dup),
                          max(d for _, d in lost_dup)))
         counts = dict(server.counts)
     # the paper client's expected rate from the fault rates: each error costs a 10.5 s sleep (+ the request)

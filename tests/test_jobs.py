@@ -105,6 +105,7 @@ def test_training_command_and_config_errors_name_the_field(tmp_path):
     assert runner.list() == []
 
 
+@pytest.mark.slow
 def test_a_real_training_job_writes_metrics_and_a_final_checkpoint(tmp_path):
     import json
 

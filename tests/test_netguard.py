@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
 import pytest
 
 from paraclip.netguard import AddressGuard, BlockedAddressError, GuardedTransport, address_problem
+from tests.local_http import JsonServer, chat_completion
 
 PUBLIC_IP = "93.184.216.34"  # a public unicast address (documentation ranges are not global)
 
@@ -65,45 +62,14 @@ def test_check_url_passes_public_hosts_and_the_allow_list():
     guard.check_url("http://10.0.0.7:9000/v1")
 
 
-class _Server:
-    """A local HTTP server answering every POST with a chat completion (or a redirect to /elsewhere)."""
-
-    def __init__(self):
-        self.hits: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                outer.hits.append(self.path)
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path.startswith("/redirect"):
-                    self.send_response(302)
-                    self.send_header("Location", "/elsewhere")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = json.dumps({"choices": [{"message": {"content": "ok"}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def _chat_or_redirect(path: str):
+    """A chat completion, or for ``/redirect...`` a redirect to ``/elsewhere``."""
+    return (302, {"Location": "/elsewhere"}, None) if path.startswith("/redirect") else chat_completion("ok")
 
 
 @pytest.fixture
 def server():
-    s = _Server()
+    s = JsonServer(_chat_or_redirect)
     yield s
     s.close()
 
@@ -118,7 +84,7 @@ def test_dns_rebinding_is_caught_at_connect_time(server):
         with pytest.raises(httpx.ConnectError, match="loopback") as info:
             client.post(url, json={})
     assert isinstance(info.value.__cause__, BlockedAddressError)
-    assert server.hits == []
+    assert server.paths == []
 
 
 def test_the_checked_address_is_the_one_connected_to(server):
@@ -126,7 +92,7 @@ def test_the_checked_address_is_the_one_connected_to(server):
     guard = AddressGuard(frozenset({"llm.test"}), resolver=fixed({"llm.test": ["127.0.0.1"]}))
     with httpx.Client(transport=GuardedTransport(guard)) as client:
         response = client.post(f"http://llm.test:{server.port}/v1/chat/completions", json={})
-    assert response.status_code == 200 and server.hits == ["/v1/chat/completions"]
+    assert response.status_code == 200 and server.paths == ["/v1/chat/completions"]
 
 
 def test_redirects_are_not_followed_and_proxies_are_ignored(server, monkeypatch):
@@ -134,7 +100,7 @@ def test_redirects_are_not_followed_and_proxies_are_ignored(server, monkeypatch)
     guard = AddressGuard(frozenset({"llm.test"}), resolver=fixed({"llm.test": ["127.0.0.1"]}))
     with httpx.Client(transport=GuardedTransport(guard)) as client:
         response = client.post(f"http://llm.test:{server.port}/redirect", json={})
-    assert response.status_code == 302 and server.hits == ["/redirect"]
+    assert response.status_code == 302 and server.paths == ["/redirect"]
 
 
 def test_backend_reports_a_blocked_connection_as_fatal_without_retrying(server):
@@ -149,4 +115,4 @@ def test_backend_reports_a_blocked_connection_as_fatal_without_retrying(server):
     finally:
         backend.close()
     assert out.fatal and out.attempts == 1 and "refused to connect" in out.error and "loopback" in out.error
-    assert server.hits == []
+    assert server.paths == []

@@ -10,102 +10,80 @@ import pytest
 from paraclip.data.sts import STS_TASKS, load_sts_task, read_sts_file
 from paraclip.errors import DataError, UnknownNameError
 
-
-def test_semeval_tsv_skips_unrated_lines(tmp_path):
-    f = tmp_path / "headlines.test.tsv"
-    f.write_text("4.2\tA cat sits.\tA cat is sitting.\n\tunrated one\tunrated two\n0.5\tA dog.\tThe sky.\n")
-    pairs = read_sts_file(f, "STS13")
-    assert pairs.sentences1 == ["A cat sits.", "A dog."]
-    np.testing.assert_allclose(pairs.scores, [4.2, 0.5])
-    assert pairs.subsets == ["headlines", "headlines"]
+SEMEVAL = "4.2\tA cat sits.\tA cat is sitting.\n\tunrated one\tunrated two\n0.5\tA dog.\tThe sky.\n"
+SICK = ("pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\r\n"
+        "6\tA boy plays.\tA kid plays.\t4.5\tENTAILMENT\r\n7\tA man.\tA tree.\t1.0\tNEUTRAL\r\n")
+STSB = ("main-captions\tMSRvid\t2012test\t0024\t2.500\tA girl styles her hair.\tA girl brushes her hair.\n"
+        "main-news\theadlines\t2015\t0001\t1.0\tx \"quoted\" y\tz\tsource-a\tsource-b\n")
+ROWS = [("A cat.", "A kitten.", 4.0), ("A car.", "A banana.", 0.2)]
 
 
-def test_semeval_tsv_malformed_line_names_file_and_line(tmp_path):
-    f = tmp_path / "x.test.tsv"
-    f.write_text("4.2\tA cat sits.\tA cat is sitting.\n3.0\tonly two fields\n")
-    with pytest.raises(DataError, match=r"x\.test\.tsv:2: expected 3 tab-separated fields"):
-        read_sts_file(f)
-
-
-def test_bad_score_names_field(tmp_path):
-    f = tmp_path / "y.test.tsv"
-    f.write_text("4.2\ta\tb\nhigh\tc\td\n")
-    with pytest.raises(DataError, match=r"y\.test\.tsv:2: field 'score' should be a number, got 'high'"):
-        read_sts_file(f)
-
-
-def test_sick_format(tmp_path):
-    f = tmp_path / "SICK_test_annotated.txt"
-    f.write_text("pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\r\n"
-                 "6\tA boy plays.\tA kid plays.\t4.5\tENTAILMENT\r\n7\tA man.\tA tree.\t1.0\tNEUTRAL\r\n")
-    pairs = read_sts_file(f)
-    assert pairs.name == "SICK-R" and pairs.sentences2 == ["A kid plays.", "A tree."]
-    np.testing.assert_allclose(pairs.scores, [4.5, 1.0])
-
-
-def test_sick_missing_column(tmp_path):
-    f = tmp_path / "SICK.txt"
-    f.write_text("pair_ID\tsentence_A\tsentence_B\trelatedness\n1\ta\tb\t3\n")
-    with pytest.raises(DataError, match=r"SICK\.txt: no 'score' column"):
-        read_sts_file(f)
-
-
-def test_stsb_csv_with_extra_columns(tmp_path):
-    f = tmp_path / "sts-test.csv"
-    f.write_text("main-captions\tMSRvid\t2012test\t0024\t2.500\tA girl styles her hair.\tA girl brushes her hair.\n"
-                 "main-news\theadlines\t2015\t0001\t1.0\tx \"quoted\" y\tz\tsource-a\tsource-b\n")
-    pairs = read_sts_file(f)
-    assert pairs.sentences1 == ["A girl styles her hair.", 'x "quoted" y'] and pairs.sentences2[1] == "z"
-
-
-def test_stsb_csv_short_row(tmp_path):
-    f = tmp_path / "sts-dev.csv"
-    f.write_text("g\ts\ty\ti\t2.5\ta\tb\ng\ts\ty\ti\t2.5\ta\tb\n" + "g\ts\t3.0\n")
-    with pytest.raises(DataError, match=r"sts-dev\.csv:3"):
-        read_sts_file(f)
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
-def test_generic_formats(tmp_path, suffix):
-    rows = [("A cat.", "A kitten.", 4.0), ("A car.", "A banana.", 0.2)]
-    f = tmp_path / f"pairs{suffix}"
+def _generic(suffix: str) -> str:
     if suffix == ".jsonl":
-        f.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in rows))
-    else:
-        sep = "," if suffix == ".csv" else "\t"
-        f.write_text(f"sentence1{sep}sentence2{sep}score\n" + "".join(f"{a}{sep}{b}{sep}{s}\n" for a, b, s in rows))
-    pairs = read_sts_file(f)
-    assert pairs.sentences1 == ["A cat.", "A car."]
-    np.testing.assert_allclose(pairs.scores, [4.0, 0.2])
+        return "".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in ROWS)
+    sep = "," if suffix == ".csv" else "\t"
+    return f"sentence1{sep}sentence2{sep}score\n" + "".join(f"{a}{sep}{b}{sep}{s}\n" for a, b, s in ROWS)
 
 
-def test_generic_jsonl_malformed_line(tmp_path):
-    f = tmp_path / "pairs.jsonl"
-    f.write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": "a", \n')
-    with pytest.raises(DataError, match=r"pairs\.jsonl:2: malformed JSON"):
-        read_sts_file(f)
+# file name, contents, the task name passed to the reader (None: the format's default, also checked),
+# then what it must return: name, sentences1, sentences2, scores, subsets (None: not checked)
+READ_CASES = {
+    "semeval-skips-unrated-lines": ("headlines.test.tsv", SEMEVAL, "STS13", "STS13", ["A cat sits.", "A dog."],
+                                    ["A cat is sitting.", "The sky."], [4.2, 0.5], ["headlines", "headlines"]),
+    "sick": ("SICK_test_annotated.txt", SICK, None, "SICK-R", ["A boy plays.", "A man."], ["A kid plays.", "A tree."],
+             [4.5, 1.0], None),
+    "stsb-extra-columns": ("sts-test.csv", STSB, None, "STSB", ["A girl styles her hair.", 'x "quoted" y'],
+                           ["A girl brushes her hair.", "z"], [2.5, 1.0], None),
+    **{f"generic{suffix}": (f"pairs{suffix}", _generic(suffix), None, None, ["A cat.", "A car."],
+                            ["A kitten.", "A banana."], [4.0, 0.2], None) for suffix in (".csv", ".tsv", ".jsonl")},
+}
 
 
-def test_generic_missing_field_and_column(tmp_path):
-    f = tmp_path / "pairs.csv"
-    f.write_text("sentence1,sentence2,score\na,,1\n")
-    with pytest.raises(DataError, match=r"pairs\.csv:2: field\(s\) \['sentence2'\] missing"):
-        read_sts_file(f)
-    g = tmp_path / "other.csv"
-    g.write_text("left,right,score\na,b,1\n")
-    with pytest.raises(DataError, match=r"no 'sentence1' column .*found columns \['left', 'right', 'score'\]"):
-        read_sts_file(g)
+@pytest.mark.parametrize("case", READ_CASES, ids=list(READ_CASES))
+def test_reads_every_format(tmp_path, case):
+    file, text, task, name, sentences1, sentences2, scores, subsets = READ_CASES[case]
+    f = tmp_path / file
+    f.write_text(text)
+    pairs = read_sts_file(f, task)
+    if name:
+        assert pairs.name == name
+    assert pairs.sentences1 == sentences1 and pairs.sentences2 == sentences2
+    np.testing.assert_allclose(pairs.scores, scores)
+    if subsets:
+        assert pairs.subsets == subsets
 
 
-def test_non_utf8_is_reported_with_line(tmp_path):
-    f = tmp_path / "latin1.test.tsv"
-    f.write_bytes(b"4.0\tok\tok\n3.0\tcaf\xe9\tx\n")
-    with pytest.raises(DataError, match=r"latin1\.test\.tsv:2: not valid UTF-8"):
+# file name, contents (bytes: written as they are), the error it must raise
+MALFORMED = {
+    "semeval-missing-field": ("x.test.tsv", "4.2\tA cat sits.\tA cat is sitting.\n3.0\tonly two fields\n",
+                              r"x\.test\.tsv:2: expected 3 tab-separated fields"),
+    "semeval-bad-score": ("y.test.tsv", "4.2\ta\tb\nhigh\tc\td\n",
+                          r"y\.test\.tsv:2: field 'score' should be a number, got 'high'"),
+    "sick-missing-column": ("SICK.txt", "pair_ID\tsentence_A\tsentence_B\trelatedness\n1\ta\tb\t3\n",
+                            r"SICK\.txt: no 'score' column"),
+    "stsb-short-row": ("sts-dev.csv", "g\ts\ty\ti\t2.5\ta\tb\ng\ts\ty\ti\t2.5\ta\tb\n" + "g\ts\t3.0\n",
+                       r"sts-dev\.csv:3"),
+    "jsonl-malformed-line": ("pairs.jsonl", '{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": "a", \n',
+                             r"pairs\.jsonl:2: malformed JSON"),
+    "generic-missing-field": ("pairs.csv", "sentence1,sentence2,score\na,,1\n",
+                              r"pairs\.csv:2: field\(s\) \['sentence2'\] missing"),
+    "generic-missing-column": ("other.csv", "left,right,score\na,b,1\n",
+                               r"no 'sentence1' column .*found columns \['left', 'right', 'score'\]"),
+    "non-utf8": ("latin1.test.tsv", b"4.0\tok\tok\n3.0\tcaf\xe9\tx\n", r"latin1\.test\.tsv:2: not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=list(MALFORMED))
+def test_malformed_input_names_file_line_and_field(tmp_path, case):
+    file, contents, message = MALFORMED[case]
+    f = tmp_path / file
+    f.write_bytes(contents if isinstance(contents, bytes) else contents.encode())
+    with pytest.raises(DataError, match=message):
         read_sts_file(f)
 
 
 def test_unknown_task_suggests_close_names():
-    with pytest.raises(UnknownNameError, match=r"Unknown STS task 'STS17'\. Did you mean 'STS12'|Did you mean"):
+    with pytest.raises(UnknownNameError, match=r"Unknown STS task 'STS17'\. Did you mean 'STS16'"):
         STS_TASKS.get("STS17")
     assert STS_TASKS.parse_list("sts-b,sick") == ["STSB", "SICK-R"]
 

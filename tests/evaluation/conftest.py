@@ -1,4 +1,5 @@
-"""Fixtures for the evaluation tests: a colour encoder with known embeddings, a synthetic gallery."""
+"""Fixtures for the evaluation tests: a colour encoder with known embeddings, a synthetic gallery, and
+torch on one thread for every test here."""
 
 from __future__ import annotations
 
@@ -68,9 +69,10 @@ def colour_gallery_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Small score blocks run far faster on one thread than on two contended ones (CI has 2 cores)."""
+    """Every evaluation test runs torch on one thread: small score blocks run far faster on one thread
+    than on two contended ones (CI has 2 cores)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

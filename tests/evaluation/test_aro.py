@@ -19,8 +19,6 @@ from paraclip.evaluation.aro import (
 )
 from paraclip.features import FeatureCache
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def _two_colour_image(path, left, right):
     arr = np.zeros((20, 40, 3), dtype=np.uint8)
@@ -106,9 +104,15 @@ def test_real_model_runs_and_missing_images_are_reported(aro_root, tiny_encoder,
     ev = vg_relation(aro_root, feature_cache=FeatureCache(tmp_path / "c", "tiny"))
     result = ev.evaluate(tiny_encoder)
     assert result.n == 6 and result.details["n_problems"] == 1
-    assert 0.0 <= result.metrics["macro_accuracy"] <= 100.0
-    # bootstrap-style resampling keeps the same groups eligible
+    # the missing image is left out, not counted wrong; the macro average is over "on" (3 kept) and "riding" (1),
+    # without the symmetric "next to"
     items = {k: np.asarray(v) for k, v in result.details["items"].items()}
+    groups = result.details["groups"]
+    per_group = [items["correct"][items["group"] == groups.index(g)] for g in ("on", "riding")]
+    assert [len(correct) for correct in per_group] == [3, 1]
+    assert result.metrics["macro_accuracy"] == pytest.approx(100 * np.mean([c.mean() for c in per_group]))
+    assert result.metrics["accuracy"] == pytest.approx(100 * items["correct"].mean())
+    # bootstrap-style resampling keeps the same groups eligible
     assert set(ev.metrics(items, np.zeros(6, dtype=int))) == {"macro_accuracy", "accuracy"}
 
 

@@ -17,9 +17,6 @@ from paraclip.evaluation.metrics import (
     recall_hits,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 # -- brute-force references (the definitions, written as plainly as possible) ----------------
 
 def ao_reference(a, b, k):

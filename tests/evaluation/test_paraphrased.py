@@ -17,8 +17,6 @@ from paraclip.evaluation.paraphrased import (
 )
 from paraclip.features import FeatureCache
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def test_load_pairs_csv_and_paraphrase_engine_jsonl(tmp_path):
     csv = tmp_path / "pairs.csv"

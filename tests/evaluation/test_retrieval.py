@@ -10,8 +10,6 @@ from paraclip.data.galleries import folder_gallery
 from paraclip.evaluation.retrieval import RetrievalEvaluator
 from paraclip.features import FeatureCache
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def clip_benchmark_recall(scores: torch.Tensor, positive: torch.Tensor, k: int) -> float:
     """CLIP_benchmark's recall@k: top-k indices, a hit when any positive is among them."""

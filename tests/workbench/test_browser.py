@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from .browser import needs_chromium, shot
 
-pytestmark = needs_chromium
+# slow as a whole: both tests drive Chromium through a real app (~30-280 s at load ~10 on 2 cores)
+pytestmark = [needs_chromium, pytest.mark.slow]
 
 
 def test_click_through_every_tab(launched, browser, chat_server, services):

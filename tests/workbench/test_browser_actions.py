@@ -17,7 +17,9 @@ import pytest
 from .browser import choose, needs_chromium, open_tab, shot, table_rows
 from .plot_geometry import page_label_problems
 
-pytestmark = needs_chromium
+# slow as a whole: each test drives Chromium through the launched app (~20-155 s at load ~10 on 2 cores, the
+# 400 px Explore check ~9 s), and leaving them all out spares a quick run the app launch and Chromium start
+pytestmark = [needs_chromium, pytest.mark.slow]
 CAPTIONS_BOX = "Captions (one per line, or CSV with image_id,caption)"
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 
+
+@pytest.mark.slow
 def test_explore_and_compare_over_http(launched, services):
     from gradio_client import Client
 

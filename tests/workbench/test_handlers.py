@@ -109,6 +109,7 @@ def test_explore_shows_both_models_with_rank_metrics(services):
     assert "pc-error" in bad_page
 
 
+@pytest.mark.slow
 def test_compare_runs_ao_js_by_default_and_shows_n_deltas_and_one_plot_per_group(services):
     models = services.model_labels()
     gallery = next(iter(services.defaults.gallery_choices()))

@@ -11,59 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.local_http import JsonServer, free_port
+from tests.local_http import call_api as call
 
 FAKE_KEY = "sk-FAKE-7f3e9a1c2b8d4e6f0a5b"
 BODY_SECRET = "internal-reply-body-3c9d"
 ALLOWED_API_HOST = "127.0.0.2"  # the whole 127/8 is loopback on Linux: a second loopback host to allow-list
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RecordingServer:
-    """Answers every request: ``mode="chat"`` a chat completion, ``"teapot"`` a 418 whose body must
-    never reach the visitor. ``hits`` counts requests, so a refused URL is proven never contacted."""
-
-    def __init__(self, host: str, mode: str):
-        self.hits = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                outer.hits += 1
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if mode == "teapot":
-                    status, body = 418, {"error": {"message": BODY_SECRET, "code": "teapot_error"}}
-                else:
-                    status, body = 200, {"choices": [{"message": {"content": "A picture of a red circle."}}]}
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def _teapot(path: str):
+    """A 418 whose body must never reach the visitor."""
+    return 418, {}, {"error": {"message": BODY_SECRET, "code": "teapot_error"}}
 
 
 @pytest.fixture(scope="module")
@@ -105,24 +69,6 @@ def public_app(files, tmp_path_factory):
     yield services, f"http://127.0.0.1:{port}/"
     demo.close()
     services.runner.cancel_all()
-
-
-def call(url: str, api: str, data: list) -> tuple[str, str]:
-    """(last event name, the whole event stream as text) of one call over plain HTTP."""
-    with httpx.Client(timeout=120) as http:
-        response = http.post(f"{url}gradio_api/call/{api}", json={"data": data})
-        if response.status_code != 200:
-            return "rejected", response.text
-        event_id = response.json()["event_id"]
-        text, last = "", ""
-        with http.stream("GET", f"{url}gradio_api/call/{api}/{event_id}") as stream:
-            for line in stream.iter_lines():
-                text += line + "\n"
-                if line.startswith("event:"):
-                    last = line.split(":", 1)[1].strip()
-                if last in ("complete", "error") and line.startswith("data:"):
-                    break
-    return last, text
 
 
 def first_output(stream: str) -> str:
@@ -232,7 +178,7 @@ def test_paraphrase_local_model_box_reads_no_server_file(public_app, files):
 
 @pytest.fixture(scope="module")
 def local_server():
-    server = RecordingServer("127.0.0.1", "chat")
+    server = JsonServer()
     yield server
     server.close()
 
@@ -253,7 +199,7 @@ def test_api_base_url_cannot_reach_internal_addresses(public_app, local_server, 
 
 def test_allow_listed_host_works_and_reply_bodies_are_never_shown(public_app):
     _, url = public_app
-    chat, teapot = RecordingServer(ALLOWED_API_HOST, "chat"), RecordingServer(ALLOWED_API_HOST, "teapot")
+    chat, teapot = JsonServer(host=ALLOWED_API_HOST), JsonServer(_teapot, ALLOWED_API_HOST)
     try:
         event, stream = paraphrase_call(url, chat.url)
         assert event == "complete" and first_output(stream).startswith("✅"), stream[-2000:]

@@ -655,7 +655,7 @@ class Trainer:
                 "train_seconds": self.train_seconds,
             }
             ckpt_io.save_atomic(state, path)
-            ckpt_io.prune_checkpoints(self.files, self.config.keep_checkpoints)
+            ckpt_io.prune_checkpoints(self.files, self.config.keep_checkpoints, self.config.checkpoint_every)
             self._status("running", path)
         D.barrier(self.dist)
         return path

@@ -92,10 +92,24 @@ def latest_checkpoint(files: RunFiles) -> tuple[Path, dict] | None:
     return None
 
 
-def prune_checkpoints(files: RunFiles, keep: int) -> None:
+def _checkpoint_step(path: Path) -> int:
+    return int(path.stem.split("-")[-1])
+
+
+def prune_checkpoints(files: RunFiles, keep: int, every: int | None = None) -> None:
+    """Keep the newest checkpoint (resume point) and the newest ``keep`` ones on the schedule
+    (``step % every == 0``). Checkpoints written off the schedule (on Stop, Ctrl-C, SIGTERM) go first,
+    so stopping and resuming a run never costs it a scheduled checkpoint that later stages (e.g. the
+    mini-world's choice of stopping step) read."""
     paths = files.step_checkpoints()
-    for old in paths[:-keep] if keep > 0 else paths[:-1]:
-        old.unlink(missing_ok=True)
+    if not paths:
+        return
+    newest = paths[-1]
+    scheduled = [p for p in paths if _checkpoint_step(p) % every == 0] if every else list(paths)
+    kept = set(scheduled[-keep:] if keep > 0 else []) | {newest}
+    for old in paths:
+        if old not in kept:
+            old.unlink(missing_ok=True)
     for tmp in files.checkpoints.glob(".step-*.tmp"):
         if time.time() - tmp.stat().st_mtime > 3600:  # left by a killed writer
             tmp.unlink(missing_ok=True)

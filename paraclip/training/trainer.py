@@ -414,7 +414,7 @@ class Trainer:
                 data_position={"epoch": epoch, "batch_in_epoch": batch, "seed": cfg.seed},
                 steps_per_epoch=self.schedule.steps_per_epoch, data_fingerprint=self.fingerprint,
                 records=len(self.records), rng=rngs, config=cfg.to_dict(), train_seconds=self.train_seconds)
-            ckpt_io.prune_checkpoints(self.files, cfg.keep_checkpoints)
+            ckpt_io.prune_checkpoints(self.files, cfg.keep_checkpoints, cfg.checkpoint_every)
             self._status("running", path)
         D.barrier(self.dist)
         return path

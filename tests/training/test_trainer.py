@@ -208,3 +208,21 @@ def test_grad_checkpointing_and_bf16_autocast_options_run(shared_world, tmp_path
     bf16 = train(tiny_config(shared_world, tmp_path / "bf16", steps=2, checkpoint_every=0, precision="bf16"))
     lc = [r["loss"] for r in read_metrics(bf16.metrics_file) if "loss" in r]
     assert lc[0] == pytest.approx(la[0], rel=0.05) and all(np.isfinite(lc))
+
+
+def test_pruning_drops_stop_checkpoints_before_scheduled_ones(tmp_path):
+    from paraclip.training.checkpoint import RunFiles, prune_checkpoints
+
+    files = RunFiles(tmp_path)
+    files.checkpoints.mkdir(parents=True)
+    for step in (300, 600, 728, 746, 900):
+        (files.checkpoints / f"step-{step:08d}.pt").write_bytes(b"x")
+    prune_checkpoints(files, keep=3, every=300)
+    assert [p.name for p in files.step_checkpoints()] == ["step-00000300.pt", "step-00000600.pt",
+                                                           "step-00000900.pt"]
+    (files.checkpoints / "step-00000950.pt").write_bytes(b"x")  # stopped again: the newest is the resume point
+    prune_checkpoints(files, keep=3, every=300)
+    assert [p.name for p in files.step_checkpoints()] == ["step-00000300.pt", "step-00000600.pt",
+                                                           "step-00000900.pt", "step-00000950.pt"]
+    prune_checkpoints(files, keep=1)  # no schedule given: the newest `keep`
+    assert [p.name for p in files.step_checkpoints()] == ["step-00000950.pt"]

@@ -62,6 +62,17 @@ def plan_stages(run: Run, evaluate: bool = True) -> list[Stage]:
     return stages
 
 
+def planned_fingerprints(run: Run, evaluate: bool = True) -> dict[str, tuple[str, dict]]:
+    """``stage -> (fingerprint, parts)`` of every planned stage, from the settings alone: nothing runs
+    (an LLM-data variant, which decides at its turn whether to skip, is counted as running)."""
+    fingerprints: dict[str, str] = {}
+    out = {}
+    for stage in plan_stages(run, evaluate):
+        out[stage.name] = stage.fingerprint_of(fingerprints)
+        fingerprints[stage.name] = out[stage.name][0]
+    return out
+
+
 @dataclass
 class Reproduction:
     """What :func:`reproduce` made: the run folder, the report (None without evaluation), the

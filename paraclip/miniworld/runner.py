@@ -49,6 +49,11 @@ class Stage:
     def describe(self) -> str:
         return self.message() if callable(self.message) else self.message
 
+    def fingerprint_of(self, fingerprints: Mapping[str, str]) -> tuple[str, dict]:
+        """(fingerprint, the parts it is the digest of), given the fingerprints of the stages before."""
+        parts = self.fingerprint(fingerprints)
+        return _digest(parts), parts
+
 
 class Progress:
     """Stage-level progress: a line per stage on stderr (CLI) and/or ``callback(done, total, message)``.
@@ -144,7 +149,7 @@ class Run:
             self.progress.start(name, stage.weight, f"{name}: skipped ({reason})", index, count)
             self.progress.finish(f"{name}: skipped")
             return None
-        fingerprint = _digest(stage.fingerprint(self.fingerprints))
+        fingerprint, _ = stage.fingerprint_of(self.fingerprints)
         self.fingerprints[name] = fingerprint
         marker = self.read_marker(name)
         self.progress.start(name, stage.weight, stage.describe(), index, count)

@@ -20,8 +20,8 @@ import torch
 from paraclip.cli import main
 from paraclip.miniworld.config import MiniWorldConfig
 from paraclip.miniworld.jsonl import read_jsonl
-from paraclip.miniworld.pipeline import ensure_default_models, plan_stages, reproduce
-from paraclip.miniworld.runner import Run, _digest
+from paraclip.miniworld.pipeline import ensure_default_models, plan_stages, planned_fingerprints, reproduce
+from paraclip.miniworld.runner import Run
 from paraclip.miniworld.tasks import TASK_NAMES
 
 
@@ -266,11 +266,7 @@ def test_parallel_rendering_gives_the_same_world(tmp_path, monkeypatch):
 
 
 def _planned_fingerprints(config, root) -> dict[str, str]:
-    """Every stage's fingerprint, from the plan alone (nothing runs)."""
-    run = Run(config, root)
-    for stage in plan_stages(run):
-        run.fingerprints[stage.name] = _digest(stage.fingerprint(run.fingerprints))
-    return run.fingerprints
+    return {name: fingerprint for name, (fingerprint, _) in planned_fingerprints(Run(config, root)).items()}
 
 
 def test_fingerprints_come_from_the_settings_not_the_clock(tmp_path, monkeypatch):
@@ -286,6 +282,12 @@ def test_fingerprints_come_from_the_settings_not_the_clock(tmp_path, monkeypatch
     changed = _planned_fingerprints(dataclasses.replace(config, paraclip_steps=config.paraclip_steps + 1), tmp_path)
     differ = {name for name in first if first[name] != changed[name]}
     assert differ == {"paraclip-s0", "select", "evaluate-s0", "report"}
+
+
+def test_planned_fingerprints_are_the_ones_the_run_recorded(smoke):
+    config, root, _, _ = smoke
+    planned = planned_fingerprints(Run(config, root))
+    assert {name: fp for name, (fp, _) in planned.items()} == {n: m["fingerprint"] for n, m in _markers(root).items()}
 
 
 def test_progress_plan_and_the_run_use_one_list_of_stages(smoke):

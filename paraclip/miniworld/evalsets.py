@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from dataclasses import dataclass, field
 from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
@@ -165,45 +164,42 @@ def _slots(spec: SceneSpec) -> list[str]:
 # -- the sets --------------------------------------------------------------------------------------
 
 class _Columns:
-    """A set kept column-wise (a list per field, one entry per item, appended together); ``records()``
-    zips the columns into one dict per item, keyed as ``RECORD_KEYS`` says (record key -> column)."""
+    """A set kept column-wise: a list per column, one entry per item, appended together. A subclass
+    names its columns once, in ``COLUMNS`` (record key -> attribute); ``records()`` zips them into
+    one dict per item, in that key order."""
 
-    RECORD_KEYS: ClassVar[dict[str, str]] = {}
-    image_ids: list[str]
+    COLUMNS: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, name: str):
+        self.name = name
+        for attribute in self.COLUMNS.values():
+            setattr(self, attribute, [])
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
     def records(self) -> list[dict]:
-        columns = [getattr(self, column) for column in self.RECORD_KEYS.values()]
-        return [dict(zip(self.RECORD_KEYS, row)) for row in zip(*columns)]
+        columns = [getattr(self, attribute) for attribute in self.COLUMNS.values()]
+        return [dict(zip(self.COLUMNS, row)) for row in zip(*columns)]
 
 
-@dataclass
 class PairSet(_Columns):
-    """Paraphrase pairs of one subset: original (canonical caption), paraphrase, image id."""
+    """Paraphrase pairs of one subset: the image, the original (its canonical caption), the paraphrase
+    and the OOV phrases it uses (none for in-vocabulary); ``dropped`` counts the pairs left out, by why."""
 
-    RECORD_KEYS: ClassVar[dict[str, str]] = {"image_id": "image_ids", "original": "originals",
-                                             "paraphrase": "paraphrases", "oov": "oov"}
-    name: str
-    originals: list[str] = field(default_factory=list)
-    paraphrases: list[str] = field(default_factory=list)
-    image_ids: list[str] = field(default_factory=list)
-    oov: list[list[str]] = field(default_factory=list)  # OOV phrases per pair (empty for in-vocabulary)
-    dropped: dict[str, int] = field(default_factory=dict)
+    COLUMNS = {"image_id": "image_ids", "original": "originals", "paraphrase": "paraphrases", "oov": "oov"}
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.dropped: dict[str, int] = {}
 
 
-@dataclass
 class SwapSet(_Columns):
-    """True/false caption pairs of one kind (relation or attribute swap)."""
+    """True/false caption pairs of one kind (relation or attribute swap); the group of each is the
+    relation or the swapped attribute."""
 
-    RECORD_KEYS: ClassVar[dict[str, str]] = {"image_id": "image_ids", "true_caption": "true_captions",
-                                             "false_caption": "false_captions", "group": "groups"}
-    name: str
-    image_ids: list[str] = field(default_factory=list)
-    true_captions: list[str] = field(default_factory=list)
-    false_captions: list[str] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
+    COLUMNS = {"image_id": "image_ids", "true_caption": "true_captions", "false_caption": "false_captions",
+               "group": "groups"}
 
 
 def _rng(seed: int, what: str, image_id: str) -> np.random.Generator:

@@ -46,7 +46,9 @@ def main() -> None:
 
     import torch
 
-    from paraclip.miniworld.pipeline import MiniWorldConfig, Run, train_paraclip
+    from paraclip.miniworld.config import MiniWorldConfig
+    from paraclip.miniworld.runner import Run
+    from paraclip.miniworld.stages import train_paraclip
     from paraclip.miniworld.tasks import build_tasks
     from paraclip.models import load_encoder
 

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args):
     from paraclip.errors import ParaclipError
-    from paraclip.miniworld.pipeline import MiniWorldConfig
+    from paraclip.miniworld.config import MiniWorldConfig
 
     overrides = {}
     fields = {f.name: f for f in dataclasses.fields(MiniWorldConfig)}
@@ -73,7 +73,8 @@ def _config(args):
 
 
 def run(args) -> int:
-    from paraclip.miniworld.pipeline import default_root, ensure_default_models, reproduce
+    from paraclip.miniworld.config import default_root
+    from paraclip.miniworld.pipeline import ensure_default_models, reproduce
 
     if args.sample is not None:
         return _sample(args)

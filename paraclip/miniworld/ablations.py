@@ -28,6 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from paraclip.miniworld.report import BASELINE, aggregate, fmt, interval, load_seed_results, mark_holm
+from paraclip.miniworld.runner import Stage
+from paraclip.miniworld.stages import baseline_checkpoint, paraclip_minutes, train_paraclip
+from paraclip.miniworld.tasks import EVALUATE_VERSION, TASK_NAMES, evaluate_seed
+
 TEXTS_PER_PARACLIP_SAMPLE = 3  # caption, paraphrase_1, paraphrase_2
 
 
@@ -72,40 +77,24 @@ def text_samples_per_step(arm: Arm, batch_size: int) -> int:
     return per_image * batch_size * arm.batch_factor
 
 
-def plan_ablation_stages(cfg) -> list[tuple[str, float, str]]:
-    from paraclip.miniworld.pipeline import paraclip_minutes
-
-    plan = []
-    for seed in ablation_seeds(cfg):
-        for arm in ARMS:
-            share = text_samples_per_step(arm, cfg.ablation_batch_size) / (3 * cfg.ablation_batch_size)
-            plan.append((f"abl-{arm.name}-s{seed}",
-                         share * paraclip_minutes(cfg.ablation_steps, cfg.ablation_batch_size), ""))
-    return plan
+def ablation_training_stages(run) -> list[Stage]:
+    """Every arm for every ablation seed; each fine-tunes that seed's baseline (the pipeline adds
+    these after the main training stages)."""
+    return [_arm_stage(run, arm, seed) for seed in ablation_seeds(run.config) for arm in ARMS]
 
 
-def run_ablation_training(run, do, checkpoints: dict) -> dict[str, dict[int, str]]:
-    """Train every arm for every ablation seed (``do`` is the pipeline's stage runner); returns
-    ``arm label -> seed -> checkpoint``. The seed's baseline must be in ``checkpoints``."""
-    from paraclip.miniworld.pipeline import train_paraclip
-
+def _arm_stage(run, arm: Arm, seed: int) -> Stage:
     cfg = run.config
-    fp = run.fingerprints
-    out: dict[str, dict[int, str]] = {arm.label: {} for arm in ARMS}
-    for seed in ablation_seeds(cfg):
-        for arm in ARMS:
-            batch = cfg.ablation_batch_size * arm.batch_factor
-            info = do(f"abl-{arm.name}-s{seed}",
-                      {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"], "arm": arm.name,
-                       "loss": arm.loss, "steps": cfg.ablation_steps, "batch": batch, "lr": cfg.paraclip_lr,
-                       "wd": cfg.paraclip_weight_decay, "seed": seed},
-                      [run.run_dir(f"abl-{arm.name}", seed)],
-                      lambda s=seed, a=arm, b=batch: train_paraclip(
-                          run, s, checkpoints["baseline"][s], kind=f"abl-{a.name}", steps=cfg.ablation_steps,
-                          batch_size=b, loss=a.loss),
-                      f"ablation {arm.label}, seed {seed} ({cfg.ablation_steps} steps x {batch})")
-            out[arm.label][seed] = info["checkpoint"]
-    return out
+    batch = cfg.ablation_batch_size * arm.batch_factor
+    share = text_samples_per_step(arm, cfg.ablation_batch_size) / (3 * cfg.ablation_batch_size)
+    return Stage(f"abl-{arm.name}-s{seed}", share * paraclip_minutes(cfg.ablation_steps, cfg.ablation_batch_size),
+                 f"ablation {arm.label}, seed {seed} ({cfg.ablation_steps} steps x {batch})",
+                 lambda fp: {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"], "arm": arm.name,
+                             "loss": arm.loss, "steps": cfg.ablation_steps, "batch": batch, "lr": cfg.paraclip_lr,
+                             "wd": cfg.paraclip_weight_decay, "seed": seed},
+                 [run.run_dir(f"abl-{arm.name}", seed)],
+                 lambda: train_paraclip(run, seed, baseline_checkpoint(run, seed), kind=f"abl-{arm.name}",
+                                        steps=cfg.ablation_steps, batch_size=batch, loss=arm.loss))
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -114,22 +103,26 @@ def ablation_results_dir(run, seed: int):
     return run.root / "results" / f"ablations-seed{seed}"
 
 
-def run_ablation_evaluation(run, do, arm_checkpoints: dict[str, dict[int, str]], checkpoints: dict) -> None:
+def ablation_evaluation_stages(run) -> list[Stage]:
     """Score the baseline and every arm of every ablation seed on the test world."""
-    from paraclip.miniworld.scoring import EVALUATE_VERSION, evaluate_seed
+    return [_arm_evaluation_stage(run, seed) for seed in ablation_seeds(run.config)]
 
+
+def _arm_evaluation_stage(run, seed: int) -> Stage:
     cfg = run.config
-    fp = run.fingerprints
-    for seed in ablation_seeds(cfg):
-        models = {"baseline": checkpoints["baseline"][seed],
-                  **{arm.label: arm_checkpoints[arm.label][seed] for arm in ARMS}}
-        do(f"abl-evaluate-s{seed}", {"v": EVALUATE_VERSION, "models": [fp[f"baseline-s{seed}"]]
-                                     + [fp[f"abl-{arm.name}-s{seed}"] for arm in ARMS],
-                                     "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
-           [ablation_results_dir(run, seed)],
-           # the report bootstraps the arms itself; the suite's own deltas here are a by-product
-           lambda s=seed, m=models: evaluate_seed(run, s, m, out_dir=ablation_results_dir(run, s), n_boot=100),
-           f"evaluating the baseline and {len(ARMS)} ablation arms, seed {seed}")
+
+    def work() -> dict:
+        models = {"baseline": baseline_checkpoint(run, seed),
+                  **{arm.label: run.infos[f"abl-{arm.name}-s{seed}"]["checkpoint"] for arm in ARMS}}
+        # the report bootstraps the arms itself; the suite's own deltas here are a by-product
+        return evaluate_seed(run, seed, models, out_dir=ablation_results_dir(run, seed), n_boot=100)
+
+    return Stage(f"abl-evaluate-s{seed}", 0.3 * (len(ARMS) + 1),
+                 f"evaluating the baseline and {len(ARMS)} ablation arms, seed {seed}",
+                 lambda fp: {"v": EVALUATE_VERSION, "models": [fp[f"baseline-s{seed}"]]
+                             + [fp[f"abl-{arm.name}-s{seed}"] for arm in ARMS],
+                             "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
+                 [ablation_results_dir(run, seed)], work)
 
 
 # Compact columns of the arms table: (task key, metric, short name)
@@ -144,8 +137,6 @@ def arms_results(run, evaluators) -> dict | None:
     """The arms' test-world results against the baseline and against the ParaCLIP arm (None: not evaluated)."""
     import pandas as pd
 
-    from paraclip.miniworld.report import BASELINE, aggregate, load_seed_results, mark_holm
-    from paraclip.miniworld.tasks import TASK_NAMES
 
     seeds = [s for s in ablation_seeds(run.config) if ablation_results_dir(run, s).is_dir()]
     if not seeds:
@@ -174,8 +165,6 @@ def arms_results(run, evaluators) -> dict | None:
 def _cell(value: float, versus, best: bool) -> str:
     """A value, bold when best in its column; ▲/▼ when the item CI against the ParaCLIP arm excludes 0
     (above/below it), † when that also survives Holm within the column."""
-    from paraclip.miniworld.report_text import fmt
-
     text = f"**{fmt(value)}**" if best else fmt(value)
     if versus is not None and versus["significant"]:
         text += (" ▲" if versus["delta"] > 0 else " ▼") + ("†" if versus["holm"] else "")
@@ -184,9 +173,6 @@ def _cell(value: float, versus, best: bool) -> str:
 
 def arms_markdown(run, arms: dict) -> list[str]:
     """The arms × metrics table and a plain statement of which arm wins where."""
-    from paraclip.miniworld.report import BASELINE
-    from paraclip.miniworld.tasks import TASK_NAMES
-
     cfg = run.config
     tidy, vs_paper = arms["tidy"], arms["vs_paper"]
     paper = ARMS[0].label
@@ -235,8 +221,6 @@ def arms_markdown(run, arms: dict) -> list[str]:
 
 
 def _winners(columns, mean, vs_paper, best, paper) -> list[str]:
-    from paraclip.miniworld.report_text import fmt, interval
-
     lines, tied_or_best, beaten_by = [], 0, {}
     for task, metric, name in columns:
         winner = best[(task, metric)]

@@ -38,15 +38,10 @@ from typing import Any
 
 from paraclip.errors import ParaclipError
 from paraclip.files import atomic_write_text
-from paraclip.miniworld.pipeline import (
-    MiniWorldConfig,
-    ProgressFn,
-    Run,
-    ensure_default_models,
-    load_scenes,
-    read_jsonl,
-    write_jsonl,
-)
+from paraclip.miniworld.config import MiniWorldConfig
+from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
+from paraclip.miniworld.pipeline import ensure_default_models
+from paraclip.miniworld.runner import ProgressFn, Run
 
 ASSETS_FORMAT = 1
 EXPORT_COMMAND = "paraclip miniworld --export-assets {dest}"

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from paraclip.miniworld import rewriter, wording
+from paraclip.miniworld.wording import words
 from paraclip.miniworld.world import (
     COLOURS, CONVERSE, COUNT_WORDS, RELATIONS, SHAPE_PLURALS, SHAPES, SIZES, TEXTURES, ObjectGroup, SceneSpec,
 )
@@ -68,16 +70,12 @@ class Item:
 
 
 def _phrase(text: str) -> tuple[str, ...]:
-    from paraclip.miniworld.rewriter import words
-
     return tuple(words(text))
 
 
 @functools.lru_cache(maxsize=1)
 def lexicon() -> dict[tuple[str, ...], Item]:
     """phrase (tuple of words) -> item, from every inventory (built once)."""
-    from paraclip.miniworld import evalsets, heldout, rewriter
-
     lex: dict[tuple[str, ...], Item] = {}
 
     def add(text: str, item: Item) -> None:
@@ -89,15 +87,15 @@ def lexicon() -> dict[tuple[str, ...], Item]:
         add(word, Item(BLOCK))
     for n, word in COUNT_WORDS.items():
         add(word, Item(COUNT, n))
-    for table in (rewriter.COUNT_PHRASES, evalsets.EVAL_COUNTS, evalsets.OOV_COUNTS):
+    for table in (rewriter.COUNT_PHRASES, wording.OOV_COUNTS):  # the rewriter's include the shared ones
         for n, options in table.items():
             for text in options:
                 add(text, Item(COUNT, n))
     for n, options in COUNT_EXTRA.items():
         for text in options:
             add(text, Item(COUNT, n))
-    simple = ((SIZE, SIZES, (rewriter.SIZE_WORDS, evalsets.EVAL_SIZES, evalsets.OOV_SIZES)),
-              (COLOUR, tuple(COLOURS), (rewriter.COLOUR_WORDS, evalsets.EVAL_COLOURS, evalsets.OOV_COLOURS)))
+    simple = ((SIZE, SIZES, (wording.SIZE_WORDS, wording.OOV_SIZES)),
+              (COLOUR, tuple(COLOURS), (wording.COLOUR_WORDS, wording.OOV_COLOURS)))
     for kind, values, tables in simple:
         for value in values:
             add(value, Item(kind, value))
@@ -111,24 +109,23 @@ def lexicon() -> dict[tuple[str, ...], Item]:
             add(value, Item(TEXTURE, value))
         for _, text in rewriter.TEXTURE_WORDS[value]:
             add(text, Item(TEXTURE, value))
-        for table in (evalsets.EVAL_TEXTURES, evalsets.OOV_TEXTURES):
+        for table in (wording.EVAL_TEXTURES, wording.OOV_TEXTURES):
             for text in table.get(value, ()):
                 add(text, Item(TEXTURE, value))
         for text in EXTRA[TEXTURE].get(value, ()):
             add(text, Item(TEXTURE, value))
     for shape in SHAPES:
-        forms = [(shape, SHAPE_PLURALS[shape]), *rewriter.SHAPE_WORDS[shape], *evalsets.EVAL_SHAPES.get(shape, ()),
-                 *evalsets.OOV_SHAPES.get(shape, ()), *EXTRA[SHAPE].get(shape, ())]
+        forms = [(shape, SHAPE_PLURALS[shape]), *wording.SHAPE_WORDS[shape], *wording.OOV_SHAPES.get(shape, ()),
+                 *EXTRA[SHAPE].get(shape, ())]
         for singular, plural in forms:
             add(plural, Item(SHAPE, shape, plural=True))
             add(singular, Item(SHAPE, shape))
     for relation in RELATIONS:
         add(relation, Item(REL, relation))
-        for table in (rewriter.RELATION_PHRASES, evalsets.EVAL_RELATIONS, evalsets.OOV_RELATIONS,
-                      heldout.HELDOUT_RELATIONS):
+        for table in (wording.RELATION_PHRASES, wording.OOV_RELATIONS, wording.HELDOUT_RELATIONS):
             for text in table.get(relation, ()):
                 add(text, Item(REL, relation))
-        for table in (rewriter.ANAPHORIC_PHRASES, evalsets.EVAL_ANAPHORIC, heldout.HELDOUT_ANAPHORIC):
+        for table in (wording.ANAPHORIC_PHRASES, wording.HELDOUT_ANAPHORIC):
             for text in table.get(relation, ()):
                 add(text, Item(ITS, relation))
     for words_, where in POSITIONS.items():
@@ -140,8 +137,6 @@ def lexicon() -> dict[tuple[str, ...], Item]:
 
 def lex(text: str) -> list[Item]:
     """Greedy longest-match of the lexicon over the text's words; other words are dropped as filler."""
-    from paraclip.miniworld.rewriter import words
-
     table = lexicon()
     longest = max(len(k) for k in table)
     tokens = words(text)

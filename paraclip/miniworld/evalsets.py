@@ -1,15 +1,15 @@
-"""Held-out evaluation sets of the mini-world, written by a generator independent of the rewriter.
+"""Held-out evaluation sets of the mini-world, written by a generator of their own (not the rewriter's).
 
 * **Paraphrase pairs** (query = the canonical caption of a held-out scene, paraphrase = this
   module's rewording) for paraphrased retrieval (AO@k / JS@k), in two subsets reported apart:
 
   - *in-vocabulary*: every word occurs somewhere in the training text (captions and training
-    paraphrases), in this generator's own frames and word orders — fronting ("to the left of
-    a blue square there is a red circle"), possession ("a blue square has a red circle to its
+    paraphrases): the rewriter's synonyms (``wording.py``) in this generator's own frames and
+    word orders — fronting ("to the left of a blue square there is a red circle"), possession ("a blue square has a red circle to its
     left"), converse relations with a copula, absolute positions ("... on the left and ... on
     the right"), adjective reordering, relative clauses, counts in words;
   - *out-of-vocabulary*: one or more slots say their value with a synonym that no training
-    text contains (``OOV_*`` below). A text encoder trained here has never seen those words, so
+    text contains (``wording.OOV_*``). A text encoder trained here has never seen those words, so
     this subset measures the limit honestly.
 
   Which subset a paraphrase is in is decided mechanically from the training vocabulary, and
@@ -24,62 +24,16 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from paraclip.miniworld.world import (
-    CONVERSE,
-    SHAPE_PLURALS,
-    ObjectGroup,
-    Scene,
-    SceneSpec,
-    canonical_caption,
+from paraclip.miniworld.checker import check
+from paraclip.miniworld.wording import (
+    ANAPHORIC_PHRASES, COLOUR_WORDS, COUNT_PHRASES, EVAL_TEXTURES, OOV_COLOURS, OOV_COUNTS, OOV_RELATIONS, OOV_SHAPES,
+    OOV_SIZES, OOV_TEXTURES, RELATION_PHRASES, SHAPE_WORDS, SIZE_WORDS, fix_articles, words,
 )
-
-# -- the generator's inventory -------------------------------------------------------------------
-# Candidates for the in-vocabulary subset (only those whose words occur in training text are used).
-EVAL_COLOURS = {
-    "red": ("red", "crimson", "ruby"), "green": ("green", "emerald", "lime"), "blue": ("blue", "azure", "cobalt"),
-    "yellow": ("yellow", "golden", "lemon"), "purple": ("purple", "violet", "lilac"),
-    "orange": ("orange", "amber", "tangerine"),
-}
-EVAL_SIZES = {"small": ("small", "little", "tiny"), "large": ("large", "big", "huge")}
-EVAL_TEXTURES = {"plain": ("", "plain", "solid"), "striped": ("striped", "stripy", "with stripes"),
-                 "dotted": ("dotted", "spotted", "with dots")}
-EVAL_SHAPES = {
-    "circle": (("circle", "circles"), ("disc", "discs"), ("round shape", "round shapes")),
-    "square": (("square", "squares"), ("box", "boxes"), ("block", "blocks")),
-    "triangle": (("triangle", "triangles"), ("wedge", "wedges"), ("trigon", "trigons")),
-    "star": (("star", "stars"), ("pentagram", "pentagrams"), ("spiky shape", "spiky shapes")),
-    "cross": (("cross", "crosses"), ("plus sign", "plus signs"), ("cruciform shape", "cruciform shapes")),
-}
-EVAL_COUNTS = {1: ("a", "one", "a single"), 2: ("two", "a pair of"), 3: ("three", "a trio of")}
-EVAL_RELATIONS = {
-    "left of": ("left of", "to the left of", "on the left side of"),
-    "right of": ("right of", "to the right of", "on the right side of"),
-    "above": ("above", "over", "on top of"),
-    "below": ("below", "under", "underneath"),
-}
-EVAL_ANAPHORIC = {"left of": ("to its left", "on its left side"), "right of": ("to its right", "on its right side"),
-                  "above": ("above it", "over it"), "below": ("below it", "under it")}
-
-# Out-of-vocabulary synonyms: never in any training text (checked in the pipeline and the tests).
-OOV_COLOURS = {"red": ("scarlet", "vermilion"), "green": ("jade", "verdant"), "blue": ("sapphire", "cerulean"),
-               "yellow": ("saffron", "mustard"), "purple": ("plum", "amethyst"), "orange": ("apricot", "pumpkin")}
-OOV_SIZES = {"small": ("petite", "miniature"), "large": ("giant", "enormous")}
-OOV_TEXTURES = {"striped": ("banded", "pinstriped"), "dotted": ("speckled", "freckled")}
-OOV_SHAPES = {"circle": (("orb", "orbs"), ("roundel", "roundels")), "square": (("tile", "tiles"),),
-              "triangle": (("pyramid", "pyramids"),), "star": (("sparkle", "sparkles"),),
-              "cross": (("crucifix", "crucifixes"),)}
-OOV_COUNTS = {2: ("a duo of",), 3: ("a triad of",)}
-OOV_RELATIONS = {"left of": ("west of", "leftward of"), "right of": ("east of", "rightward of"),
-                 "above": ("atop", "higher than"), "below": ("beneath", "lower than")}
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
+from paraclip.miniworld.world import CONVERSE, ObjectGroup, Scene, SceneSpec, canonical_caption
 
 
 def oov_words() -> set[str]:
@@ -88,7 +42,7 @@ def oov_words() -> set[str]:
              for opts in table.values() for t in opts]
     texts += [w for opts in OOV_SHAPES.values() for pair in opts for w in pair]
     grammar = {"a", "of"}
-    return {w for t in texts for w in _words(t)} - grammar
+    return {w for t in texts for w in words(t)} - grammar
 
 
 # Frames: {a} = first group, {b} = second; {rel} relation of a to b, {conv} its converse,
@@ -126,7 +80,7 @@ class _Words:
         self.used_oov: list[str] = []
 
     def _known(self, text: str) -> bool:
-        return self.vocab is None or all(w in self.vocab for w in _words(text))
+        return self.vocab is None or all(w in self.vocab for w in words(text))
 
     def pick(self, slot: str, options: Sequence, oov: Sequence = (), text_of=lambda o: o):
         if slot in self.oov_slots and oov:
@@ -140,11 +94,11 @@ class _Words:
 
 
 def _noun_phrase(group: ObjectGroup, w: _Words, tag: str) -> str:
-    count = w.pick(f"count{tag}", EVAL_COUNTS[group.count], OOV_COUNTS.get(group.count, ()))
-    size = w.pick(f"size{tag}", EVAL_SIZES[group.size], OOV_SIZES[group.size])
-    colour = w.pick(f"colour{tag}", EVAL_COLOURS[group.colour], OOV_COLOURS[group.colour])
+    count = w.pick(f"count{tag}", COUNT_PHRASES[group.count], OOV_COUNTS.get(group.count, ()))
+    size = w.pick(f"size{tag}", SIZE_WORDS[group.size], OOV_SIZES[group.size])
+    colour = w.pick(f"colour{tag}", COLOUR_WORDS[group.colour], OOV_COLOURS[group.colour])
     texture = w.pick(f"texture{tag}", EVAL_TEXTURES[group.texture], OOV_TEXTURES.get(group.texture, ()))
-    singular, plural = w.pick(f"shape{tag}", EVAL_SHAPES[group.shape], OOV_SHAPES[group.shape],
+    singular, plural = w.pick(f"shape{tag}", SHAPE_WORDS[group.shape], OOV_SHAPES[group.shape],
                               text_of=lambda o: " ".join(o))
     noun = plural if group.count > 1 else singular
     pre, post = ("", texture) if texture.startswith("with ") else (texture, "")
@@ -159,11 +113,6 @@ def _noun_phrase(group: ObjectGroup, w: _Words, tag: str) -> str:
     else:  # relative-colour (also texture-first without a pre-noun texture)
         parts = [count, size, pre, noun, post, "that", be, colour]
     return " ".join(p for p in parts if p)
-
-
-def _fix_articles(text: str) -> str:
-    text = re.sub(r"\ba (?=[aeiou])", "an ", text)
-    return re.sub(r"\ban (?=[^aeiou\W])", "a ", text)
 
 
 def eval_paraphrase(spec: SceneSpec, rng: np.random.Generator, vocab: set[str] | None = None,
@@ -185,16 +134,16 @@ def eval_paraphrase(spec: SceneSpec, rng: np.random.Generator, vocab: set[str] |
         if name in ("a", "b"):
             fill[name] = _noun_phrase(spec.groups[0 if name == "a" else 1], w, "0" if name == "a" else "1")
         elif name == "rel":
-            fill[name] = w.pick("relation", EVAL_RELATIONS[spec.relation], OOV_RELATIONS[spec.relation])
+            fill[name] = w.pick("relation", RELATION_PHRASES[spec.relation], OOV_RELATIONS[spec.relation])
         elif name == "conv":
             conv = CONVERSE[spec.relation]
-            fill[name] = w.pick("relation", EVAL_RELATIONS[conv], OOV_RELATIONS[conv])
+            fill[name] = w.pick("relation", RELATION_PHRASES[conv], OOV_RELATIONS[conv])
         else:
-            fill[name] = w.pick("anaphoric", EVAL_ANAPHORIC[spec.relation])
+            fill[name] = w.pick("anaphoric", ANAPHORIC_PHRASES[spec.relation])
     fill["be_a"] = "are" if spec.groups[0].count > 1 else "is"
     if spec.relation is not None:
         fill["be_b"] = "are" if spec.groups[1].count > 1 else "is"
-    text = _fix_articles(" ".join(frame.format(**fill).split()))
+    text = fix_articles(" ".join(frame.format(**fill).split()))
     return text, w.used_oov
 
 
@@ -214,41 +163,43 @@ def _slots(spec: SceneSpec) -> list[str]:
 
 # -- the sets --------------------------------------------------------------------------------------
 
-@dataclass
-class PairSet:
-    """Paraphrase pairs of one subset: original (canonical caption), paraphrase, image id."""
+class _Columns:
+    """A set kept column-wise: a list per column, one entry per item, appended together. A subclass
+    names its columns once, in ``COLUMNS`` (record key -> attribute); ``records()`` zips them into
+    one dict per item, in that key order."""
 
-    name: str
-    originals: list[str] = field(default_factory=list)
-    paraphrases: list[str] = field(default_factory=list)
-    image_ids: list[str] = field(default_factory=list)
-    oov: list[list[str]] = field(default_factory=list)  # OOV phrases per pair (empty for in-vocabulary)
-    dropped: dict[str, int] = field(default_factory=dict)
+    COLUMNS: ClassVar[dict[str, str]] = {}
 
-    def __len__(self) -> int:
-        return len(self.originals)
-
-    def records(self) -> list[dict]:
-        return [{"image_id": i, "original": o, "paraphrase": p, "oov": v}
-                for i, o, p, v in zip(self.image_ids, self.originals, self.paraphrases, self.oov)]
-
-
-@dataclass
-class SwapSet:
-    """True/false caption pairs of one kind (relation or attribute swap)."""
-
-    name: str
-    image_ids: list[str] = field(default_factory=list)
-    true_captions: list[str] = field(default_factory=list)
-    false_captions: list[str] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
+    def __init__(self, name: str):
+        self.name = name
+        for attribute in self.COLUMNS.values():
+            setattr(self, attribute, [])
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
     def records(self) -> list[dict]:
-        return [{"image_id": i, "true_caption": t, "false_caption": f, "group": g}
-                for i, t, f, g in zip(self.image_ids, self.true_captions, self.false_captions, self.groups)]
+        columns = [getattr(self, attribute) for attribute in self.COLUMNS.values()]
+        return [dict(zip(self.COLUMNS, row)) for row in zip(*columns)]
+
+
+class PairSet(_Columns):
+    """Paraphrase pairs of one subset: the image, the original (its canonical caption), the paraphrase
+    and the OOV phrases it uses (none for in-vocabulary); ``dropped`` counts the pairs left out, by why."""
+
+    COLUMNS = {"image_id": "image_ids", "original": "originals", "paraphrase": "paraphrases", "oov": "oov"}
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.dropped: dict[str, int] = {}
+
+
+class SwapSet(_Columns):
+    """True/false caption pairs of one kind (relation or attribute swap); the group of each is the
+    relation or the swapped attribute."""
+
+    COLUMNS = {"image_id": "image_ids", "true_caption": "true_captions", "false_caption": "false_captions",
+               "group": "groups"}
 
 
 def _rng(seed: int, what: str, image_id: str) -> np.random.Generator:
@@ -263,8 +214,6 @@ def make_pair_sets(scenes: Sequence[Scene], train_vocab: set[str], seed: int = 0
     in-vocabulary one may use only ``train_vocab`` words, an OOV one must contain at least one
     OOV word and no other unknown word. Pairs failing a check are dropped and counted.
     """
-    from paraclip.miniworld.checker import check
-
     leaked = oov_words() & train_vocab
     if leaked:
         raise ValueError(f"out-of-vocabulary words occur in the training text: {sorted(leaked)}")
@@ -273,7 +222,7 @@ def make_pair_sets(scenes: Sequence[Scene], train_vocab: set[str], seed: int = 0
     for scene in scenes:
         rng = _rng(seed, "in-vocab", scene.image_id)
         text, _ = eval_paraphrase(scene.spec, rng, train_vocab)
-        _add(in_vocab, scene, text, [], check, lambda t: set(_words(t)) <= train_vocab)
+        _add(in_vocab, scene, text, [], lambda t: set(words(t)) <= train_vocab)
         rng = _rng(seed, "oov", scene.image_id)
         slots = _slots(scene.spec)
         for _ in range(20):  # redraw until a chosen slot is said (a frame may not use the relation)
@@ -281,12 +230,12 @@ def make_pair_sets(scenes: Sequence[Scene], train_vocab: set[str], seed: int = 0
             text, used = eval_paraphrase(scene.spec, rng, train_vocab, chosen)
             if used:
                 break
-        unknown = lambda t: set(_words(t)) - train_vocab  # noqa: E731
-        _add(out_vocab, scene, text, used, check, lambda t: bool(unknown(t)) and unknown(t) <= oov_set)
+        unknown = lambda t: set(words(t)) - train_vocab  # noqa: E731
+        _add(out_vocab, scene, text, used, lambda t: bool(unknown(t)) and unknown(t) <= oov_set)
     return in_vocab, out_vocab
 
 
-def _add(target: PairSet, scene: Scene, text: str, used: list[str], check, vocab_ok) -> None:
+def _add(target: PairSet, scene: Scene, text: str, used: list[str], vocab_ok) -> None:
     if text == scene.caption:
         target.dropped["same as the caption"] = target.dropped.get("same as the caption", 0) + 1
         return
@@ -343,54 +292,9 @@ def training_vocabulary(texts: Iterable[str]) -> set[str]:
     """Every word of the training text (captions and paraphrases)."""
     vocab: set[str] = set()
     for t in texts:
-        vocab.update(_words(t))
+        vocab.update(words(t))
     return vocab
 
 
-# -- the pipeline's stage --------------------------------------------------------------------------
-
-def write_evalsets(run) -> dict:
-    """Paraphrase pairs (in-vocabulary, out-of-vocabulary, held-out rewriter) and swap pairs for the
-    test world (``evalsets/``) and the validation world (``evalsets/val/``)."""
-    import json
-
-    from paraclip.files import atomic_write_text
-    from paraclip.miniworld.heldout import bigram_novelty, make_heldout_pairs
-    from paraclip.miniworld.pipeline import load_scenes, read_jsonl, write_jsonl
-    from paraclip.miniworld.world import make_scene
-
-    cfg = run.config
-    train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"
-                   for t in (r["caption"], r["paraphrase_1"], r["paraphrase_2"])]
-    vocab = training_vocabulary(train_texts)
-    summary: dict = {"training_vocabulary": len(vocab), "oov_words": sorted(oov_words()),
-                               "oov_words_in_training_text": sorted(oov_words() & vocab)}
-    for split, out in (("eval", run.evalsets), ("val", run.evalsets / "val")):
-        scenes = [make_scene(cfg.world_seed, split, int(image_id.split("-")[1]), cfg.image_size, spec=spec)
-                  for image_id, _, spec in load_scenes(run, split)]
-        in_vocab, out_vocab = make_pair_sets(scenes, vocab, seed=cfg.world_seed)
-        heldout = make_heldout_pairs(scenes, train_texts, seed=cfg.world_seed)
-        relation, attribute = make_swap_sets(scenes, seed=cfg.world_seed)
-        write_jsonl(out / "pairs-in-vocab.jsonl", in_vocab.records())
-        write_jsonl(out / "pairs-oov.jsonl", out_vocab.records())
-        write_jsonl(out / "pairs-heldout.jsonl", heldout.records())
-        write_jsonl(out / "swaps-relation.jsonl", relation.records())
-        write_jsonl(out / "swaps-attribute.jsonl", attribute.records())
-        counts = {"in_vocab_pairs": len(in_vocab), "in_vocab_dropped": in_vocab.dropped,
-                  "oov_pairs": len(out_vocab), "oov_dropped": out_vocab.dropped,
-                  "heldout_pairs": len(heldout), "heldout_dropped": heldout.dropped,
-                  "relation_swaps": len(relation), "attribute_swaps": len(attribute)}
-        if split == "eval":
-            summary.update(counts)
-            # share of each set's word bigrams that no training text contains: how new its phrasing is
-            summary["bigram_novelty"] = {name: round(bigram_novelty(pairs.paraphrases, train_texts), 3)
-                                         for name, pairs in (("in_vocab", in_vocab), ("oov", out_vocab),
-                                                             ("heldout", heldout))}
-        else:
-            summary["val"] = counts
-    atomic_write_text(run.evalsets / "summary.json", json.dumps(summary, indent=1))
-    return summary
-
-
-__all__ = ["EVAL_COLOURS", "OOV_COLOURS", "PairSet", "SwapSet", "eval_paraphrase", "make_pair_sets", "make_swap_sets",
-           "oov_words", "training_vocabulary", "write_evalsets", "SHAPE_PLURALS"]
+__all__ = ["PairSet", "SwapSet", "eval_paraphrase", "make_pair_sets", "make_swap_sets", "oov_words",
+           "training_vocabulary"]

@@ -17,51 +17,24 @@ training text (checked mechanically when the sets are made, like the OOV words):
 
 Sizes and counts keep the training words (the training vocabulary has no unused compositions
 for them that read naturally). Each paraphrase is verified by the scene-spec checker to keep
-the scene's meaning. Deterministic in (seed, image id).
+the scene's meaning. Deterministic in (seed, image id). The phrase tables are
+``wording.HELDOUT_*``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from paraclip.miniworld.evalsets import PairSet, _add, training_vocabulary
+from paraclip.miniworld.wording import (
+    COUNT_PHRASES, HELDOUT_ANAPHORIC, HELDOUT_COLOURS, HELDOUT_RELATIONS, HELDOUT_SHAPES, HELDOUT_TEXTURES, SIZE_WORDS,
+    fix_articles, words,
+)
 from paraclip.miniworld.world import ObjectGroup, SceneSpec
 
-HELDOUT_COLOURS = {
-    "red": ("ruby red", "crimson red"), "green": ("emerald green", "lime green"),
-    "blue": ("cobalt blue", "azure blue"), "yellow": ("lemon yellow", "golden yellow"),
-    "purple": ("lilac purple", "violet purple"), "orange": ("tangerine orange", "amber orange"),
-}
-# (singular, plural) training shape words followed by "shape"; "round shape" etc. already say it
-HELDOUT_SHAPES = {
-    "circle": (("circle shape", "circle shapes"), ("disc shape", "disc shapes")),
-    "square": (("box shape", "box shapes"), ("block shape", "block shapes")),
-    "triangle": (("wedge shape", "wedge shapes"), ("trigon shape", "trigon shapes")),
-    "star": (("pentagram shape", "pentagram shapes"),),
-    "cross": (("plus sign shape", "plus sign shapes"),),
-}
-# texture after the noun: "{be}" agrees with the group; "on it" only reads right for one object
-HELDOUT_TEXTURES = {
-    "striped": ("with stripes on it", "that {be} striped"),
-    "dotted": ("with dots on it", "that {be} dotted"),
-}
-HELDOUT_RELATIONS = {
-    "left of": ("on the left of", "to the left side of"),
-    "right of": ("on the right of", "to the right side of"),
-    "above": ("over the top of",),
-    "below": ("underneath the",),  # "underneath the blue box": the article is the phrase's own
-}
-HELDOUT_ANAPHORIC = {
-    "left of": ("on the left of it", "to the left of it"),
-    "right of": ("on the right of it", "to the right of it"),
-    "above": ("on top of it", "over the top of it"),
-    "below": ("underneath it",),
-}
-SIZE_WORDS = {"small": ("small", "little", "tiny"), "large": ("large", "big", "huge")}
-COUNT_WORDS = {1: ("a", "one", "a single"), 2: ("two", "a pair of"), 3: ("three", "a trio of")}
 ONE_GROUP_FRAMES = ("an image of {a}", "the image shows {a}", "a picture with {a} on it")
 TWO_GROUP_FRAMES = ("there {be_b} {b} and {a} {be_a} {its}", "{b} and {a} {its}", "{a} {be_a} there {rel} {b}",
                     "{rel} {b} {sit} {a}")
@@ -74,10 +47,6 @@ def heldout_phrases() -> set[str]:
     out |= {o.replace("{be}", be) for opts in HELDOUT_TEXTURES.values() for o in opts for be in ("is", "are")}
     out |= {o for table in (HELDOUT_RELATIONS, HELDOUT_ANAPHORIC) for opts in table.values() for o in opts}
     return out
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 def _pick(rng: np.random.Generator, options: Sequence):
@@ -93,37 +62,32 @@ def _noun_phrase(group: ObjectGroup, rng: np.random.Generator, definite: bool = 
     if group.texture != "plain":
         options = [o for o in HELDOUT_TEXTURES[group.texture] if (group.count == 1 and on_it) or "on it" not in o]
         texture = _pick(rng, options).replace("{be}", be)
-    count = {1: "", 2: "two", 3: "three"}[group.count] if definite else _pick(rng, COUNT_WORDS[group.count])
+    count = {1: "", 2: "two", 3: "three"}[group.count] if definite else _pick(rng, COUNT_PHRASES[group.count])
     parts = [count, _pick(rng, SIZE_WORDS[group.size]), _pick(rng, HELDOUT_COLOURS[group.colour]),
              plural if group.count > 1 else singular, texture]
     return " ".join(p for p in parts if p)
-
-
-def _fix_articles(text: str) -> str:
-    text = re.sub(r"\ba (?=[aeiou])", "an ", text)
-    return re.sub(r"\ban (?=[^aeiou\W])", "a ", text)
 
 
 def heldout_paraphrase(spec: SceneSpec, rng: np.random.Generator) -> str:
     """A paraphrase of ``spec``'s caption in the held-out phrasings."""
     if spec.relation is None:
         frame = _pick(rng, ONE_GROUP_FRAMES)
-        return _fix_articles(frame.format(a=_noun_phrase(spec.groups[0], rng, on_it="on it" not in frame)))
+        return fix_articles(frame.format(a=_noun_phrase(spec.groups[0], rng, on_it="on it" not in frame)))
     frame = _pick(rng, TWO_GROUP_FRAMES)
     a, b = spec.groups
     rel = _pick(rng, HELDOUT_RELATIONS[spec.relation])
     fill = {"a": _noun_phrase(a, rng), "b": _noun_phrase(b, rng, definite="{rel}" in frame and rel.endswith(" the")),
             "be_a": "are" if a.count > 1 else "is", "be_b": "are" if b.count > 1 else "is",
             "sit": "sit" if a.count > 1 else "sits", "rel": rel, "its": _pick(rng, HELDOUT_ANAPHORIC[spec.relation])}
-    return _fix_articles(" ".join(frame.format(**fill).split()))
+    return fix_articles(" ".join(frame.format(**fill).split()))
 
 
 def phrases_in_training(texts: Iterable[str]) -> list[str]:
     """Held-out phrases that do occur in ``texts`` (as whole-word sequences); [] when the set is clean."""
-    phrases = {p: " " + " ".join(_words(p)) + " " for p in heldout_phrases()}
+    phrases = {p: " " + " ".join(words(p)) + " " for p in heldout_phrases()}
     found = set()
     for text in texts:
-        padded = " " + " ".join(_words(text)) + " "
+        padded = " " + " ".join(words(text)) + " "
         found |= {p for p, needle in phrases.items() if needle in padded}
     return sorted(found)
 
@@ -132,9 +96,9 @@ def bigram_novelty(texts: Sequence[str], train_texts: Iterable[str]) -> float:
     """Share of the word bigrams of ``texts`` that no training text contains (a structure measure)."""
     seen = set()
     for t in train_texts:
-        w = _words(t)
+        w = words(t)
         seen.update(zip(w, w[1:]))
-    grams = [g for t in texts for g in zip(_words(t), _words(t)[1:])]
+    grams = [g for t in texts for g in zip(words(t), words(t)[1:])]
     return sum(g not in seen for g in grams) / max(len(grams), 1)
 
 
@@ -144,9 +108,6 @@ def make_heldout_pairs(scenes, train_texts: Sequence[str], seed: int = 0):
     Raises when a held-out phrase occurs in the training text (the set would not be held out);
     a paraphrase with a word outside the training vocabulary, or one the checker rejects, is
     dropped and counted."""
-    from paraclip.miniworld.checker import check
-    from paraclip.miniworld.evalsets import PairSet, _add, training_vocabulary
-
     leaked = phrases_in_training(train_texts)
     if leaked:
         raise ValueError(f"held-out phrases occur in the training text: {leaked}")
@@ -155,9 +116,8 @@ def make_heldout_pairs(scenes, train_texts: Sequence[str], seed: int = 0):
     for scene in scenes:
         digest = hashlib.sha256(f"{seed}|heldout|{scene.image_id}".encode()).digest()
         text = heldout_paraphrase(scene.spec, np.random.default_rng(int.from_bytes(digest[:8], "little")))
-        _add(pairs, scene, text, [], check, lambda t: set(_words(t)) <= vocab)
+        _add(pairs, scene, text, [], lambda t: set(words(t)) <= vocab)
     return pairs
 
 
-__all__ = ["HELDOUT_ANAPHORIC", "HELDOUT_COLOURS", "HELDOUT_RELATIONS", "bigram_novelty", "heldout_paraphrase",
-           "heldout_phrases", "make_heldout_pairs", "phrases_in_training"]
+__all__ = ["bigram_novelty", "heldout_paraphrase", "heldout_phrases", "make_heldout_pairs", "phrases_in_training"]

@@ -20,21 +20,16 @@ from collections import Counter
 from pathlib import Path
 
 from paraclip.files import atomic_write_text
+from paraclip.miniworld.checker import check
+from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
+from paraclip.miniworld.runner import Stage
+from paraclip.miniworld.stages import baseline_checkpoint, paraclip_minutes, train_paraclip
 
 LLM_LABELS = {
     "paraclip-llm": "ParaCLIP (LLM, checked)",
     "paraclip-llmraw": "ParaCLIP (LLM, unchecked)",
     "paraclip-rwsub": "ParaCLIP (rewriter, same captions)",
 }
-
-
-def plan_llm_stages(cfg) -> list[tuple[str, float, str]]:
-    seed = cfg.seeds[0]
-    minutes = cfg.llm_captions * 2 * 1.5 / 60  # ~1.5 s per step on 2 cores for a 1.5B model
-    from paraclip.miniworld.pipeline import paraclip_minutes
-
-    train = paraclip_minutes(cfg.llm_paraclip_steps, cfg.llm_paraclip_batch_size)
-    return [("llm", minutes, "")] + [(f"{kind}-s{seed}", train, "") for kind in LLM_LABELS]
 
 
 def _paths(run) -> dict[str, Path]:
@@ -53,8 +48,6 @@ def make_backend_for(cfg):
 
 def llm_paraphrases(run) -> dict:
     """Run the engine on the first N training captions, check every output against its scene."""
-    from paraclip.miniworld.checker import check
-    from paraclip.miniworld.pipeline import load_scenes, read_jsonl, write_jsonl
     from paraclip.paraphrase.engine import run_paraphrasing
 
     cfg = run.config
@@ -111,35 +104,42 @@ def llm_paraphrases(run) -> dict:
     return info
 
 
-def run_llm_stages(run, do, skip, checkpoints: dict) -> None:
-    """Add the LLM stages to a reproduction (``do`` is the pipeline's stage runner)."""
-    from paraclip.miniworld.pipeline import train_paraclip
+# the records each fine-tuning variant trains on: its data file and the llm stage's count of them
+VARIANT_DATA = {"paraclip-llm": ("checked", "accepted"), "paraclip-llmraw": ("unchecked", "engine_ok"),
+                "paraclip-rwsub": ("rewriter", "accepted")}
 
+
+def llm_stages(run) -> list[Stage]:
+    """The LLM stage and the ParaCLIP fine-tunings on its data (first training seed)."""
     cfg = run.config
-    fp = run.fingerprints
     paths = _paths(run)
-    info = do("llm", {"world": fp["world"], "paraphrases": fp["paraphrases"], "n": cfg.llm_captions,
-                      "backend": cfg.llm_backend, "model": cfg.llm_model, "url": cfg.llm_base_url},
-              [paths["raw"], paths["checked"], paths["summary"]], lambda: llm_paraphrases(run),
-              f"paraphrasing {cfg.llm_captions} training captions with the LLM (second source)")
-    seed = cfg.seeds[0]
-    data = {"paraclip-llm": paths["checked"], "paraclip-llmraw": paths["unchecked"],
-            "paraclip-rwsub": paths["rewriter"]}
-    counts = {"paraclip-llm": info.get("accepted", 0), "paraclip-llmraw": info.get("engine_ok", 0),
-              "paraclip-rwsub": info.get("accepted", 0)}
-    for kind, label in LLM_LABELS.items():
-        batch = cfg.llm_paraclip_batch_size
-        if counts[kind] < batch:
-            skip(f"{kind}-s{seed}", f"only {counts[kind]} records, fewer than one batch of {batch}")
-            continue
-        result = do(f"{kind}-s{seed}", {"baseline": fp[f"baseline-s{seed}"], "llm": fp["llm"], "kind": kind,
-                                        "steps": cfg.llm_paraclip_steps, "batch": batch, "lr": cfg.paraclip_lr,
-                                        "loss": cfg.paraclip_loss, "seed": seed},
-                    [run.run_dir(kind, seed)],
-                    lambda k=kind: train_paraclip(run, seed, checkpoints["baseline"][seed], data=data[k], kind=k,
-                                                  steps=cfg.llm_paraclip_steps, batch_size=batch),
-                    f"{label}, seed {seed} ({cfg.llm_paraclip_steps} steps x {batch})")
-        checkpoints[label] = {seed: result["checkpoint"]}
+    llm = Stage("llm", cfg.llm_captions * 2 * 1.5 / 60,  # ~1.5 s per step on 2 cores for a 1.5B model
+                f"paraphrasing {cfg.llm_captions} training captions with the LLM (second source)",
+                lambda fp: {"world": fp["world"], "paraphrases": fp["paraphrases"], "n": cfg.llm_captions,
+                            "backend": cfg.llm_backend, "model": cfg.llm_model, "url": cfg.llm_base_url},
+                [paths["raw"], paths["checked"], paths["summary"]], lambda: llm_paraphrases(run))
+    return [llm] + [_variant_stage(run, kind) for kind in LLM_LABELS]
+
+
+def _variant_stage(run, kind: str) -> Stage:
+    """ParaCLIP fine-tuning of the first seed's baseline on one variant's data; skipped when the llm
+    stage left fewer records than one batch."""
+    cfg = run.config
+    seed, batch, steps = cfg.seeds[0], cfg.llm_paraclip_batch_size, cfg.llm_paraclip_steps
+    data, count_key = VARIANT_DATA[kind]
+
+    def too_few() -> str | None:
+        count = run.infos.get("llm", {}).get(count_key, 0)
+        return f"only {count} records, fewer than one batch of {batch}" if count < batch else None
+
+    return Stage(f"{kind}-s{seed}", paraclip_minutes(steps, batch),
+                 f"{LLM_LABELS[kind]}, seed {seed} ({steps} steps x {batch})",
+                 lambda fp: {"baseline": fp[f"baseline-s{seed}"], "llm": fp["llm"], "kind": kind, "steps": steps,
+                             "batch": batch, "lr": cfg.paraclip_lr, "loss": cfg.paraclip_loss, "seed": seed},
+                 [run.run_dir(kind, seed)],
+                 lambda: train_paraclip(run, seed, baseline_checkpoint(run, seed), data=_paths(run)[data], kind=kind,
+                                        steps=steps, batch_size=batch),
+                 skip=too_few)
 
 
 def llm_report_lines(run, stages: dict) -> list[str]:

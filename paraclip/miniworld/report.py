@@ -141,6 +141,16 @@ def mark_holm(deltas, family_of) -> None:
             deltas.at[idx, "holm"] = bool(keep)
 
 
+def fmt(v, digits: int = 1) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def interval(low, high) -> str:
+    if any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
+        return "–"
+    return f"[{low:+.1f}, {high:+.1f}]"
+
+
 def is_headline(row) -> bool:
     return row["metric"] in HEADLINE_METRICS.get(row["task"], [])
 
@@ -214,35 +224,3 @@ def write_html(figs, path: Path, title: str, plotlyjs: str = "inline") -> None:
         parts.append(fig.to_html(full_html=False, include_plotlyjs=plotlyjs if i == 0 else False))
     parts.append("</body></html>")
     atomic_write_text(path, "\n".join(parts))
-
-
-# -- writing ---------------------------------------------------------------------------------------
-
-def write_report(run, stages: dict) -> dict:
-    """Write report.md, results.csv, deltas.csv (and arms.csv with the ablation stage) and figures."""
-    from paraclip.miniworld import report_text
-    from paraclip.miniworld.tasks import build_tasks
-
-    out = run.report_dir
-    out.mkdir(parents=True, exist_ok=True)
-    evaluators, notes = build_tasks(run)
-    by_seed = load_seed_results({seed: run.results_dir(seed) for seed in run.config.seeds})
-    tidy, deltas = aggregate(evaluators, by_seed, n_boot=run.config.n_boot)
-    mark_holm(deltas, lambda r: r["model"] if is_headline(r) else None)
-    tidy.to_csv(out / "results.csv", index=False)
-    deltas.to_csv(out / "deltas.csv", index=False)
-    arms = None
-    if run.config.ablations:
-        from paraclip.miniworld.ablations import arms_results
-
-        arms = arms_results(run, evaluators)
-        if arms is not None:
-            arms["deltas"].to_csv(out / "arms.csv", index=False)
-    figs = figures(tidy, deltas, run)
-    write_html(figs, out / "figures.html", "ParaCLIP mini-world reproduction")
-    write_html(figs, out / "figures-cdn.html", "ParaCLIP mini-world reproduction", plotlyjs="cdn")
-    targets = target_table(deltas)
-    atomic_write_text(out / "report.md", report_text.markdown(run, stages, deltas, targets, notes, arms))
-    return {"target_reached": overall(targets) == MET, "verdict": overall(targets),
-            "verdict_seeds": overall(targets, "verdict_seeds"),
-            "criteria": [{k: v for k, v in t.items() if k != "row"} for t in targets]}

@@ -1,24 +1,22 @@
-"""The Markdown of the mini-world report (numbers come from ``report.py``; this module only writes)."""
+"""The mini-world report's files: its Markdown, tables and figures (numbers come from ``report.py``)."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
 
-from paraclip.miniworld.report import HEADLINE_METRICS, MET, NO_INTERVAL, NOT_MET, PARACLIP, POINT, overall
-
-
-def fmt(v, digits: int = 1) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
-
-
-def interval(low, high) -> str:
-    if any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
-        return "–"
-    return f"[{low:+.1f}, {high:+.1f}]"
+from paraclip.files import atomic_write_text
+from paraclip.miniworld.ablations import arms_markdown, arms_results
+from paraclip.miniworld.jsonl import read_jsonl
+from paraclip.miniworld.llm_source import llm_report_lines
+from paraclip.miniworld.report import (
+    HEADLINE_METRICS, MET, NO_INTERVAL, NOT_MET, PARACLIP, POINT, aggregate, figures, fmt, interval, is_headline,
+    load_seed_results, mark_holm, overall, target_table, write_html,
+)
+from paraclip.miniworld.selection import SELECTION_METRICS, read_selection
+from paraclip.miniworld.tasks import build_tasks
 
 
 def marks(row) -> str:
@@ -40,8 +38,6 @@ VERDICT_WORDS = {MET: "**reached** (every criterion met on its 95 % CI bound)",
 
 
 def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], arms=None) -> str:
-    from paraclip.miniworld.pipeline import read_jsonl
-
     cfg = run.config
     seeds = cfg.seeds
     lines = ["# ParaCLIP on the mini-world: reproduction report", "",
@@ -98,8 +94,6 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
               "swap accuracy is ARO's rule (true caption scores strictly higher) macro-averaged over relations / "
               "swapped attributes; STS-B is Spearman × 100.", ""]
     if arms is not None:
-        from paraclip.miniworld.ablations import arms_markdown
-
         lines += arms_markdown(run, arms)
     lines += caveats_section(run)
     lines += data_section(run, read_jsonl)
@@ -107,8 +101,6 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     if stages.get("llm"):
-        from paraclip.miniworld.llm_source import llm_report_lines
-
         lines += llm_report_lines(run, stages)
     lines += ["## Files", "", "- `results.csv`: every (seed, model, task, metric) value on the test world",
               "- `deltas.csv`: seed-mean differences with item- and seed-level intervals and bootstrap p-values"]
@@ -120,8 +112,6 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
 
 
 def protocol_section(run) -> list[str]:
-    from paraclip.miniworld.selection import SELECTION_METRICS, read_selection
-
     cfg = run.config
     lines = ["## Protocol", "",
              f"Three disjoint sets of scenes (no meaning shared): {cfg.n_train} training scenes, a **validation "
@@ -252,4 +242,29 @@ def setup_section(run, stages: dict) -> list[str]:
     return lines
 
 
-__all__ = ["fmt", "interval", "markdown"]
+def write_report(run, stages: dict) -> dict:
+    """Write report.md, results.csv, deltas.csv (and arms.csv with the ablation stage) and figures."""
+    out = run.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    evaluators, notes = build_tasks(run)
+    by_seed = load_seed_results({seed: run.results_dir(seed) for seed in run.config.seeds})
+    tidy, deltas = aggregate(evaluators, by_seed, n_boot=run.config.n_boot)
+    mark_holm(deltas, lambda r: r["model"] if is_headline(r) else None)
+    tidy.to_csv(out / "results.csv", index=False)
+    deltas.to_csv(out / "deltas.csv", index=False)
+    arms = None
+    if run.config.ablations:
+        arms = arms_results(run, evaluators)
+        if arms is not None:
+            arms["deltas"].to_csv(out / "arms.csv", index=False)
+    figs = figures(tidy, deltas, run)
+    write_html(figs, out / "figures.html", "ParaCLIP mini-world reproduction")
+    write_html(figs, out / "figures-cdn.html", "ParaCLIP mini-world reproduction", plotlyjs="cdn")
+    targets = target_table(deltas)
+    atomic_write_text(out / "report.md", markdown(run, stages, deltas, targets, notes, arms))
+    return {"target_reached": overall(targets) == MET, "verdict": overall(targets),
+            "verdict_seeds": overall(targets, "verdict_seeds"),
+            "criteria": [{k: v for k, v in t.items() if k != "row"} for t in targets]}
+
+
+__all__ = ["fmt", "interval", "markdown", "write_report"]

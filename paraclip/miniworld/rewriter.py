@@ -13,8 +13,8 @@ rewriter plays the LLM's role with the scene's spec in hand:
 * step 2 rewords step 1's text, choosing for every slot an option none of whose content words
   occur in step 1's text, and a different frame, wherever the inventory allows.
 
-The inventory is this module's own; the evaluation set's generator (``evalsets.py``) has its
-own templates and synonyms, and its out-of-vocabulary words never occur here (tested).
+The synonym tables live in ``wording.py`` (the evaluation generator's in-vocabulary pairs use
+them too, in their own frames); its out-of-vocabulary words never occur here (tested).
 Every output is deterministic in (seed, image id).
 """
 
@@ -26,53 +26,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from paraclip.miniworld.wording import (
+    ANAPHORIC_PHRASES, COLOUR_WORDS, RELATION_PHRASES, SHAPE_WORDS, SIZE_WORDS, fix_articles, words,
+)
+from paraclip.miniworld.wording import COUNT_PHRASES as SHARED_COUNTS
 from paraclip.miniworld.world import CONVERSE, ObjectGroup, SceneSpec
 
-# -- inventory: slot value -> options (the first is the canonical word) ------------------------
+# -- inventory: slot value -> options (the first is the canonical word; shared tables in wording.py) --
 
-COLOUR_WORDS = {
-    "red": ("red", "crimson", "ruby"),
-    "green": ("green", "emerald", "lime"),
-    "blue": ("blue", "azure", "cobalt"),
-    "yellow": ("yellow", "golden", "lemon"),
-    "purple": ("purple", "violet", "lilac"),
-    "orange": ("orange", "amber", "tangerine"),
-}
-SIZE_WORDS = {
-    "small": ("small", "little", "tiny"),
-    "large": ("large", "big", "huge"),
-}
+# Counts may also be said in digits here.
+COUNT_PHRASES = {1: SHARED_COUNTS[1], 2: SHARED_COUNTS[2] + ("2",), 3: SHARED_COUNTS[3] + ("3",)}
 # Texture options: ("pre", word) goes before the noun, ("post", phrase) after it; plain may be unsaid.
 TEXTURE_WORDS = {
     "plain": (("pre", ""), ("pre", "plain"), ("pre", "solid")),
     "striped": (("pre", "striped"), ("pre", "stripy"), ("post", "with stripes")),
     "dotted": (("pre", "dotted"), ("pre", "spotted"), ("post", "with dots")),
-}
-# Shape options: (singular, plural).
-SHAPE_WORDS = {
-    "circle": (("circle", "circles"), ("disc", "discs"), ("round shape", "round shapes")),
-    "square": (("square", "squares"), ("box", "boxes"), ("block", "blocks")),
-    "triangle": (("triangle", "triangles"), ("wedge", "wedges"), ("trigon", "trigons")),
-    "star": (("star", "stars"), ("pentagram", "pentagrams"), ("spiky shape", "spiky shapes")),
-    "cross": (("cross", "crosses"), ("plus sign", "plus signs"), ("cruciform shape", "cruciform shapes")),
-}
-COUNT_PHRASES = {
-    1: ("a", "one", "a single"),
-    2: ("two", "a pair of", "2"),
-    3: ("three", "a trio of", "3"),
-}
-RELATION_PHRASES = {
-    "left of": ("left of", "to the left of", "on the left side of"),
-    "right of": ("right of", "to the right of", "on the right side of"),
-    "above": ("above", "over", "on top of"),
-    "below": ("below", "under", "underneath"),
-}
-# "B with A <phrase>" means A is <relation> B: e.g. "a box with a disc to its left".
-ANAPHORIC_PHRASES = {
-    "left of": ("to its left", "on its left side"),
-    "right of": ("to its right", "on its right side"),
-    "above": ("above it", "over it"),
-    "below": ("below it", "under it"),
 }
 # Frames for one group ({a} = its noun phrase) and for two ({a} relation {b}).
 ONE_GROUP_FRAMES = ("{a}", "there {be} {a}", "a picture of {a}", "an image with {a}", "a picture that shows {a}",
@@ -85,17 +53,6 @@ NP_ORDERS = ("pre", "pre", "relative")
 # Words every option may share with step 1's text (a paraphrase must keep its grammar words).
 FUNCTION_WORDS = frozenset("a an the of to on there is are with and that it its".split())
 KEEP_CANONICAL = 0.4  # step 1 keeps the caption's word for a slot this often
-
-
-def words(text: str) -> list[str]:
-    """Lower-case word tokens (letters and digits), as the vocabulary checks count them."""
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def fix_articles(text: str) -> str:
-    """``a amber box`` -> ``an amber box`` (and back, for ``an`` before a consonant)."""
-    text = re.sub(r"\ba (?=[aeiou])", "an ", text)
-    return re.sub(r"\ban (?=[^aeiou\W])", "a ", text)
 
 
 def inventory_vocabulary() -> set[str]:

@@ -4,71 +4,67 @@ Stages (after training; each cached like the others)::
 
     select          the ParaCLIP stopping step, from its candidate checkpoints on the validation world
     evaluate-sN     baseline-sN vs ParaCLIP-sN (at the chosen step) on every test-world task and STS-B
-    abl-evaluate-sN (with --ablations) the baseline and every ablation arm on the test world
     report          Markdown + CSV + plotly HTML over all seeds
+
+(``abl-evaluate-sN``, the ablation arms on the test world, comes from ``ablations.py``.)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from pathlib import Path
+from paraclip.miniworld.llm_source import LLM_LABELS
+from paraclip.miniworld.report_text import write_report
+from paraclip.miniworld.runner import Run, Stage
+from paraclip.miniworld.selection import (
+    SELECTION_VERSION, candidate_checkpoint, select_stopping_step, selection_file,
+)
+from paraclip.miniworld.stages import baseline_checkpoint
+from paraclip.miniworld.tasks import EVALUATE_VERSION, evaluate_seed
 
-EVALUATE_VERSION = 2  # exact, index-ordered ties in the gallery search; the held-out rewriter's pairs
-
-
-def evaluate_seed(run, seed: int, models: dict[str, str], out_dir: Path | None = None,
-                  n_boot: int | None = None) -> dict:
-    """Every test-world task (and STS-B) for the given ``label -> checkpoint`` models; first = baseline."""
-    from paraclip.evaluation.suite import ModelRef, evaluate_models
-    from paraclip.miniworld.tasks import build_tasks
-    from paraclip.models import load_encoder
-
-    evaluators, notes = build_tasks(run)
-    refs = [ModelRef(label, encoder=load_encoder(path, device="cpu")) for label, path in models.items()]
-    for ref in refs:
-        # one name for the feature cache, whatever the checkpoint file is called: the cache key also
-        # hashes the image tower's weights, so the models of a seed (ParaCLIP and every arm keep the
-        # baseline's frozen tower) share the image features and the images are embedded once
-        ref.encoder.name, ref.encoder.pretrained = f"miniworld-s{seed}", None
-
-    def progress(done: int, total: int, message: str) -> None:
-        run.progress.update(done / max(total, 1), f"evaluate seed {seed}: {message}")
-
-    out = evaluate_models(refs, evaluators=evaluators, out_dir=out_dir or run.results_dir(seed),
-                          n_boot=n_boot or run.config.n_boot, seed=seed, progress=progress)
-    return {"models": models, "results": len(out.results), "skipped": [dataclasses.asdict(s) for s in out.skipped],
-            "notes": notes}
+REPORT_VERSION = 1  # bump when the report's content changes for the same results
 
 
-def run_scoring_stages(run, do, checkpoints: dict, arms: dict | None, stages: dict) -> Path:
-    """Selection, test-world evaluation (ablation arms too when ``arms``) and the report; returns
-    the report's path. Sets ``checkpoints["paraclip"]`` to the chosen checkpoints."""
-    from paraclip.miniworld.report import write_report
-    from paraclip.miniworld.selection import (
-        SELECTION_VERSION, candidate_checkpoint, select_stopping_step, selection_file,
-    )
-
+def select_stage(run: Run) -> Stage:
     cfg = run.config
-    fp = run.fingerprints
-    chosen = do("select", {"v": SELECTION_VERSION, "evalsets": fp["evalsets"],
-                           "runs": [fp[f"{kind}-s{s}"] for s in cfg.seeds for kind in ("baseline", "paraclip")]},
-                [selection_file(run).parent], lambda: select_stopping_step(run),
-                "choosing the ParaCLIP stopping step on the validation world")["chosen_step"]
-    for seed in cfg.seeds:
-        checkpoints["paraclip"][seed] = str(candidate_checkpoint(run, seed, chosen))
-        models = {"baseline": checkpoints["baseline"][seed], "ParaCLIP": checkpoints["paraclip"][seed]}
-        models.update({label: ck[seed] for label, ck in checkpoints.items()
-                       if label not in ("baseline", "paraclip") and seed in ck})
-        trained = [fp[k] for k in fp if k.endswith(f"-s{seed}") and not k.startswith(("abl-", "evaluate-"))]
-        do(f"evaluate-s{seed}", {"v": EVALUATE_VERSION, "models": trained, "select": fp["select"],
-                                 "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
-           [run.results_dir(seed)], lambda s=seed, m=models: evaluate_seed(run, s, m),
-           f"evaluating baseline vs ParaCLIP (step {chosen}), seed {seed}")
-    if arms is not None:
-        from paraclip.miniworld.ablations import run_ablation_evaluation
+    return Stage("select", 0.4 * len(cfg.seeds) * cfg.n_val / 1000,
+                 "choosing the ParaCLIP stopping step on the validation world",
+                 lambda fp: {"v": SELECTION_VERSION, "evalsets": fp["evalsets"],
+                             "runs": [fp[f"{kind}-s{s}"] for s in cfg.seeds for kind in ("baseline", "paraclip")]},
+                 [selection_file(run).parent], lambda: select_stopping_step(run))
 
-        run_ablation_evaluation(run, do, arms, checkpoints)
-    do("report", {"evals": [fp[k] for k in fp if "evaluate-s" in k], "n_boot": cfg.n_boot, "t": time.time()},
-       [run.report_dir], lambda: write_report(run, stages), "writing the report")
-    return run.report_dir / "report.md"
+
+def chosen_checkpoint(run: Run, seed: int) -> str:
+    """ParaCLIP of ``seed`` at the step the select stage chose (that stage must have run)."""
+    return str(candidate_checkpoint(run, seed, run.infos["select"]["chosen_step"]))
+
+
+def evaluated_models(run: Run, seed: int) -> dict[str, str]:
+    """``label -> checkpoint`` of the seed's test-world evaluation: the baseline first, ParaCLIP at the
+    chosen step, then every LLM-data variant trained for this seed."""
+    models = {"baseline": baseline_checkpoint(run, seed), "ParaCLIP": chosen_checkpoint(run, seed)}
+    for kind, label in LLM_LABELS.items():
+        info = run.infos.get(f"{kind}-s{seed}")
+        if info is not None:
+            models[label] = info["checkpoint"]
+    return models
+
+
+def evaluate_stage(run: Run, seed: int) -> Stage:
+    cfg = run.config
+
+    def trained(fp) -> list[str]:  # the seed's training stages that ran (a skipped LLM variant has none)
+        return [fp[k] for k in fp if k.endswith(f"-s{seed}") and not k.startswith(("abl-", "evaluate-"))]
+
+    return Stage(f"evaluate-s{seed}", 0.8,
+                 lambda: f"evaluating baseline vs ParaCLIP (step {run.infos['select']['chosen_step']}), seed {seed}",
+                 lambda fp: {"v": EVALUATE_VERSION, "models": trained(fp), "select": fp["select"],
+                             "evalsets": fp["evalsets"], "sts": cfg.sts, "n_boot": cfg.n_boot},
+                 [run.results_dir(seed)], lambda: evaluate_seed(run, seed, evaluated_models(run, seed)))
+
+
+def report_stage(run: Run) -> Stage:
+    """The report reads every stage before it (results, selection, data, stage times): its fingerprint
+    is theirs, so a rerun with nothing new keeps it (the time it was written is in its text only)."""
+    cfg = run.config
+    return Stage("report", 0.5 + 1.5 * cfg.ablations, "writing the report",
+                 lambda fp: {"v": REPORT_VERSION, "stages": dict(fp), "n_boot": cfg.n_boot},
+                 [run.report_dir], lambda: write_report(run, run.infos))

@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 from paraclip.files import atomic_write_text
-from paraclip.miniworld.tasks import TASK_NAMES
+from paraclip.miniworld.stages import candidate_steps
+from paraclip.miniworld.tasks import TASK_NAMES, build_tasks
 
 SELECTION_TASKS = ("in_vocab", "retrieval")
 SELECTION_METRICS = ((TASK_NAMES["in_vocab"], "AO@10"), (TASK_NAMES["retrieval"], "t2i_R@1"))
@@ -58,9 +59,6 @@ def _validation_metrics(evaluators, checkpoint: str, seed: int) -> dict[str, dic
 
 def select_stopping_step(run) -> dict:
     """Score the baseline and every candidate step of every seed on the validation world; pick one step."""
-    from paraclip.miniworld.pipeline import candidate_steps
-    from paraclip.miniworld.tasks import build_tasks
-
     cfg = run.config
     evaluators, _ = build_tasks(run, split="val", only=SELECTION_TASKS)
     steps = candidate_steps(cfg.paraclip_steps, cfg.stop_candidates)

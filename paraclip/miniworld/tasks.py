@@ -10,15 +10,19 @@
 
 The same tasks exist for the validation world (``split="val"``: its own scenes and sets, no STS),
 where settings are chosen; the test world is scored once with the chosen settings.
+:func:`evaluate_seed` scores a seed's models on every test-world task.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from paraclip.errors import ParaclipError
+from paraclip.miniworld.jsonl import read_jsonl
 
 RANK_KS = (1, 3, 5, 10, 20)
+EVALUATE_VERSION = 2  # exact, index-ordered ties in the gallery search; the held-out rewriter's pairs
 TASK_NAMES = {
     "in_vocab": "mw-paraphrase-in-vocab",
     "oov": "mw-paraphrase-oov",
@@ -32,7 +36,6 @@ TASK_NAMES = {
 
 def _pairs(path: Path):
     from paraclip.evaluation.paraphrased import ParaphrasePairs
-    from paraclip.miniworld.pipeline import read_jsonl
 
     rows = read_jsonl(path)
     return ParaphrasePairs([r["original"] for r in rows], [r["paraphrase"] for r in rows],
@@ -41,7 +44,6 @@ def _pairs(path: Path):
 
 def _swaps(path: Path, gallery_dir: Path):
     from paraclip.evaluation.aro import AROExample
-    from paraclip.miniworld.pipeline import read_jsonl
 
     return [AROExample(image=str(gallery_dir / f"{r['image_id']}.png"), true_caption=r["true_caption"],
                        false_caption=r["false_caption"], group=r["group"]) for r in read_jsonl(path)]
@@ -88,3 +90,26 @@ def build_tasks(run, split: str = "test", only: tuple[str, ...] | None = None) -
         except ParaclipError as exc:
             notes.append(f"STS-B skipped: {exc}")
     return evaluators, notes
+
+
+def evaluate_seed(run, seed: int, models: dict[str, str], out_dir: Path | None = None,
+                  n_boot: int | None = None) -> dict:
+    """Every test-world task (and STS-B) for the given ``label -> checkpoint`` models; first = baseline."""
+    from paraclip.evaluation.suite import ModelRef, evaluate_models
+    from paraclip.models import load_encoder
+
+    evaluators, notes = build_tasks(run)
+    refs = [ModelRef(label, encoder=load_encoder(path, device="cpu")) for label, path in models.items()]
+    for ref in refs:
+        # one name for the feature cache, whatever the checkpoint file is called: the cache key also
+        # hashes the image tower's weights, so the models of a seed (ParaCLIP and every arm keep the
+        # baseline's frozen tower) share the image features and the images are embedded once
+        ref.encoder.name, ref.encoder.pretrained = f"miniworld-s{seed}", None
+
+    def progress(done: int, total: int, message: str) -> None:
+        run.progress.update(done / max(total, 1), f"evaluate seed {seed}: {message}")
+
+    out = evaluate_models(refs, evaluators=evaluators, out_dir=out_dir or run.results_dir(seed),
+                          n_boot=n_boot or run.config.n_boot, seed=seed, progress=progress)
+    return {"models": models, "results": len(out.results), "skipped": [dataclasses.asdict(s) for s in out.skipped],
+            "notes": notes}

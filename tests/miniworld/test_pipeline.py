@@ -1,15 +1,27 @@
-"""The whole reproduction at smoke size: real rendering, rewriter, training, evaluation and report."""
+"""The whole reproduction at smoke size: real rendering, rewriter, training, evaluation and report.
+
+The smoke run is built once per module (``smoke``). Tests that only read it use it as it is;
+a test that changes the run folder asks for ``mutable_smoke``, which puts the folder back as it
+was built afterwards (from a copy taken right after the build), so no test depends on another's
+leftovers or on the order the tests run in. The folder is restored in place rather than copied
+elsewhere because the trainer's resume check compares the paths saved in its checkpoints.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import time
 
 import pytest
 import torch
 
 from paraclip.cli import main
-from paraclip.miniworld.pipeline import MiniWorldConfig, Run, ensure_default_models, read_jsonl, reproduce
+from paraclip.miniworld.config import MiniWorldConfig
+from paraclip.miniworld.jsonl import read_jsonl
+from paraclip.miniworld.pipeline import ensure_default_models, plan_stages, planned_fingerprints, reproduce
+from paraclip.miniworld.runner import Run
 from paraclip.miniworld.tasks import TASK_NAMES
 
 
@@ -19,7 +31,17 @@ def smoke(tmp_path_factory):
     config = MiniWorldConfig.preset("smoke", ablations=True)
     calls: list[tuple[int, int, str]] = []
     out = reproduce(config, root, progress=lambda done, total, message: calls.append((done, total, message)))
+    shutil.copytree(root, root.with_name("as-built"), copy_function=shutil.copy2)
     return config, root, out, calls
+
+
+@pytest.fixture
+def mutable_smoke(smoke):
+    """The smoke run, for a test that changes it; put back as built afterwards."""
+    yield smoke
+    root = smoke[1]
+    shutil.rmtree(root)
+    shutil.copytree(root.with_name("as-built"), root, copy_function=shutil.copy2)
 
 
 def _markers(root):
@@ -100,20 +122,21 @@ def test_progress_moves_forward_to_the_end(smoke):
     assert any("baseline" in c[2] for c in calls)
 
 
-def test_rerun_skips_finished_stages(smoke):
-    config, root, _, _ = smoke
+def test_rerun_skips_finished_stages(mutable_smoke):
+    config, root, built, _ = mutable_smoke
     before = _markers(root)
     out = reproduce(config, root)
     after = _markers(root)
-    for name, marker in before.items():
-        if name != "report":  # the report is always rewritten (cheap)
-            assert after[name]["finished"] == marker["finished"], name
-    assert out.checkpoints["paraclip"][0] == smoke[2].checkpoints["paraclip"][0]
+    assert after.keys() == before.keys()
+    for name, marker in before.items():  # the report too: its fingerprint is its inputs', not the time
+        assert after[name]["finished"] == marker["finished"], name
+    assert out.checkpoints["paraclip"][0] == built.checkpoints["paraclip"][0]
+    assert out.report.read_text() == built.report.read_text()
 
 
-def test_interrupted_stage_is_finished_on_rerun(smoke):
+def test_interrupted_stage_is_finished_on_rerun(mutable_smoke):
     """A crash after training but before its marker: the trainer finds the finished run, nothing retrains."""
-    config, root, _, _ = smoke
+    config, root, _, _ = mutable_smoke
     (root / "stages" / "paraclip-s0.json").unlink()
     mtime = (root / "runs" / "paraclip-s0" / "final.pt").stat().st_mtime
     reproduce(config, root, evaluate=False)
@@ -121,8 +144,8 @@ def test_interrupted_stage_is_finished_on_rerun(smoke):
     assert (root / "runs" / "paraclip-s0" / "final.pt").stat().st_mtime == mtime
 
 
-def test_changed_setting_redoes_what_depends_on_it(smoke, tmp_path):
-    config, root, _, _ = smoke
+def test_changed_setting_redoes_what_depends_on_it(mutable_smoke):
+    config, root, _, _ = mutable_smoke
     before = _markers(root)
     changed = dataclasses.replace(config, paraclip_steps=config.paraclip_steps + 1)
     reproduce(changed, root, evaluate=False)
@@ -130,11 +153,10 @@ def test_changed_setting_redoes_what_depends_on_it(smoke, tmp_path):
     assert after["baseline-s0"]["finished"] == before["baseline-s0"]["finished"]
     assert after["paraclip-s0"]["finished"] != before["paraclip-s0"]["finished"]
     assert after["paraclip-s0"]["steps"] == config.paraclip_steps + 1
-    reproduce(config, root, evaluate=False)  # back to the module's settings for the other tests
 
 
-def test_cli_reproduce_resumes_and_prints_the_verdict(smoke, capsys):
-    _, root, _, _ = smoke
+def test_cli_reproduce_resumes_and_prints_the_verdict(mutable_smoke, capsys):
+    _, root, _, _ = mutable_smoke
     assert main(["miniworld", "--reproduce", "--preset", "smoke", "--out", str(root)]) == 0
     out = capsys.readouterr().out
     assert "report:" in out and "target effect" in out
@@ -147,11 +169,11 @@ def test_cli_rejects_unknown_settings(capsys):
     assert "smoke" in capsys.readouterr().err
 
 
-def test_default_models_for_the_app(smoke):
+def test_default_models_for_the_app(mutable_smoke):
     from paraclip.data.galleries import load_gallery
     from paraclip.models import load_encoder
 
-    config, root, _, _ = smoke
+    config, root, _, _ = mutable_smoke
     paths = ensure_default_models(root=root, config=config)
     assert set(paths) == {"baseline", "paraclip", "gallery"}
     gallery = load_gallery(paths["gallery"])
@@ -200,12 +222,12 @@ def test_sts_task_is_included_when_asked(smoke):
         assert TASK_NAMES["sts"] in names and len(evaluators[-1]) > 1000
 
 
-def test_llm_source_through_the_real_engine(smoke, monkeypatch):
+def test_llm_source_through_the_real_engine(mutable_smoke, monkeypatch):
     """The second source: the paraphrasing engine against a local chat-completions server, every
     output checked against its scene, and ParaCLIP trained on each variant of the data."""
     from paraclip.paraphrase.mock_server import Faults, MockChatServer
 
-    config, root, _, _ = smoke
+    config, root, _, _ = mutable_smoke
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
     with MockChatServer(Faults(p_copy=0.2, seed=1)) as server:
         llm_config = dataclasses.replace(config, llm_captions=24, llm_backend="openai", llm_model="mock",
@@ -227,13 +249,13 @@ def test_llm_source_through_the_real_engine(smoke, monkeypatch):
 
 
 def test_parallel_rendering_gives_the_same_world(tmp_path, monkeypatch):
-    from paraclip.miniworld import pipeline
+    from paraclip.miniworld import stages
 
     config = MiniWorldConfig.preset("smoke", n_train=60, n_eval=20, n_val=20)
-    pipeline.build_world(Run(config, tmp_path / "one"))
-    monkeypatch.setattr(pipeline, "PARALLEL_RENDER_MIN", 10)
-    monkeypatch.setattr(pipeline, "RENDER_CHUNK", 16)
-    info = pipeline.build_world(Run(config, tmp_path / "two"))
+    stages.build_world(Run(config, tmp_path / "one"))
+    monkeypatch.setattr(stages, "PARALLEL_RENDER_MIN", 10)
+    monkeypatch.setattr(stages, "RENDER_CHUNK", 16)
+    info = stages.build_world(Run(config, tmp_path / "two"))
     assert info["render_workers"] == min(2, __import__("os").cpu_count() or 1)
     one = sorted((tmp_path / "one" / "world").rglob("*.png"))
     two = sorted((tmp_path / "two" / "world").rglob("*.png"))
@@ -241,3 +263,35 @@ def test_parallel_rendering_gives_the_same_world(tmp_path, monkeypatch):
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
     assert (tmp_path / "one" / "world" / "train.jsonl").read_text() == \
         (tmp_path / "two" / "world" / "train.jsonl").read_text()
+
+
+def _planned_fingerprints(config, root) -> dict[str, str]:
+    return {name: fingerprint for name, (fingerprint, _) in planned_fingerprints(Run(config, root)).items()}
+
+
+def test_fingerprints_come_from_the_settings_not_the_clock(tmp_path, monkeypatch):
+    """Two plans of the smoke preset, twelve hours apart, fingerprint every stage alike (the report
+    included); a changed setting changes the fingerprints of what depends on it, and only those."""
+    config = MiniWorldConfig.preset("smoke", ablations=True)
+    first = _planned_fingerprints(config, tmp_path / "a")
+    later = time.time() + 12 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    second = _planned_fingerprints(config, tmp_path / "b")
+    assert first == second
+    assert {"world", "paraclip-s0", "select", "evaluate-s0", "abl-evaluate-s0", "report"} <= first.keys()
+    changed = _planned_fingerprints(dataclasses.replace(config, paraclip_steps=config.paraclip_steps + 1), tmp_path)
+    differ = {name for name in first if first[name] != changed[name]}
+    assert differ == {"paraclip-s0", "select", "evaluate-s0", "report"}
+
+
+def test_planned_fingerprints_are_the_ones_the_run_recorded(smoke):
+    config, root, _, _ = smoke
+    planned = planned_fingerprints(Run(config, root))
+    assert {name: fp for name, (fp, _) in planned.items()} == {n: m["fingerprint"] for n, m in _markers(root).items()}
+
+
+def test_progress_plan_and_the_run_use_one_list_of_stages(smoke):
+    config, root, out, calls = smoke
+    names = [stage.name for stage in plan_stages(Run(config, root))]
+    assert list(out.stages) == names  # every planned stage ran, in the planned order
+    assert sum(1 for c in calls if c[2].endswith(("(cached)", " s")) and ": done" in c[2]) == len(names)

@@ -1,0 +1,300 @@
+"""The reproduction's main stages: the world, the rewriter's paraphrases, the evaluation sets, and
+training (a baseline CLIP from scratch, then ParaCLIP fine-tuning of its text encoder) per seed.
+
+Each ``*_stage(run, ...)`` returns a :class:`~paraclip.miniworld.runner.Stage`; the work functions
+(``build_world``, ``train_paraclip``, ...) are usable on their own (``bench/miniworld_sweep.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from paraclip.errors import ParaclipError
+from paraclip.files import atomic_write_text
+from paraclip.miniworld.checker import check
+from paraclip.miniworld.config import MiniWorldConfig
+from paraclip.miniworld.evalsets import make_pair_sets, make_swap_sets, oov_words, training_vocabulary
+from paraclip.miniworld.heldout import bigram_novelty, make_heldout_pairs
+from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
+from paraclip.miniworld.rewriter import SceneRewriter
+from paraclip.miniworld.runner import Run, Stage
+from paraclip.miniworld.world import iter_scenes, make_scene
+
+# Bump when a stage's output would change for the same settings.
+WORLD_VERSION = 4
+REWRITER_VERSION = 2
+EVALSETS_VERSION = 2
+
+
+# -- stage: world --------------------------------------------------------------------------------
+
+PARALLEL_RENDER_MIN = 2000  # below this many scenes, starting worker processes costs more than it saves
+RENDER_CHUNK = 500
+
+
+def _render_chunk(jobs: list) -> int:
+    """Worker: render scenes and save each PNG (``jobs`` = [(scene, path)])."""
+    for scene, path in jobs:
+        scene.image().save(path)
+    return len(jobs)
+
+
+def build_world(run: Run) -> dict:
+    """Render test (``eval``) scenes, then validation scenes, then training scenes; every split
+    avoids the meanings of the splits drawn before it.
+
+    Specs and layouts are drawn in order in this process (train scenes must avoid eval meanings);
+    drawing the pixels, the slow part, is spread over the CPU cores for large worlds.
+    """
+    cfg = run.config
+    tmp = run.world.with_name("world.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for folder in ("eval-images", "val-images", "train-images"):
+        (tmp / folder).mkdir(parents=True)
+    total = cfg.n_eval + cfg.n_val + cfg.n_train
+    jobs: list = []
+
+    def describe(scenes, folder: Path, jsonl: Path) -> set[str]:
+        keys = set()
+        with open(jsonl, "w", encoding="utf-8") as f:
+            for scene in scenes:
+                f.write(json.dumps(scene.record()) + "\n")
+                keys.add(scene.spec.meaning_key())
+                jobs.append((scene, folder / f"{scene.image_id}.png"))
+        return keys
+
+    eval_keys = describe(iter_scenes(cfg.world_seed, "eval", cfg.n_eval, cfg.image_size),
+                         tmp / "eval-images", tmp / "eval.jsonl")
+    val_keys = describe(iter_scenes(cfg.world_seed, "val", cfg.n_val, cfg.image_size, exclude=eval_keys),
+                        tmp / "val-images", tmp / "val.jsonl")
+    describe(iter_scenes(cfg.world_seed, "train", cfg.n_train, cfg.image_size, exclude=eval_keys | val_keys),
+             tmp / "train-images", tmp / "train.jsonl")
+    chunks = [jobs[i:i + RENDER_CHUNK] for i in range(0, len(jobs), RENDER_CHUNK)]
+    workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_RENDER_MIN else 1
+    bar = None
+    if run.progress.verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="rendering", unit="img", file=sys.stderr, dynamic_ncols=True)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        run.progress.update(done / total, f"rendering scenes {done}/{total}")
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the parent may hold torch's thread pools, which do not survive a fork
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for n in pool.map(_render_chunk, chunks):
+                    advance(n)
+        else:
+            for chunk in chunks:
+                advance(_render_chunk(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    for split in ("eval", "val"):
+        with open(tmp / f"{split}-images" / "captions.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "caption", "image_id"])
+            for rec in read_jsonl(tmp / f"{split}.jsonl"):
+                writer.writerow([f"{rec['image_id']}.png", rec["caption"], rec["image_id"]])
+    if run.world.exists():
+        shutil.rmtree(run.world)
+    tmp.rename(run.world)
+    return {"n_train": cfg.n_train, "n_eval": cfg.n_eval, "n_val": cfg.n_val, "render_workers": workers}
+
+
+def world_fingerprint(cfg: MiniWorldConfig) -> dict:
+    return {"v": WORLD_VERSION, "seed": cfg.world_seed, "n_train": cfg.n_train, "n_eval": cfg.n_eval,
+            "n_val": cfg.n_val, "size": cfg.image_size}
+
+
+# -- stage: paraphrases ----------------------------------------------------------------------------
+
+def make_paraphrases(run: Run) -> dict:
+    """The training JSONL in the paraphrasing engine's format, from the scene-aware rewriter."""
+    rewriter = SceneRewriter(seed=run.config.rewriter_seed)
+    records, rejected = [], 0
+    scenes = load_scenes(run, "train")
+    for index, (image_id, caption, spec) in enumerate(scenes):
+        p1, p2 = rewriter.paraphrase(spec, image_id)
+        ok = check(p1, spec).ok and check(p2, spec).ok
+        rejected += not ok
+        records.append({"index": index, "image_id": image_id, "caption": caption, "paraphrase_1": p1,
+                        "paraphrase_2": p2, "status": "ok" if ok else "rejected",
+                        "error": None if ok else "scene-spec check failed", "backend": rewriter.name,
+                        "model": f"{rewriter.name}(seed={rewriter.seed})"})
+    write_jsonl(run.paraphrases, records)
+    return {"records": len(records), "rejected_by_checker": rejected}
+
+
+# -- stage: evaluation sets ------------------------------------------------------------------------
+
+def write_evalsets(run: Run) -> dict:
+    """Paraphrase pairs (in-vocabulary, out-of-vocabulary, held-out rewriter) and swap pairs for the
+    test world (``evalsets/``) and the validation world (``evalsets/val/``)."""
+    cfg = run.config
+    train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"
+                   for t in (r["caption"], r["paraphrase_1"], r["paraphrase_2"])]
+    vocab = training_vocabulary(train_texts)
+    summary: dict = {"training_vocabulary": len(vocab), "oov_words": sorted(oov_words()),
+                     "oov_words_in_training_text": sorted(oov_words() & vocab)}
+    for split, out in (("eval", run.evalsets), ("val", run.evalsets / "val")):
+        scenes = [make_scene(cfg.world_seed, split, int(image_id.split("-")[1]), cfg.image_size, spec=spec)
+                  for image_id, _, spec in load_scenes(run, split)]
+        in_vocab, out_vocab = make_pair_sets(scenes, vocab, seed=cfg.world_seed)
+        heldout = make_heldout_pairs(scenes, train_texts, seed=cfg.world_seed)
+        relation, attribute = make_swap_sets(scenes, seed=cfg.world_seed)
+        write_jsonl(out / "pairs-in-vocab.jsonl", in_vocab.records())
+        write_jsonl(out / "pairs-oov.jsonl", out_vocab.records())
+        write_jsonl(out / "pairs-heldout.jsonl", heldout.records())
+        write_jsonl(out / "swaps-relation.jsonl", relation.records())
+        write_jsonl(out / "swaps-attribute.jsonl", attribute.records())
+        counts = {"in_vocab_pairs": len(in_vocab), "in_vocab_dropped": in_vocab.dropped,
+                  "oov_pairs": len(out_vocab), "oov_dropped": out_vocab.dropped,
+                  "heldout_pairs": len(heldout), "heldout_dropped": heldout.dropped,
+                  "relation_swaps": len(relation), "attribute_swaps": len(attribute)}
+        if split == "eval":
+            summary.update(counts)
+            # share of each set's word bigrams that no training text contains: how new its phrasing is
+            summary["bigram_novelty"] = {name: round(bigram_novelty(pairs.paraphrases, train_texts), 3)
+                                         for name, pairs in (("in_vocab", in_vocab), ("oov", out_vocab),
+                                                             ("heldout", heldout))}
+        else:
+            summary["val"] = counts
+    atomic_write_text(run.evalsets / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+# -- stages: training --------------------------------------------------------------------------------
+
+def _train(run: Run, config, label: str) -> dict:
+    from paraclip.training import train
+
+    def on_metrics(row: dict) -> None:
+        if "loss" in row and config.steps:
+            run.progress.update(row["step"] / config.steps, f"{label}: step {row['step']}/{config.steps} "
+                                                            f"loss {row['loss']:.3f}")
+
+    result = train(config, on_metrics=on_metrics, progress=run.progress.verbose)
+    if not result.completed or result.checkpoint is None:
+        raise ParaclipError(f"{label} stopped at step {result.steps} of {result.total_steps}; rerun to resume "
+                            f"(checkpoints in {result.out_dir}).")
+    return {"checkpoint": str(result.checkpoint), "steps": result.steps, "data_report": result.data_report}
+
+
+def train_baseline(run: Run, seed: int) -> dict:
+    from paraclip.training import TrainConfig
+
+    cfg = run.config
+    config = TrainConfig(
+        model=cfg.arch, pretrained=None, data=str(run.world / "train.jsonl"), images=str(run.train_images),
+        out_dir=str(run.run_dir("baseline", seed)), steps=cfg.baseline_steps, batch_size=cfg.baseline_batch_size,
+        lr=cfg.baseline_lr, weight_decay=cfg.baseline_weight_decay, loss_preset="clip", freeze_image=False,
+        seed=seed, validation=[], checkpoint_every=max(50, cfg.baseline_steps // 4), threads=cfg.threads,
+        device="cpu")
+    return _train(run, config, f"baseline seed {seed}")
+
+
+def candidate_steps(steps: int, candidates: int) -> list[int]:
+    """The evenly spaced steps whose checkpoints the validation world chooses among (the last is ``steps``)."""
+    every = max(1, steps // max(1, candidates))
+    return sorted({every * i for i in range(1, candidates) if every * i < steps} | {steps})
+
+
+def train_paraclip(run: Run, seed: int, baseline_checkpoint: str, data: Path | None = None,
+                   kind: str = "paraclip", steps: int | None = None, batch_size: int | None = None,
+                   loss: str | None = None, keep_candidates: bool = False) -> dict:
+    """Fine-tune the text encoder of ``baseline_checkpoint``; ``keep_candidates`` keeps the step
+    checkpoints the validation world chooses among (``candidate_steps``)."""
+    from paraclip.training import TrainConfig
+
+    cfg = run.config
+    steps = steps or cfg.paraclip_steps
+    every, keep = max(50, steps // 3), 2
+    if keep_candidates:
+        grid = candidate_steps(steps, cfg.stop_candidates)
+        every, keep = grid[0], len(grid) + 1
+    config = TrainConfig(
+        model=baseline_checkpoint, pretrained=None, data=str(data or run.paraphrases), images=str(run.train_images),
+        out_dir=str(run.run_dir(kind, seed)), steps=steps, batch_size=batch_size or cfg.paraclip_batch_size,
+        lr=cfg.paraclip_lr, weight_decay=cfg.paraclip_weight_decay, loss_preset=loss or cfg.paraclip_loss,
+        freeze_image=True, seed=seed, validation=[], checkpoint_every=every, keep_checkpoints=keep,
+        threads=cfg.threads, device="cpu", features_from=str(run.root / "image-features"))
+    return _train(run, config, f"{kind} seed {seed}")
+
+
+def paraclip_minutes(steps: int, batch_size: int) -> float:
+    """Expected minutes of a ParaCLIP fine-tuning stage on 2 cores (600 x 256 took ~3.2 min): a progress weight."""
+    return 3.2 * steps * batch_size / (600 * 256)
+
+
+# -- the stages ------------------------------------------------------------------------------------
+
+def world_stage(run: Run) -> Stage:
+    cfg = run.config
+    return Stage("world", 1.5 * cfg.n_train / 24000,
+                 f"rendering {cfg.n_eval} test, {cfg.n_val} validation and {cfg.n_train} training scenes",
+                 lambda fp: world_fingerprint(cfg), [run.world], lambda: build_world(run))
+
+
+def paraphrases_stage(run: Run) -> Stage:
+    return Stage("paraphrases", 0.2, "two-step paraphrases of the training captions (rewriter)",
+                 lambda fp: {"v": REWRITER_VERSION, "world": fp["world"], "seed": run.config.rewriter_seed},
+                 [run.paraphrases], lambda: make_paraphrases(run))
+
+
+def evalsets_stage(run: Run) -> Stage:
+    return Stage("evalsets", 0.1, "held-out paraphrase pairs and swap pairs",
+                 lambda fp: {"v": EVALSETS_VERSION, "world": fp["world"], "paraphrases": fp["paraphrases"]},
+                 [run.evalsets], lambda: write_evalsets(run))
+
+
+def baseline_stage(run: Run, seed: int) -> Stage:
+    cfg = run.config
+    return Stage(f"baseline-s{seed}", 3.0 * cfg.baseline_steps * cfg.baseline_batch_size / (600 * 128),
+                 f"baseline CLIP from scratch, seed {seed} ({cfg.baseline_steps} steps)",
+                 lambda fp: {"world": fp["world"], "arch": cfg.arch, "steps": cfg.baseline_steps,
+                             "batch": cfg.baseline_batch_size, "lr": cfg.baseline_lr,
+                             "wd": cfg.baseline_weight_decay, "seed": seed},
+                 [run.run_dir("baseline", seed)], lambda: train_baseline(run, seed))
+
+
+def paraclip_stage(run: Run, seed: int) -> Stage:
+    cfg = run.config
+    return Stage(f"paraclip-s{seed}", paraclip_minutes(cfg.paraclip_steps, cfg.paraclip_batch_size),
+                 f"ParaCLIP fine-tuning of the text encoder, seed {seed} ({cfg.paraclip_steps} steps)",
+                 lambda fp: {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"],
+                             "steps": cfg.paraclip_steps, "batch": cfg.paraclip_batch_size,
+                             "lr": cfg.paraclip_lr, "wd": cfg.paraclip_weight_decay,
+                             "loss": cfg.paraclip_loss, "seed": seed,
+                             "candidates": candidate_steps(cfg.paraclip_steps, cfg.stop_candidates)},
+                 [run.run_dir("paraclip", seed)],
+                 lambda: train_paraclip(run, seed, baseline_checkpoint(run, seed), keep_candidates=True))
+
+
+def baseline_checkpoint(run: Run, seed: int) -> str:
+    """The final checkpoint of the seed's baseline (its stage must have run)."""
+    return run.infos[f"baseline-s{seed}"]["checkpoint"]
+
+
+def main_stages(run: Run) -> list[Stage]:
+    """World, paraphrases, evaluation sets, then a baseline and its ParaCLIP fine-tuning per seed."""
+    stages = [world_stage(run), paraphrases_stage(run), evalsets_stage(run)]
+    for seed in run.config.seeds:
+        stages += [baseline_stage(run, seed), paraclip_stage(run, seed)]
+    return stages

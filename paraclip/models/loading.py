@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 
 from paraclip.errors import ModelLoadError
-from paraclip.models.encoder import Encoder, default_device
+from paraclip.models.base import Encoder, default_device
 from paraclip.registry import suggest
 
 CONFIG_DIR = Path(__file__).parent / "configs"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from paraclip.cli import main
-from paraclip.paraphrase.mock_server import Faults, MockChatServer
+from paraclip.testing.mock_server import Faults, MockChatServer
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTIONS = ["a dog runs on the beach", "two cats sleep on a sofa", "a red car parked on a street",

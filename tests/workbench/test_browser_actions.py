@@ -23,7 +23,7 @@ CAPTIONS_BOX = "Captions (one per line, or CSV with image_id,caption)"
 
 @pytest.fixture(scope="module")
 def slow_server():
-    from paraclip.paraphrase.mock_server import Faults, MockChatServer
+    from paraclip.testing.mock_server import Faults, MockChatServer
 
     with MockChatServer(Faults(latency=1.0)) as server:
         yield server

@@ -5,8 +5,7 @@ a generator that shows progress and the rows finished so far. Stop sets this run
 (:class:`workbench.runs.RunBoard`): the engine ends in-flight generation, keeps every finished
 record, and the handler shows them (table and downloads). Runs have their own queue lane, so they
 never hold up Compare or Explore. The API key is a password field: it is handed to the backend
-through a one-off environment variable that is removed as soon as the backend has read it, and it
-is never written to disk, logged or kept in the session.
+as an argument, and it is never written to disk, logged, put in the environment or kept in the session.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ BACKEND_LOCAL = "local (offline LLM)"
 BACKEND_API = "OpenAI-compatible API"
 LANE = "paraphrase"
 TABLE_REFRESH_S = 2.0
-_key_lock = threading.Lock()
 
 
 def preset_fields(name: str) -> tuple[str, str, float, float, int]:
@@ -60,24 +58,16 @@ def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path
 def make_api_backend(base_url: str, api_model: str, api_key: str, policy: AccessPolicy | None = None):
     """The OpenAI-compatible backend. ``policy`` (public mode) vets the base URL — checked now and again at
     every connection — and errors then carry no reply text."""
-    from paraclip.paraphrase import make_backend
-    from paraclip.paraphrase.backends.openai_compat import DEFAULT_BASE_URL
+    from paraclip.paraphrase.backends.openai_compat import DEFAULT_BASE_URL, OpenAICompatibleBackend
 
     policy = policy or AccessPolicy()
     if not (base_url or "").strip() and not (api_key or "").strip():
         raise UploadError("The OpenAI-compatible backend needs a base URL (for a local server) or an API key.")
     policy.check_url((base_url or "").strip() or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
-    env_name = f"PARACLIP_WB_KEY_{uuid.uuid4().hex}"
-    with _key_lock:
-        if api_key:
-            os.environ[env_name] = api_key
-        try:
-            return make_backend("openai", model=(api_model or "gpt-3.5-turbo").strip(),
-                                base_url=(base_url or "").strip() or None, api_key_env=env_name, concurrency=8,
-                                max_retries=2, timeout=60.0, transport=policy.transport(8),
-                                show_bodies=not policy.public)
-        finally:
-            os.environ.pop(env_name, None)
+    # the key typed, or none: never the server's own OPENAI_API_KEY
+    return OpenAICompatibleBackend(model=(api_model or "gpt-3.5-turbo").strip(),
+                                   base_url=(base_url or "").strip() or None, api_key_env=None, api_key=api_key or None, concurrency=8, max_retries=2,
+                                   timeout=60.0, transport=policy.transport(8), show_bodies=not policy.public)
 
 
 def progress_text(stats: dict[str, Any], loading: str | None) -> str:
@@ -160,11 +150,11 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
 
 def _work(api, local_model, source, out, config, run, stats, outcome, run_paraphrasing) -> None:
     """The worker thread: get the backend (the shared local model, loaded once), then run."""
-    backend, shared = api, False
+    backend = api
     try:
         if backend is None:
             try:
-                backend, shared = local_backend(local_model, lambda message: outcome.update(loading=message))
+                backend = local_backend(local_model, lambda message: outcome.update(loading=message))
             except Exception as exc:  # noqa: BLE001 - explained to the user
                 outcome["load_error"] = exc
                 return
@@ -177,8 +167,8 @@ def _work(api, local_model, source, out, config, run, stats, outcome, run_paraph
     except Exception as exc:  # noqa: BLE001 - shown to the user
         outcome["error"] = exc
     finally:
-        if backend is not None and not shared:
-            backend.close()
+        if api is not None:  # the shared local model stays loaded for the next run
+            api.close()
 
 
 def gallery_captions(services, gallery_label: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from paraclip.errors import DataError
-from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, run_paraphrasing
+from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, paraphrase_captions, run_paraphrasing
 from paraclip.paraphrase.engine import BackendFatalError
 from paraclip.paraphrase.prompts import PAPER_STEP1, PAPER_STEP2
 
@@ -57,6 +57,19 @@ def test_two_steps_with_the_papers_prompts_filter_and_record_format(chat_server,
     summary_file = json.loads(Path(str(out) + ".summary.json").read_text())
     assert summary_file["ok"] == 3
 
+
+def test_in_memory_records_match_the_file_run_and_write_nothing(chat_server, tmp_path):
+    server = chat_server()
+    captions = [("img1", "a dog runs on the beach"), ("img2", "dog"), ("img4", "two cats sleeping on a red sofa")]
+    out = tmp_path / "out.jsonl"
+    with _backend(server) as backend:
+        run_paraphrasing(captions, out, backend, _config(tmp_path, use_cache=False))
+        records = paraphrase_captions(captions, backend, _config(tmp_path, use_cache=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.jsonl.summary.json"]
+    assert [(r["index"], r["image_id"], r["paraphrase_2"]) for r in records] == \
+        [(r["index"], r["image_id"], r["paraphrase_2"]) for r in load_records(out)]
+    assert records[1]["paraphrase_1"] == "An image showing two cats sleeping on a red sofa."
+    assert len(server.bodies) == 8  # 2 kept captions x 2 steps, twice: nothing served from a cache
 
 def test_copies_are_resampled_then_recorded_as_failed(chat_server, tmp_path, captions):
     server = chat_server(script=["copy", "ok", "ok"])  # record 0: step 1 copies once, then succeeds

@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, Completion, StopCheck,
-                                              await_completions, stop_worker)
+from paraclip.paraphrase.backends.base import (
+    CANCELLED,
+    Backend,
+    ChatRequest,
+    Completion,
+    StopCheck,
+    await_completions,
+    stop_worker,
+)
 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
 SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)

@@ -26,10 +26,22 @@ from typing import Any, Callable, Sequence
 import httpx
 
 from paraclip.errors import ParaclipError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
+from paraclip.paraphrase.backends.base import (
+    CANCELLED,
+    Backend,
+    ChatRequest,
+    Completion,
+    StopCheck,
+    check_number,
+)
 from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
-from paraclip.paraphrase.backends.openai_compat import (DEFAULT_BASE_URL, RETRIABLE_STATUS, api_key, auth_headers,
-                                                        chat_body, parse_chat_completion)
+from paraclip.paraphrase.backends.openai_compat import (
+    RETRIABLE_STATUS,
+    auth_headers,
+    chat_body,
+    parse_chat_completion,
+    set_account,
+)
 
 MAX_REQUESTS_PER_FILE = 50_000
 MAX_FILE_BYTES = 190_000_000  # the documented limit is 200 MB; a margin for MB vs MiB
@@ -53,6 +65,7 @@ class OpenAIBatchBackend(Backend):
         model: str = "gpt-3.5-turbo",
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
+        api_key: str | None = None,
         timeout: float = 300.0,
         max_retries: int = 2,
         poll_interval: float = 10.0,
@@ -75,9 +88,7 @@ class OpenAIBatchBackend(Backend):
         if max_requests_per_file > MAX_REQUESTS_PER_FILE or max_file_bytes > 200_000_000:
             raise ParaclipError(f"A batch file holds at most {MAX_REQUESTS_PER_FILE} requests and 200 MB (OpenAI's "
                                 f"limits); got {max_requests_per_file} requests / {max_file_bytes} bytes.")
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self.api_key_env = api_key_env
+        set_account(self, model, base_url, api_key_env, api_key, extra_body, send_seed)
         self.max_retries = int(max_retries)  # follow-up batches per failed request
         self.poll_interval = float(poll_interval)
         self.poll_max = max(float(poll_max), self.poll_interval)
@@ -87,9 +98,6 @@ class OpenAIBatchBackend(Backend):
         self.prices = prices
         self.confirm = confirm
         self.dry_run = dry_run
-        self.extra_body = dict(extra_body or {})
-        self.send_seed = send_seed
-        self._key = api_key(api_key_env, self.base_url)
         self._cancel = threading.Event()
         self._client = AbortableClient(auth_headers(self._key), timeout=float(timeout), max_connections=4)
         self.last_run: dict[str, Any] = {}  # what the last run_records did (estimate, batches), for the summary
@@ -154,7 +162,7 @@ class OpenAIBatchBackend(Backend):
                     snippet = snippet.replace(self._key, "***")
                 if response.status_code in (401, 403):
                     raise BatchAPIError(f"HTTP {response.status_code} from {url}: the server refused the "
-                                        f"credentials. Check the API key in {self.api_key_env}.")
+                                        f"credentials. Check {self.key_source}.")
                 if response.status_code not in RETRIABLE_STATUS:
                     raise BatchAPIError(f"HTTP {response.status_code} from {method} {url}: {snippet or '(empty)'}")
                 last = f"HTTP {response.status_code}: {snippet}"

@@ -3,10 +3,10 @@
 The official ParaCLIP client sends one request at a time and sleeps 10 s (+ up to 1 s) after
 any error, up to 10 tries. Here requests run concurrently (the engine keeps ``concurrency``
 in flight) and failures are retried with exponential back-off and jitter, honouring
-``Retry-After`` on 429/503. The API key is read from an environment variable *name*; it is
-never printed, logged, written, or shown in ``repr``. :meth:`cancel` aborts the requests in
-flight (see :mod:`.http`), so a stopped run ends in well under a second instead of waiting
-for its slowest request.
+``Retry-After`` on 429/503. The API key is read from an environment variable *name*, or given
+as ``api_key`` (an app's password field); it is never printed, logged, written, or shown in
+``repr``. :meth:`cancel` aborts the requests in flight (see :mod:`.http`), so a stopped run ends
+in well under a second instead of waiting for its slowest request.
 
 A hosted app passes ``transport=`` (e.g. :class:`paraclip.netguard.GuardedTransport`, which refuses
 internal addresses) and ``show_bodies=False``: errors then carry the HTTP status and a short
@@ -30,7 +30,14 @@ import httpx
 
 from paraclip.errors import ParaclipError
 from paraclip.netguard import BlockedAddressError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
+from paraclip.paraphrase.backends.base import (
+    CANCELLED,
+    Backend,
+    ChatRequest,
+    Completion,
+    StopCheck,
+    check_number,
+)
 from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -44,7 +51,8 @@ class OpenAICompatibleBackend(Backend):
         self,
         model: str = "gpt-3.5-turbo",
         base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | None = "OPENAI_API_KEY",  # None: only ``api_key``, never the environment
+        api_key: str | None = None,
         concurrency: int = 16,
         timeout: float = 60.0,
         max_retries: int = 8,
@@ -58,19 +66,14 @@ class OpenAICompatibleBackend(Backend):
         check_number("concurrency", concurrency, minimum=1, integer=True)
         check_number("timeout", timeout, minimum=0, inclusive=False)
         check_number("max_retries", max_retries, minimum=0, integer=True)
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        set_account(self, model, base_url, api_key_env, api_key, extra_body, send_seed)
         self.url = self.base_url if self.base_url.endswith("/chat/completions") else self.base_url + "/chat/completions"
-        self.api_key_env = api_key_env
         self.parallelism = int(concurrency)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.backoff_base = float(backoff_base)
         self.backoff_max = float(backoff_max)
-        self.extra_body = dict(extra_body or {})
-        self.send_seed = send_seed
         self.show_bodies = show_bodies
-        self._key = api_key(api_key_env, self.url)  # kept only for the header and to scrub it from server messages
         self._cancel = threading.Event()
         self._client = AbortableClient(auth_headers(self._key), timeout=self.timeout, max_connections=self.parallelism,
                                        transport=transport)
@@ -128,7 +131,7 @@ class OpenAICompatibleBackend(Backend):
                 elif status in (401, 403):
                     return Completion(None, attempts=attempt + 1, fatal=True, error=(
                         f"HTTP {status} from {self.url}: the server refused the credentials. Check the API "
-                        f"key in the environment variable {self.api_key_env}."))
+                        f"key in {self.key_source}."))
                 elif status == 404:
                     return Completion(None, attempts=attempt + 1, fatal=True, error=(
                         f"HTTP 404 from {self.url}: {self._snippet(response)} Check --base-url and "
@@ -195,11 +198,26 @@ def chat_body(model: str, request: ChatRequest, send_seed: bool = False,
     return body
 
 
-def api_key(api_key_env: str, url: str) -> str | None:
-    """The key from the environment variable named ``api_key_env``; required for openai.com hosts."""
-    key = os.environ.get(api_key_env) or None
+def set_account(backend, model: str, base_url: str | None, api_key_env: str | None, key: str | None,
+                extra_body: dict[str, Any] | None, send_seed: bool) -> None:
+    """What both OpenAI backends (realtime and batch) are told the same way: the model, the server,
+    the key (kept only for the header and to scrub it from server messages) and the request body."""
+    backend.model = model
+    backend.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    backend.api_key_env = api_key_env
+    backend.key_source = f"the environment variable {api_key_env}" if api_key_env and not key else "the API key given"
+    backend._key = api_key(api_key_env, backend.base_url, key)
+    backend.extra_body = dict(extra_body or {})
+    backend.send_seed = send_seed
+
+
+def api_key(api_key_env: str | None, url: str, key: str | None = None) -> str | None:
+    """``key`` if given, else the environment variable named ``api_key_env``; required for openai.com hosts."""
+    key = key or (os.environ.get(api_key_env) if api_key_env else None) or None
     host = urlparse(url).hostname or ""
     if key is None and host.endswith("openai.com"):
+        if not api_key_env:
+            raise ParaclipError(f"No API key: {url} needs one; enter your key.")
         raise ParaclipError(
             f"No API key: the environment variable {api_key_env} is not set. Set it (export "
             f"{api_key_env}=...) or choose another variable with --api-key-env; the key is never "

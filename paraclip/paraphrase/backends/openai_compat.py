@@ -44,7 +44,42 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524}
 
 
-class OpenAICompatibleBackend(Backend):
+class OpenAIAccount(Backend):
+    """What the realtime and the batch OpenAI backends share: the model, the server, the key (kept only
+    for the header and to scrub it from server messages), the request body's extras, and one abortable
+    HTTP client that :meth:`cancel` interrupts."""
+
+    def _open_account(self, model: str, base_url: str | None, api_key_env: str | None, key: str | None,
+                      extra_body: dict[str, Any] | None, send_seed: bool, timeout: float, max_connections: int,
+                      transport: httpx.BaseTransport | None = None) -> None:
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.api_key_env = api_key_env
+        self.key_source = f"the environment variable {api_key_env}" if api_key_env and not key else "the API key given"
+        self._key = api_key(api_key_env, self.base_url, key)
+        self.extra_body = dict(extra_body or {})
+        self.send_seed = send_seed
+        self._cancel = threading.Event()
+        self._client = AbortableClient(auth_headers(self._key), timeout=float(timeout), max_connections=max_connections,
+                                       transport=transport)
+
+    def scrub(self, text: str) -> str:
+        """``text`` (from the server) with the key masked."""
+        return text.replace(self._key, "***") if self._key else text
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._client.abort()
+
+    def uncancel(self) -> None:
+        self._cancel.clear()
+
+    def close(self) -> None:
+        self._cancel.set()
+        self._client.close()
+
+
+class OpenAICompatibleBackend(OpenAIAccount):
     kind = "openai"
 
     def __init__(
@@ -66,7 +101,8 @@ class OpenAICompatibleBackend(Backend):
         check_number("concurrency", concurrency, minimum=1, integer=True)
         check_number("timeout", timeout, minimum=0, inclusive=False)
         check_number("max_retries", max_retries, minimum=0, integer=True)
-        set_account(self, model, base_url, api_key_env, api_key, extra_body, send_seed)
+        self._open_account(model, base_url, api_key_env, api_key, extra_body, send_seed, timeout, int(concurrency),
+                           transport)
         self.url = self.base_url if self.base_url.endswith("/chat/completions") else self.base_url + "/chat/completions"
         self.parallelism = int(concurrency)
         self.timeout = float(timeout)
@@ -74,9 +110,6 @@ class OpenAICompatibleBackend(Backend):
         self.backoff_base = float(backoff_base)
         self.backoff_max = float(backoff_max)
         self.show_bodies = show_bodies
-        self._cancel = threading.Event()
-        self._client = AbortableClient(auth_headers(self._key), timeout=self.timeout, max_connections=self.parallelism,
-                                       transport=transport)
         self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -162,24 +195,13 @@ class OpenAICompatibleBackend(Backend):
     def _snippet(self, response: httpx.Response) -> str:
         if not self.show_bodies:
             return _sanitized_reason(response)
-        text = response.text[:200].replace("\n", " ").strip()
-        if self._key:
-            text = text.replace(self._key, "***")
-        return text or "(empty body)"
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._client.abort()
-
-    def uncancel(self) -> None:
-        self._cancel.clear()
+        return self.scrub(response.text[:200].replace("\n", " ").strip()) or "(empty body)"
 
     def close(self) -> None:
-        self._cancel.set()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self._client.close()
+        super().close()
 
 
 def chat_body(model: str, request: ChatRequest, send_seed: bool = False,
@@ -196,19 +218,6 @@ def chat_body(model: str, request: ChatRequest, send_seed: bool = False,
         body["seed"] = request.seed
     body.update(extra_body or {})
     return body
-
-
-def set_account(backend, model: str, base_url: str | None, api_key_env: str | None, key: str | None,
-                extra_body: dict[str, Any] | None, send_seed: bool) -> None:
-    """What both OpenAI backends (realtime and batch) are told the same way: the model, the server,
-    the key (kept only for the header and to scrub it from server messages) and the request body."""
-    backend.model = model
-    backend.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    backend.api_key_env = api_key_env
-    backend.key_source = f"the environment variable {api_key_env}" if api_key_env and not key else "the API key given"
-    backend._key = api_key(api_key_env, backend.base_url, key)
-    backend.extra_body = dict(extra_body or {})
-    backend.send_seed = send_seed
 
 
 def api_key(api_key_env: str | None, url: str, key: str | None = None) -> str | None:

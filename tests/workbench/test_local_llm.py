@@ -37,8 +37,7 @@ def test_the_paraphrase_tab_shows_the_owner_message_not_a_traceback(services, mo
     monkeypatch.setattr(paraphrase, "local_backend", no_model)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     last = None
-    for last in paraphrase.run_paraphrase(services, {}, "a dog runs on the grass", None, paraphrase.BACKEND_LOCAL,
-                                          "", "", "", "", "small-model", "", "", 0.7, 0.9, 64, 0):
+    for last in paraphrase.run_paraphrase(services, {}, paraphrase.ParaphraseForm("a dog runs on the grass")):
         pass
     status = last[0]
     assert status.startswith("❌ No local paraphrasing model is installed") and "Traceback" not in status

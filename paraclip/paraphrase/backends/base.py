@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 StopCheck = Callable[[], bool]
 CANCELLED = "cancelled"  # the error of a request given up because its caller asked to stop
 
+from paraclip.checks import Bounds
 from paraclip.errors import ParaclipError
 
 
@@ -143,9 +144,9 @@ def check_number(name: str, value, minimum: float | None = None, inclusive: bool
     bad_type = isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int))
     if bad_type or value != value:
         raise ParaclipError(f"{option} ({name}) must be {'an integer' if integer else 'a number'}; got {value!r}.")
-    if minimum is not None and (value < minimum or (not inclusive and value == minimum)):
-        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise ParaclipError(f"{option} ({name}) must be {bound}; got {value!r}.")
+    problem = Bounds(minimum, low_open=not inclusive).problem(value)
+    if problem:
+        raise ParaclipError(f"{option} ({name}) {problem}.")
 
 
 def stop_worker(jobs: queue.Queue, worker: threading.Thread | None, future_of: Callable[[Any], Any]) -> None:

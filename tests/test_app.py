@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.workbench.api_client import call
+
 REPO = Path(__file__).resolve().parents[1]
 START_LIMIT_S = 15.0  # the issue's acceptance figure, for an idle 2-core machine
 TABS = ["Paraphrase", "Train", "Compare", "Explore", "About"]
@@ -32,20 +34,6 @@ def cpu_seconds(pid: int) -> float:
     grow when other jobs share the machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def call(url: str, api: str, data: list) -> tuple[str, str]:
-    with httpx.Client(timeout=300) as http:
-        event_id = http.post(f"{url}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
-        text, last = "", ""
-        with http.stream("GET", f"{url}gradio_api/call/{api}/{event_id}") as stream:
-            for line in stream.iter_lines():
-                text += line + "\n"
-                if line.startswith("event:"):
-                    last = line.split(":", 1)[1].strip()
-                if last in ("complete", "error") and line.startswith("data:"):
-                    break
-    return last, text
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +90,8 @@ def test_space_has_five_tabs_and_the_shipped_trained_models(space):
     banner = next(c["props"]["value"] for c in config["components"] if c["props"].get("elem_id") == "pc-banner")
     assert "shipped in `assets/`" in banner and "untrained" not in banner.lower(), banner
     event, stream = call(space["url"], "explore", ["mini-world CLIP baseline", "mini-world ParaCLIP", "mini-world",
-                                                   "two small red circles", "a pair of little red rings", 5])
+                                                   "two small red circles", "a pair of little red rings", 5],
+                         timeout=300)
     assert event == "complete" and stream.count("pc-panel") >= 2, stream[-1500:]
 
 
@@ -113,7 +102,7 @@ def test_space_compare_default_run_has_ao_js_and_nothing_trains(space):
     tasks = DEFAULT_TASKS if ao_js in DEFAULT_TASKS else [*DEFAULT_TASKS, ao_js]
     pairs = str(REPO / "assets" / "pairs" / "in-vocab.jsonl")
     event, stream = call(space["url"], "compare", ["mini-world CLIP baseline", ["mini-world ParaCLIP"], tasks,
-                                                   "mini-world", pairs, "1,5,10,20", 0])
+                                                   "mini-world", pairs, "1,5,10,20", 0], timeout=300)
     data = json.loads([line[5:] for line in stream.splitlines() if line.startswith("data:")][-1])
     assert event == "complete" and data[0].startswith("✅"), stream[-2000:]
     assert "AO@10" in json.dumps(data[1]) or "AO@10" in json.dumps(data[2]), data[1]

@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .api_client import call
+
 FAKE_KEY = "sk-FAKE-7f3e9a1c2b8d4e6f0a5b"
 BODY_SECRET = "internal-reply-body-3c9d"
 ALLOWED_API_HOST = "127.0.0.2"  # the whole 127/8 is loopback on Linux: a second loopback host to allow-list
@@ -105,24 +107,6 @@ def public_app(files, tmp_path_factory):
     yield services, f"http://127.0.0.1:{port}/"
     demo.close()
     services.runner.cancel_all()
-
-
-def call(url: str, api: str, data: list) -> tuple[str, str]:
-    """(last event name, the whole event stream as text) of one call over plain HTTP."""
-    with httpx.Client(timeout=120) as http:
-        response = http.post(f"{url}gradio_api/call/{api}", json={"data": data})
-        if response.status_code != 200:
-            return "rejected", response.text
-        event_id = response.json()["event_id"]
-        text, last = "", ""
-        with http.stream("GET", f"{url}gradio_api/call/{api}/{event_id}") as stream:
-            for line in stream.iter_lines():
-                text += line + "\n"
-                if line.startswith("event:"):
-                    last = line.split(":", 1)[1].strip()
-                if last in ("complete", "error") and line.startswith("data:"):
-                    break
-    return last, text
 
 
 def first_output(stream: str) -> str:

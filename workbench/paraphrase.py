@@ -57,7 +57,7 @@ class ParaphraseForm:
 
     def config(self, cache_path: str):
         """The engine's settings (prompts and sampling left empty take the preset's)."""
-        from paraclip.paraphrase import ParaphraseConfig
+        from paraclip.paraphrase import CaptionInput, ParaphraseConfig
 
         def number(value, kind):
             return None if value is None else kind(value)
@@ -65,7 +65,7 @@ class ParaphraseForm:
         return ParaphraseConfig(preset=self.preset, step1_prompt=self.step1 or None, step2_prompt=self.step2 or None,
                                 temperature=number(self.temperature, float), top_p=number(self.top_p, float),
                                 max_tokens=number(self.max_tokens, int), limit=int(self.limit) if self.limit else None,
-                                skip_bad_lines=True, cache_path=cache_path)
+                                input=CaptionInput(skip_bad_lines=True), cache_path=cache_path)
 
 
 def preset_fields(name: str) -> tuple[str, str, float, float, int]:
@@ -102,8 +102,9 @@ def make_api_backend(base_url: str, api_model: str, api_key: str, policy: Access
     policy.check_url((base_url or "").strip() or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
     # the key typed, or none: never the server's own OPENAI_API_KEY
     return OpenAICompatibleBackend(model=(api_model or "gpt-3.5-turbo").strip(),
-                                   base_url=(base_url or "").strip() or None, api_key_env=None, api_key=api_key or None, concurrency=8, max_retries=2,
-                                   timeout=60.0, transport=policy.transport(8), show_bodies=not policy.public)
+                                   base_url=(base_url or "").strip() or None, api_key_env=None,
+                                   api_key=api_key or None, concurrency=8, max_retries=2, timeout=60.0,
+                                   transport=policy.transport(8), show_bodies=not policy.public)
 
 
 def progress_text(stats: dict[str, Any], loading: str | None) -> str:

@@ -102,15 +102,16 @@ def _config(args):
     from paraclip.paraphrase import ParaphraseConfig
 
     config = ParaphraseConfig.from_yaml(args.config) if args.config else ParaphraseConfig()
-    overrides = {
-        "preset": args.preset, "limit": args.limit, "caption_column": args.caption_column,
-        "image_id_column": args.image_id_column, "image_ids_path": args.image_ids,
-        "min_similarity": args.min_similarity,
-    }
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(config, key, value)
-    config.skip_bad_lines = config.skip_bad_lines or args.skip_bad_lines
+    overrides = [
+        (config, {"preset": args.preset, "limit": args.limit, "min_similarity": args.min_similarity}),
+        (config.input, {"caption_column": args.caption_column, "image_id_column": args.image_id_column,
+                        "image_ids_path": args.image_ids}),
+    ]
+    for settings, values in overrides:
+        for key, value in values.items():
+            if value is not None:
+                setattr(settings, key, value)
+    config.input.skip_bad_lines = config.input.skip_bad_lines or args.skip_bad_lines
     config.retry_failed = config.retry_failed or args.retry_failed
     config.similarity = config.similarity or args.similarity
     config.drop_changed = config.drop_changed or args.drop_changed
@@ -167,7 +168,7 @@ def run(args) -> int:
         raise DataError("give an INPUT file and --out OUT.jsonl (or only --setup-llm-pack).")
     config = _config(args)
     check_output_path(args.out)
-    captions = as_captions(args.input, config)  # bad input is found before a model is loaded
+    captions = as_captions(args.input, config.input)  # bad input is found before a model is loaded
     backend = _backend(args)
     bar = None
 

@@ -237,7 +237,7 @@ def run_paraphrasing(
     config.validate()
     out_path = Path(out_path)
     check_output_path(out_path)
-    captions = as_captions(records_or_input, config)
+    captions = as_captions(records_or_input, config.input)
     kept, n_filtered = select_captions(captions, config)
     preset = config.resolve_preset(backend)
     lock = RunLock(out_path)
@@ -356,7 +356,7 @@ def paraphrase_captions(captions, backend: Backend, config: ParaphraseConfig | N
     through :func:`run_paraphrasing`. ``captions`` as there; batch backends are driven record by record."""
     config = config or ParaphraseConfig()
     config.validate()
-    kept, _ = select_captions(as_captions(captions, config), config)
+    kept, _ = select_captions(as_captions(captions, config.input), config)
     cache = RequestCache(config.cache_path) if config.use_cache else None
     try:
         paraphraser = Paraphraser(backend, config.resolve_preset(backend), config, cache, _similarity_scorer(config))

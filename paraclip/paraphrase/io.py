@@ -225,7 +225,8 @@ def _read_hf(spec: str, caption_column: str, image_id_column: str) -> Captions:
 
 
 def as_captions(data: Any, config) -> Captions:
-    """Accept a path, :class:`Captions`, or an iterable of strings / dicts / (image_id, caption) pairs."""
+    """Accept a path, :class:`Captions`, or an iterable of strings / dicts / (image_id, caption) pairs;
+    ``config`` (a :class:`~paraclip.paraphrase.config.CaptionInput`) says how to read them."""
     if isinstance(data, Captions):
         return data
     if isinstance(data, (str, os.PathLike)):

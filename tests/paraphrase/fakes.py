@@ -281,3 +281,20 @@ class FakeOpenAI(LocalHTTPServer):
                 self._send(200, meta)
 
         return Handler
+
+
+def stop_one_of_two_callers(work, stop_after_s: float, stopped_join_s: float, other_join_s: float) -> bool:
+    """Run ``work(name, should_stop)`` in two threads at once, "stopped" (its flag set after
+    ``stop_after_s``) and "other" (never stopped); True when "other" was still running as "stopped"
+    had ended."""
+    flag = threading.Event()
+    stopped = threading.Thread(target=work, args=("stopped", flag.is_set))
+    other = threading.Thread(target=work, args=("other", None))
+    stopped.start()
+    other.start()
+    time.sleep(stop_after_s)
+    flag.set()
+    stopped.join(stopped_join_s)
+    still_running = other.is_alive()
+    other.join(other_join_s)
+    return still_running

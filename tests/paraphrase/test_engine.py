@@ -14,6 +14,8 @@ from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, pa
 from paraclip.paraphrase.engine import BackendFatalError
 from paraclip.paraphrase.prompts import PAPER_STEP1, PAPER_STEP2
 
+from .fakes import stop_one_of_two_callers
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -136,28 +138,18 @@ def test_progress_starts_with_the_plan_then_counts_steps(chat_server, tmp_path, 
 
 
 def test_stopping_one_run_leaves_another_run_on_the_same_backend_alone(chat_server, tmp_path):
-    import threading
-
     server = chat_server(latency=0.05)
     captions = [f"caption number {i} here" for i in range(40)]
-    stop_a = threading.Event()
     summaries = {}
     with _backend(server, concurrency=4) as backend:
         def run(name, should_stop):
             summaries[name] = run_paraphrasing(captions, tmp_path / f"{name}.jsonl", backend,
                                                _config(tmp_path, use_cache=False), should_stop=should_stop)
 
-        a = threading.Thread(target=run, args=("a", stop_a.is_set))
-        b = threading.Thread(target=run, args=("b", None))
-        a.start()
-        b.start()
-        time.sleep(0.5)
-        stop_a.set()
-        a.join(30)
-        b.join(120)
-    assert summaries["a"]["stopped"] and not summaries["a"]["complete"]
-    assert summaries["b"]["complete"] and not summaries["b"]["stopped"] and summaries["b"]["ok"] == 40
-    assert len(load_records(tmp_path / "b.jsonl")) == 40
+        stop_one_of_two_callers(run, 0.5, 30, 120)
+    assert summaries["stopped"]["stopped"] and not summaries["stopped"]["complete"]
+    assert summaries["other"]["complete"] and not summaries["other"]["stopped"] and summaries["other"]["ok"] == 40
+    assert len(load_records(tmp_path / "other.jsonl")) == 40
 
 
 def test_resume_against_another_input_is_refused(chat_server, tmp_path, captions):

@@ -1,14 +1,14 @@
 """The llama.cpp backend on the packaged SmolLM2-135M GGUF: batching, prefix sharing, per-call stop."""
 
-import threading
-import time
 
 import pytest
 
-from paraclip.paraphrase import ChatRequest, PRESETS, ParaphraseConfig, Sampling, load_records, run_paraphrasing
+from paraclip.paraphrase import PRESETS, ChatRequest, ParaphraseConfig, Sampling, load_records, run_paraphrasing
 from paraclip.paraphrase.backends.base import CANCELLED
 from paraclip.paraphrase.backends.llama_cpp import llama_cpp_available
 from paraclip.paraphrase.llm_pack import smollm2_path
+
+from .fakes import stop_one_of_two_callers
 
 pytestmark = [
     pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python not installed (scripts/setup.sh builds it)"),
@@ -50,7 +50,6 @@ def test_output_does_not_depend_on_what_else_is_in_the_batch(llama):
 
 
 def test_stopping_one_caller_leaves_the_other_callers_requests_alone(llama):
-    flag = threading.Event()
     results = {}
 
     def call(name, stop):
@@ -58,15 +57,7 @@ def test_stopping_one_caller_leaves_the_other_callers_requests_alone(llama):
         request = ChatRequest.from_messages(messages, Sampling(temperature=1.0, top_p=1.0, max_tokens=300))
         results[name] = llama.generate([request], should_stop=stop)[0]
 
-    stopper = threading.Thread(target=call, args=("stopped", flag.is_set))
-    other = threading.Thread(target=call, args=("other", None))
-    stopper.start()
-    other.start()
-    time.sleep(1.0)
-    flag.set()
-    stopper.join(60)
-    still_generating = other.is_alive()
-    other.join(300)
+    still_generating = stop_one_of_two_callers(call, 1.0, 60, 300)
     # the stopped caller is answered while the other one is still generating (the bench measures the latency;
     # timing asserts are too noisy on a shared machine)
     assert results["stopped"].error == CANCELLED and still_generating

@@ -129,6 +129,8 @@ class GalleryIndex:
         """(top-k gallery indices, their scores) per query row, best first: the evaluation's search."""
         from paraclip.evaluation.metrics import gallery_search
 
+        if k < 1:
+            raise ValueError(f"k={k} must be at least 1")
         found = gallery_search(text_features, self.features, k)
         return found.topk, found.topk_scores
 

@@ -20,12 +20,7 @@ from paraclip.plots import empty_figure, training_curves
 from workbench.examples import example_training_data
 from workbench.image_uploads import IMAGE_SUFFIXES, save_image_upload
 from workbench.policy import user_error
-from workbench.train_checks import (
-    LIMITS,
-    TrainCheckError,
-    check_settings,
-    plan_training,
-)
+from workbench.train_checks import LIMITS, TrainCheckError, check_settings, plan_training
 from workbench.uploads import UploadError, check_text_upload
 
 JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]

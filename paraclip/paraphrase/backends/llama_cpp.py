@@ -26,15 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import (
-    CANCELLED,
-    ChatRequest,
-    Completion,
-    LocalModelBackend,
-    StopCheck,
-    await_completions,
-    stop_worker,
-)
+from paraclip.paraphrase.backends.base import (CANCELLED, ChatRequest, Completion, LocalModelBackend, StopCheck,
+                                              await_completions, stop_worker)
 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
 Progress = Callable[[float, str], None]

@@ -31,15 +31,8 @@ from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
 from paraclip.files import cache_root
-from paraclip.paraphrase.backends.base import (
-    CANCELLED,
-    ChatRequest,
-    Completion,
-    LocalModelBackend,
-    StopCheck,
-    await_completions,
-    stop_worker,
-)
+from paraclip.paraphrase.backends.base import (CANCELLED, ChatRequest, Completion, LocalModelBackend, StopCheck,
+                                              await_completions, stop_worker)
 
 
 def llm_cache_dir() -> Path:

@@ -25,20 +25,10 @@ from typing import Any, Callable, Sequence
 import httpx
 
 from paraclip.errors import ParaclipError
-from paraclip.paraphrase.backends.base import (
-    CANCELLED,
-    ChatRequest,
-    Completion,
-    StopCheck,
-    check_number,
-)
+from paraclip.paraphrase.backends.base import CANCELLED, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import RequestAborted
-from paraclip.paraphrase.backends.openai_compat import (
-    RETRIABLE_STATUS,
-    OpenAIAccount,
-    chat_body,
-    parse_chat_completion,
-)
+from paraclip.paraphrase.backends.openai_compat import (RETRIABLE_STATUS, OpenAIAccount, chat_body,
+                                                        parse_chat_completion)
 
 MAX_REQUESTS_PER_FILE = 50_000
 MAX_FILE_BYTES = 190_000_000  # the documented limit is 200 MB; a margin for MB vs MiB

@@ -30,14 +30,7 @@ import httpx
 
 from paraclip.errors import ParaclipError
 from paraclip.netguard import BlockedAddressError
-from paraclip.paraphrase.backends.base import (
-    CANCELLED,
-    Backend,
-    ChatRequest,
-    Completion,
-    StopCheck,
-    check_number,
-)
+from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -51,6 +51,7 @@ def test_bad_upload_in_the_paraphrase_handler_is_a_visible_message(services, tmp
 
 def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_server):
     text = "image_id,caption\ntest-000000,two red circles left of a blue square\ntest-000001,a small green star above a cross\nx,one"
+    earlier = len(chat_server.headers)  # the server is shared with other tests
     status, table, files, session, _ = run_to_end(paraphrase.run_paraphrase(
         services, {}, paraphrase.ParaphraseForm(text, backend=paraphrase.BACKEND_API, base_url=chat_server.base_url,
                                                 api_model="mock", api_key="sk-secret-test", preset="paper",
@@ -61,7 +62,7 @@ def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_ser
     out = session["paraphrases"]
     assert "sk-secret-test" not in open(out, encoding="utf-8").read()
     assert "sk-secret-test" not in __import__("os").environ.values()  # handed to the backend, not the environment
-    assert {h.get("Authorization") for h in chat_server.headers} == {"Bearer sk-secret-test"}
+    assert {h.get("Authorization") for h in chat_server.headers[earlier:]} == {"Bearer sk-secret-test"}
     assert sorted(p.rsplit(".", 1)[1] for p in files) == ["csv", "jsonl"]
     picked = {"file": out, "index": 0}
     # "rejected" on a clicked row (boxes pre-filled with its text) stores "rejected", not "edited"

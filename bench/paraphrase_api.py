@@ -29,7 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paraclip.paraphrase import ParaphraseConfig, make_backend, run_paraphrasing  # noqa: E402
-from paraclip.paraphrase.mock_server import Faults, MockChatServer  # noqa: E402
+from paraclip.testing.mock_server import Faults, MockChatServer  # noqa: E402
 from paraclip.paraphrase.prompts import PAPER_STEP1, PAPER_STEP2  # noqa: E402
 
 

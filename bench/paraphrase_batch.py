@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paraclip.paraphrase import ParaphraseConfig, make_backend, run_paraphrasing  # noqa: E402
-from paraclip.paraphrase.mock_server import Faults, MockChatServer  # noqa: E402
+from paraclip.testing.mock_server import Faults, MockChatServer  # noqa: E402
 from tests.paraphrase.fakes import FakeOpenAI  # noqa: E402
 
 

@@ -5,20 +5,22 @@ nothing fetched, nothing that depends on a cache surviving a restart. Only when 
 is missing or incomplete does it fall back to what it can make in seconds — a gallery rendered from
 the mini-world's scene generator and *untrained* random-init ``paraclip-mini`` checkpoints, labelled
 as such everywhere they appear — and (unless public, or ``PARACLIP_APP_BUILD_DEFAULTS=0``) train the
-real ones in the background with :func:`paraclip.miniworld.pipeline.ensure_default_models`.
+real ones in the background with :func:`paraclip.miniworld.ensure_default_models`.
 Rebuilding from scratch is also an explicit action (:meth:`DefaultAssets.rebuild`, the About tab).
 Nothing here blocks app start; the page shows progress.
 """
 
 from __future__ import annotations
 
-import csv
 import threading
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
+
+from paraclip.miniworld import ensure_default_models
+from paraclip.miniworld.gallery import render_gallery
+from paraclip.models.loading import config_digest, save_random_init
 
 FALLBACK_ARCH = "paraclip-mini"
 MINIWORLD_GALLERY = "mini-world"
@@ -40,14 +42,6 @@ class ModelChoice:
 
 
 PAIR_LABELS = {"pairs_in_vocab": "mini-world in-vocabulary pairs", "pairs_oov": "mini-world out-of-vocabulary pairs"}
-
-
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
 
 
 class DefaultAssets:
@@ -116,18 +110,16 @@ class DefaultAssets:
             self._done.set()
 
     def _build_trained(self) -> None:
-        from paraclip.miniworld.pipeline import ensure_default_models
-
         self.building_trained = True
         self._progress(0.0, "building the trained mini-world models (about 9 min on 2 CPU cores)")
         try:
             result = ensure_default_models(progress=self._miniworld_progress)
         finally:
             self.building_trained = False
-        if self._adopt_miniworld(result):
-            self.state, self.source = "ready", "built"
-            self._progress(1.0, "mini-world models ready (built here)")
-            self._notify()
+        self._adopt_miniworld(result)
+        self.state, self.source = "ready", "built"
+        self._progress(1.0, "mini-world models ready (built here)")
+        self._notify()
 
     def rebuild(self) -> bool:
         """Train the mini-world defaults from scratch (or resume that build) in a background thread;
@@ -178,52 +170,31 @@ class DefaultAssets:
             except Exception:  # noqa: BLE001 - warming caches is an optimisation, never fatal
                 traceback.print_exc()
 
-    def _miniworld_progress(self, *args: Any) -> None:
-        """Accepts (fraction, message), (done, total, message), (message,) or a dict."""
-        if len(args) == 1 and isinstance(args[0], dict):
-            d = args[0]
-            done, total = d.get("done"), d.get("total")
-            frac = done / total if done is not None and total else d.get("fraction")
-            self._progress(frac, str(d.get("message", d.get("stage", ""))))
-        elif len(args) == 3:
-            done, total, message = args
-            self._progress(done / total if total else None, str(message))
-        elif len(args) == 2:
-            self._progress(args[0] if isinstance(args[0], (int, float)) else None, str(args[1]))
-        elif args:
-            self._progress(None, str(args[0]))
+    def _miniworld_progress(self, done: int, total: int, message: str) -> None:
+        """``ensure_default_models``'s progress callback."""
+        self._progress(done / total if total else None, message)
 
-    def _adopt_miniworld(self, result: Any) -> bool:
-        baseline = _field(result, "baseline", "baseline_checkpoint", "clip")
-        paraclip = _field(result, "paraclip", "paraclip_checkpoint", "finetuned")
-        gallery = _field(result, "gallery", "gallery_dir", "test_gallery")
-        models = []
-        if baseline:
-            models.append(ModelChoice("mini-world CLIP baseline", str(baseline)))
-        if paraclip:
-            models.append(ModelChoice("mini-world ParaCLIP", str(paraclip)))
-        if not models:
-            self._progress(None, f"the mini-world builder returned no checkpoints ({type(result).__name__}); "
-                                 f"using the untrained fallback")
-            return False
+    def _adopt_miniworld(self, paths: dict[str, str]) -> None:
+        """Serve the models and gallery ``ensure_default_models`` returned (instead of the fallback)."""
+        models = [ModelChoice("mini-world CLIP baseline", paths["baseline"]),
+                  ModelChoice("mini-world ParaCLIP", paths["paraclip"])]
         with self._lock:
             self.models = models  # the untrained fallback goes: sessions follow the new defaults
-            if gallery:
-                self.galleries = {MINIWORLD_GALLERY: str(gallery), **{k: v for k, v in self.galleries.items()
-                                                                     if k != MINIWORLD_GALLERY}}
-        return True
+            self.galleries = {MINIWORLD_GALLERY: paths["gallery"],
+                              **{k: v for k, v in self.galleries.items() if k != MINIWORLD_GALLERY}}
 
     def _build_fallback(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         gallery_dir = self.root / "miniworld-gallery"
         if not (gallery_dir / "captions.csv").is_file():
-            self._render_gallery(gallery_dir, self.config.gallery_size)
+            render_gallery(gallery_dir, self.config.gallery_size, progress=lambda done, n: self._progress(
+                0.5 * done / n, f"rendering the mini-world gallery ({done}/{n})"))
         models = []
         for seed in (0, 1):
-            path = self.root / f"untrained-{FALLBACK_ARCH}-{_config_digest(FALLBACK_ARCH)}-seed{seed}.pt"
+            path = self.root / f"untrained-{FALLBACK_ARCH}-{config_digest(FALLBACK_ARCH)}-seed{seed}.pt"
             if not path.is_file():
                 self._progress(0.5 + 0.2 * seed, f"creating an untrained {FALLBACK_ARCH} (seed {seed})")
-                _save_random_init(FALLBACK_ARCH, seed, path)
+                save_random_init(FALLBACK_ARCH, seed, path)
             models.append(ModelChoice(f"untrained mini seed {seed} (fallback)", FALLBACK_ARCH, str(path),
                                       kind="fallback"))
         with self._lock:
@@ -232,27 +203,6 @@ class DefaultAssets:
             self.galleries[f"{MINIWORLD_GALLERY} (rendered)"] = str(gallery_dir)
         self._progress(1.0, "fallback ready: untrained mini models (the trained mini-world models are not "
                             "available yet)")
-
-    def _render_gallery(self, folder: Path, n: int) -> None:
-        from paraclip.miniworld.world import iter_scenes
-
-        tmp = folder.with_name(folder.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for i, scene in enumerate(iter_scenes(seed=0, split="test", n=n)):
-            scene.image().save(tmp / f"{scene.image_id}.png")
-            rows.append((f"{scene.image_id}.png", scene.caption, scene.image_id))
-            if i % 20 == 0:
-                self._progress(0.5 * i / n, f"rendering the mini-world gallery ({i}/{n})")
-        with open(tmp / "captions.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", "caption", "image_id"])
-            writer.writerows(rows)
-        if folder.exists():
-            import shutil
-
-            shutil.rmtree(folder)
-        tmp.rename(folder)
 
     def _add_optional_galleries(self) -> None:
         from paraclip.data.galleries import TUXPAINT_STAMPS_DIR
@@ -300,26 +250,3 @@ class DefaultAssets:
         bar = "█" * int(20 * fraction) + "░" * (20 - int(20 * fraction))
         return f"⏳ **Preparing the offline default models** `{bar}` {100 * fraction:.0f}% — {message}"
 
-
-def _config_digest(arch: str) -> str:
-    """Short hash of the architecture's config file: a changed config gets new fallback weights."""
-    import hashlib
-
-    from paraclip.models.loading import CONFIG_DIR
-
-    path = CONFIG_DIR / f"{arch}.json"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "na"
-
-
-def _save_random_init(arch: str, seed: int, path: Path) -> None:
-    import open_clip
-    import torch
-
-    from paraclip.models.loading import register_project_configs
-
-    register_project_configs()
-    torch.manual_seed(seed)
-    model = open_clip.create_model(arch, pretrained=None)
-    tmp = path.with_suffix(f".tmp{time.time_ns()}")
-    torch.save({"state_dict": model.state_dict(), "arch": arch}, tmp)
-    tmp.rename(path)

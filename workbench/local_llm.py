@@ -3,16 +3,14 @@ messages when there is none.
 
 The library's ``shared_local_backend(model=None, progress=None)`` loads one model per process
 (fetching a small instruct model from the Hugging Face hub on first use when online) and keeps it
-for every session. Where the library does not have it yet, each run makes its own backend as
-before. A visitor never gets a shell command to run: when no model can be had, the message says
+for every session. A visitor never gets a shell command to run: when no model can be had, the message says
 what the *Space owner* must install, and that the API backend works meanwhile.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from typing import Any, Callable
+from typing import Callable
 
 OWNER_HELP = (
     "For the owner of this app (a visitor cannot fix this): install the offline model at build time with "
@@ -27,47 +25,17 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def describe_progress(*args: Any) -> str:
-    """A message from a loader's progress call: (message), (fraction, message), (done, total[, message]) or a dict."""
-    if len(args) == 1 and isinstance(args[0], dict):
-        d = args[0]
-        done, total = d.get("done") or d.get("downloaded"), d.get("total")
-        share = f" {100 * done / total:.0f}%" if isinstance(done, (int, float)) and total else ""
-        return f"{d.get('message') or d.get('stage') or 'loading the local model'}{share}"
-    numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-    texts = [str(a) for a in args if isinstance(a, str)]
-    text = texts[0] if texts else "loading the local model"
-    if len(numbers) >= 2 and numbers[1]:
-        return f"{text} {100 * numbers[0] / numbers[1]:.0f}%"
-    if len(numbers) == 1 and 0 <= numbers[0] <= 1:
-        return f"{text} {100 * numbers[0]:.0f}%"
-    return text
+def describe_progress(fraction: float | None, message: str) -> str:
+    """One line from the loader's ``progress(fraction, message)``."""
+    return f"{message} {100 * fraction:.0f}%" if fraction is not None and 0 <= fraction <= 1 else message
 
 
-_kept: dict[str, Any] = {}
-_kept_lock = threading.Lock()
+def local_backend(model: str | None, progress: Callable[[str], None]):
+    """The process-wide shared local backend for ``model`` (None: the installed one); never close it."""
+    from paraclip.paraphrase import shared_local_backend
 
-
-def local_backend(model: str | None, progress: Callable[[str], None], keep: bool = False) -> tuple[Any, bool]:
-    """``(backend, shared)``: the process-wide shared backend when the library offers it (never
-    close it), else a backend of this run's own (close it after the run) — or, with ``keep``, one
-    kept for later calls (for one-off paraphrases, where loading each time would dominate)."""
-    report = lambda *args: progress(describe_progress(*args))  # noqa: E731
-    try:
-        from paraclip.paraphrase import shared_local_backend
-    except ImportError:
-        from paraclip.paraphrase import make_backend
-
-        key = model or ""
-        with _kept_lock:
-            if keep and key in _kept:
-                return _kept[key], True
-            progress("loading the local model …")
-            backend = make_backend("local", model=model or None, batch_size=8)
-            if keep:
-                _kept[key] = backend
-            return backend, keep
-    return shared_local_backend(model or None, progress=report), True
+    return shared_local_backend(model or None, progress=lambda fraction, message: progress(
+        describe_progress(fraction, message)))
 
 
 def explain_local_failure(exc: BaseException, typed_model: bool = False) -> str:

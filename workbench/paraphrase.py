@@ -5,17 +5,18 @@ a generator that shows progress and the rows finished so far. Stop sets this run
 (:class:`workbench.runs.RunBoard`): the engine ends in-flight generation, keeps every finished
 record, and the handler shows them (table and downloads). Runs have their own queue lane, so they
 never hold up Compare or Explore. The API key is a password field: it is handed to the backend
-through a one-off environment variable that is removed as soon as the backend has read it, and it
-is never written to disk, logged or kept in the session.
+as an argument, and it is never written to disk, logged, put in the environment or kept in the session.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,40 @@ BACKEND_LOCAL = "local (offline LLM)"
 BACKEND_API = "OpenAI-compatible API"
 LANE = "paraphrase"
 TABLE_REFRESH_S = 2.0
-_key_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ParaphraseForm:
+    """The tab's settings as the Generate button sends them: one field per input component, in this
+    order (``build`` wires the components from these names, so the two cannot drift apart)."""
+
+    text: str = ""
+    upload: Any = None
+    backend: str = BACKEND_LOCAL
+    local_model: str = ""
+    base_url: str = ""
+    api_model: str = ""
+    api_key: str = ""
+    preset: str = "small-model"
+    step1: str = ""
+    step2: str = ""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    limit: int | None = 0
+    view: str = "all"
+
+    def config(self, cache_path: str):
+        """The engine's settings (prompts and sampling left empty take the preset's)."""
+        from paraclip.paraphrase import CaptionInput, ParaphraseConfig
+
+        def number(value, kind):
+            return None if value is None else kind(value)
+
+        return ParaphraseConfig(preset=self.preset, step1_prompt=self.step1 or None, step2_prompt=self.step2 or None,
+                                temperature=number(self.temperature, float), top_p=number(self.top_p, float),
+                                max_tokens=number(self.max_tokens, int), limit=int(self.limit) if self.limit else None,
+                                input=CaptionInput(skip_bad_lines=True), cache_path=cache_path)
 
 
 def preset_fields(name: str) -> tuple[str, str, float, float, int]:
@@ -60,24 +94,17 @@ def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path
 def make_api_backend(base_url: str, api_model: str, api_key: str, policy: AccessPolicy | None = None):
     """The OpenAI-compatible backend. ``policy`` (public mode) vets the base URL — checked now and again at
     every connection — and errors then carry no reply text."""
-    from paraclip.paraphrase import make_backend
-    from paraclip.paraphrase.backends.openai_compat import DEFAULT_BASE_URL
+    from paraclip.paraphrase.backends.openai_compat import DEFAULT_BASE_URL, OpenAICompatibleBackend
 
     policy = policy or AccessPolicy()
     if not (base_url or "").strip() and not (api_key or "").strip():
         raise UploadError("The OpenAI-compatible backend needs a base URL (for a local server) or an API key.")
     policy.check_url((base_url or "").strip() or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
-    env_name = f"PARACLIP_WB_KEY_{uuid.uuid4().hex}"
-    with _key_lock:
-        if api_key:
-            os.environ[env_name] = api_key
-        try:
-            return make_backend("openai", model=(api_model or "gpt-3.5-turbo").strip(),
-                                base_url=(base_url or "").strip() or None, api_key_env=env_name, concurrency=8,
-                                max_retries=2, timeout=60.0, transport=policy.transport(8),
-                                show_bodies=not policy.public)
-        finally:
-            os.environ.pop(env_name, None)
+    # the key typed, or none: never the server's own OPENAI_API_KEY
+    return OpenAICompatibleBackend(model=(api_model or "gpt-3.5-turbo").strip(),
+                                   base_url=(base_url or "").strip() or None, api_key_env=None,
+                                   api_key=api_key or None, concurrency=8, max_retries=2, timeout=60.0,
+                                   transport=policy.transport(8), show_bodies=not policy.public)
 
 
 def progress_text(stats: dict[str, Any], loading: str | None) -> str:
@@ -104,12 +131,12 @@ def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_mod
             f"{s.get('skipped_bad_lines', 0)} bad lines skipped) in {s.get('elapsed_s', 0.0):.1f} s.")
 
 
-def run_paraphrase(services, session, text, upload, backend_kind, local_model, base_url, api_model, api_key,
-                   preset, step1, step2, temperature, top_p, max_tokens, limit, view="all", session_id="api"):
+def run_paraphrase(services, session, form: ParaphraseForm, session_id="api"):
     """Generator handler: yields (status, table, files, session, filter choices) while the run goes on."""
     from paraclip.errors import ParaclipError
-    from paraclip.paraphrase import ParaphraseConfig, load_records, run_paraphrasing
+    from paraclip.paraphrase import load_records, run_paraphrasing
 
+    view = form.view or "all"
     session = dict(session or {})
     skip3 = (gr.skip(), gr.skip(), gr.skip())
     run = services.runs.start(LANE, session_id)
@@ -119,14 +146,11 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
             return
         folder = services.session_dir(session)
         try:
-            source = write_captions_input(text, upload, folder, services.config.max_upload_mb)
-            config = ParaphraseConfig(preset=preset, step1_prompt=step1 or None, step2_prompt=step2 or None,
-                                      temperature=float(temperature), top_p=float(top_p), max_tokens=int(max_tokens),
-                                      limit=int(limit) if limit else None, skip_bad_lines=True,
-                                      cache_path=str(services.config.app_dir / "paraphrase-cache.sqlite"))
-            api = make_api_backend(base_url, api_model, api_key, services.policy) if backend_kind == BACKEND_API \
-                else None
-            local_model = services.policy.check_spec((local_model or "").strip(), "Local model",
+            source = write_captions_input(form.text, form.upload, folder, services.config.max_upload_mb)
+            config = form.config(str(services.config.app_dir / "paraphrase-cache.sqlite"))
+            api = make_api_backend(form.base_url, form.api_model, form.api_key, services.policy) \
+                if form.backend == BACKEND_API else None
+            local_model = services.policy.check_spec((form.local_model or "").strip(), "Local model",
                                                      services.allowed_roots(session))
         except (UploadError, ParaclipError, ValueError) as exc:
             yield (f"❌ {user_error(exc, services.config.public)}", *skip3[:2], session, gr.skip())
@@ -160,11 +184,11 @@ def run_paraphrase(services, session, text, upload, backend_kind, local_model, b
 
 def _work(api, local_model, source, out, config, run, stats, outcome, run_paraphrasing) -> None:
     """The worker thread: get the backend (the shared local model, loaded once), then run."""
-    backend, shared = api, False
+    backend = api
     try:
         if backend is None:
             try:
-                backend, shared = local_backend(local_model, lambda message: outcome.update(loading=message))
+                backend = local_backend(local_model, lambda message: outcome.update(loading=message))
             except Exception as exc:  # noqa: BLE001 - explained to the user
                 outcome["load_error"] = exc
                 return
@@ -177,8 +201,8 @@ def _work(api, local_model, source, out, config, run, stats, outcome, run_paraph
     except Exception as exc:  # noqa: BLE001 - shown to the user
         outcome["error"] = exc
     finally:
-        if backend is not None and not shared:
-            backend.close()
+        if api is not None:  # the shared local model stays loaded for the next run
+            api.close()
 
 
 def gallery_captions(services, gallery_label: str) -> str:
@@ -216,11 +240,9 @@ class Handlers:
         run = self.services.runs.enqueue(LANE, session_key(request))
         return (self.services.runs.waiting_message(run), *rv.cleared_review())
 
-    def run(self, session, text, upload, backend_kind, local_model, base_url, api_model, api_key, preset, step1,
-            step2, temperature, top_p, max_tokens, limit, view, request: gr.Request):
-        yield from run_paraphrase(self.services, session, text, upload, backend_kind, local_model, base_url,
-                                  api_model, api_key, preset, step1, step2, temperature, top_p, max_tokens, limit,
-                                  view or "all", session_key(request))
+    def run(self, request: gr.Request, session, *values):
+        """``values``: the inputs in :class:`ParaphraseForm`'s order."""
+        yield from run_paraphrase(self.services, session, ParaphraseForm(*values), session_key(request))
 
     def stop(self, request: gr.Request):
         runs = self.services.runs.stop(LANE, session_key(request))
@@ -285,11 +307,12 @@ def build(services, session: gr.State) -> dict[str, Any]:
     backend.change(lambda k: gr.update(visible=k == BACKEND_API), backend, api_box, api_visibility="private")
     preset.change(lambda p: preset_fields(p), preset, [p_step1, p_step2, temp, topp, maxtok], api_visibility="private")
     load_gallery.click(functools.partial(gallery_captions, services), gallery_pick, text, api_visibility="private")
+    form = {"text": text, "upload": upload, "backend": backend, "local_model": local_model, "base_url": base_url,
+            "api_model": api_model, "api_key": api_key, "preset": preset, "step1": p_step1, "step2": p_step2,
+            "temperature": temp, "top_p": topp, "max_tokens": maxtok, "limit": limit, "view": view}
     run.click(handlers.queue, None, [status, row_index, edit1, edit2, picked], queue=False,
               api_visibility="private").then(
-        handlers.run,
-        [session, text, upload, backend, local_model, base_url, api_model, api_key, preset, p_step1, p_step2,
-         temp, topp, maxtok, limit, view],
+        handlers.run, [session, *(form[f.name] for f in dataclasses.fields(ParaphraseForm))],
         [status, table, files, session, view], concurrency_id=LANE, concurrency_limit=LANES[LANE],
         api_name="paraphrase", show_progress="minimal",
     )

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from paraclip.jobs import JobRunner, default_app_dir
-from workbench.runs import RunBoard
 from workbench.policy import AccessPolicy, public_from_env
+from workbench.runs import RunBoard
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,12 +126,13 @@ class GalleryIndex:
         self._lock = threading.Lock()
 
     def search(self, text_features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = text_features @ self.features.T
-        k = min(k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
-        top = np.take_along_axis(top, order, axis=1)
-        return top, np.take_along_axis(scores, top, axis=1)
+        """(top-k gallery indices, their scores) per query row, best first: the evaluation's search."""
+        from paraclip.evaluation.metrics import gallery_search
+
+        if k < 1:
+            raise ValueError(f"k={k} must be at least 1")
+        found = gallery_search(text_features, self.features, k)
+        return found.topk, found.topk_scores
 
     def thumbnail(self, image_id: str, size: int = 96) -> str:
         """A data-URI thumbnail (cached). WebP: 3-5x smaller than PNG for these images (mini-world
@@ -338,22 +339,11 @@ class Services:
 
     def paraphrase_one(self, caption: str) -> str | None:
         """Step 2 of the paper's two-step paraphrase of one caption, with the shared local model."""
-        import tempfile as _tempfile
-
-        from paraclip.paraphrase import ParaphraseConfig, load_records, run_paraphrasing
+        from paraclip.paraphrase import ParaphraseConfig, paraphrase_captions
         from workbench.local_llm import local_backend
 
-        backend, shared = local_backend(None, lambda message: None, keep=True)
-        try:
-            with _tempfile.TemporaryDirectory(dir=self.config.work_root if self.config.work_root.exists()
-                                              else None) as d:
-                out = Path(d) / "one.jsonl"
-                config = ParaphraseConfig(min_words=0, max_words=10_000,
-                                          cache_path=str(self.config.app_dir / "paraphrase-cache.sqlite"))
-                run_paraphrasing([caption], out, backend, config)
-                records = load_records(out)
-        finally:
-            if not shared:
-                backend.close()
+        config = ParaphraseConfig(min_words=0, max_words=10_000,
+                                  cache_path=str(self.config.app_dir / "paraphrase-cache.sqlite"))
+        records = paraphrase_captions([caption], local_backend(None, lambda message: None), config)
         rec = records[0] if records else {}
         return rec.get("paraphrase_2") or rec.get("paraphrase_1")

@@ -6,8 +6,10 @@ them with a ``gr.Timer``, so a reload or a second browser sees the same jobs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,30 @@ import pandas as pd
 from paraclip.plots import empty_figure, training_curves
 from workbench.examples import example_training_data
 from workbench.image_uploads import IMAGE_SUFFIXES, save_image_upload
-from workbench.train_checks import LIMITS, TrainCheckError, check_settings, plan_training
 from workbench.policy import user_error
+from workbench.train_checks import LIMITS, TrainCheckError, check_settings, plan_training
 from workbench.uploads import UploadError, check_text_upload
 
 JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]
+
+
+@dataclass(frozen=True)
+class TrainForm:
+    """The tab's settings as the Start button sends them: one field per input component, in this order
+    (``build`` wires the components from these names)."""
+
+    base_model: str = ""
+    data_path: str = ""
+    data_upload: Any = None
+    images: str = ""
+    steps: float | None = 200
+    batch_size: float | None = 32
+    lr: float | None = 1e-4
+    loss_preset: str = "paraclip"
+    loss_weights: str = ""
+    val_split: float | None = 0.1
+    device: str = "auto"
+    name: str = ""
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -75,8 +96,7 @@ def job_view(services, job_id: str | None, session: dict | None = None):
     return status, figure, services.runner.log_tail(job, 12_000), checkpoints
 
 
-def start_job(services, session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset,
-              loss_weights, val_split, device, name, request: gr.Request):
+def start_job(services, session, form: TrainForm, request: gr.Request | None):
     """Check the form, the data and the images, then start ``paraclip train`` as a subprocess."""
     from paraclip.errors import ParaclipError
 
@@ -89,30 +109,31 @@ def start_job(services, session, base_model, data_path, data_upload, images, ste
         services.session_dir(session)  # where this visitor's downloads are linked
     try:
         folder = services.session_dir(session)
-        if data_upload is not None:
-            data = str(check_text_upload(data_upload, folder, services.config.max_upload_mb, (".jsonl",)))
+        if form.data_upload is not None:
+            data = str(check_text_upload(form.data_upload, folder, services.config.max_upload_mb, (".jsonl",)))
         else:
-            data = (data_path or "").strip() or session.get("paraphrases")
+            data = (form.data_path or "").strip() or session.get("paraphrases")
         if not data:
             raise UploadError("No training data: paraphrase captions in the Paraphrase tab and press "
                               "“Send to Train”, upload a paraphrase JSONL, or press “Use the example data”.")
         data = str(services.check_path(data, "Training data", session, username))
-        settings = check_settings(steps, batch_size, lr, val_split, loss_preset, loss_weights)
-        model = services.resolve_model(base_model, session, username)
-        image_spec = training_images(services, images, session, username)
-        plan = plan_training(data, image_spec, f"“{images}”" if images else "the image source", settings, loss_preset,
-                             folder)
+        settings = check_settings(form.steps, form.batch_size, form.lr, form.val_split, form.loss_preset,
+                                  form.loss_weights)
+        model = services.resolve_model(form.base_model, session, username)
+        image_spec = training_images(services, form.images, session, username)
+        plan = plan_training(data, image_spec, f"“{form.images}”" if form.images else "the image source", settings,
+                             form.loss_preset, folder)
         steps, val = settings["steps"], settings["val_split"]
         config: dict[str, Any] = {
             "model": model.name, "pretrained": model.pretrained or "none", "data": plan.data,
             "images": str(image_spec) if image_spec and Path(str(image_spec)).exists() else None,
-            "steps": steps, "batch_size": settings["batch_size"], "lr": settings["lr"], "loss_preset": loss_preset,
-            "loss_weights": (loss_weights or "").strip() or None, "val_split": val,
+            "steps": steps, "batch_size": settings["batch_size"], "lr": settings["lr"], "loss_preset": form.loss_preset,
+            "loss_weights": (form.loss_weights or "").strip() or None, "val_split": val,
             "validation": ["heldout"] if val > 0 else [], "validate_every": max(1, steps // 5) if val > 0 else 0,
-            "checkpoint_every": max(1, steps // 4), "device": device or "auto", "warmup": 0.1,
+            "checkpoint_every": max(1, steps // 4), "device": form.device or "auto", "warmup": 0.1,
             "skip_missing_images": True, **plan.updates,
         }
-        job = services.runner.start_training(config, name=(name or "").strip() or None, owner=owner)
+        job = services.runner.start_training(config, name=(form.name or "").strip() or None, owner=owner)
     except TrainCheckError as exc:
         return str(exc), gr.skip(), session
     except (UploadError, ParaclipError, ValueError) as exc:
@@ -208,10 +229,9 @@ class Handlers:
     def __init__(self, services):
         self.services = services
 
-    def start(self, session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset,
-              loss_weights, val_split, device, name, request: gr.Request):
-        return start_job(self.services, session, base_model, data_path, data_upload, images, steps, batch_size, lr,
-                         loss_preset, loss_weights, val_split, device, name, request)
+    def start(self, request: gr.Request, session, *values):
+        """``values``: the inputs in :class:`TrainForm`'s order."""
+        return start_job(self.services, session, TrainForm(*values), request)
 
     def cancel(self, job_id, session, request: gr.Request):
         return cancel_job(self.services, job_id, request, session)
@@ -271,10 +291,11 @@ def build(services, session: gr.State) -> dict[str, Any]:
                            elem_id="train-history")
     timer = gr.Timer(services.config.poll_s)
 
-    start.click(handlers.start,
-                [session, base_model, data_path, data_upload, images, steps, batch_size, lr, loss_preset, loss_weights,
-                 val_split, device, job_name], [message, job_pick, session], api_name="start_training",
-                concurrency_id="train", concurrency_limit=2)
+    form = {"base_model": base_model, "data_path": data_path, "data_upload": data_upload, "images": images,
+            "steps": steps, "batch_size": batch_size, "lr": lr, "loss_preset": loss_preset,
+            "loss_weights": loss_weights, "val_split": val_split, "device": device, "name": job_name}
+    start.click(handlers.start, [session, *(form[f.name] for f in dataclasses.fields(TrainForm))],
+                [message, job_pick, session], api_name="start_training", concurrency_id="train", concurrency_limit=2)
     cancel.click(handlers.cancel, [job_pick, session], message, api_name="cancel_training")
     example.click(functools.partial(use_example_data, services), None, [data_path, images, steps, batch_size, message],
                   api_visibility="private")

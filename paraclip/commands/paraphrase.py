@@ -20,7 +20,7 @@ import argparse
 import sys
 import warnings
 
-from paraclip.commands.options import number, whole
+from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, Bounds, number_arg
 from paraclip.errors import DataError
 
 HELP = "Paraphrase captions twice with an LLM (the ParaCLIP method); resumable JSONL output."
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", help="captions: .txt (one per line), .csv/.tsv/.jsonl/.json/.parquet, "
                                                  "or hf://DATASET[:SPLIT]")
     parser.add_argument("--out", help="output JSONL (appended to and resumed)")
-    parser.add_argument("--limit", type=whole(minimum=1), help="paraphrase only the first N kept captions")
+    parser.add_argument("--limit", type=number_arg(int, AT_LEAST_1), help="paraphrase only the first N kept captions")
     parser.add_argument("--preset", help="prompt preset: paper | small-model (default: paper for API models, "
                                          "small-model for local models under 3B)")
     parser.add_argument("--config", help="YAML file with ParaphraseConfig fields (prompts, sampling, filters, ...)")
@@ -45,27 +45,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     model.add_argument("--api-key-env", default="OPENAI_API_KEY",
                        help="name of the environment variable holding the API key (the key is never printed)")
-    model.add_argument("--concurrency", type=whole(minimum=1), help="requests in flight (API) / parallel "
+    model.add_argument("--concurrency", type=number_arg(int, AT_LEAST_1), help="requests in flight (API) / parallel "
                        "sequences (llama.cpp) / batch size (transformers)")
-    model.add_argument("--timeout", type=number(above=0), help="per-request timeout in seconds (API)")
-    model.add_argument("--max-retries", type=whole(minimum=0),
+    model.add_argument("--timeout", type=number_arg(float, POSITIVE), help="per-request timeout in seconds (API)")
+    model.add_argument("--max-retries", type=number_arg(int, AT_LEAST_0),
                        help="retries per request on 429/5xx/timeouts (API); follow-up batches per failed request "
                             "(openai-batch, default 2)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
     model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
-    model.add_argument("--threads", type=whole(minimum=1), help="local: CPU threads (default: all cores)")
+    model.add_argument("--threads", type=number_arg(int, AT_LEAST_1), help="local: CPU threads (default: all cores)")
 
     batch = parser.add_argument_group("openai-batch")
     batch.add_argument("--yes", action="store_true", help="submit without asking (the cost estimate is still printed)")
     batch.add_argument("--dry-run", action="store_true",
                        help="write the request files and print the cost estimate; upload nothing")
-    batch.add_argument("--poll-interval", type=number(above=0), help="seconds between status checks at first "
-                                                                     "(then backing off; default 10)")
-    batch.add_argument("--batch-max-requests", type=whole(minimum=1, maximum=50_000),
+    batch.add_argument("--poll-interval", type=number_arg(float, POSITIVE),
+                       help="seconds between status checks at first (then backing off; default 10)")
+    batch.add_argument("--batch-max-requests", type=number_arg(int, Bounds(1, 50_000)),
                        help="requests per batch file (OpenAI's limit and the default: 50000)")
-    batch.add_argument("--price-input", type=number(minimum=0),
+    batch.add_argument("--price-input", type=number_arg(float, AT_LEAST_0),
                        help="USD per 1M input tokens at realtime rates, for the estimate (default: built-in table)")
-    batch.add_argument("--price-output", type=number(minimum=0), help="USD per 1M output tokens at realtime rates")
+    batch.add_argument("--price-output", type=number_arg(float, AT_LEAST_0),
+                       help="USD per 1M output tokens at realtime rates")
 
     data = parser.add_argument_group("input")
     data.add_argument("--caption-column", help="caption column / field (default: caption)")
@@ -78,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--retry-failed", action="store_true", help="redo records that failed in an earlier run")
     run.add_argument("--similarity", action="store_true",
                      help="add cosine similarity under all-MiniLM-L6-v2 to the quality signals")
-    run.add_argument("--min-similarity", type=number(minimum=-1, maximum=1),
+    run.add_argument("--min-similarity", type=number_arg(float, Bounds(-1, 1)),
                      help="mark records below this similarity as filtered (a filter, not a correctness check)")
     run.add_argument("--drop-changed", action="store_true",
                      help="mark records whose paraphrase changed the caption's meaning (quality.meaning_changed) as "
@@ -101,15 +102,16 @@ def _config(args):
     from paraclip.paraphrase import ParaphraseConfig
 
     config = ParaphraseConfig.from_yaml(args.config) if args.config else ParaphraseConfig()
-    overrides = {
-        "preset": args.preset, "limit": args.limit, "caption_column": args.caption_column,
-        "image_id_column": args.image_id_column, "image_ids_path": args.image_ids,
-        "min_similarity": args.min_similarity,
-    }
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(config, key, value)
-    config.skip_bad_lines = config.skip_bad_lines or args.skip_bad_lines
+    overrides = [
+        (config, {"preset": args.preset, "limit": args.limit, "min_similarity": args.min_similarity}),
+        (config.input, {"caption_column": args.caption_column, "image_id_column": args.image_id_column,
+                        "image_ids_path": args.image_ids}),
+    ]
+    for settings, values in overrides:
+        for key, value in values.items():
+            if value is not None:
+                setattr(settings, key, value)
+    config.input.skip_bad_lines = config.input.skip_bad_lines or args.skip_bad_lines
     config.retry_failed = config.retry_failed or args.retry_failed
     config.similarity = config.similarity or args.similarity
     config.drop_changed = config.drop_changed or args.drop_changed
@@ -166,7 +168,7 @@ def run(args) -> int:
         raise DataError("give an INPUT file and --out OUT.jsonl (or only --setup-llm-pack).")
     config = _config(args)
     check_output_path(args.out)
-    captions = as_captions(args.input, config)  # bad input is found before a model is loaded
+    captions = as_captions(args.input, config.input)  # bad input is found before a model is loaded
     backend = _backend(args)
     bar = None
 

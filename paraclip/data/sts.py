@@ -108,16 +108,22 @@ def check_score(score: float, score_range: ScoreRange, where: str) -> None:
                         f"with --score-range LOW,HIGH.")
 
 
-def read_semeval_tsv(path: Path, name: str | None = None, score_range: ScoreRange = SEMEVAL_SCALE) -> STSPairs:
-    """SemEval STS test file: ``score<TAB>sentence1<TAB>sentence2``; unrated lines (empty score) skipped."""
-    s1, s2, scores = [], [], []
+def _tab_lines(path: Path, min_fields: int, expected: str):
+    """(line number, fields) of each non-empty tab-separated line; fewer than ``min_fields`` is an error
+    that says what was ``expected``."""
     for line_no, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("\t")
-        if len(parts) < 3:
-            raise DataError(f"{path}:{line_no}: expected 3 tab-separated fields (score, sentence1, sentence2), "
-                            f"found {len(parts)}.")
+        if len(parts) < min_fields:
+            raise DataError(f"{path}:{line_no}: expected {expected}, found {len(parts)}.")
+        yield line_no, parts
+
+
+def read_semeval_tsv(path: Path, name: str | None = None, score_range: ScoreRange = SEMEVAL_SCALE) -> STSPairs:
+    """SemEval STS test file: ``score<TAB>sentence1<TAB>sentence2``; unrated lines (empty score) skipped."""
+    s1, s2, scores = [], [], []
+    for line_no, parts in _tab_lines(path, 3, "3 tab-separated fields (score, sentence1, sentence2)"):
         if not parts[0].strip():
             continue  # unrated pair in the SemEval release
         scores.append(_parse_score(parts[0].strip(), path, line_no, "score", score_range))
@@ -155,13 +161,8 @@ def read_sick(path: Path, name: str = "SICK-R", score_range: ScoreRange = SICK_S
 def read_stsb_csv(path: Path, name: str = "STSB", score_range: ScoreRange = SEMEVAL_SCALE) -> STSPairs:
     """STS-B release: tab-separated, no header: genre, source, year, id, score, s1, s2[, extra…]."""
     s1, s2, scores = [], [], []
-    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) < 7:
-            raise DataError(f"{path}:{line_no}: expected at least 7 tab-separated fields (genre, source, year, "
-                            f"id, score, sentence1, sentence2), found {len(parts)}.")
+    expected = "at least 7 tab-separated fields (genre, source, year, id, score, sentence1, sentence2)"
+    for line_no, parts in _tab_lines(path, 7, expected):
         scores.append(_parse_score(parts[4].strip(), path, line_no, "score", score_range))
         s1.append(parts[5])
         s2.append(parts[6])
@@ -381,6 +382,6 @@ def load_sts_task(name: str, data_dir: str | os.PathLike | None = None,
             return pairs
     raise DataError(
         f"No data found for STS task {task.name}. Tried: " + "; ".join(tried) + ". "
-        f"Download the SemEval/SICK/STS-B test files and pass their folder with --data-dir "
-        f"(or set PARACLIP_STS_DIR), or run online to use the MTEB copies."
+        "Download the SemEval/SICK/STS-B test files and pass their folder with --data-dir "
+        "(or set PARACLIP_STS_DIR), or run online to use the MTEB copies."
     )

@@ -285,7 +285,7 @@ def evaluate_models(
     """Evaluate every model on every task; deltas are against ``models[0]``.
 
     ``models``: names (``"ViT-B-32"``, a checkpoint path), ``(name, pretrained)`` tuples or
-    :class:`~paraclip.models.encoder.Encoder` objects. ``evaluators`` may be given instead of
+    :class:`~paraclip.models.base.Encoder` objects. ``evaluators`` may be given instead of
     ``tasks`` (e.g. the mini-world's own sets). With ``out_dir``, each (model, task) result is
     written as soon as it is done and reused on a rerun (``resume``). A task a model cannot do
     (an image task for a text-only model) is skipped and listed in ``skipped``.

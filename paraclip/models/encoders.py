@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from paraclip.models.encoder import Encoder
+from paraclip.models.base import Encoder
 
 
 class OpenCLIPEncoder(Encoder):

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 
 from paraclip.errors import ModelLoadError
-from paraclip.models.encoder import Encoder, default_device
+from paraclip.models.base import Encoder, default_device
 from paraclip.registry import suggest
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -43,6 +43,27 @@ def register_project_configs() -> None:
 
     if "paraclip-tiny" not in open_clip.list_models():
         open_clip.add_model_config(CONFIG_DIR)
+
+
+def config_digest(arch: str) -> str:
+    """Short hash of a project architecture's config file ("na" for open_clip's own): files named
+    after it change when the config does."""
+    import hashlib
+
+    path = CONFIG_DIR / f"{arch}.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else "na"
+
+
+def save_random_init(arch: str, seed: int, path: str | os.PathLike) -> None:
+    """Write a random-init ``arch`` (seeded) as a checkpoint ``load_encoder(arch, path)`` reads."""
+    import open_clip
+
+    from paraclip.files import atomic_write
+
+    register_project_configs()
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=None)
+    atomic_write(path, lambda f: torch.save({"state_dict": model.state_dict(), "arch": arch}, f), binary=True)
 
 
 @dataclass(frozen=True)

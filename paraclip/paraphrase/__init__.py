@@ -10,8 +10,9 @@ meaning-change flags (``meaning_changed``, ``meaning_changed_1/_2``, ``meaning_r
 """
 
 from paraclip.paraphrase.backends import BACKENDS, Backend, ChatRequest, Completion, make_backend
-from paraclip.paraphrase.config import ParaphraseConfig
-from paraclip.paraphrase.engine import BackendFatalError, Paraphraser, run_paraphrasing, select_captions
+from paraclip.paraphrase.config import CaptionInput, ParaphraseConfig
+from paraclip.paraphrase.engine import (BackendFatalError, Paraphraser, paraphrase_captions, run_paraphrasing,
+                                       select_captions)
 from paraclip.paraphrase.io import (REVIEW_STATES, CaptionItem, Captions, load_records, read_captions,
                                     update_review, update_reviews)
 from paraclip.paraphrase.judge import LLMJudge
@@ -22,9 +23,10 @@ from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PRESETS, PromptPreset, Sampling
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendFatalError", "CaptionItem", "Captions", "ChatRequest", "Completion", "LLMJudge",
-    "MeaningCheck", "PRESETS", "ParaphraseConfig", "Paraphraser", "PromptPreset", "QWEN_PACK", "REVIEW_STATES",
-    "Sampling", "check_meaning", "clean", "default_local_model", "installed_pack", "load_records", "make_backend",
-    "make_local_backend", "meaning_signals", "read_captions", "rejection_reason", "resolve_local_model",
-    "run_paraphrasing", "select_captions", "setup_llm_pack", "shared_local_backend", "update_review", "update_reviews",
+    "BACKENDS", "Backend", "BackendFatalError", "CaptionInput", "CaptionItem", "Captions", "ChatRequest",
+    "Completion", "LLMJudge", "MeaningCheck", "PRESETS", "ParaphraseConfig", "Paraphraser", "PromptPreset",
+    "QWEN_PACK", "REVIEW_STATES", "Sampling", "check_meaning", "clean", "default_local_model", "installed_pack",
+    "load_records", "make_backend", "make_local_backend", "meaning_signals", "paraphrase_captions", "read_captions",
+    "rejection_reason", "resolve_local_model", "run_paraphrasing", "select_captions", "setup_llm_pack",
+    "shared_local_backend", "update_review", "update_reviews",
 ]

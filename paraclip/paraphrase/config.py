@@ -1,4 +1,6 @@
-"""``ParaphraseConfig``: everything that decides a paraphrasing run, as one dataclass.
+"""``ParaphraseConfig``: everything that decides a paraphrasing run; how the input is read
+(:class:`CaptionInput`: columns, the image-id file, bad lines) is kept apart from how captions are
+filtered and paraphrased. A YAML config and the command line name both kinds flat, as before.
 
 Defaults are the paper's (ParaCLIP release, ``paraphrasing/call_openai.py``): keep captions
 with more than 1 and at most 15 whitespace-separated words; prompts and sampling from the
@@ -10,12 +12,25 @@ checks every field's type and range once, before any work, with a message naming
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from paraclip.errors import DataError
 from paraclip.registry import suggest
+
+
+@dataclass
+class CaptionInput:
+    """How captions are read from an input (see :func:`paraclip.paraphrase.read_captions`)."""
+
+    caption_column: str = "caption"
+    image_id_column: str = "image_id"
+    image_ids_path: str | None = None  # parallel image-id file for text inputs, as in the paper
+    skip_bad_lines: bool = False
+
+
+INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(CaptionInput))
 
 
 @dataclass
@@ -45,16 +60,12 @@ class ParaphraseConfig:
     similarity_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     min_similarity: float | None = None  # records below get status "filtered" (a user choice, not a correctness check)
     drop_changed: bool = False  # records flagged meaning_changed get status "filtered": training skips them
-    # input reading
-    caption_column: str = "caption"
-    image_id_column: str = "image_id"
-    image_ids_path: str | None = None  # parallel image-id file for text inputs, as in the paper
-    skip_bad_lines: bool = False
+    input: CaptionInput = field(default_factory=CaptionInput)
 
     def validate(self, source: str = "paraphrase config") -> "ParaphraseConfig":
         """Raise :class:`DataError` naming ``source`` and the field for the first value out of range."""
         for name, (check, expected) in _RULES.items():
-            value = getattr(self, name)
+            value = getattr(self.input if name in INPUT_FIELDS else self, name)
             if value is None and name in _OPTIONAL:
                 continue
             if not check(value):
@@ -87,17 +98,22 @@ class ParaphraseConfig:
         return self.min_words < n <= self.max_words
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting, flat (the input's too), as a YAML config names them."""
+        flat = dataclasses.asdict(self)
+        reading = flat.pop("input")
+        return {**flat, **reading}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ParaphraseConfig":
-        known = [f.name for f in dataclasses.fields(cls)]
+        known = [f.name for f in dataclasses.fields(cls) if f.name != "input"] + list(INPUT_FIELDS)
         for key in data:
             if key not in known:
                 close = suggest(key, known)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise DataError(f"{source}: unknown paraphrase setting {key!r}.{hint} Known: {', '.join(known)}.")
-        return cls(**data).validate(source)
+        settings = {k: v for k, v in data.items() if k not in INPUT_FIELDS}
+        reading = CaptionInput(**{k: v for k, v in data.items() if k in INPUT_FIELDS})
+        return cls(**settings, input=reading).validate(source)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ParaphraseConfig":

@@ -237,17 +237,13 @@ def run_paraphrasing(
     config.validate()
     out_path = Path(out_path)
     check_output_path(out_path)
-    captions = as_captions(records_or_input, config)
+    captions = as_captions(records_or_input, config.input)
     kept, n_filtered = select_captions(captions, config)
     preset = config.resolve_preset(backend)
     lock = RunLock(out_path)
     lock.acquire()
     cache = RequestCache(config.cache_path) if config.use_cache else None
-    scorer = None
-    if config.similarity or config.min_similarity is not None:
-        from paraclip.paraphrase.quality import SimilarityScorer
-
-        scorer = SimilarityScorer(config.similarity_model)
+    scorer = _similarity_scorer(config)
     writer = None
     try:
         existing = recover_output(out_path)
@@ -351,6 +347,38 @@ def run_paraphrasing(
         if cache is not None:
             cache.close()
         lock.release()
+
+
+def paraphrase_captions(captions, backend: Backend, config: ParaphraseConfig | None = None,
+                        should_stop: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
+    """Records in, records out, in memory: the kept captions' records in index order, no output file
+    (so no resume). For a few captions at a time, e.g. the app's one-off paraphrase; whole inputs go
+    through :func:`run_paraphrasing`. ``captions`` as there; batch backends are driven record by record."""
+    config = config or ParaphraseConfig()
+    config.validate()
+    kept, _ = select_captions(as_captions(captions, config.input), config)
+    cache = RequestCache(config.cache_path) if config.use_cache else None
+    try:
+        paraphraser = Paraphraser(backend, config.resolve_preset(backend), config, cache, _similarity_scorer(config))
+        records: list[dict[str, Any]] = []
+        _, interrupted, fatal = _run_concurrently(list(enumerate(kept)), paraphraser, config, records.append,
+                                                  should_stop)
+    finally:
+        if cache is not None:
+            cache.close()
+    if fatal is not None:
+        raise fatal
+    if interrupted:
+        raise KeyboardInterrupt
+    return sorted(records, key=lambda r: r["index"])
+
+
+def _similarity_scorer(config: ParaphraseConfig):
+    if not (config.similarity or config.min_similarity is not None):
+        return None
+    from paraclip.paraphrase.quality import SimilarityScorer
+
+    return SimilarityScorer(config.similarity_model)
 
 
 def _run_concurrently(todo, paraphraser: Paraphraser, config: ParaphraseConfig, record_done, should_stop,

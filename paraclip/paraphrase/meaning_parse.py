@@ -82,15 +82,21 @@ class Analysis:
 
 # -- lexicon indexes ---------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _groups() -> dict[str, frozenset[int]]:
+def _group_index(groups, with_singulars: bool) -> dict[str, frozenset[int]]:
+    """word -> the ids of the groups it is in (and, for nouns, under its singular too: "pedestrians" is
+    found as "pedestrian")."""
     index: dict[str, set[int]] = {}
-    for gid, group in enumerate(SYNONYM_GROUPS):
+    for gid, group in enumerate(groups):
         for word in group:
             index.setdefault(word, set()).add(gid)
-            if " " not in word:  # also under its singular: "pedestrians" is found as "pedestrian"
+            if with_singulars and " " not in word:
                 index.setdefault(_singular(word), set()).add(gid)
     return {w: frozenset(g) for w, g in index.items()}
+
+
+@lru_cache(maxsize=1)
+def _groups() -> dict[str, frozenset[int]]:
+    return _group_index(SYNONYM_GROUPS, with_singulars=True)
 
 
 def _singular(word: str) -> str:
@@ -100,11 +106,7 @@ def _singular(word: str) -> str:
 
 @lru_cache(maxsize=1)
 def _verb_groups() -> dict[str, frozenset[int]]:
-    index: dict[str, set[int]] = {}
-    for gid, group in enumerate(VERB_GROUPS):
-        for word in group:
-            index.setdefault(word, set()).add(gid)
-    return {w: frozenset(g) for w, g in index.items()}
+    return _group_index(VERB_GROUPS, with_singulars=False)
 
 
 @lru_cache(maxsize=1)
@@ -275,7 +277,6 @@ def _resolve(tokens: list[Token]) -> None:
             tok.kind = "stop"
     for i in range(1, len(tokens)):  # a plural subject and its verb: "two dogs play in the snow"
         tok, prev = tokens[i], tokens[i - 1]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         if (tok.kind == "noun" and not tok.plural and prev.kind == "noun" and prev.plural
                 and prev.text not in _PLURAL_MODIFIERS
                 and "VERB" in _readings(tok.text) and _readings(tok.text)["VERB"][0] == tok.text):

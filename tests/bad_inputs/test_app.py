@@ -45,7 +45,7 @@ def start(w, **changes):
     form = dict(base_model="paraclip-tiny", data_path=w.data, data_upload=None, images=w.gallery, steps=4,
                 batch_size=8, lr=1e-4, loss_preset="paraclip", loss_weights="", val_split=0, device="cpu", name="")
     form.update(changes)
-    status, *_ = tab.start_job(w.services, {}, *form.values(), None)
+    status, *_ = tab.start_job(w.services, {}, tab.TrainForm(**form), None)
     return status
 
 

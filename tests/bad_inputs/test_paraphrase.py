@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from paraclip.cli import main
-from paraclip.paraphrase.mock_server import Faults, MockChatServer
+from paraclip.testing.mock_server import Faults, MockChatServer
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTIONS = ["a dog runs on the beach", "two cats sleep on a sofa", "a red car parked on a street",
@@ -46,22 +46,22 @@ def _records(n: int) -> str:
 
 CASES = [
     # option ranges, checked at parse time
-    Case("max-retries-negative", ["--max-retries", "-1"], 2, ["argument --max-retries: must be >= 0; got -1"]),
-    Case("concurrency-zero", ["--concurrency", "0"], 2, ["argument --concurrency: must be >= 1; got 0"]),
-    Case("concurrency-negative", ["--concurrency", "-5"], 2, ["argument --concurrency: must be >= 1; got -5"]),
-    Case("limit-negative", ["--limit", "-1"], 2, ["argument --limit: must be >= 1; got -1"]),
+    Case("max-retries-negative", ["--max-retries", "-1"], 2, ["argument --max-retries: must be >= 0 (got -1)"]),
+    Case("concurrency-zero", ["--concurrency", "0"], 2, ["argument --concurrency: must be >= 1 (got 0)"]),
+    Case("concurrency-negative", ["--concurrency", "-5"], 2, ["argument --concurrency: must be >= 1 (got -5)"]),
+    Case("limit-negative", ["--limit", "-1"], 2, ["argument --limit: must be >= 1 (got -1)"]),
     Case("limit-zero", ["--limit", "0"], 2, ["argument --limit: must be >= 1"]),
-    Case("timeout-zero", ["--timeout", "0"], 2, ["argument --timeout: must be > 0; got 0"]),
-    Case("timeout-not-a-number", ["--timeout", "soon"], 2, ["argument --timeout: must be a number > 0; got 'soon'"]),
-    Case("timeout-nan", ["--timeout", "nan"], 2, ["argument --timeout: must be a number"]),
+    Case("timeout-zero", ["--timeout", "0"], 2, ["argument --timeout: must be > 0 (got 0)"]),
+    Case("timeout-not-a-number", ["--timeout", "soon"], 2, ["argument --timeout: expected a number > 0, got 'soon'"]),
+    Case("timeout-nan", ["--timeout", "nan"], 2, ["argument --timeout: must be a finite number > 0 (got nan)"]),
     Case("threads-zero", ["--threads", "0"], 2, ["argument --threads: must be >= 1"]),
-    Case("min-similarity-out-of-range", ["--min-similarity", "2"], 2, ["argument --min-similarity: must be >= -1 "
-                                                                        "and <= 1; got 2"]),
+    Case("min-similarity-out-of-range", ["--min-similarity", "2"], 2, ["argument --min-similarity: must be in [-1, 1] "
+                                                                        "(got 2)"]),
     Case("backend-typo", ["--backend", "opena"], 2, ["argument --backend", "Did you mean 'openai'"]),
     Case("preset-typo", ["--preset", "papr"], 2, ["command-line options: preset: Unknown prompt preset 'papr'",
                                                   "Did you mean 'paper'"]),
     Case("batch-file-over-the-api-limit", ["--batch-max-requests", "50001"], 2,
-         ["argument --batch-max-requests: must be >= 1 and <= 50000"]),
+         ["argument --batch-max-requests: must be in [1, 50000]"]),
     Case("poll-interval-zero", ["--poll-interval", "0"], 2, ["argument --poll-interval: must be > 0"]),
     Case("price-input-alone", ["--backend", "openai-batch", "--price-input", "0.1"], 2,
          ["give both --price-input and --price-output"]),

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paraclip.models.encoder import Encoder
+from paraclip.models.base import Encoder
 
 COLOURS = {
     "red": (230, 20, 20), "green": (20, 200, 40), "blue": (20, 40, 230), "yellow": (240, 230, 20),

@@ -225,7 +225,7 @@ def test_sts_task_is_included_when_asked(smoke):
 def test_llm_source_through_the_real_engine(mutable_smoke, monkeypatch):
     """The second source: the paraphrasing engine against a local chat-completions server, every
     output checked against its scene, and ParaCLIP trained on each variant of the data."""
-    from paraclip.paraphrase.mock_server import Faults, MockChatServer
+    from paraclip.testing.mock_server import Faults, MockChatServer
 
     config, root, _, _ = mutable_smoke
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")

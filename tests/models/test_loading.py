@@ -70,6 +70,21 @@ def test_checkpoint_with_recorded_arch_loads_by_path(tiny_encoder, tmp_path):
     assert torch.equal(model.token_embedding.weight, tiny_encoder.model.token_embedding.weight)
 
 
+def test_random_init_is_seeded_loads_by_path_and_has_normal_permissions(tmp_path):
+    from paraclip.models.loading import config_digest, save_random_init
+
+    a, b, c = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
+    save_random_init("paraclip-tiny", 0, a)
+    save_random_init("paraclip-tiny", 0, b)
+    save_random_init("paraclip-tiny", 1, c)
+    same = load_encoder(str(a), device="cpu").encode_text(TEXTS)
+    torch.testing.assert_close(load_encoder(str(b), device="cpu").encode_text(TEXTS), same)
+    assert not torch.allclose(load_encoder(str(c), device="cpu").encode_text(TEXTS), same)
+    assert a.stat().st_mode & 0o044  # not mkstemp's private 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt", "c.pt"]  # no temporary left
+    assert len(config_digest("paraclip-tiny")) == 10 and config_digest("ViT-B-32") == "na"
+
+
 def test_checkpoint_without_arch_explains_how_to_load(tiny_encoder, tmp_path):
     _, bare = _save_both_formats(tiny_encoder, tmp_path)
     with pytest.raises(ModelLoadError, match=r"--model ARCH --pretrained"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paraclip.paraphrase.mock_server import Faults, MockChatServer
+from paraclip.testing.mock_server import Faults, MockChatServer
 
 
 @pytest.fixture

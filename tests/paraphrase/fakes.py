@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from paraclip.paraphrase.mock_server import _QUOTED, LocalHTTPServer, rule_paraphrase
+from paraclip.testing.mock_server import _QUOTED, LocalHTTPServer, rule_paraphrase
 
 STAGES = ("upload", "create", "in_progress", "download", "step2")
 
@@ -281,3 +281,4 @@ class FakeOpenAI(LocalHTTPServer):
                 self._send(200, meta)
 
         return Handler
+

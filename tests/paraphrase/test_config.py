@@ -3,12 +3,24 @@ import dataclasses
 import pytest
 
 from paraclip.errors import DataError
-from paraclip.paraphrase.config import _RULES, ParaphraseConfig
+from paraclip.paraphrase.config import _RULES, CaptionInput, ParaphraseConfig
 
 
 def test_every_field_has_a_rule_and_the_defaults_pass():
-    assert set(_RULES) == {f.name for f in dataclasses.fields(ParaphraseConfig)}
+    fields = {f.name for f in dataclasses.fields(ParaphraseConfig) if f.name != "input"}
+    assert set(_RULES) == fields | {f.name for f in dataclasses.fields(CaptionInput)}
     assert ParaphraseConfig().validate() is not None
+
+
+def test_input_settings_are_apart_but_named_flat_as_before(tmp_path):
+    (tmp_path / "c.yaml").write_text("caption_column: text\nskip_bad_lines: true\ntemperature: 0.5\n")
+    config = ParaphraseConfig.from_yaml(tmp_path / "c.yaml")
+    assert config.input == CaptionInput(caption_column="text", skip_bad_lines=True) and config.temperature == 0.5
+    flat = config.to_dict()
+    assert "input" not in flat and flat["caption_column"] == "text" and flat["temperature"] == 0.5
+    assert ParaphraseConfig.from_dict(flat) == config  # what a summary records reads back
+    with pytest.raises(DataError, match="cfg.yaml: caption_column must be a column name"):
+        ParaphraseConfig.from_dict({"caption_column": ""}, source="cfg.yaml")
 
 
 @pytest.mark.parametrize("field,value,expected", [

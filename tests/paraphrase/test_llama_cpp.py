@@ -2,7 +2,7 @@
 
 import pytest
 
-from paraclip.paraphrase import ChatRequest, PRESETS, ParaphraseConfig, Sampling, load_records, run_paraphrasing
+from paraclip.paraphrase import PRESETS, ChatRequest, ParaphraseConfig, Sampling, load_records, run_paraphrasing
 from paraclip.paraphrase.backends.base import CANCELLED
 from paraclip.paraphrase.backends.llama_cpp import llama_cpp_available
 from paraclip.paraphrase.llm_pack import smollm2_path

@@ -1,6 +1,7 @@
 import pytest
 
-from paraclip.paraphrase.quality import SimilarityScorer, length_ratio, lexical_novelty, packaged_minilm_dir, quality_signals
+from paraclip.models import packaged_minilm_dir
+from paraclip.paraphrase.quality import SimilarityScorer, length_ratio, lexical_novelty, quality_signals
 
 
 def test_novelty_counts_changed_content_words():

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from paraclip.models.encoder import Encoder
+from paraclip.models.base import Encoder
 from paraclip.training.losses import resolve_preset
 from paraclip.training.validation import HeldOutValidator, STSBDevValidator, validator_name
 

@@ -28,7 +28,7 @@ def services(app_dir):
 
 @pytest.fixture(scope="session")
 def chat_server():
-    from paraclip.paraphrase.mock_server import MockChatServer
+    from paraclip.testing.mock_server import MockChatServer
 
     with MockChatServer() as server:
         yield server

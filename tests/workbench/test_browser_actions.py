@@ -25,7 +25,7 @@ CAPTIONS_BOX = "Captions (one per line, or CSV with image_id,caption)"
 
 @pytest.fixture(scope="module")
 def slow_server():
-    from paraclip.paraphrase.mock_server import Faults, MockChatServer
+    from paraclip.testing.mock_server import Faults, MockChatServer
 
     with MockChatServer(Faults(latency=1.0)) as server:
         yield server
@@ -158,10 +158,11 @@ def test_paraphrase_to_train_says_why_up_front_and_the_example_data_starts(launc
 def test_compare_with_three_models_has_no_clipped_labels_at_1400_and_400_px(launched, browser, services, tmp_path):
     from playwright.sync_api import expect
 
-    from workbench.defaults import FALLBACK_ARCH, _save_random_init
+    from paraclip.models.loading import save_random_init
+    from workbench.defaults import FALLBACK_ARCH
 
     third = tmp_path / "third-mini.pt"
-    _save_random_init(FALLBACK_ARCH, 2, third)
+    save_random_init(FALLBACK_ARCH, 2, third)
     models = services.model_labels()[:2]
     _, url = launched
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

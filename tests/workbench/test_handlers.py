@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -44,21 +45,24 @@ def test_bad_upload_in_the_paraphrase_handler_is_a_visible_message(services, tmp
     src = tmp_path / "caps.txt"
     src.write_bytes("caf\xe9 au lait on a table\n".encode("latin-1"))
     status, *_ = run_to_end(paraphrase.run_paraphrase(
-        services, {}, "", str(src), paraphrase.BACKEND_LOCAL, "", "", "", "", "paper", "", "", 1.0, 0.1, 64, 0))
+        services, {}, paraphrase.ParaphraseForm(upload=str(src), preset="paper")))
     assert status.startswith("❌") and "UTF-8" in status
 
 
 def test_paraphrase_review_and_export_with_a_local_api_server(services, chat_server):
     text = "image_id,caption\ntest-000000,two red circles left of a blue square\ntest-000001,a small green star above a cross\nx,one"
+    earlier = len(chat_server.headers)  # the server is shared with other tests
     status, table, files, session, _ = run_to_end(paraphrase.run_paraphrase(
-        services, {}, text, None, paraphrase.BACKEND_API, "", chat_server.base_url, "mock", "sk-secret-test",
-        "paper", "", "", 1.0, 0.1, 64, 0))
+        services, {}, paraphrase.ParaphraseForm(text, backend=paraphrase.BACKEND_API, base_url=chat_server.base_url,
+                                                api_model="mock", api_key="sk-secret-test", preset="paper",
+                                                temperature=1.0, top_p=0.1)))
     assert status.startswith("✅"), status
     assert list(table["caption"]) == ["two red circles left of a blue square", "a small green star above a cross"]
     assert all(table["status"] == "ok") and all(table["paraphrase_2"].str.len() > 0)
     out = session["paraphrases"]
     assert "sk-secret-test" not in open(out, encoding="utf-8").read()
-    assert not [k for k in __import__("os").environ if k.startswith("PARACLIP_WB_KEY_")]
+    assert "sk-secret-test" not in __import__("os").environ.values()  # handed to the backend, not the environment
+    assert {h.get("Authorization") for h in chat_server.headers[earlier:]} == {"Bearer sk-secret-test"}
     assert sorted(p.rsplit(".", 1)[1] for p in files) == ["csv", "jsonl"]
     picked = {"file": out, "index": 0}
     # "rejected" on a clicked row (boxes pre-filled with its text) stores "rejected", not "edited"
@@ -161,12 +165,11 @@ def test_start_requires_data_and_login_when_auth_is_on(services, monkeypatch):
     class Req:
         username = None
 
-    msg, *_ = train.start_job(services, {}, services.model_labels()[0], "", None, "", 10, 8, 1e-4, "paraclip", "",
-                              0.0, "cpu", "", Req())
+    form = train.TrainForm(services.model_labels()[0], steps=10, batch_size=8, val_split=0.0, device="cpu")
+    msg, *_ = train.start_job(services, {}, form, Req())
     assert msg.startswith("❌") and "training data" in msg
     monkeypatch.setattr(services.config, "auth", [("alice", "pw")])
-    msg, *_ = train.start_job(services, {}, services.model_labels()[0], "x.jsonl", None, "", 10, 8, 1e-4,
-                              "paraclip", "", 0.0, "cpu", "", Req())
+    msg, *_ = train.start_job(services, {}, replace(form, data_path="x.jsonl"), Req())
     assert "Log in" in msg
 
 
@@ -175,26 +178,26 @@ def test_pasted_captions_are_refused_up_front_and_the_example_data_trains(servic
         username = None
 
     *_, session, _ = run_to_end(paraphrase.run_paraphrase(
-        services, {}, "a dog runs on the grass\nthree people ride bikes on a road", None, paraphrase.BACKEND_API,
-        "", chat_server.base_url, "mock", "", "paper", "", "", 1.0, 0.1, 64, 0))
+        services, {}, paraphrase.ParaphraseForm("a dog runs on the grass\nthree people ride bikes on a road",
+                                                backend=paraphrase.BACKEND_API, base_url=chat_server.base_url,
+                                                api_model="mock", preset="paper", temperature=1.0, top_p=0.1)))
     model = services.model_labels()[0]
     gallery = next(iter(services.defaults.gallery_choices()))
     before = len(services.runner.list())
-    msg, _, session = train.start_job(services, session, model, "", None, gallery, 10, 2, 1e-4, "paraclip", "", 0.1,
-                                      "cpu", "", Req())
+    form = train.TrainForm(model, images=gallery, steps=10, batch_size=2, val_split=0.1, device="cpu")
+    msg, _, session = train.start_job(services, session, form, Req())
     assert msg.startswith("❌") and "no image id" in msg and "no-l1" in msg, msg
     assert len(services.runner.list()) == before  # nothing was started
-    msg, *_ = train.start_job(services, session, model, "", None, gallery, 0, 2, 1e-4, "paraclip", "", 0.1, "cpu", "",
-                              Req())
+    msg, *_ = train.start_job(services, session, replace(form, steps=0), Req())
     assert "steps must be >= 1 (got 0)" in msg
     preset, val_split, _ = train.use_text_only()
-    msg, pick, _ = train.start_job(services, session, model, "", None, gallery, 3, 2, 1e-4, preset, "", val_split,
-                                   "cpu", "text-only", Req())
+    msg, pick, _ = train.start_job(services, session, replace(form, steps=3, loss_preset=preset, val_split=val_split,
+                                                              name="text-only"), Req())
     assert msg.startswith("⏳ started job") and "stand-in ids" in msg, msg
     data, images, steps, batch, note = train.use_example_data(services)
     assert "mini-world scenes" in note and len(list(__import__("pathlib").Path(images).glob("*.png"))) >= 200
-    msg, pick, _ = train.start_job(services, {}, model, data, None, images, 3, 8, 1e-4, "paraclip", "", 0.1, "cpu",
-                                   "example", Req())
+    msg, pick, _ = train.start_job(services, {}, replace(form, data_path=data, images=images, steps=3, batch_size=8,
+                                                         name="example"), Req())
     assert msg.startswith("⏳ started job"), msg
     job = services.runner.get(pick["value"])
     assert job.config["images"] == images and job.config["data"] == data
@@ -225,10 +228,9 @@ def test_miniworld_defaults_are_adopted_and_their_progress_shown(app_dir):
     assets.state, assets.building_trained = "fallback", True
     assets._miniworld_progress(3, 10, "baseline-s0: step 120/600")
     assert "30%" in assets.status_markdown() and "baseline-s0" in assets.status_markdown()
-    assert assets._adopt_miniworld({"baseline": "/m/base.pt", "paraclip": "/m/para.pt", "gallery": "/m/gallery"})
+    assets._adopt_miniworld({"baseline": "/m/base.pt", "paraclip": "/m/para.pt", "gallery": "/m/gallery"})
     assert [m.label for m in assets.model_choices()][:2] == ["mini-world CLIP baseline", "mini-world ParaCLIP"]
     assert assets.gallery_choices()["mini-world"] == "/m/gallery"
-    assert not assets._adopt_miniworld({"nothing": 1})
 
 
 def test_explore_is_warm_when_the_default_models_are_ready(tmp_path):

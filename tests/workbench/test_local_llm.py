@@ -8,14 +8,13 @@ from paraclip.errors import ModelLoadError
 from workbench import local_llm, paraphrase
 
 
-@pytest.mark.parametrize("args, text", [
-    (("downloading Qwen2.5-1.5B-Instruct",), "downloading Qwen2.5-1.5B-Instruct"),
-    ((0.25, "downloading"), "downloading 25%"),
-    ((50, 200, "fetching model.gguf"), "fetching model.gguf 25%"),
-    (({"message": "fetching", "done": 3, "total": 4},), "fetching 75%"),
+@pytest.mark.parametrize("fraction, message, text", [
+    (None, "downloading Qwen2.5-1.5B-Instruct", "downloading Qwen2.5-1.5B-Instruct"),
+    (0.25, "downloading", "downloading 25%"),
+    (1.0, "model.gguf loaded", "model.gguf loaded 100%"),
 ])
-def test_loader_progress_becomes_one_line(args, text):
-    assert local_llm.describe_progress(*args) == text
+def test_loader_progress_becomes_one_line(fraction, message, text):
+    assert local_llm.describe_progress(fraction, message) == text
 
 
 def test_without_a_model_the_visitor_is_told_who_can_fix_it(monkeypatch):
@@ -31,15 +30,14 @@ def test_without_a_model_the_visitor_is_told_who_can_fix_it(monkeypatch):
 
 
 def test_the_paraphrase_tab_shows_the_owner_message_not_a_traceback(services, monkeypatch):
-    def no_model(model, progress, keep=False):
+    def no_model(model, progress):
         progress("looking for the local model")
         raise ModelLoadError("No local paraphrasing model: run `paraclip paraphrase --setup-llm-pack`")
 
     monkeypatch.setattr(paraphrase, "local_backend", no_model)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     last = None
-    for last in paraphrase.run_paraphrase(services, {}, "a dog runs on the grass", None, paraphrase.BACKEND_LOCAL,
-                                          "", "", "", "", "small-model", "", "", 0.7, 0.9, 64, 0):
+    for last in paraphrase.run_paraphrase(services, {}, paraphrase.ParaphraseForm("a dog runs on the grass")):
         pass
     status = last[0]
     assert status.startswith("❌ No local paraphrasing model is installed") and "Traceback" not in status

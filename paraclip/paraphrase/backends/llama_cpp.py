@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase.backends.base import (CANCELLED, Backend, ChatRequest, Completion, StopCheck,
+from paraclip.paraphrase.backends.base import (CANCELLED, ChatRequest, Completion, LocalModelBackend, StopCheck,
                                               await_completions, stop_worker)
 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned, source-built version (scripts/setup.sh)
-SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
 Progress = Callable[[float, str], None]
 #: the cost of each extra sequence's token in a decode, relative to a one-token decode (for the ETA).
 #: bench/paraphrase_local.py with the offline pack on 2 shared cores: 3 captions with 4 parallel sequences
@@ -71,10 +70,9 @@ class _Job:
         return bool(self.should_stop is not None and self.should_stop())
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(LocalModelBackend):
     """A GGUF file on llama.cpp's CPU runtime; see the module docstring."""
 
-    kind = "local"
     runtime = "llama.cpp"
 
     def __init__(
@@ -98,10 +96,7 @@ class LlamaCppBackend(Backend):
         if dtype not in (None, "auto"):
             raise ModelLoadError(f"--dtype {dtype} does not apply to a GGUF file on llama.cpp: the file's own "
                                  f"quantisation is used. Leave --dtype unset.")
-        if model is None:
-            from paraclip.paraphrase.local_runtime import resolve_local_model
-
-            model = resolve_local_model()
+        model = self.model_or_default(model)
         path = Path(model).expanduser()
         if not (path.is_file() and path.suffix.lower() == ".gguf"):
             raise ModelLoadError(f"{model}: the llama.cpp backend needs a .gguf file; give its path (model "
@@ -196,9 +191,6 @@ class LlamaCppBackend(Backend):
 
     def identity(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": self.model, "source": self.source, "runtime": self.runtime}
-
-    def suggested_preset(self) -> str:
-        return "small-model" if self.n_params < SMALL_MODEL_PARAMS else "paper"
 
     def tokenize(self, request: ChatRequest) -> list[int]:
         prompt = self._render(request.message_dicts())

@@ -8,7 +8,7 @@ GGUF files are de-quantised by transformers (``gguf_file=``; needs ``gguf``), wh
 ~16 s for SmolLM2-135M and much longer for 1.5B models, so the first load saves a converted
 copy under ``$PARACLIP_CACHE/llm/converted/`` and later loads read that copy (< 1 s for
 SmolLM2). On CPU the default dtype is bfloat16, measured ~3x faster than float32 on this
-project's CPU (issue 3).
+project's CPU.
 
 The engine calls ``generate`` from several threads, one request each; a small batcher
 thread gathers concurrent requests (up to ``batch_size``, waiting at most ``linger_ms`` and
@@ -31,17 +31,8 @@ from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
 from paraclip.files import cache_root
-from paraclip.paraphrase.backends.base import (
-    CANCELLED,
-    Backend,
-    ChatRequest,
-    Completion,
-    StopCheck,
-    await_completions,
-    stop_worker,
-)
-
-SMALL_MODEL_PARAMS = 3_000_000_000  # below this the `small-model` preset is suggested (issue 3)
+from paraclip.paraphrase.backends.base import (CANCELLED, ChatRequest, Completion, LocalModelBackend, StopCheck,
+                                              await_completions, stop_worker)
 
 
 def llm_cache_dir() -> Path:
@@ -101,8 +92,7 @@ def load_gguf_converted(gguf_path: Path, dtype) -> Path:
     return target
 
 
-class LocalBackend(Backend):
-    kind = "local"
+class LocalBackend(LocalModelBackend):
     runtime = "transformers"
 
     def __init__(
@@ -119,10 +109,7 @@ class LocalBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if model is None:
-            from paraclip.paraphrase.local_runtime import resolve_local_model
-
-            model = resolve_local_model()
+        model = self.model_or_default(model)
         if threads:
             torch.set_num_threads(int(threads))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -165,9 +152,6 @@ class LocalBackend(Backend):
 
     def identity(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": self.model, "source": self.source, "dtype": str(self.torch_dtype)}
-
-    def suggested_preset(self) -> str:
-        return "small-model" if self.n_params < SMALL_MODEL_PARAMS else "paper"
 
     # -- batching -------------------------------------------------------------------------------
     def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:

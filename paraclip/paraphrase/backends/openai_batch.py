@@ -18,7 +18,6 @@ import json
 import os
 import random
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,10 +25,10 @@ from typing import Any, Callable, Sequence
 import httpx
 
 from paraclip.errors import ParaclipError
-from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
-from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
-from paraclip.paraphrase.backends.openai_compat import (DEFAULT_BASE_URL, RETRIABLE_STATUS, api_key, auth_headers,
-                                                        chat_body, parse_chat_completion)
+from paraclip.paraphrase.backends.base import CANCELLED, ChatRequest, Completion, StopCheck, check_number
+from paraclip.paraphrase.backends.http import RequestAborted
+from paraclip.paraphrase.backends.openai_compat import (RETRIABLE_STATUS, OpenAIAccount, chat_body,
+                                                        parse_chat_completion)
 
 MAX_REQUESTS_PER_FILE = 50_000
 MAX_FILE_BYTES = 190_000_000  # the documented limit is 200 MB; a margin for MB vs MiB
@@ -45,14 +44,15 @@ class TransientAPIError(BatchAPIError):
     """Connection errors, timeouts, 429 or 5xx, still failing after the retries."""
 
 
-class OpenAIBatchBackend(Backend):
+class OpenAIBatchBackend(OpenAIAccount):
     kind = "openai-batch"
 
     def __init__(
         self,
         model: str = "gpt-3.5-turbo",
         base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | None = "OPENAI_API_KEY",
+        api_key: str | None = None,
         timeout: float = 300.0,
         max_retries: int = 2,
         poll_interval: float = 10.0,
@@ -75,9 +75,7 @@ class OpenAIBatchBackend(Backend):
         if max_requests_per_file > MAX_REQUESTS_PER_FILE or max_file_bytes > 200_000_000:
             raise ParaclipError(f"A batch file holds at most {MAX_REQUESTS_PER_FILE} requests and 200 MB (OpenAI's "
                                 f"limits); got {max_requests_per_file} requests / {max_file_bytes} bytes.")
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self.api_key_env = api_key_env
+        self._open_account(model, base_url, api_key_env, api_key, extra_body, send_seed, timeout, 4)
         self.max_retries = int(max_retries)  # follow-up batches per failed request
         self.poll_interval = float(poll_interval)
         self.poll_max = max(float(poll_max), self.poll_interval)
@@ -87,11 +85,6 @@ class OpenAIBatchBackend(Backend):
         self.prices = prices
         self.confirm = confirm
         self.dry_run = dry_run
-        self.extra_body = dict(extra_body or {})
-        self.send_seed = send_seed
-        self._key = api_key(api_key_env, self.base_url)
-        self._cancel = threading.Event()
-        self._client = AbortableClient(auth_headers(self._key), timeout=float(timeout), max_connections=4)
         self.last_run: dict[str, Any] = {}  # what the last run_records did (estimate, batches), for the summary
 
     def __repr__(self) -> str:
@@ -150,11 +143,10 @@ class OpenAIBatchBackend(Backend):
                 if response.status_code < 400:
                     return response
                 snippet = response.text[:300].replace("\n", " ").strip()
-                if self._key:
-                    snippet = snippet.replace(self._key, "***")
+                snippet = self.scrub(snippet)
                 if response.status_code in (401, 403):
                     raise BatchAPIError(f"HTTP {response.status_code} from {url}: the server refused the "
-                                        f"credentials. Check the API key in {self.api_key_env}.")
+                                        f"credentials. Check {self.key_source}.")
                 if response.status_code not in RETRIABLE_STATUS:
                     raise BatchAPIError(f"HTTP {response.status_code} from {method} {url}: {snippet or '(empty)'}")
                 last = f"HTTP {response.status_code}: {snippet}"
@@ -303,14 +295,3 @@ class OpenAIBatchBackend(Backend):
 
     def run_summary(self) -> dict[str, Any]:
         return {"batch": self.last_run}
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._client.abort()
-
-    def uncancel(self) -> None:
-        self._cancel.clear()
-
-    def close(self) -> None:
-        self._cancel.set()
-        self._client.close()

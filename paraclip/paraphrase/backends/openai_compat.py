@@ -3,10 +3,10 @@
 The official ParaCLIP client sends one request at a time and sleeps 10 s (+ up to 1 s) after
 any error, up to 10 tries. Here requests run concurrently (the engine keeps ``concurrency``
 in flight) and failures are retried with exponential back-off and jitter, honouring
-``Retry-After`` on 429/503. The API key is read from an environment variable *name*; it is
-never printed, logged, written, or shown in ``repr``. :meth:`cancel` aborts the requests in
-flight (see :mod:`.http`), so a stopped run ends in well under a second instead of waiting
-for its slowest request.
+``Retry-After`` on 429/503. The API key is read from an environment variable *name*, or given
+as ``api_key`` (an app's password field); it is never printed, logged, written, or shown in
+``repr``. :meth:`cancel` aborts the requests in flight (see :mod:`.http`), so a stopped run ends
+in well under a second instead of waiting for its slowest request.
 
 A hosted app passes ``transport=`` (e.g. :class:`paraclip.netguard.GuardedTransport`, which refuses
 internal addresses) and ``show_bodies=False``: errors then carry the HTTP status and a short
@@ -37,14 +37,50 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524}
 
 
-class OpenAICompatibleBackend(Backend):
+class OpenAIAccount(Backend):
+    """What the realtime and the batch OpenAI backends share: the model, the server, the key (kept only
+    for the header and to scrub it from server messages), the request body's extras, and one abortable
+    HTTP client that :meth:`cancel` interrupts."""
+
+    def _open_account(self, model: str, base_url: str | None, api_key_env: str | None, key: str | None,
+                      extra_body: dict[str, Any] | None, send_seed: bool, timeout: float, max_connections: int,
+                      transport: httpx.BaseTransport | None = None) -> None:
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.api_key_env = api_key_env
+        self.key_source = f"the environment variable {api_key_env}" if api_key_env and not key else "the API key given"
+        self._key = api_key(api_key_env, self.base_url, key)
+        self.extra_body = dict(extra_body or {})
+        self.send_seed = send_seed
+        self._cancel = threading.Event()
+        self._client = AbortableClient(auth_headers(self._key), timeout=float(timeout), max_connections=max_connections,
+                                       transport=transport)
+
+    def scrub(self, text: str) -> str:
+        """``text`` (from the server) with the key masked."""
+        return text.replace(self._key, "***") if self._key else text
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._client.abort()
+
+    def uncancel(self) -> None:
+        self._cancel.clear()
+
+    def close(self) -> None:
+        self._cancel.set()
+        self._client.close()
+
+
+class OpenAICompatibleBackend(OpenAIAccount):
     kind = "openai"
 
     def __init__(
         self,
         model: str = "gpt-3.5-turbo",
         base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | None = "OPENAI_API_KEY",  # None: only ``api_key``, never the environment
+        api_key: str | None = None,
         concurrency: int = 16,
         timeout: float = 60.0,
         max_retries: int = 8,
@@ -58,22 +94,15 @@ class OpenAICompatibleBackend(Backend):
         check_number("concurrency", concurrency, minimum=1, integer=True)
         check_number("timeout", timeout, minimum=0, inclusive=False)
         check_number("max_retries", max_retries, minimum=0, integer=True)
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._open_account(model, base_url, api_key_env, api_key, extra_body, send_seed, timeout, int(concurrency),
+                           transport)
         self.url = self.base_url if self.base_url.endswith("/chat/completions") else self.base_url + "/chat/completions"
-        self.api_key_env = api_key_env
         self.parallelism = int(concurrency)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.backoff_base = float(backoff_base)
         self.backoff_max = float(backoff_max)
-        self.extra_body = dict(extra_body or {})
-        self.send_seed = send_seed
         self.show_bodies = show_bodies
-        self._key = api_key(api_key_env, self.url)  # kept only for the header and to scrub it from server messages
-        self._cancel = threading.Event()
-        self._client = AbortableClient(auth_headers(self._key), timeout=self.timeout, max_connections=self.parallelism,
-                                       transport=transport)
         self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -128,7 +157,7 @@ class OpenAICompatibleBackend(Backend):
                 elif status in (401, 403):
                     return Completion(None, attempts=attempt + 1, fatal=True, error=(
                         f"HTTP {status} from {self.url}: the server refused the credentials. Check the API "
-                        f"key in the environment variable {self.api_key_env}."))
+                        f"key in {self.key_source}."))
                 elif status == 404:
                     return Completion(None, attempts=attempt + 1, fatal=True, error=(
                         f"HTTP 404 from {self.url}: {self._snippet(response)} Check --base-url and "
@@ -159,24 +188,13 @@ class OpenAICompatibleBackend(Backend):
     def _snippet(self, response: httpx.Response) -> str:
         if not self.show_bodies:
             return _sanitized_reason(response)
-        text = response.text[:200].replace("\n", " ").strip()
-        if self._key:
-            text = text.replace(self._key, "***")
-        return text or "(empty body)"
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._client.abort()
-
-    def uncancel(self) -> None:
-        self._cancel.clear()
+        return self.scrub(response.text[:200].replace("\n", " ").strip()) or "(empty body)"
 
     def close(self) -> None:
-        self._cancel.set()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self._client.close()
+        super().close()
 
 
 def chat_body(model: str, request: ChatRequest, send_seed: bool = False,
@@ -195,11 +213,13 @@ def chat_body(model: str, request: ChatRequest, send_seed: bool = False,
     return body
 
 
-def api_key(api_key_env: str, url: str) -> str | None:
-    """The key from the environment variable named ``api_key_env``; required for openai.com hosts."""
-    key = os.environ.get(api_key_env) or None
+def api_key(api_key_env: str | None, url: str, key: str | None = None) -> str | None:
+    """``key`` if given, else the environment variable named ``api_key_env``; required for openai.com hosts."""
+    key = key or (os.environ.get(api_key_env) if api_key_env else None) or None
     host = urlparse(url).hostname or ""
     if key is None and host.endswith("openai.com"):
+        if not api_key_env:
+            raise ParaclipError(f"No API key: {url} needs one; enter your key.")
         raise ParaclipError(
             f"No API key: the environment variable {api_key_env} is not set. Set it (export "
             f"{api_key_env}=...) or choose another variable with --api-key-env; the key is never "

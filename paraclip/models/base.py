@@ -57,49 +57,41 @@ class Encoder(ABC):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def encode_text(
-        self,
-        texts: Sequence[str],
-        batch_size: int | None = None,
-        progress: bool | ProgressFn | None = None,
-    ) -> torch.Tensor:
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None,
+                    progress: bool | ProgressFn | None = None) -> torch.Tensor:
         """L2-normalised embeddings, one row per text, in input order."""
         texts = [str(t) for t in texts]
         if not texts:
             return torch.empty(0, 0)
-        bs = batch_size or self.text_batch_size
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        chunks = []
-        with torch.inference_mode(), self._autocast(), _Progress(len(texts), progress, "text") as bar:
-            for start in range(0, len(order), bs):
-                idx = order[start : start + bs]
-                emb = self._embed_texts([texts[i] for i in idx])
-                chunks.append(F.normalize(emb.float(), dim=-1).cpu())
-                bar.update(len(idx))
-        sorted_emb = torch.cat(chunks)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)  # batches pad little
+        sorted_emb = self._encode([texts[i] for i in order], batch_size or self.text_batch_size, progress, "text",
+                                  self._embed_texts)
         out = torch.empty_like(sorted_emb)
         out[torch.tensor(order)] = sorted_emb
         return out
 
-    def encode_image(
-        self,
-        images: Sequence[Any],
-        batch_size: int | None = None,
-        progress: bool | ProgressFn | None = None,
-    ) -> torch.Tensor:
+    def encode_image(self, images: Sequence[Any], batch_size: int | None = None,
+                     progress: bool | ProgressFn | None = None) -> torch.Tensor:
         """L2-normalised embeddings of PIL images (or already-preprocessed tensors)."""
         if not self.has_image_tower:
             raise NotImplementedError(f"{self.name} is a text-only encoder; it cannot encode images")
         if len(images) == 0:
             return torch.empty(0, 0)
-        bs = batch_size or self.image_batch_size
+
+        def embed(batch) -> torch.Tensor:
+            pixels = torch.stack([b if torch.is_tensor(b) else self.preprocess(b) for b in batch])
+            return self._embed_images(pixels.to(self.device))
+
+        return self._encode(images, batch_size or self.image_batch_size, progress, "images", embed)
+
+    def _encode(self, items: Sequence[Any], batch_size: int, progress: bool | ProgressFn | None, desc: str,
+                embed: Callable[[Sequence[Any]], torch.Tensor]) -> torch.Tensor:
+        """``embed`` over ``items`` in batches: L2-normalised float32 rows on the CPU, in order."""
         chunks = []
-        with torch.inference_mode(), self._autocast(), _Progress(len(images), progress, "images") as bar:
-            for start in range(0, len(images), bs):
-                batch = images[start : start + bs]
-                pixels = torch.stack([b if torch.is_tensor(b) else self.preprocess(b) for b in batch])
-                emb = self._embed_images(pixels.to(self.device))
-                chunks.append(F.normalize(emb.float(), dim=-1).cpu())
+        with torch.inference_mode(), self._autocast(), _Progress(len(items), progress, desc) as bar:
+            for start in range(0, len(items), batch_size):
+                batch = items[start : start + batch_size]
+                chunks.append(F.normalize(embed(batch).float(), dim=-1).cpu())
                 bar.update(len(batch))
         return torch.cat(chunks)
 

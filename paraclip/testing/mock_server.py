@@ -9,7 +9,7 @@ JSON, verbatim copies, an echo of the whole prompt) or scripted with ``script=["
 containing a key with its text. Every request body is recorded so tests can check exactly what
 was sent.
 
-    python -m paraclip.paraphrase.mock_server --port 8000 --latency 0.2 --p429 0.05 --p500 0.02
+    python -m paraclip.testing.mock_server --port 8000 --latency 0.2 --p429 0.05 --p500 0.02
 """
 
 from __future__ import annotations

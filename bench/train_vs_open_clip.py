@@ -81,10 +81,11 @@ def save_base_checkpoint(model_name: str, path: Path) -> None:
     import torch
 
     from paraclip.models import load_encoder
+    from paraclip.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     enc = load_encoder(model_name, device="cpu")
-    torch.save({"state_dict": enc.model.state_dict(), "arch": enc.arch}, path)
+    save_checkpoint(path, enc.model.state_dict(), enc.arch)
 
 
 def run_measured(cmd: list[str], env: dict) -> tuple[float, float, str]:

@@ -3,7 +3,7 @@
 ParaCLIP (Kim et al., 2024, Sec. 3) asks an LLM to paraphrase each caption twice: step 1
 ``Paraphrase the given caption "{}" concisely while preserving the meaning.``, step 2 the
 same on step 1's output ``... and avoiding use of existing words.``. No offline LLM does that
-faithfully for scene captions (measured for issue 6: the best, a 1.5B model, kept the meaning
+faithfully for scene captions (measured when the mini-world was built: the best, a 1.5B model, kept the meaning
 of ~93 % but reworded only ~37 %, and its errors — dropped "small"/"striped", counts turned
 into "a group of", inverted relations — are exactly what the evaluation probes). So this
 rewriter plays the LLM's role with the scene's spec in hand:

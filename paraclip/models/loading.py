@@ -58,12 +58,12 @@ def save_random_init(arch: str, seed: int, path: str | os.PathLike) -> None:
     """Write a random-init ``arch`` (seeded) as a checkpoint ``load_encoder(arch, path)`` reads."""
     import open_clip
 
-    from paraclip.files import atomic_write
+    from paraclip.models.checkpoint import save_checkpoint
 
     register_project_configs()
     torch.manual_seed(seed)
     model = open_clip.create_model(arch, pretrained=None)
-    atomic_write(path, lambda f: torch.save({"state_dict": model.state_dict(), "arch": arch}, f), binary=True)
+    save_checkpoint(path, model.state_dict(), arch)
 
 
 @dataclass(frozen=True)

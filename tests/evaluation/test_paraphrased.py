@@ -25,7 +25,7 @@ def test_load_pairs_csv_and_paraphrase_engine_jsonl(tmp_path):
     assert pairs.originals == ["a red square", "hello"]
     assert pairs.image_ids == ["red-0", ""]
 
-    # the JSONL written by `paraclip paraphrase` (issue 3's format), with one failed record
+    # the JSONL written by `paraclip paraphrase` (the paraphrase record format), with one failed record
     records = [
         {"index": 0, "image_id": "red-0", "caption": "a red square", "paraphrase_1": "a square in red",
          "paraphrase_2": "crimson box", "status": "ok"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output"
+# screenshots go to a temporary folder unless a developer asks for them somewhere (tests write nowhere else)
+SHOTS = Path(os.environ.get("PARACLIP_TEST_SHOTS") or Path(tempfile.gettempdir()) / "paraclip-test-shots")
 
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                     reason=f"Debian chromium not installed at {CHROMIUM} (apt-get install chromium; "
@@ -18,7 +20,7 @@ needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 
 def shot(page, name):
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"workbench-{name}.png"), full_page=True)
 
 

@@ -1,4 +1,5 @@
-"""The app in headless Chromium: every tab clicked through, screenshots in test-output/.
+"""The app in headless Chromium: every tab clicked through, screenshots in $PARACLIP_TEST_SHOTS
+(default: a temporary folder).
 
 Paraphrases come from a local OpenAI-compatible server started by the test; training is a real
 subprocess on the untrained mini model; the job must still be listed after an app restart.

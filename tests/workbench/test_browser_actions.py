@@ -2,7 +2,7 @@
 Stop, review, Paraphrase → Train, a 3-model Compare without clipped labels, and a 400 px phone.
 
 Paraphrases come from local OpenAI-compatible servers started by the tests (one answers slowly,
-so that Stop lands mid-run); screenshots go to test-output/.
+so that Stop lands mid-run); screenshots go to $PARACLIP_TEST_SHOTS (default: a temporary folder).
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ import json
 import threading
 from pathlib import Path
 
+from paraclip.paraphrase.io import write_records
+
 PAIRS_NAME = "pairs-in-vocab.jsonl"
 EXAMPLE_SIZE = 240
 _lock = threading.Lock()
@@ -79,7 +81,7 @@ def _write_miniworld_pairs(gallery_dir: Path, out: Path) -> bool:
         return False  # not a gallery the app rendered from the mini-world
     scenes = [s for s in iter_scenes(seed=0, split="test", n=len(ids)) if s.image_id in set(ids)]
     in_vocab, _ = make_pair_sets(scenes, inventory_vocabulary(), seed=0)
-    _write_jsonl(out, in_vocab.records())
+    write_records(out, in_vocab.records())
     return len(in_vocab) > 0
 
 
@@ -102,14 +104,10 @@ def example_training_data(services) -> tuple[str, str]:
 
 def _default_gallery_captions(services) -> set[str]:
     """Captions of the default gallery (the shipped one is the world's eval split, not ``test``)."""
-    choices = services.defaults.gallery_choices()
-    if not choices:
+    label = next(iter(services.defaults.gallery_choices()), None)
+    if label is None:
         return set()
-    table = Path(next(iter(choices.values()))) / "captions.csv"
-    if not table.is_file():
-        return set()
-    with open(table, newline="", encoding="utf-8") as f:
-        return {row.get("caption", "") for row in csv.DictReader(f)}
+    return {caption for captions in services.defaults.load_gallery(label).captions for caption in captions}
 
 
 def _write_example_training(root: Path, n: int, avoid_test: int, avoid_captions: set[str] = frozenset()) -> None:
@@ -130,13 +128,5 @@ def _write_example_training(root: Path, n: int, avoid_test: int, avoid_captions:
         p1, p2 = rewriter.paraphrase(scene.spec, scene.image_id)
         records.append({"index": index, "image_id": scene.image_id, "caption": scene.caption, "paraphrase_1": p1,
                         "paraphrase_2": p2, "status": "ok", "backend": rewriter.name, "review": "unreviewed"})
-    _write_jsonl(root / "paraphrases.jsonl", records)
+    write_records(root / "paraphrases.jsonl", records)
 
-
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)

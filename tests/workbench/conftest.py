@@ -4,9 +4,9 @@ OpenAI-compatible server, and a launched app."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+
+from tests.local_http import free_port
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +32,6 @@ def chat_server():
 
     with MockChatServer() as server:
         yield server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -102,7 +102,7 @@ def test_a_restarted_app_lists_the_job_history(services, browser):
     from workbench.app import build_demo, launch_kwargs
     from workbench.services import AppConfig, Services
 
-    from .conftest import free_port
+    from tests.local_http import free_port
 
     if not services.runner.list():
         services.runner.start("demo", "before-restart", ["/bin/true"])

@@ -68,6 +68,15 @@ def ablation_seeds(cfg) -> list[int]:
     return list(cfg.ablation_seeds) if cfg.ablation_seeds else list(cfg.seeds)
 
 
+def _text_sample_note(batch_size: int) -> str:
+    """Which arms see the full three-role text count per step, from the arms themselves (the table's column)."""
+    full = 3 * batch_size
+    fewer = [f"{arm.label}: {text_samples_per_step(arm, batch_size)}" for arm in ARMS
+             if text_samples_per_step(arm, batch_size) != full]
+    note = f"every arm sees {full} text samples per step"
+    return note + (f" except {', '.join(fewer)}" if fewer else "")
+
+
 def text_samples_per_step(arm: Arm, batch_size: int) -> int:
     """Texts through the encoder per step: the loss's distinct text roles × the arm's batch."""
     from paraclip.training.losses import RANDOM_TEXT, resolve_preset
@@ -185,8 +194,7 @@ def arms_markdown(run, arms: dict) -> list[str]:
         "## The paper's ablation and fair controls", "",
         f"Every arm fine-tunes the same baseline (per seed) on the same {cfg.n_train} training records for the same "
         f"{cfg.ablation_steps} steps (batch {cfg.ablation_batch_size} images; the controls {TEXTS_PER_PARACLIP_SAMPLE}× "
-        f"that, so every arm but the single-term ablations sees the same {3 * cfg.ablation_batch_size} text samples per "
-        f"step), with the same seeds ({', '.join(map(str, seeds))}), learning rate and schedule; only the objective "
+        f"that; {_text_sample_note(cfg.ablation_batch_size)}), with the same seeds ({', '.join(map(str, seeds))}), learning rate and schedule; only the objective "
         "differs. This stage has its own, shorter schedule than the main run (the budget was fixed in advance; "
         "no arm's steps were selected), so its ParaCLIP row is not the main model above. Test world, mean over "
         f"{len(seeds)} seed(s).", "",

@@ -42,7 +42,8 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
     seeds = cfg.seeds
     lines = ["# ParaCLIP on the mini-world: reproduction report", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `paraclip miniworld --reproduce"
-             f"{' --ablations' if cfg.ablations else ''}` (run folder `{run.root}`).", ""]
+             f"{' --ablations' if cfg.ablations else ''}` (run folder `{run.root.name}` under the mini-world cache; "
+             "machine paths are left out).", ""]
     lines += protocol_section(run)
     lines += ["## Result", "",
               f"The target effect was {VERDICT_WORDS[overall(targets)]} on the item-level intervals; on the "

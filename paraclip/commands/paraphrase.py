@@ -195,7 +195,7 @@ def run(args) -> int:
             bar.close()
         backend.close()
     print(format_summary(summary))
-    return exit_status(summary, interrupted=interrupt.requested())
+    return interrupt.exit_code or exit_status(summary)  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 def exit_status(summary: dict, interrupted: bool = False) -> int:

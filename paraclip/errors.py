@@ -107,6 +107,9 @@ def describe_exception(exc: BaseException, hide_file_text: bool = False) -> tupl
         return ("internal error: RecursionError: nesting too deep (an input nested hundreds of levels deep, "
                 "or a bug). Check the input's structure (set PARACLIP_DEBUG=1 for the traceback; please report "
                 "it)"), 1
-    detail = _first_line(str(exc))
+    try:
+        detail = _first_line(str(exc))
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still gets its one line
+        detail = ""
     return (f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} "
             f"(set PARACLIP_DEBUG=1 for the traceback; please report it)"), 1

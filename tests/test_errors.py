@@ -54,3 +54,12 @@ def test_file_text_can_be_hidden_for_a_hosted_app():
 def test_a_long_internal_message_is_cut_to_one_short_line():
     message, _ = describe_exception(RuntimeError("x" * 5000))
     assert len(message) < 400 and message.count("x") == 300
+
+
+def test_an_exception_whose_str_fails_still_gets_a_line():
+    class Odd(Exception):
+        def __str__(self):
+            raise RuntimeError("no text")
+
+    assert describe_exception(Odd()) == ("internal error: Odd (set PARACLIP_DEBUG=1 for the traceback; please "
+                                         "report it)", 1)

@@ -124,3 +124,11 @@ def test_python_dash_m_and_the_console_script_use_the_same_boundary(tmp_path):
                            "--device", "cpu"], capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "PYTHONPATH": str(repo)})
     assert proc.returncode == 2 and proc.stderr.startswith("paraclip sts: error: ") and "Traceback" not in proc.stderr
+
+
+def test_main_puts_the_callers_signal_handlers_back(tmp_path, capsys):
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    assert main(["sts", "--model", "paraclip-tiny", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -1,9 +1,10 @@
 """The ``paraclip`` console script. Each subcommand is a module in ``paraclip.commands``.
 
 A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``. Errors meant for people (:class:`ParaclipError`) are printed as
-one paragraph without a stack trace; exit code 2 (1 for output that could not be written, e.g. a
-full disk, when finished work has been kept).
+``run(args) -> int``. :func:`main` is the one error boundary: errors meant for people
+(:class:`ParaclipError`, not-UTF-8 text, a missing package) print one paragraph and exit 2; runtime
+failures (output that could not be written, memory, bugs) exit 1; SIGINT/SIGTERM exit 130/143.
+No traceback unless PARACLIP_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 
 from paraclip import __version__
-from paraclip.errors import ParaclipError
+from paraclip.commands.interrupts import received_signal, reset_signals, setup_handlers, signal_self_at
+from paraclip.errors import Interrupted, describe_exception
 
 # name -> module; the order is the order shown by --help.
 COMMANDS = {
@@ -40,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paraclip {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in available_commands().items():
+        signal_self_at(f"import:{name}")
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(cmd)
@@ -48,27 +52,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 1
-    try:
-        return int(args._run(args) or 0)
-    except ParaclipError as exc:
-        # a hosted app runs jobs with this set: their logs are shown to visitors
-        shown = exc.without_file_text() if os.environ.get("PARACLIP_HIDE_FILE_TEXT") == "1" else exc
-        print(f"paraclip {args.command}: error: {shown}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
-    except OSError as exc:  # disk full, permissions, a folder where a file was expected, …
-        from paraclip.checks import describe_os_error
+    """Run one command; every way it can end becomes an exit status and at most a short message
+    (see :func:`paraclip.errors.describe_exception`): never a traceback unless PARACLIP_DEBUG=1."""
+    reset_signals()
+    with setup_handlers():  # a signal before the command installs its own ends the run cleanly
+        return _main(argv)
 
-        print(f"paraclip {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"paraclip {args.command}: interrupted; finished work is kept, rerun the same command to resume.",
-              file=sys.stderr)
-        return 130
+
+def _main(argv: list[str] | None) -> int:
+    command = None
+    try:
+        signal_self_at("imports")
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        _raise_if_signalled()  # a signal whose KeyboardInterrupt an import swallowed
+        signal_self_at("setup")
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 1
+        code = int(args._run(args) or 0)
+        signum = received_signal()
+        if signum is not None and code != 128 + signum:
+            if code == 0:  # the command finished without noticing: the signal still decides the status
+                print(f"{_prog(command)}: {describe_exception(Interrupted(signum))[0]}", file=sys.stderr)
+            return 128 + signum
+        return code
+    except SystemExit:  # argparse's own usage errors (status 2) and --help/--version (0)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one error boundary
+        return _report(exc, command)
+
+
+def _raise_if_signalled() -> None:
+    signum = received_signal()
+    if signum is not None:
+        raise Interrupted(signum)
+
+
+def _prog(command: str | None) -> str:
+    return f"paraclip {command}" if command else "paraclip"
+
+
+def _report(exc: BaseException, command: str | None) -> int:
+    signum = received_signal()
+    try:
+        if signum is not None and not isinstance(exc, KeyboardInterrupt):
+            # whatever broke after a signal (a half-finished import, a recursion in cleanup) broke because of it
+            exc_shown: BaseException = Interrupted(signum)
+        else:
+            exc_shown = exc
+        if os.environ.get("PARACLIP_DEBUG") == "1":
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        # a hosted app runs jobs with this set: their logs are shown to visitors
+        message, code = describe_exception(exc_shown, hide_file_text=os.environ.get("PARACLIP_HIDE_FILE_TEXT") == "1")
+        plain = isinstance(exc_shown, KeyboardInterrupt) or message.startswith("internal error")
+        print(f"{_prog(command)}: {'' if plain else 'error: '}{message}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt as again:  # a signal while reporting: its status, no second message
+        return getattr(again, "exit_code", 130)
 
 
 if __name__ == "__main__":

@@ -44,3 +44,72 @@ class WriteError(ParaclipError):
     what was kept and where. Not a mistake in the input, so the CLI exits with status 1, not 2."""
 
     exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal (Ctrl-C's SIGINT, or SIGTERM from ``kill``, a job manager or a container
+    stop). A KeyboardInterrupt, so code that already cleans up after Ctrl-C does the same for SIGTERM;
+    the exit status is the shell's convention, 128 + the signal number (130, 143)."""
+
+    def __init__(self, signum: int = 2):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+def describe_exception(exc: BaseException, hide_file_text: bool = False) -> tuple[str, int]:
+    """(a message for a person, the exit status) for any exception that ends a run.
+
+    Status 2: something the user can fix (input, option, config, model file, data, environment);
+    1: a runtime failure (an output that could not be written, memory, a bug); 128 + N: signal N.
+    The CLI and the app's handlers share this mapping, so one failure reads the same everywhere.
+    ``hide_file_text``: replace text copied from the user's files (a hosted app's logs are public).
+    """
+    if isinstance(exc, ParaclipError):
+        return (exc.without_file_text() if hide_file_text else str(exc)), int(getattr(exc, "exit_code", 2))
+    if isinstance(exc, KeyboardInterrupt):
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        what = "terminated (SIGTERM)" if code == 143 else "interrupted"
+        return f"{what}; finished work is kept, rerun the same command to resume.", code
+    if isinstance(exc, UnicodeError):  # a file read as UTF-8 text that is not (the codec names no file)
+        where = f" (byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start})" \
+            if isinstance(exc, UnicodeDecodeError) else ""
+        return (f"a text file could not be read as {getattr(exc, 'encoding', 'utf-8')}{where}. Input files must "
+                f"be UTF-8 text: re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`) and rerun."), 2
+    if isinstance(exc, ModuleNotFoundError):
+        return (f"a package this needs is not installed: {exc.name or _first_line(str(exc))}. Install the "
+                f"project's dependencies (`scripts/setup.sh`, or `pip install -e .`) and rerun."), 2
+    if isinstance(exc, OSError):  # disk full, permissions, a folder where a file was expected, …
+        from paraclip.checks import describe_os_error
+
+        return describe_os_error(exc), 1
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch.cuda's OOM
+        return ("ran out of memory. Use a smaller batch (--batch-size), a smaller model or gallery "
+                "(--memory-mb, --gallery-limit), or a machine with more memory, then rerun."), 1
+    if isinstance(exc, RecursionError):
+        return ("internal error: RecursionError: nesting too deep (an input nested hundreds of levels deep, "
+                "or a bug). Check the input's structure (set PARACLIP_DEBUG=1 for the traceback; please report "
+                "it)"), 1
+    try:
+        detail = _first_line(str(exc))
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still gets its one line
+        detail = ""
+    return (f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} "
+            f"(set PARACLIP_DEBUG=1 for the traceback; please report it)"), 1

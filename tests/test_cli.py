@@ -52,3 +52,83 @@ def test_unknown_model_is_a_readable_error(tmp_path, capsys):
     code = main(["sts", "--model", "ViT-B-23", "--tasks", str(task)])
     err = capsys.readouterr().err
     assert code == 2 and "Did you mean 'ViT-B-32'" in err and "Traceback" not in err
+
+
+# -- the one error boundary ----------------------------------------------------------------------
+
+def _failing_sts(monkeypatch, exc):
+    import paraclip.commands.sts as sts
+
+    def run(args):
+        raise exc
+
+    monkeypatch.setattr(sts, "run", run)
+
+
+@pytest.mark.parametrize("exc, code, expected", [
+    (RecursionError("maximum recursion depth exceeded"), 1, "paraclip sts: internal error: RecursionError"),
+    (MemoryError(), 1, "paraclip sts: error: ran out of memory"),
+    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), 2, "paraclip sts: error: a text file could not"),
+    (ValueError("boom"), 1, "paraclip sts: internal error: ValueError: boom (set PARACLIP_DEBUG=1 for the traceback; "
+                            "please report it)"),
+    (KeyboardInterrupt(), 130, "paraclip sts: interrupted; finished work is kept"),
+])
+def test_every_exception_becomes_one_line_and_a_status(monkeypatch, capsys, exc, code, expected):
+    monkeypatch.delenv("PARACLIP_DEBUG", raising=False)
+    _failing_sts(monkeypatch, exc)
+    assert main(["sts", "--model", "paraclip-tiny"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(expected) and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_traceback_is_shown_only_with_paraclip_debug(monkeypatch, capsys):
+    _failing_sts(monkeypatch, ValueError("boom"))
+    monkeypatch.setenv("PARACLIP_DEBUG", "1")
+    assert main(["sts", "--model", "paraclip-tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "internal error: ValueError: boom" in err
+
+
+def test_a_failure_while_building_the_parser_is_caught_too(monkeypatch, capsys):
+    import paraclip.commands.sts as sts
+
+    def broken(parser):
+        raise TypeError("bad option table")
+
+    monkeypatch.setattr(sts, "add_arguments", broken)
+    assert main(["sts"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("paraclip: internal error: TypeError: bad option table") and "Traceback" not in err
+
+
+def test_deeply_nested_input_is_a_message_not_a_traceback(tmp_path, capsys):
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"sentence1": ' + "[" * 100_000 + "]" * 100_000 + ', "sentence2": "b", "score": 1}\n')
+    code = main(["sts", "--model", "paraclip-tiny", "--tasks", str(nested), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and err.startswith("paraclip sts: ") and "Traceback" not in err, err
+
+
+def test_python_dash_m_and_the_console_script_use_the_same_boundary(tmp_path):
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["paraclip"] == "paraclip.cli:main"
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"sentence1,sentence2,score\n\xff\xfe,b,1\n")
+    proc = subprocess.run([sys.executable, "-m", "paraclip", "sts", "--model", "paraclip-tiny", "--tasks", str(bad),
+                           "--device", "cpu"], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(repo)})
+    assert proc.returncode == 2 and proc.stderr.startswith("paraclip sts: error: ") and "Traceback" not in proc.stderr
+
+
+def test_main_puts_the_callers_signal_handlers_back(tmp_path, capsys):
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    assert main(["sts", "--model", "paraclip-tiny", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
+    assert {sig: signal.getsignal(sig) for sig in before} == before

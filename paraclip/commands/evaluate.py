@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, device_arg, number_arg, score_range_arg
@@ -86,10 +87,19 @@ def _default_tasks(args) -> list[str]:
     return tasks
 
 
+class _Stopped(Exception):
+    """Ctrl-C/SIGTERM seen between two results (raised through evaluate_models from its progress callback)."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(done, total)
+        self.done, self.total = done, total
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from paraclip.checks import check_output_dir, check_output_file
+    from paraclip.commands.interrupts import GracefulInterrupt, signal_self_at
     from paraclip.data.galleries import load_gallery
     from paraclip.errors import ParaclipError
     from paraclip.evaluation.suite import SuiteData, build_evaluators, evaluate_models, format_deltas, format_table
@@ -121,14 +131,23 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(models) * len(evaluators), desc="evaluate", unit="task")
 
     def progress(done: int, total: int, message: str) -> None:
+        signal_self_at(f"evaluate:{done}")
+        if interrupt.requested():  # between two (model, task) results: every finished one is on disk
+            raise _Stopped(done, total)
         bar.n = done
         bar.set_postfix_str(message[-60:])
         bar.refresh()
 
     try:
-        output = evaluate_models(models, evaluators=evaluators, n_boot=args.bootstrap, seed=args.seed,
-                                 device=args.device, out_dir=args.out, resume=not args.no_resume, progress=progress,
-                                 memory_budget_mb=args.memory_mb)
+        with GracefulInterrupt() as interrupt:
+            output = evaluate_models(models, evaluators=evaluators, n_boot=args.bootstrap, seed=args.seed,
+                                     device=args.device, out_dir=args.out, resume=not args.no_resume,
+                                     progress=progress, memory_budget_mb=args.memory_mb)
+    except _Stopped as stop:
+        bar.close()
+        print(f"stopped after {stop.done} of {stop.total} (model, task) results; the finished ones are kept in "
+              f"{args.out}: rerun the same command to resume.", file=sys.stderr)
+        return interrupt.exit_code
     finally:
         bar.close()
     if gallery is not None and (gallery.problems or gallery.skipped):

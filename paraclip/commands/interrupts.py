@@ -1,12 +1,23 @@
-"""Ctrl-C for long commands: the first stops the work soon and keeps what is finished, a second quits at once.
+"""Ctrl-C and SIGTERM for the CLI: the first stops the work soon and keeps what is finished, a second quits at once.
 
     with GracefulInterrupt(on_stop=backend.cancel) as interrupt:
         run(..., should_stop=interrupt.requested)
+    return interrupt.exit_code or 0        # 130 after SIGINT, 143 after SIGTERM
 
-The first SIGINT sets the flag the work polls and calls ``on_stop`` on a helper thread (it
-may take locks, which a signal handler must not). A second SIGINT exits the process with
-status 130 immediately: finished records are already written and flushed, and locks held
-with ``flock`` are dropped by the kernel.
+The first SIGINT or SIGTERM sets the flag the work polls, remembers which signal it was and calls
+``on_stop`` on a helper thread (it may take locks, which a signal handler must not). A second
+signal exits the process at once with 128 + its number: finished records are already written and
+flushed, and locks held with ``flock`` are dropped by the kernel.
+
+Before a command installs its own handler (imports, argument parsing, setup) the CLI installs
+:func:`setup_handlers`: the first signal raises :class:`~paraclip.errors.Interrupted` (the CLI turns
+it into one line and exit 130/143), a second quits at once. Every signal is also recorded
+(:func:`received_signal`), so one whose KeyboardInterrupt a library swallowed during an import is
+still honoured: the CLI checks the record, and a GracefulInterrupt entered later starts stopped.
+
+``PARACLIP_TEST_SIGNAL_AT=POINT:SIG`` (tests only) makes the process send itself SIG (INT or TERM)
+when it reaches POINT (:func:`signal_self_at`), so a test can interrupt at an exact place
+without waiting or guessing.
 """
 
 from __future__ import annotations
@@ -17,33 +28,108 @@ import sys
 import threading
 from typing import Callable
 
+from paraclip.errors import Interrupted
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+_received: list[int] = []  # signals seen since reset_signals(), oldest first
+_fired: list[str] = []  # the test point already signalled (signal_self_at)
+
+
+def received_signal() -> int | None:
+    """The first signal received since :func:`reset_signals`, or None."""
+    return _received[0] if _received else None
+
+
+def reset_signals() -> None:
+    _received.clear()
+
+
+def _describe(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def _quit_now(signum: int, what: str) -> None:
+    which = "Ctrl-C" if signum == signal.SIGINT else f"signal ({_describe(signum)})"
+    os.write(2, f"\nsecond {which}: quitting now; {what}, rerun the same command to resume.\n".encode())
+    os._exit(128 + signum)
+
+
+def _setup_handler(signum, frame) -> None:
+    _received.append(signum)
+    if len(_received) > 1:
+        _quit_now(signum, "finished work is kept")
+    raise Interrupted(signum)
+
+
+class setup_handlers:
+    """Context manager: SIGINT/SIGTERM raise :class:`Interrupted` (recorded) while it is active; the
+    previous handlers come back on exit. Does nothing off the main thread (signals go to the main one)."""
+
+    def __enter__(self) -> "setup_handlers":
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in HANDLED:
+                self._previous[sig] = signal.signal(sig, _setup_handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def signal_self_at(point: str) -> None:
+    """If ``PARACLIP_TEST_SIGNAL_AT`` is ``point:INT`` or ``point:TERM``, send that signal to this process
+    (tests interrupt at exact places with it; unset in normal use, so this is one dictionary lookup)."""
+    wanted = os.environ.get("PARACLIP_TEST_SIGNAL_AT")
+    if not wanted or wanted.rsplit(":", 1)[0] != point or _fired:
+        return
+    _fired.append(point)  # once per process: a point reached twice must not look like a second Ctrl-C
+    name = wanted.rsplit(":", 1)[-1].upper()
+    os.kill(os.getpid(), signal.SIGTERM if name in ("TERM", "SIGTERM") else signal.SIGINT)
+
 
 class GracefulInterrupt:
     def __init__(self, on_stop: Callable[[], None] | None = None, what: str = "finished work is kept"):
         self.on_stop = on_stop
         self.what = what
         self._event = threading.Event()
-        self._previous = None
+        self._previous: dict[int, object] = {}
+        self.signum: int | None = None
 
     def requested(self) -> bool:
         return self._event.is_set()
 
-    def _handle(self, signum, frame) -> None:
-        if self._event.is_set():
-            os.write(2, f"\nsecond Ctrl-C: quitting now; {self.what}, rerun the same command to resume.\n".encode())
-            os._exit(130)
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal that stopped the work (130 Ctrl-C, 143 SIGTERM), or None."""
+        return 128 + self.signum if self.signum is not None else None
+
+    def _stop(self, signum: int) -> None:
+        self.signum = signum
         self._event.set()
-        os.write(2, b"\nstopping (work in flight is abandoned, finished work is kept); Ctrl-C again to quit at once\n")
         if self.on_stop is not None:
             threading.Thread(target=self.on_stop, name="paraclip-stop", daemon=True).start()
 
+    def _handle(self, signum, frame) -> None:
+        _received.append(signum)
+        if self._event.is_set():
+            _quit_now(signum, self.what)
+        again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
+        os.write(2, f"\n{_describe(signum)}: stopping (work in flight is abandoned, finished work is kept); "
+                    f"{again} to quit at once\n".encode())
+        self._stop(signum)
+
     def __enter__(self) -> "GracefulInterrupt":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in HANDLED:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        if received_signal() is not None:  # arrived during setup and was swallowed on the way here
+            self._stop(received_signal())
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
         sys.stderr.flush()

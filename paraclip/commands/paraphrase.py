@@ -11,7 +11,8 @@ Prompts and sampling beyond the presets are set in a YAML file (``--config``) wi
 :class:`ParaphraseConfig` fields. Every numeric option is checked at parse time; the input,
 the config and the output path are checked before a model is loaded or a request is sent.
 Exit status: 0 when the output is complete and holds at least one paraphrase (or after a dry
-run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C.
+run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C,
+143 after SIGTERM (both print the summary first).
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def run(args) -> int:
             bar.close()
         backend.close()
     print(format_summary(summary))
-    return exit_status(summary, interrupted=interrupt.requested())
+    return interrupt.exit_code or exit_status(summary)  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 def exit_status(summary: dict, interrupted: bool = False) -> int:

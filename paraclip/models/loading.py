@@ -22,6 +22,7 @@ import torch
 
 from paraclip.errors import ModelLoadError
 from paraclip.models.base import Encoder, default_device
+from paraclip.models.checkpoint import checkpoint_weights, read_checkpoint
 from paraclip.registry import suggest
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -104,27 +105,55 @@ def _canonical_arch(name: str) -> str | None:
     return archs.get(name.lower())
 
 
-def _load_checkpoint_dict(path: Path) -> dict:
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+def _hub_names_in_config(arch: str) -> list[str]:
+    """Hugging Face repositories an open_clip architecture's config would fetch when built (a text tower
+    or tokenizer from transformers, pretrained timm weights), e.g. ``roberta-base`` for ``roberta-ViT-B-32``."""
+    import open_clip
 
-        try:
-            with safe_open(str(path), "pt") as f:
-                arch = (f.metadata() or {}).get("arch")
-            tensors = load_file(str(path))
-        except Exception as exc:  # noqa: BLE001 - turned into a readable error
-            raise ModelLoadError(f"Could not read safetensors file {path}: {type(exc).__name__}. Re-export it "
-                                 f"(e.g. `paraclip miniworld --export-assets`).") from exc
-        # the architecture rides in the metadata (``paraclip miniworld --export-assets`` writes it)
-        return {"state_dict": tensors, "arch": arch} if arch else tensors
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - turned into a readable error
+    cfg = open_clip.get_model_config(arch) or {}
+    return _hub_names_in_model_cfg(cfg)
+
+
+def _hub_names_in_model_cfg(cfg: dict) -> list[str]:
+    text = cfg.get("text_cfg") if isinstance(cfg.get("text_cfg"), dict) else {}
+    vision = cfg.get("vision_cfg") if isinstance(cfg.get("vision_cfg"), dict) else {}
+    names = [text.get("hf_model_name"), text.get("hf_tokenizer_name")]
+    if vision.get("timm_model_pretrained"):  # timm fetches its pretrained weights from the hub
+        names.append(f"timm/{vision.get('timm_model_name')}")
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and n]
+
+
+def _recorded_arch(arch: str, path: Path) -> str:
+    """The architecture recorded inside ``path``, accepted only when it builds from local files.
+
+    Text inside a file is not the user's choice: it must never make ParaCLIP contact the Hugging Face
+    hub or a URL (a shared checkpoint could otherwise point a machine at any repository). Hub names the
+    user types (``--model hf-hub:ORG/REPO``, ``--model ARCH``) are not affected."""
+    canonical = _canonical_arch(arch)
+    looks_remote = arch.startswith(("hf-hub:", "local-dir:")) or "://" in arch
+    if canonical is None and looks_remote:
         raise ModelLoadError(
-            f"Could not read checkpoint {path}: {exc}. Only weights are loaded "
-            f"(torch.load(weights_only=True)); re-save the file as a state dict if it pickles objects."
-        ) from exc
+            f"{path} records its architecture as {arch!r}, which points at a Hugging Face hub repository or "
+            f"another location; ParaCLIP never downloads anything because of text inside a file. If you trust "
+            f"that source, name it yourself (`--model {arch.removeprefix('local-dir:')}`), or name a local "
+            f"architecture for the weights: `--model ARCH --pretrained {path}`.", file_text=[arch]
+        )
+    if canonical is None:
+        close = suggest(arch, _open_clip_archs(), n=3)
+        raise ModelLoadError(
+            f"{path} records an unknown architecture {arch!r}."
+            + (f" Did you mean {', '.join(map(repr, close))}?" if close else "")
+            + f" Name the architecture it was trained with and pass the file as the weights: "
+              f"`--model ARCH --pretrained {path}`.", file_text=[arch]
+        )
+    hub = _hub_names_in_config(canonical)
+    if hub:
+        raise ModelLoadError(
+            f"{path} records architecture {canonical!r}, whose text tower or tokenizer comes from the Hugging Face "
+            f"hub ({', '.join(hub)}); ParaCLIP never downloads anything because of text inside a file. If you "
+            f"trust it, name the architecture yourself: `--model {canonical} --pretrained {path}`."
+        )
+    return canonical
 
 
 def _open_clip_encoder(arch: str, pretrained: str | None, spec: ModelSpec, label: str | None = None) -> Encoder:
@@ -146,6 +175,21 @@ def _open_clip_encoder(arch: str, pretrained: str | None, spec: ModelSpec, label
                            arch=arch, device=spec.device)
 
 
+def _is_local_folder(name: str) -> bool:
+    return Path(name).expanduser().is_dir()
+
+
+def _load_failure(what: str, exc: Exception, local: bool) -> ModelLoadError:
+    """A failed load from a local folder is about its files (nothing is fetched for a folder)."""
+    if not local:
+        return _download_error(what, exc)
+    return ModelLoadError(
+        f"Could not load {what} from its local files: {type(exc).__name__}: "
+        f"{str(exc).splitlines()[0] if str(exc) else ''}. Nothing is downloaded for a local folder, so every "
+        f"file it needs must be in it; re-save it (save_pretrained / model.save) and rerun."
+    )
+
+
 def _download_error(what: str, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"Could not load {what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
@@ -163,7 +207,8 @@ def _training_checkpoint_matches(spec: ModelSpec) -> bool:
 def _load_training_checkpoint(spec: ModelSpec) -> Encoder:
     """A checkpoint file given as the model: its architecture must be recorded inside."""
     path = Path(spec.name).expanduser()
-    ckpt = _load_checkpoint_dict(path)
+    ckpt = read_checkpoint(path)
+    checkpoint_weights(ckpt, path)  # a tensor, a list or a dict of non-tensors: say so, not "no architecture"
     arch = ckpt.get("arch") if isinstance(ckpt, dict) else None
     if not isinstance(arch, str):
         raise ModelLoadError(
@@ -171,7 +216,7 @@ def _load_training_checkpoint(spec: ModelSpec) -> Encoder:
             f"Name the architecture and pass the file as the pretrained weights: "
             f"`--model ARCH --pretrained {path}` (e.g. ViT-B-32)."
         )
-    return _load_arch_with_file(arch, path, spec, label=path.stem)
+    return _load_arch_with_file(_recorded_arch(arch, path), path, spec, label=path.stem)
 
 
 def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | None = None) -> Encoder:
@@ -183,8 +228,8 @@ def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | No
     register_project_configs()
     with _quiet_random_init():  # the weights are loaded from ``path`` right below
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu")
-    ckpt = _load_checkpoint_dict(path)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
+    ckpt = read_checkpoint(path)
+    state = checkpoint_weights(ckpt, path)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -230,16 +275,40 @@ def _open_clip_local_dir_matches(spec: ModelSpec) -> bool:
     return _dir_has(spec.name, "open_clip_config.json")
 
 
+def _read_json_object(path: Path) -> dict:
+    """A JSON object from a model folder's config file, or a ModelLoadError naming the file."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(f"{path} is not UTF-8 text (byte {exc.start}); a model folder's config must be "
+                             f"UTF-8 JSON. Re-save the folder (e.g. save_pretrained) or fix the file.") from None
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
+                             f"Fix the file or re-save the folder (e.g. save_pretrained).") from None
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{path} holds a JSON {type(value).__name__}, not an object of settings. Fix the "
+                             f"file or re-save the folder (e.g. save_pretrained).")
+    return value
+
+
 def _load_open_clip_local_dir(spec: ModelSpec) -> Encoder:
     path = Path(spec.name).expanduser().resolve()
+    config = _read_json_object(path / "open_clip_config.json")
+    model_cfg = config.get("model_cfg") if isinstance(config.get("model_cfg"), dict) else {}
+    hub = _hub_names_in_model_cfg(model_cfg)
+    if hub:  # open_clip would fetch these while building the folder's model
+        raise ModelLoadError(
+            f"{path / 'open_clip_config.json'} names Hugging Face hub models for the text tower or tokenizer "
+            f"({', '.join(hub)}); ParaCLIP never downloads anything because of text inside a file. Use a folder "
+            f"whose config names only local parts, or name the hub model yourself.", file_text=hub
+        )
     return _open_clip_encoder(f"local-dir:{path}", None, spec, label=path.name)
 
 
 def _hf_clip_dir_matches(spec: ModelSpec) -> bool:
     if not _dir_has(spec.name, "config.json"):
         return False
-    cfg = json.loads((Path(spec.name).expanduser() / "config.json").read_text())
-    return cfg.get("model_type") == "clip"
+    return _read_json_object(Path(spec.name).expanduser() / "config.json").get("model_type") == "clip"
 
 
 def _load_hf_clip(spec: ModelSpec) -> Encoder:
@@ -247,13 +316,14 @@ def _load_hf_clip(spec: ModelSpec) -> Encoder:
 
     from paraclip.models.encoders import HFCLIPEncoder
 
+    local = _is_local_folder(spec.name)  # a folder's files may not send us to the hub
     try:
-        model = CLIPModel.from_pretrained(spec.name)
-        tokenizer = AutoTokenizer.from_pretrained(spec.name)
+        model = CLIPModel.from_pretrained(spec.name, local_files_only=local)
+        tokenizer = AutoTokenizer.from_pretrained(spec.name, local_files_only=local)
     except Exception as exc:  # noqa: BLE001
-        raise _download_error(f"transformers CLIP model {spec.name!r}", exc) from exc
+        raise _load_failure(f"transformers CLIP model {spec.name!r}", exc, local) from exc
     try:
-        image_processor = CLIPImageProcessor.from_pretrained(spec.name)
+        image_processor = CLIPImageProcessor.from_pretrained(spec.name, local_files_only=local)
     except Exception:  # noqa: BLE001 - a text-only save is still useful for STS
         image_processor = None
     label = Path(spec.name).name if Path(spec.name).exists() else spec.name
@@ -282,10 +352,11 @@ def _load_sentence(spec: ModelSpec, folder: str | None = None, label: str | None
 
     from paraclip.models.encoders import SentenceEncoder
 
+    local = _is_local_folder(folder or spec.name)  # modules.json may not send us to the hub
     try:
-        model = SentenceTransformer(folder or spec.name, device=str(spec.device))
+        model = SentenceTransformer(folder or spec.name, device=str(spec.device), local_files_only=local)
     except Exception as exc:  # noqa: BLE001
-        raise _download_error(f"sentence-transformers model {spec.name!r}", exc) from exc
+        raise _load_failure(f"sentence-transformers model {spec.name!r}", exc, local) from exc
     return SentenceEncoder(model, name=label or Path(spec.name).name, device=spec.device)
 
 

@@ -53,6 +53,7 @@ class StopSignals:
 
     def __init__(self):
         self.requested = False
+        self.signum: int | None = None  # the first signal: the CLI exits 130 after SIGINT, 143 after SIGTERM
         self._previous = {}
 
     def __enter__(self):
@@ -65,6 +66,7 @@ class StopSignals:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = self.signum or signum
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import torch
 
 from paraclip.checks import check_output_dir, describe_os_error
-from paraclip.errors import ParaclipError, WriteError
+from paraclip.errors import Interrupted, ParaclipError, WriteError
 from paraclip.files import atomic_write_text
 from paraclip.results import library_versions
 from paraclip.training import checkpoint as ckpt_io
@@ -308,7 +308,7 @@ class Trainer:
                     self._status("stopped", last_saved)
                     self.console.say(f"stopped at step {self.step}; rerun the same command to resume")
                     if signals.requested and on_main_thread():
-                        raise KeyboardInterrupt
+                        raise Interrupted(signals.signum)  # the CLI's exit status names the signal
                     return self._result(completed=False, last=last_saved, final_metrics=last_val)
                 interval_start += time.perf_counter() - paused  # exclude validation/checkpoint time
         last_val = self._validate() or last_val

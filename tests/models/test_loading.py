@@ -180,3 +180,90 @@ def test_packaged_minilm_is_text_only():
 def test_errors_name_what_was_asked_and_how_to_fix(name, pretrained, pattern):
     with pytest.raises(ModelLoadError, match=pattern):
         load_encoder(name, pretrained=pretrained, device="cpu")
+
+
+# -- files that are not what they claim, and text inside files that points at the hub ---------------
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """Every way this code base reaches the Hugging Face hub fails the test if called; returns the calls."""
+    import huggingface_hub
+    import huggingface_hub.file_download
+    import open_clip.pretrained
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append((args, kwargs))
+        raise AssertionError(f"the hub was contacted: {args} {kwargs}")
+
+    for module, name in [(huggingface_hub, "hf_hub_download"), (huggingface_hub.file_download, "hf_hub_download"),
+                         (huggingface_hub, "snapshot_download"), (open_clip.pretrained, "hf_hub_download"),
+                         (open_clip.pretrained, "download_pretrained_from_hf")]:
+        monkeypatch.setattr(module, name, refuse)
+    return calls
+
+
+@pytest.mark.parametrize("arch", ["hf-hub:someone/evil-clip", "local-dir:/somewhere/else", "https://x.example/m",
+                                  "roberta-ViT-B-32"])
+def test_an_architecture_recorded_in_a_file_never_reaches_the_hub(tiny_encoder, tmp_path, no_hub, arch):
+    path = tmp_path / "shared.pt"
+    torch.save({"arch": arch, "state_dict": tiny_encoder.model.state_dict()}, path)
+    with pytest.raises(ModelLoadError, match="never downloads anything because of text inside a file") as info:
+        load_encoder(str(path), device="cpu")
+    assert str(path) in str(info.value) and no_hub == []
+
+
+def test_safetensors_metadata_never_reaches_the_hub(tiny_encoder, tmp_path, no_hub):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "shared.safetensors"
+    state = {k: v.contiguous() for k, v in tiny_encoder.model.state_dict().items()}
+    save_file(state, str(path), metadata={"arch": "hf-hub:someone/evil-clip"})
+    with pytest.raises(ModelLoadError, match="never downloads"):
+        load_encoder(str(path), device="cpu")
+    assert no_hub == []
+
+
+def test_an_open_clip_folder_naming_a_hub_text_tower_is_refused(tmp_path, no_hub):
+    cfg = {"model_cfg": {**open_clip.get_model_config("paraclip-tiny"),
+                         "text_cfg": {"hf_model_name": "someone/evil-bert", "hf_tokenizer_name": "someone/evil-bert"}}}
+    (tmp_path / "open_clip_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match=r"open_clip_config.json names Hugging Face hub models.*evil-bert"):
+        load_encoder(str(tmp_path), device="cpu")
+    assert no_hub == []
+
+
+def test_unknown_recorded_architecture_suggests_close_names(tiny_encoder, tmp_path):
+    path = tmp_path / "typo.pt"
+    torch.save({"arch": "paraclip-tinny", "state_dict": tiny_encoder.model.state_dict()}, path)
+    with pytest.raises(ModelLoadError, match=r"typo.pt records an unknown architecture 'paraclip-tinny'\. "
+                                             r"Did you mean 'paraclip-tiny'"):
+        load_encoder(str(path), device="cpu")
+
+
+@pytest.mark.parametrize("content, pattern", [
+    (torch.zeros(3), r"holds a single tensor, not a state dict"),
+    ([torch.zeros(3)], r"holds a list, not a state dict"),
+    ({"arch": "paraclip-tiny", "state_dict": [1, 2]}, r"its 'state_dict' entry holds a list"),
+    ({"arch": "paraclip-tiny", "state_dict": {"w": torch.zeros(1), "step": 3, "note": "x"}},
+     r"2 entries that are not named tensors \(e\.g\. 'step' \(int\), 'note' \(str\)\)"),
+])
+def test_a_file_that_is_not_a_state_dict_is_named(tmp_path, content, pattern):
+    path = tmp_path / "odd.pt"
+    torch.save(content, path)
+    for name, pretrained in [(str(path), None), ("paraclip-tiny", str(path))]:
+        with pytest.raises(ModelLoadError, match=pattern) as info:
+            load_encoder(name, pretrained=pretrained, device="cpu")
+        assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("raw, pattern", [
+    (b'{"model_type": "clip",', r"config.json is not valid JSON \(line 1, column \d+"),
+    (b'["clip"]', r"config.json holds a JSON list, not an object"),
+    (b'{"model_type": "cl\xefp"}', r"config.json is not UTF-8 text"),
+])
+def test_a_broken_hf_config_is_named(tmp_path, raw, pattern):
+    (tmp_path / "config.json").write_bytes(raw)
+    with pytest.raises(ModelLoadError, match=pattern):
+        load_encoder(str(tmp_path), device="cpu")

@@ -73,3 +73,43 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(world, tmp_path):
         torch.testing.assert_close(a[key], b[key], atol=0, rtol=0, msg=key)
     rows = [r for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in rows] == list(range(1, 101))  # rows after the checkpoint were not duplicated
+
+
+def test_a_second_run_on_the_same_out_dir_is_refused_while_the_first_writes(world, tmp_path, capsys):
+    """Two `paraclip train` on one out_dir: the second exits 2 naming the first, which keeps writing alone;
+    after the first is killed (-9) the folder is free again."""
+    from paraclip.runlock import RunLock
+
+    cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out", steps=100_000, batch_size=4,
+                       checkpoint_every=1_000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    first = subprocess.Popen([sys.executable, "-m", "paraclip", "train", "--config", str(cfg)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+
+    def steps_logged() -> list[int]:
+        return [r["step"] for r in read_metrics(metrics) if "loss" in r] if metrics.exists() else []
+
+    try:
+        deadline = time.time() + 180
+        while len(steps_logged()) < 2:  # the first run is training (and holds the lock)
+            assert first.poll() is None, first.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "the first run logged no steps in time"
+            time.sleep(0.01)
+        assert main(["train", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {first.pid}" in err and "command: paraclip train --config" in err and "started " in err
+        assert "is writing this run folder" in err and "--out-dir" in err and "Traceback" not in err
+        logged = len(steps_logged())
+        while len(steps_logged()) < logged + 2:  # the first goes on, undisturbed
+            assert first.poll() is None, first.stderr.read().decode()[-2000:]
+            time.sleep(0.01)
+    finally:
+        first.kill()
+        first.wait()
+        first.stderr.close()
+    steps = steps_logged()
+    assert steps == list(range(1, len(steps) + 1))  # one writer: no row twice, none out of order
+    assert RunLock.for_folder(tmp_path / "out").holder() is None  # kill -9 left no lock that blocks
+    assert main(["train", "--config", str(cfg), "--steps", "3", "--resume", "false"]) == 0
+    assert "finished 3 steps" in capsys.readouterr().out

@@ -264,12 +264,15 @@ class JobRunner:
             job_id = job_id or new_job_id()
             job_dir = self.jobs_dir / job_id
             job_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock.for_folder(job_dir, what="job folder", advice="start the job under another id")
+            lock.acquire(command=shlex.join(map(str, command)))  # a live job there is named first
+            if self.store.get(job_id) is not None:  # checked before anything starts: the id is the table's key
+                lock.release()
+                raise ParaclipError(f"job {job_id} exists already (see its history); start it under another id.")
             job = Job(id=job_id, kind=kind, name=name, status="running", created=time.time(),
                       command=list(map(str, command)), job_dir=str(job_dir), owner=owner,
                       out_dir=str(out_dir) if out_dir else None, config=dict(config or {}))
             env = {**os.environ, **self.env, "PARACLIP_JOB_EXIT": str(job.exit_path), "PYTHONUNBUFFERED": "1"}
-            lock = RunLock.for_folder(job_dir, what="job folder", advice="start the job under another id")
-            lock.acquire(command=shlex.join(job.command))
             try:
                 with open(job.log_path, "ab") as log:
                     log.write(f"$ {shlex.join(job.command)}\n".encode())

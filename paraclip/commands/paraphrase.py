@@ -76,8 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true",
                      help="plan only, with any backend: print the captions to do, the requests and (for API models "
-                          "with a known price) the cost estimate; send nothing, load no model, write no records "
-                          "(openai-batch: write the request files, upload nothing)")
+                          "with a known price) the cost estimate; send nothing, load no model, write nothing")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
     run.add_argument("--retry-failed", action="store_true", help="redo records that failed in an earlier run")
     run.add_argument("--similarity", action="store_true",
@@ -129,7 +128,7 @@ def _backend(args):
         prices = _prices(args)
         return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
                             timeout=args.timeout, max_retries=args.max_retries, poll_interval=args.poll_interval,
-                            max_requests_per_file=args.batch_max_requests, prices=prices, dry_run=args.dry_run,
+                            max_requests_per_file=args.batch_max_requests, prices=prices,
                             confirm=lambda estimate: _confirm(estimate, args.yes))
     if args.backend in ("openai", "api"):
         return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
@@ -156,7 +155,7 @@ def _confirm(estimate, yes: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         raise DataError("the batch backend asks before submitting paid requests and there is no terminal to ask on: "
-                        "pass --yes to submit, or --dry-run to only write the request files and see the estimate.")
+                        "pass --yes to submit, or --dry-run to see the plan and the estimate without sending anything.")
     return input("submit these requests to the Batch API? [y/N] ").strip().lower() in ("y", "yes")
 
 
@@ -176,7 +175,7 @@ def run(args) -> int:
     config = _config(args)
     check_output_path(args.out)
     captions = as_captions(args.input, config.input)  # bad input is found before a model is loaded
-    if args.dry_run and args.backend not in ("openai-batch", "batch"):  # the batch backend plans in its run
+    if args.dry_run:  # every backend: plan, send nothing, load nothing, write nothing
         from paraclip.paraphrase.dry_run import format_dry_run, plan_run
 
         print(format_dry_run(plan_run(captions, args.out, args.backend, args.model, config, _prices(args))))

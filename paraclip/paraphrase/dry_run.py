@@ -1,12 +1,14 @@
-"""``--dry-run`` for the realtime and local backends: what a run would do, with nothing sent, no model
-loaded and nothing written.
+"""``--dry-run`` for every backend: what a run would do, with nothing sent, no model loaded and nothing
+written (the output is only read; its folder is checked, as for a run, by a probe file removed at once).
 
 The plan reads the input and the output (read-only: a torn last line is ignored, not cut off), applies
 the same filters and resume rule as the run, and counts the requests: two per caption still to do
 (step 1, then step 2 on step 1's output). Re-samples of rejected outputs and retries are extra, and
 the request cache may serve some. For an API model with a known price (or ``prices``), the cost is
-estimated from text length as for the Batch API (:mod:`paraclip.paraphrase.pricing`), at realtime rates.
-The Batch API backend has its own dry run (request files written, nothing uploaded).
+estimated from text length (:mod:`paraclip.paraphrase.pricing`), at realtime or Batch API rates.
+
+The batch backend's own ``dry_run=True`` (Python API) writes its request files; the CLI plans here
+instead, because that path also resumes batches an earlier run left open (uploads, polls, collects).
 """
 
 from __future__ import annotations
@@ -19,15 +21,28 @@ from typing import Any
 from paraclip.paraphrase.config import ParaphraseConfig
 from paraclip.paraphrase.io import as_captions, check_output_path
 
-#: backends that send HTTP requests one by one (the batch backend plans inside its own run)
-API_BACKENDS = ("openai", "api")
+
+def talks_http(backend_kind: str) -> bool:
+    """True for the backends that send requests to a server (the rest load a model on this machine)."""
+    from paraclip.paraphrase.backends import BACKENDS
+
+    return BACKENDS.get(backend_kind).startswith("paraclip.paraphrase.backends.openai")
 
 
-def default_api_model() -> str:
-    """The model the realtime API backend uses when none is named (read from its signature, not copied)."""
-    from paraclip.paraphrase.backends.openai_compat import OpenAICompatibleBackend
+def is_batch(backend_kind: str) -> bool:
+    from paraclip.paraphrase.backends import BACKENDS
 
-    return inspect.signature(OpenAICompatibleBackend.__init__).parameters["model"].default
+    return BACKENDS.get(backend_kind).endswith(":OpenAIBatchBackend")
+
+
+def default_model(backend_kind: str) -> str:
+    """The model an API backend uses when none is named (read from its signature, not copied)."""
+    import importlib
+
+    from paraclip.paraphrase.backends import BACKENDS
+
+    module, name = BACKENDS.get(backend_kind).split(":")
+    return inspect.signature(getattr(importlib.import_module(module), name)).parameters["model"].default
 
 
 def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: str | None = None,
@@ -49,10 +64,10 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
         existing = {i: r for i, r in existing.items() if r.get("status") != "failed"}
     todo = [item for i, item in enumerate(kept) if i not in existing]
     preset = config.resolve_preset(None)
-    api = backend_kind in API_BACKENDS
-    model = model or (default_api_model() if api else None)
+    api = talks_http(backend_kind)
+    model = model or (default_model(backend_kind) if api else None)
     plan: dict[str, Any] = {
-        "dry_run": True, "backend": backend_kind, "model": model, "input": captions.source,
+        "dry_run": True, "backend": backend_kind, "talks_http": api, "model": model, "input": captions.source,
         "input_captions": len(captions), "filtered_by_length": n_filtered, "kept": len(kept),
         "done": len(existing), "todo": len(todo), "requests": 2 * len(todo), "preset": preset.name,
         "preset_from_model": not config.preset and not api, "estimate": None, "estimate_text": None,
@@ -66,7 +81,7 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
         pairs = [(request(step, item.caption), item.caption) for item in todo for step in (1, 2)]
         estimate = estimate_cost(pairs, model, prices)
         plan["estimate"] = estimate.to_dict()
-        plan["estimate_text"] = _realtime_text(estimate)
+        plan["estimate_text"] = estimate.describe() if is_batch(backend_kind) else _realtime_text(estimate)
     return plan
 
 
@@ -107,7 +122,7 @@ def format_dry_run(plan: dict[str, Any]) -> str:
     """The plan as the CLI prints it."""
     model = f" ({plan['model']})" if plan.get("model") else ""
     lines = [
-        f"dry run: nothing is sent{', no model is loaded' if plan['backend'] not in API_BACKENDS else ''} and "
+        f"dry run: nothing is sent{'' if plan['talks_http'] else ', no model is loaded'} and "
         f"no record is written.",
         f"input: {plan['input']} ({plan['input_captions']} captions; {plan['filtered_by_length']} filtered by "
         f"length; {plan['kept']} kept, {plan['done']} already done in the output)",
@@ -125,4 +140,4 @@ def format_dry_run(plan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["API_BACKENDS", "format_dry_run", "plan_run"]
+__all__ = ["format_dry_run", "is_batch", "plan_run", "talks_http"]

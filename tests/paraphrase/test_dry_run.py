@@ -50,7 +50,8 @@ def test_http_backends_send_nothing(backend, chat_server, fake_openai, tmp_path,
     assert _files(tmp_path) == before  # no records, no summary, no lock, no batch state
     assert "would paraphrase 3 captions" in printed and "6 requests" in printed and "1 filtered by" in printed
     assert "first request's messages:" in printed and CAPTIONS[0] in printed
-    assert "cost estimate: " in printed and ("with the Batch API" if "batch" in backend else "realtime price") in printed
+    expected = "with the Batch API" if "batch" in backend else "realtime price"
+    assert "cost estimate: " in printed and expected in printed
 
 
 @pytest.mark.parametrize("backend", LOCAL_NAMES)

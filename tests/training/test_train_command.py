@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from paraclip.cli import main
+from paraclip.errors import DataError
 
 from .helpers import read_metrics, state_dict_of, tiny_config
 
@@ -113,3 +114,19 @@ def test_a_second_run_on_the_same_out_dir_is_refused_while_the_first_writes(worl
     assert RunLock.for_folder(tmp_path / "out").holder() is None  # kill -9 left no lock that blocks
     assert main(["train", "--config", str(cfg), "--steps", "3", "--resume", "false"]) == 0
     assert "finished 3 steps" in capsys.readouterr().out
+
+
+def test_under_torchrun_only_rank_0_takes_the_out_dir_lock(tmp_path, monkeypatch):
+    from paraclip.commands.train import _out_dir_lock
+    from paraclip.runlock import RunLock
+
+    held = RunLock.for_folder(tmp_path / "out")
+    held.acquire()  # rank 0 of this job holds it
+    try:
+        monkeypatch.setenv("RANK", "1")
+        assert _out_dir_lock(tmp_path / "out") is None  # the other ranks neither take nor wait for it
+        monkeypatch.setenv("RANK", "0")
+        with pytest.raises(DataError, match="is writing this run folder"):
+            _out_dir_lock(tmp_path / "out")  # a second job's rank 0 is refused
+    finally:
+        held.release()

@@ -76,6 +76,28 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(world, tmp_path):
     assert [r["step"] for r in rows] == list(range(1, 101))  # rows after the checkpoint were not duplicated
 
 
+def test_an_out_dir_held_by_another_process_is_refused_before_any_work(world, tmp_path, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from paraclip.runlock import RunLock; "
+                               "RunLock.for_folder(sys.argv[1]).acquire(); print('locked', flush=True); "
+                               "sys.stdin.read()", str(tmp_path / "out")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out")
+        assert main(["train", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid}" in err and "command: " in err and "--out-dir" in err and "Traceback" not in err
+        assert not (tmp_path / "out" / "metrics.jsonl").exists() and not (tmp_path / "out" / "config.yaml").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    assert main(["train", "--config", str(cfg), "--steps", "2"]) == 0  # kill -9 left nothing that blocks
+
+
+@pytest.mark.slow
 def test_a_second_run_on_the_same_out_dir_is_refused_while_the_first_writes(world, tmp_path, capsys):
     """Two `paraclip train` on one out_dir: the second exits 2 naming the first, which keeps writing alone;
     after the first is killed (-9) the folder is free again."""

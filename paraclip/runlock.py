@@ -30,8 +30,9 @@ class OutputLockedError(DataError):
     """Another process (or another run in this one) is writing the same output; ``holder`` says who."""
 
     def __init__(self, message: str, holder: dict[str, Any] | None = None):
-        super().__init__(message)
         self.holder = dict(holder or {})
+        # the holder's command line and host are this machine's business: a hosted app hides them
+        super().__init__(message, file_text=[str(self.holder.get(k) or "") for k in ("command", "host")])
 
 
 class RunLock:

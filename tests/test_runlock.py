@@ -118,3 +118,13 @@ def test_miniworld_refuses_a_run_folder_another_process_writes(tmp_path, holder,
     err = capsys.readouterr().err
     assert code == 2 and f"pid {proc.pid}" in err and "mini-world run folder" in err
     assert os.listdir(root) == [FOLDER_LOCK_NAME]  # not even config.json was written
+
+
+def test_a_hosted_app_can_hide_the_holders_command_and_host(tmp_path, holder):
+    proc = holder(tmp_path / "run")
+    with pytest.raises(OutputLockedError) as refused:
+        RunLock.for_folder(tmp_path / "run").acquire()
+    hidden = refused.value.without_file_text()
+    assert f"pid {proc.pid}" in hidden and "[file content hidden]" in hidden
+    command = refused.value.holder["command"]
+    assert command and command in str(refused.value) and command not in hidden and socket.gethostname() not in hidden

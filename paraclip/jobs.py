@@ -7,7 +7,9 @@ the next step boundary; SIGKILL after a grace period). Each job has a folder hol
 its log and its run directory; the database (``jobs.sqlite``) records what was started, by whom,
 and how it ended, and survives app restarts. A small ``sh`` wrapper writes the exit code to
 ``exit_code`` in the job folder, so the outcome is known even when the app was restarted while
-the job ran.
+the job ran. The job's processes hold its folder's :class:`~paraclip.runlock.RunLock` (handed to
+the child as an open descriptor), so a second start in the same folder is refused while any of them
+lives, and the lock goes when they exit, killed or not.
 
 No gradio here: the UI only calls :class:`JobRunner`.
 """
@@ -30,6 +32,7 @@ from typing import Any, Iterable, Sequence
 
 from paraclip.errors import ParaclipError
 from paraclip.files import cache_root
+from paraclip.runlock import RunLock
 
 ACTIVE = ("queued", "running", "cancelling")
 FINISHED = ("succeeded", "failed", "cancelled", "lost")
@@ -261,16 +264,26 @@ class JobRunner:
             job_id = job_id or new_job_id()
             job_dir = self.jobs_dir / job_id
             job_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock.for_folder(job_dir, what="job folder", advice="start the job under another id")
+            lock.acquire(command=shlex.join(map(str, command)))  # a live job there is named first
+            if self.store.get(job_id) is not None:  # checked before anything starts: the id is the table's key
+                lock.release()
+                raise ParaclipError(f"job {job_id} exists already (see its history); start it under another id.")
             job = Job(id=job_id, kind=kind, name=name, status="running", created=time.time(),
                       command=list(map(str, command)), job_dir=str(job_dir), owner=owner,
                       out_dir=str(out_dir) if out_dir else None, config=dict(config or {}))
             env = {**os.environ, **self.env, "PARACLIP_JOB_EXIT": str(job.exit_path), "PYTHONUNBUFFERED": "1"}
-            with open(job.log_path, "ab") as log:
-                log.write(f"$ {shlex.join(job.command)}\n".encode())
-                log.flush()
-                proc = subprocess.Popen(["/bin/sh", "-c", _WRAPPER, "sh", *job.command], stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                        cwd=str(cwd) if cwd else None, start_new_session=True)
+            try:
+                with open(job.log_path, "ab") as log:
+                    log.write(f"$ {shlex.join(job.command)}\n".encode())
+                    log.flush()
+                    proc = subprocess.Popen(["/bin/sh", "-c", _WRAPPER, "sh", *job.command], stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                            cwd=str(cwd) if cwd else None, start_new_session=True,
+                                            pass_fds=(lock.fileno(),))
+                lock.record(pid=proc.pid, command=shlex.join(job.command))
+            finally:
+                lock.detach()  # the job's processes hold it now; the kernel drops it when the last one exits
             job.pid, job.pid_start, job.started = proc.pid, _proc_start_time(proc.pid), time.time()
             self._procs[job_id] = proc
             self.store.add(job)

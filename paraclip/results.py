@@ -7,10 +7,18 @@ arrays (lists) so that paired bootstrap comparisons can be made later from the J
 The files are strict JSON: a metric that is undefined (NaN in Python, e.g. a correlation
 with constant gold scores) is written as ``null`` and ``notes`` says why; readers accept
 ``null`` and the bare ``NaN`` of older files alike, and give NaN back.
+
+A results folder (``paraclip evaluate --out``, the app's comparisons) holds one JSON per (model,
+task), named by :func:`result_file_name` (a readable slug plus a hash of the exact model spec, so
+``runs/a_b/final.pt`` and ``runs/a/b/final.pt`` never share a file), and ``manifest.json`` mapping
+each file to its model, task and the time it was written. :func:`read_result_folder` reads a folder
+through its manifest. A file that is empty, truncated, not JSON, or JSON without results (``[]``,
+``{}``) raises :class:`ResultFileError` naming the file; folder readers skip it with a note.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,9 +28,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from paraclip.errors import DataError
 from paraclip.files import atomic_write_text
 
 SCHEMA = "paraclip.result/1"
+MANIFEST_NAME = "manifest.json"
+MANIFEST_SCHEMA = "paraclip.results-manifest/1"
+
+
+class ResultFileError(DataError, ValueError):
+    """A result file that cannot be used: unreadable, not JSON (e.g. truncated), or JSON without results."""
 
 
 def library_versions() -> dict[str, str]:
@@ -114,10 +129,121 @@ def results_json(results: Iterable[EvalResult], with_details: bool = True) -> st
 
 
 def load_results(path: str | os.PathLike) -> list[EvalResult]:
-    """Read a file written by :func:`save_results` (or a single result object)."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a file written by :func:`save_results` (or a single result object).
+
+    Raises :class:`ResultFileError` (naming the file and what is wrong) for an unreadable, empty,
+    truncated or non-result file, and for a result of another schema."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{path}: cannot read this result file ({exc}).") from exc
+    if not text.strip():
+        raise ResultFileError(f"{path}: the result file is empty (a run stopped while writing it?). Delete it and "
+                              f"rerun the evaluation.")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultFileError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); the "
+                              f"file is damaged or truncated. Delete it and rerun the evaluation.") from exc
+    if not isinstance(doc, dict) or not doc:
+        shown = json.dumps(doc)[:40]
+        raise ResultFileError(f"{path}: holds {shown}, not a {SCHEMA} result ({{\"schema\": ..., \"results\": "
+                              f"[...]}}). Delete it and rerun the evaluation.", file_text=[shown])
     items = doc["results"] if "results" in doc else [doc]
-    return [EvalResult.from_dict(d) for d in items]
+    if not isinstance(items, list) or not items:
+        raise ResultFileError(f"{path}: its \"results\" list is empty or not a list: no result to read. Delete it "
+                              f"and rerun the evaluation.")
+    out = []
+    for number, item in enumerate(items, 1):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError(f"an entry of type {type(item).__name__}")
+            out.append(EvalResult.from_dict(item))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ResultFileError(f"{path}: result {number} of {len(items)} is not usable: {exc}.") from exc
+    return out
+
+
+# -- results folders: one file per (model, task), and a manifest ---------------------------------------
+
+def _slug(text: str, limit: int) -> str:
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return slug[-limit:].lstrip(".") or "x"
+
+
+def result_file_name(model: str, pretrained: str | None, task: str) -> str:
+    """``<readable slug>-<hash of the exact spec>__<task>.json``: specs that slug alike get different files."""
+    spec = json.dumps([model, pretrained, task])
+    label = f"{model} ({pretrained})" if pretrained else model
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
+    return f"{_slug(label, 60)}-{digest}__{_slug(task, 40)}.json"
+
+
+def read_manifest(folder: str | os.PathLike) -> tuple[dict[str, dict], str | None]:
+    """(file name -> {model, pretrained, task, written}, a note when the manifest is missing or damaged)."""
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        return {}, None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = doc["files"]
+        if doc.get("schema") != MANIFEST_SCHEMA or not isinstance(files, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("task"), str) for v in files.values()):
+            raise ValueError("not a results manifest")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {}, f"{path} is damaged ({exc}); the file list was rebuilt from the result files in the folder"
+    return files, None
+
+
+def record_result(folder: str | os.PathLike, file_name: str, result: EvalResult, keep_time: bool = False) -> None:
+    """Add (or refresh) a result file's entry in the folder's manifest (one writer per folder: the run's lock).
+    ``keep_time``: a reused result whose entry is already there keeps it as it is."""
+    files, _ = read_manifest(folder)
+    old = files.get(file_name) or {}
+    if keep_time and (old.get("model"), old.get("pretrained"), old.get("task")) == (
+            result.model, result.pretrained, result.task):
+        return
+    files[file_name] = {"model": result.model, "pretrained": result.pretrained, "task": result.task,
+                        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    doc = {"schema": MANIFEST_SCHEMA, "files": dict(sorted(files.items()))}
+    atomic_write_text(Path(folder) / MANIFEST_NAME, json.dumps(doc, indent=1))
+
+
+def read_result_folder(folder: str | os.PathLike) -> tuple[list[EvalResult], list[str]]:
+    """Every usable result in a results folder, and notes on what was skipped and why.
+
+    The manifest says which files to read; a folder without one (or with a damaged one) is read from
+    its ``*__*.json`` files, with a note. A damaged result file, a file the manifest lists but that is
+    missing, or one whose contents are for another model or task than its entry is skipped with a
+    note, never used silently."""
+    folder = Path(folder)
+    entries, note = read_manifest(folder)
+    notes = [note] if note else []
+    if not entries:
+        if not note and (folder / MANIFEST_NAME).is_file():
+            return [], []  # an empty manifest: nothing written yet
+        if not note and any(folder.glob("*__*.json")):
+            notes.append(f"{folder} has no {MANIFEST_NAME} (written by an older version?); read its result files "
+                         f"by name")
+        entries = {p.name: {} for p in sorted(folder.glob("*__*.json"))}
+    results = []
+    for name, entry in entries.items():
+        path = folder / name
+        if not path.is_file():
+            notes.append(f"{path} is listed in {MANIFEST_NAME} but missing; skipped")
+            continue
+        try:
+            found = load_results(path)
+        except ResultFileError as exc:
+            notes.append(f"skipped: {exc}")
+            continue
+        if entry and any((r.model, r.pretrained, r.task) != (entry.get("model"), entry.get("pretrained"),
+                                                            entry.get("task")) for r in found):
+            notes.append(f"{path} holds results for another model or task than {MANIFEST_NAME} says; skipped")
+            continue
+        results += found
+    return results, notes
 
 
 def results_frame(results: Iterable[EvalResult]):

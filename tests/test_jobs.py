@@ -95,6 +95,25 @@ def test_limit_on_running_jobs(tmp_path):
     runner.cancel(job.id, wait=True)
 
 
+def test_a_job_folder_is_held_by_the_jobs_processes_until_they_end(tmp_path):
+    from paraclip.runlock import RunLock
+
+    runner = JobRunner(tmp_path)
+    job = runner.start("demo", "holder", py("import time; print('up', flush=True); time.sleep(600)"))
+    wait_for(lambda: "up" in runner.log_tail(job))
+    lock = RunLock.for_folder(job.job_dir)
+    assert lock.holder() == job.pid  # the job's process holds it (the app only handed it over)
+    with pytest.raises(ParaclipError, match=f"pid {job.pid}.*command: .*time.sleep"):
+        runner.start("demo", "same folder", py("print(2)"), job_id=job.id)
+    os.killpg(job.pid, 9)  # killed, not cancelled: the kernel drops the lock
+    wait_for(lambda: runner._procs[job.id].poll() is not None)
+    assert lock.holder() is None
+    lock.acquire()  # the folder is free again
+    lock.release()
+    with pytest.raises(ParaclipError, match="exists already"):  # refused before a process starts
+        runner.start("demo", "same id", py("print(2)"), job_id=job.id)
+
+
 def test_training_command_and_config_errors_name_the_field(tmp_path):
     assert training_command("c.yaml")[1:5] == ["-m", "paraclip.cli", "train", "--config"]
     assert "torch.distributed.run" in training_command("c.yaml", gpus=4)

@@ -120,17 +120,13 @@ def evaluate(services, run, state, choices, task_names, gallery, gallery_label, 
 def finished_results(folder: Path, state: dict, labels: list[str]):
     """(results, table, deltas) of the evaluations finished so far (all of them when not stopped)."""
     from paraclip.evaluation.suite import compare
-    from paraclip.results import load_results, results_frame
+    from paraclip.results import read_result_folder, results_frame
 
     if "output" in state:
         out = state["output"]
         return out.results, out.table, out.deltas
-    results = []
-    for path in sorted(folder.glob("*__*.json")):
-        try:
-            results += load_results(path)
-        except (OSError, ValueError, KeyError):
-            continue
+    results, skipped = read_result_folder(folder) if folder.is_dir() else ([], [])
+    state.setdefault("notes", []).extend(skipped)  # a damaged file is named, never used
     results.sort(key=lambda r: labels.index(r.model) if r.model in labels else len(labels))
     deltas = compare(results, state.get("evaluators") or [], labels, n_boot=1000)
     return results, results_frame(results), deltas
@@ -188,6 +184,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
         notes = [pairs_note] if pairs_note else []
         notes += state.get("notes", [])
         notes += [f"{s.model} / {s.task} skipped: {s.reason}" for s in skipped]
+        notes += state["output"].notes if "output" in state else []
         if state.get("stopped"):
             status = (f"⏹ stopped: {len(results)} of {len(choices) * len(state.get('evaluators') or [])} "
                       f"evaluations finished; they are shown below.")

@@ -96,13 +96,11 @@ class _Stopped(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from paraclip.checks import check_output_dir, check_output_file
     from paraclip.commands.interrupts import GracefulInterrupt, signal_self_at
     from paraclip.data.galleries import load_gallery
     from paraclip.errors import ParaclipError
-    from paraclip.evaluation.suite import SuiteData, build_evaluators, evaluate_models, format_deltas, format_table
+    from paraclip.runlock import RunLock
 
     if args.export_captions:
         check_output_file(args.export_captions, "--export-captions")
@@ -114,6 +112,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise ParaclipError("--out DIR is required (one JSON per model and task, results.csv and deltas.csv go there).")
     check_output_dir(args.out, "--out")  # before any work
+    lock = RunLock.for_folder(args.out, what="results folder", advice="choose another --out")
+    lock.acquire()  # one evaluate per --out: two would resume from and overwrite each other's files
+    try:
+        return _evaluate(args)
+    finally:
+        lock.release()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from paraclip.data.galleries import load_gallery
+    from paraclip.evaluation.suite import SuiteData, build_evaluators, evaluate_models, format_deltas, format_table
+
     models = _models(args)
     tasks = args.tasks or _default_tasks(args)
     data = SuiteData(gallery=args.gallery, captions_file=args.captions, gallery_limit=args.gallery_limit,
@@ -152,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     if gallery is not None and (gallery.problems or gallery.skipped):
         print(gallery.summary())
+    for note in output.notes:
+        print(f"note: {note}")
     for skip in output.skipped:
         print(f"skipped {skip.task} for {skip.model}: {skip.reason}")
     print(format_table(output.table))
@@ -160,5 +174,6 @@ def run(args: argparse.Namespace) -> int:
               f"(95% paired bootstrap CI, {args.bootstrap} replicates; * = CI excludes 0):")
         print(format_deltas(output.deltas))
     out = Path(args.out)
-    print(f"\nwrote {len(output.results)} result JSON files, {out / 'results.csv'} and {out / 'deltas.csv'}")
+    print(f"\nwrote {len(output.results)} result JSON files (listed in {out / 'manifest.json'}), "
+          f"{out / 'results.csv'} and {out / 'deltas.csv'}")
     return 0

@@ -10,6 +10,7 @@ Rerunning the same command resumes: finished records are kept and only missing o
 Prompts and sampling beyond the presets are set in a YAML file (``--config``) with
 :class:`ParaphraseConfig` fields. Every numeric option is checked at parse time; the input,
 the config and the output path are checked before a model is loaded or a request is sent.
+``--dry-run`` plans with any backend: nothing is sent, no model is loaded, no record is written.
 Exit status: 0 when the output is complete and holds at least one paraphrase (or after a dry
 run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C,
 143 after SIGTERM (both print the summary first).
@@ -58,8 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     batch = parser.add_argument_group("openai-batch")
     batch.add_argument("--yes", action="store_true", help="submit without asking (the cost estimate is still printed)")
-    batch.add_argument("--dry-run", action="store_true",
-                       help="write the request files and print the cost estimate; upload nothing")
     batch.add_argument("--poll-interval", type=number_arg(float, POSITIVE),
                        help="seconds between status checks at first (then backing off; default 10)")
     batch.add_argument("--batch-max-requests", type=number_arg(int, Bounds(1, 50_000)),
@@ -76,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--skip-bad-lines", action="store_true", help="report and skip malformed input lines")
 
     run = parser.add_argument_group("run")
+    run.add_argument("--dry-run", action="store_true",
+                     help="plan only, with any backend: print the captions to do, the requests and (for API models "
+                          "with a known price) the cost estimate; send nothing, load no model, write nothing")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
     run.add_argument("--retry-failed", action="store_true", help="redo records that failed in an earlier run")
     run.add_argument("--similarity", action="store_true",
@@ -124,12 +126,10 @@ def _backend(args):
     from paraclip.paraphrase import make_backend
 
     if args.backend in ("openai-batch", "batch"):
-        if (args.price_input is None) != (args.price_output is None):
-            raise DataError("give both --price-input and --price-output (USD per 1M tokens), or neither.")
-        prices = (args.price_input, args.price_output) if args.price_input is not None else None
+        prices = _prices(args)
         return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
                             timeout=args.timeout, max_retries=args.max_retries, poll_interval=args.poll_interval,
-                            max_requests_per_file=args.batch_max_requests, prices=prices, dry_run=args.dry_run,
+                            max_requests_per_file=args.batch_max_requests, prices=prices,
                             confirm=lambda estimate: _confirm(estimate, args.yes))
     if args.backend in ("openai", "api"):
         return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
@@ -143,6 +143,12 @@ def _backend(args):
     return backend
 
 
+def _prices(args) -> tuple[float, float] | None:
+    if (args.price_input is None) != (args.price_output is None):
+        raise DataError("give both --price-input and --price-output (USD per 1M tokens), or neither.")
+    return (args.price_input, args.price_output) if args.price_input is not None else None
+
+
 def _confirm(estimate, yes: bool) -> bool:
     """Show the cost estimate; ask unless --yes. Without a terminal to ask on, --yes is required."""
     print(f"cost estimate: {estimate.describe()}", flush=True)
@@ -150,7 +156,7 @@ def _confirm(estimate, yes: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         raise DataError("the batch backend asks before submitting paid requests and there is no terminal to ask on: "
-                        "pass --yes to submit, or --dry-run to only write the request files and see the estimate.")
+                        "pass --yes to submit, or --dry-run to see the plan and the estimate without sending anything.")
     return input("submit these requests to the Batch API? [y/N] ").strip().lower() in ("y", "yes")
 
 
@@ -170,6 +176,11 @@ def run(args) -> int:
     config = _config(args)
     check_output_path(args.out)
     captions = as_captions(args.input, config.input)  # bad input is found before a model is loaded
+    if args.dry_run:  # every backend: plan, send nothing, load nothing, write nothing
+        from paraclip.paraphrase.dry_run import format_dry_run, plan_run
+
+        print(format_dry_run(plan_run(captions, args.out, args.backend, args.model, config, _prices(args))))
+        return 0
     backend = _backend(args)
     bar = None
 

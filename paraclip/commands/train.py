@@ -5,6 +5,10 @@
 
 Every TrainConfig field is a flag (``--batch-size 128``, ``--loss-weights l1=1,l2=0.5``,
 ``--freeze-image false``). Rerunning the same command resumes an interrupted run.
+
+One run writes an out_dir at a time: a second ``paraclip train`` on the same folder is refused (exit 2)
+with the first one named. Under torchrun only rank 0 takes the lock (only rank 0 writes the folder;
+if it is refused, torchrun stops the other ranks).
 """
 
 from __future__ import annotations
@@ -54,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    result = train(config, progress=True)
+    lock = _out_dir_lock(config.out_dir)
+    try:
+        result = train(config, progress=True)
+    finally:
+        if lock is not None:
+            lock.release()
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if not result.completed:
@@ -66,3 +75,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"evaluate it with `paraclip sts --model {result.checkpoint}`; in Python, "
           f"open_clip.create_model_and_transforms({result.arch!r}, pretrained={str(result.checkpoint)!r})")
     return 0
+
+
+def _out_dir_lock(out_dir):
+    """The out_dir's lock, taken on rank 0 (None on the other ranks); refused while another run writes it."""
+    from paraclip.checks import check_output_dir
+    from paraclip.runlock import RunLock
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    check_output_dir(out_dir, "out_dir")  # a file there, or no permission: say so before taking the lock
+    lock = RunLock.for_folder(out_dir, what="run folder", advice="choose another --out-dir")
+    lock.acquire()
+    return lock

@@ -14,7 +14,6 @@ paired bootstrap confidence intervals.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from paraclip.evaluation.base import Evaluator
 from paraclip.evaluation.bootstrap import DEFAULT_N_BOOT, DELTA_COLUMNS, paired_bootstrap
 from paraclip.evaluation.metrics import DEFAULT_MEMORY_BUDGET_MB
 from paraclip.registry import Registry
-from paraclip.results import EvalResult, load_results, results_frame, save_results
+from paraclip.results import (EvalResult, ResultFileError, load_results, record_result, result_file_name,
+                              results_frame, save_results)
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, message)
 
@@ -227,19 +227,22 @@ def config_key(evaluator: Evaluator) -> str:
 
 
 def result_path(out_dir: str | os.PathLike, ref: ModelRef, task: str) -> Path:
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in ref.label)[-80:]
-    return Path(out_dir) / f"{slug}__{task}.json"
+    """Where the (model, task) result goes: a name unique to the exact model spec (see ``result_file_name``)."""
+    return Path(out_dir) / result_file_name(ref.name, ref.pretrained, task)
 
 
-def _reusable(path: Path, ref: ModelRef, evaluator: Evaluator) -> EvalResult | None:
-    if not path.is_file():
+def _reusable(path: Path, ref: ModelRef, evaluator: Evaluator, notes: list[str]) -> EvalResult | None:
+    if not path.exists():
         return None
     try:
-        (res,) = load_results(path)
-    except (ValueError, KeyError, json.JSONDecodeError):
-        return None  # a damaged file is recomputed, not trusted
-    same = (res.model == ref.name and res.pretrained == ref.pretrained and res.task == evaluator.name
-            and res.details.get("config") == config_key(evaluator) and "items" in res.details)
+        found = load_results(path)
+    except ResultFileError as exc:
+        notes.append(f"{exc} It is recomputed.")  # a damaged file is recomputed, never trusted
+        return None
+    res = found[0] if len(found) == 1 else None
+    same = (res is not None and res.model == ref.name and res.pretrained == ref.pretrained
+            and res.task == evaluator.name and res.details.get("config") == config_key(evaluator)
+            and "items" in res.details)
     return res if same else None
 
 
@@ -258,6 +261,7 @@ class SuiteOutput:
     table: Any  # pandas DataFrame: model × task × metric
     deltas: Any  # pandas DataFrame: DELTA_COLUMNS
     skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a damaged result file that was recomputed
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.results, self.table, self.deltas))
@@ -301,12 +305,15 @@ def evaluate_models(
         evaluators = build_evaluators(tasks if tasks is not None else list(DEFAULT_TASKS), data)
     results: list[EvalResult] = []
     skipped: list[Skip] = []
+    notes: list[str] = []
     total, done = len(refs) * len(evaluators), 0
     for ref in refs:
         encoder = None
         for ev in evaluators:
             path = result_path(out_dir, ref, ev.name) if out_dir else None
-            res = _reusable(path, ref, ev) if (path is not None and resume) else None
+            res = _reusable(path, ref, ev, notes) if (path is not None and resume) else None
+            if res is not None:
+                record_result(out_dir, path.name, res, keep_time=True)  # a folder from before the manifest
             if res is None:
                 if encoder is None:
                     _report(progress, done, total, f"loading {ref.label}")
@@ -323,6 +330,7 @@ def evaluate_models(
                 res.details["config"] = config_key(ev)
                 if path is not None:
                     save_results([res], path)
+                    record_result(out_dir, path.name, res)
             results.append(res)
             done += 1
             _report(progress, done, total, f"{ref.label}: {ev.name} done")
@@ -333,7 +341,7 @@ def evaluate_models(
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         table.to_csv(Path(out_dir) / "results.csv", index=False)
         deltas.to_csv(Path(out_dir) / "deltas.csv", index=False)
-    return SuiteOutput(results, table, deltas, skipped)
+    return SuiteOutput(results, table, deltas, skipped, notes)
 
 
 def _report(progress: ProgressFn | None, done: int, total: int, message: str) -> None:

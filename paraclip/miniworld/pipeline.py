@@ -120,9 +120,10 @@ def reproduce(config: MiniWorldConfig | None = None, root: str | os.PathLike | N
         torch.set_num_threads(cfg.threads)
     run = Run(cfg, root, Progress(progress, verbose))
     run.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run.root / "config.json", json.dumps(cfg.to_dict(), indent=1))
-    start = time.perf_counter()
-    run.run_stages(plan_stages(run, evaluate))
+    with run.locked():  # another process running in this folder is named before anything is written
+        atomic_write_text(run.root / "config.json", json.dumps(cfg.to_dict(), indent=1))
+        start = time.perf_counter()
+        run.run_stages(plan_stages(run, evaluate))
     report = None
     if evaluate:
         report = run.report_dir / "report.md"

@@ -11,6 +11,7 @@ the project's pure plot builders (``paraclip.plots``).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +68,14 @@ HEADLINE_METRICS = {
 
 def load_seed_results(results_dirs: dict[int, Path]) -> dict[int, dict[tuple[str, str], object]]:
     """seed -> (model label, task) -> EvalResult, from each seed's results folder."""
-    from paraclip.results import load_results
+    from paraclip.results import read_result_folder
 
     out = {}
     for seed, folder in results_dirs.items():
-        found = {}
-        for path in sorted(Path(folder).glob("*__*.json")):
-            for res in load_results(path):
-                found[(res.model, res.task)] = res
-        out[seed] = found
+        results, notes = read_result_folder(folder)
+        for note in notes:  # a damaged file is left out and named, never used
+            print(f"note: {note}", file=sys.stderr)
+        out[seed] = {(res.model, res.task): res for res in results}
     return out
 
 

@@ -4,7 +4,9 @@ A :class:`Stage` says what it makes (``outputs``), how (``work``) and from what 
 its settings and the fingerprints of the stages it reads). :meth:`Run.run_stage` runs ``work``
 unless the stage's marker (``stages/NAME.json``) holds the same fingerprint and every output
 exists; a stage whose fingerprint changed is redone with its old outputs removed first, so
-results of other settings never mix with this run's.
+results of other settings never mix with this run's. One process runs stages in a folder at a time:
+:meth:`Run.locked` holds the folder's :class:`~paraclip.runlock.RunLock` (the CLI and the app may share
+the default folder).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from paraclip.files import atomic_write_text
 from paraclip.miniworld.config import MiniWorldConfig, default_root
+from paraclip.runlock import RunLock
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, message), as the app's builders take
 
@@ -114,6 +118,22 @@ class Run:
         self.paraphrases = self.root / "data" / "paraphrases.jsonl"
         self.evalsets = self.root / "evalsets"
         self.report_dir = self.root / "report"
+        self._lock = RunLock.for_folder(self.root, what="mini-world run folder",
+                                        advice="give this run another folder (--out)")
+        self._lock_depth = 0
+
+    @contextmanager
+    def locked(self):
+        """Hold the run folder's lock (nested uses share it); refused while another run writes the folder."""
+        if self._lock_depth == 0:
+            self._lock.acquire()
+        self._lock_depth += 1
+        try:
+            yield self
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                self._lock.release()
 
     def run_dir(self, kind: str, seed: int) -> Path:
         return self.root / "runs" / f"{kind}-s{seed}"
@@ -135,14 +155,19 @@ class Run:
 
     def run_stages(self, stages: list[Stage]) -> dict[str, dict]:
         """Run (or find cached) every stage in order; returns ``infos``."""
-        self.progress.plan([(stage.name, stage.weight) for stage in stages])
-        for index, stage in enumerate(stages, 1):
-            self.run_stage(stage, index, len(stages))
+        with self.locked():
+            self.progress.plan([(stage.name, stage.weight) for stage in stages])
+            for index, stage in enumerate(stages, 1):
+                self.run_stage(stage, index, len(stages))
         return self.infos
 
     def run_stage(self, stage: Stage, index: int = 1, count: int = 1) -> dict | None:
         """Run ``stage.work`` unless a marker with the same fingerprint says it is done; returns its
         info (None when skipped)."""
+        with self.locked():
+            return self._run_stage(stage, index, count)
+
+    def _run_stage(self, stage: Stage, index: int, count: int) -> dict | None:
         name = stage.name
         reason = stage.skip() if stage.skip else None
         if reason is not None:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from paraclip.results import result_file_name
 from tests.bad_inputs.harness import Case, run_case
 from tests.bad_inputs.inputs import world_with_gallery
 
@@ -100,15 +101,15 @@ def test_full_disk_between_results_keeps_the_finished_one(workspace, capsys, mon
     monkeypatch.setattr(suite, "save_results", full_disk_on_second)
 
     def first_result_kept(w, outcome):
-        assert [p.name for p in out.glob("*.json")] == ["paraclip-tiny__sts-a.json"]
+        assert [p.name for p in out.glob("*__*.json")] == [result_file_name("paraclip-tiny", None, "sts-a")]
 
     run_case(Case("disk-full-result", lambda w: argv, status=1, kept=first_result_kept,
                   names=("No space left on device", "sts-b.json", "rerun")), workspace, capsys)
-    first = (out / "paraclip-tiny__sts-a.json").read_text()
+    first = (out / result_file_name("paraclip-tiny", None, "sts-a")).read_text()
     monkeypatch.setattr(suite, "save_results", real_save)
 
     def reused_and_finished(w, outcome):
-        assert (out / "paraclip-tiny__sts-a.json").read_text() == first  # reused, not recomputed
-        assert (out / "paraclip-tiny__sts-b.json").is_file() and (out / "results.csv").is_file()
+        assert (out / result_file_name("paraclip-tiny", None, "sts-a")).read_text() == first  # reused
+        assert (out / result_file_name("paraclip-tiny", None, "sts-b")).is_file() and (out / "results.csv").is_file()
 
     run_case(Case("disk-full-rerun", lambda w: argv, status=0, kept=reused_and_finished), workspace, capsys)

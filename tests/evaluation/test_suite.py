@@ -15,7 +15,7 @@ from paraclip.errors import DataError, UnknownNameError
 from paraclip.evaluation.bootstrap import DELTA_COLUMNS
 from paraclip.evaluation.suite import TASKS, ModelRef, SuiteData, build_evaluators, evaluate_models
 from paraclip.models import load_encoder
-from paraclip.results import load_results
+from paraclip.results import load_results, result_file_name
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +92,13 @@ def test_evaluate_models_results_table_deltas_files_and_resume(suite_data, tiny_
     assert row.ci_low <= row.ci_high and row.n == 12 and row.n_boot == 100
     assert set(deltas[deltas.task == "vg-relation"]["metric"]) == {"macro_accuracy", "accuracy"}
     # files: one JSON per (model, task), the tidy CSV and the deltas CSV
-    jsons = sorted(p.name for p in out.glob("*.json"))
-    assert jsons == sorted(f"tiny-{m}__{t}.json" for m in "ab" for t in task_names)
-    (saved,) = load_results(out / "tiny-a__retrieval.json")
+    jsons = sorted(p.name for p in out.glob("*__*.json"))
+    assert jsons == sorted(result_file_name(f"tiny-{m}", None, t) for m in "ab" for t in task_names)
+    assert all(name.startswith(("tiny-a-", "tiny-b-")) for name in jsons)  # readable: the model's slug first
+    manifest = json.loads((out / "manifest.json").read_text())["files"]
+    assert set(manifest) == set(jsons) and manifest[jsons[0]]["written"].endswith("Z")
+    assert {(e["model"], e["task"]) for e in manifest.values()} == {(f"tiny-{m}", t) for m in "ab" for t in task_names}
+    (saved,) = load_results(out / result_file_name("tiny-a", None, "retrieval"))
     assert saved.metrics == results[1].metrics and "items" in saved.details
     assert len(pd.read_csv(out / "results.csv")) == len(table)
     assert len(pd.read_csv(out / "deltas.csv")) == len(deltas)
@@ -113,6 +117,27 @@ def test_evaluate_models_results_table_deltas_files_and_resume(suite_data, tiny_
     changed = evaluate_models([ModelRef("tiny-a", encoder=tiny_encoder)], "paraphrased-retrieval",
                               gallery=suite_data["gallery"], pairs=suite_data["pairs"], ks=(5,), out_dir=out)
     assert set(changed.results[0].metrics) >= {"AO@5", "JS@5"} and "AO@10" not in changed.results[0].metrics
+
+
+def test_specs_that_slug_alike_get_their_own_files_and_a_damaged_file_is_recomputed(
+        suite_data, tiny_encoder, second_tiny, tmp_path):
+    out = tmp_path / "out"
+    a, b = "runs/a_b/final.pt", "runs/a/b/final.pt"  # the same slug: one file each all the same
+    first = evaluate_models([ModelRef(a, encoder=tiny_encoder), ModelRef(b, encoder=second_tiny)],
+                            str(suite_data["sts"]), n_boot=20, out_dir=out)
+    path_a, path_b = out / result_file_name(a, None, "mini-sts"), out / result_file_name(b, None, "mini-sts")
+    assert path_a != path_b and path_a.name.startswith("runs_a_b_final.pt-")
+    assert [r.model for r in load_results(path_a)] == [a] and [r.model for r in load_results(path_b)] == [b]
+    manifest = json.loads((out / "manifest.json").read_text())["files"]
+    assert {name: e["model"] for name, e in manifest.items()} == {path_a.name: a, path_b.name: b}
+
+    path_a.write_text(path_a.read_text()[:200])  # truncated, as by a crash mid-write with a plain writer
+    again = evaluate_models([ModelRef(a, encoder=tiny_encoder), ModelRef(b, encoder=second_tiny)],
+                            str(suite_data["sts"]), n_boot=20, out_dir=out)
+    assert len(again.notes) == 1 and path_a.name in again.notes[0] and "recomputed" in again.notes[0]
+    assert again.results[0].created > first.results[0].created  # recomputed, not used
+    assert again.results[1].created == first.results[1].created  # the good one reused
+    assert load_results(path_a)[0].metrics == again.results[0].metrics  # and rewritten whole
 
 
 def test_text_only_model_skips_image_tasks(suite_data, tiny_encoder):
@@ -154,7 +179,7 @@ def test_cli(suite_data, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "deltas vs" in printed and "AO@10" in printed
-    assert len(list(out.glob("*.json"))) == 4
+    assert len(list(out.glob("*__*.json"))) == 4 and len(json.loads((out / "manifest.json").read_text())["files"]) == 4
     deltas = pd.read_csv(out / "deltas.csv")
     assert {"AO@5", "AO@10", "JS@10", "q_R@1", "t2i_R@1", "i2t_R@10"} <= set(deltas["metric"])
     assert np.all(deltas["ci_low"] <= deltas["ci_high"])

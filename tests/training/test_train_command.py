@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from paraclip.cli import main
+from paraclip.errors import DataError
 
 from .helpers import read_metrics, state_dict_of, tiny_config
 
@@ -73,3 +74,81 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(world, tmp_path):
         torch.testing.assert_close(a[key], b[key], atol=0, rtol=0, msg=key)
     rows = [r for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in rows] == list(range(1, 101))  # rows after the checkpoint were not duplicated
+
+
+def test_an_out_dir_held_by_another_process_is_refused_before_any_work(world, tmp_path, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from paraclip.runlock import RunLock; "
+                               "RunLock.for_folder(sys.argv[1]).acquire(); print('locked', flush=True); "
+                               "sys.stdin.read()", str(tmp_path / "out")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out")
+        assert main(["train", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid}" in err and "command: " in err and "--out-dir" in err and "Traceback" not in err
+        assert not (tmp_path / "out" / "metrics.jsonl").exists() and not (tmp_path / "out" / "config.yaml").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    assert main(["train", "--config", str(cfg), "--steps", "2"]) == 0  # kill -9 left nothing that blocks
+
+
+@pytest.mark.slow
+def test_a_second_run_on_the_same_out_dir_is_refused_while_the_first_writes(world, tmp_path, capsys):
+    """Two `paraclip train` on one out_dir: the second exits 2 naming the first, which keeps writing alone;
+    after the first is killed (-9) the folder is free again."""
+    from paraclip.runlock import RunLock
+
+    cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out", steps=100_000, batch_size=4,
+                       checkpoint_every=1_000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    first = subprocess.Popen([sys.executable, "-m", "paraclip", "train", "--config", str(cfg)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+
+    def steps_logged() -> list[int]:
+        return [r["step"] for r in read_metrics(metrics) if "loss" in r] if metrics.exists() else []
+
+    try:
+        deadline = time.time() + 180
+        while len(steps_logged()) < 2:  # the first run is training (and holds the lock)
+            assert first.poll() is None, first.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "the first run logged no steps in time"
+            time.sleep(0.01)
+        assert main(["train", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {first.pid}" in err and "command: paraclip train --config" in err and "started " in err
+        assert "is writing this run folder" in err and "--out-dir" in err and "Traceback" not in err
+        logged = len(steps_logged())
+        while len(steps_logged()) < logged + 2:  # the first goes on, undisturbed
+            assert first.poll() is None, first.stderr.read().decode()[-2000:]
+            time.sleep(0.01)
+    finally:
+        first.kill()
+        first.wait()
+        first.stderr.close()
+    steps = steps_logged()
+    assert steps == list(range(1, len(steps) + 1))  # one writer: no row twice, none out of order
+    assert RunLock.for_folder(tmp_path / "out").holder() is None  # kill -9 left no lock that blocks
+    assert main(["train", "--config", str(cfg), "--steps", "3", "--resume", "false"]) == 0
+    assert "finished 3 steps" in capsys.readouterr().out
+
+
+def test_under_torchrun_only_rank_0_takes_the_out_dir_lock(tmp_path, monkeypatch):
+    from paraclip.commands.train import _out_dir_lock
+    from paraclip.runlock import RunLock
+
+    held = RunLock.for_folder(tmp_path / "out")
+    held.acquire()  # rank 0 of this job holds it
+    try:
+        monkeypatch.setenv("RANK", "1")
+        assert _out_dir_lock(tmp_path / "out") is None  # the other ranks neither take nor wait for it
+        monkeypatch.setenv("RANK", "0")
+        with pytest.raises(DataError, match="is writing this run folder"):
+            _out_dir_lock(tmp_path / "out")  # a second job's rank 0 is refused
+    finally:
+        held.release()

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
+        from paraclip.checks import check_no_special_files
+
+        check_no_special_files(args)  # a FIFO or device as any path would hang the command: refuse it first
         return int(args._run(args) or 0)
     except ParaclipError as exc:
         # a hosted app runs jobs with this set: their logs are shown to visitors

@@ -36,7 +36,7 @@ def naming_errors(path: str | os.PathLike) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if not exc.filename:
+        if not exc.filename and exc.errno is not None:  # (an OSError made from a bare message has no slot to fill)
             exc.filename = str(path)
         raise
 
@@ -59,7 +59,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and (not exc.filename or exc.filename == tmp):
+        if isinstance(exc, OSError) and exc.errno is not None and (not exc.filename or exc.filename == tmp):
             exc.filename, exc.filename2 = str(path), None
         raise
 

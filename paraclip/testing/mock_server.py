@@ -123,11 +123,12 @@ class MockChatServer(LocalHTTPServer):
             self.events.append((name, time.monotonic()))
             self.event_seen.notify_all()
 
-    def wait_for(self, name: str, timeout: float = 10.0) -> float:
-        """The server-clock time of the first event ``name``, waiting up to ``timeout`` s for it."""
+    def wait_for(self, name: str, timeout: float = 10.0, count: int = 1) -> float:
+        """The server-clock time of the ``count``-th event ``name``, waiting up to ``timeout`` s for it."""
         with self.event_seen:
-            self.event_seen.wait_for(lambda: any(n == name for n, _ in self.events), timeout)
-            return next(t for n, t in self.events if n == name)
+            if not self.event_seen.wait_for(lambda: sum(n == name for n, _ in self.events) >= count, timeout):
+                raise TimeoutError(f"the server saw {name!r} fewer than {count} times in {timeout:g} s")
+            return [t for n, t in self.events if n == name][count - 1]
 
     def _handler_class(self):
         server = self
@@ -183,7 +184,8 @@ class MockChatServer(LocalHTTPServer):
                     self._send(500, b'{"error": {"message": "internal error"}}')
                     return
                 if outcome == "hang":
-                    time.sleep(server.faults.hang_s)
+                    server.note("hang")
+                    time.sleep(server.faults.hang_s)  # the fault itself: a server that does not answer
                 if outcome == "garbage":
                     self._send(200, b'{"choices": [{"mess')
                     return

@@ -78,7 +78,8 @@ class MiniWorldConfig:
         return dataclasses.replace(cls(**PRESETS[name]), **overrides)
 
     def __post_init__(self) -> None:
-        problems = [problem for f in dataclasses.fields(self) if (problem := field_problem(f.name, getattr(self, f.name)))]
+        problems = [problem for f in dataclasses.fields(self)
+                    if (problem := field_problem(f.name, getattr(self, f.name)))]
         if problems:
             raise ParaclipError("Invalid mini-world setting: " + "; ".join(problems)
                                 + ". Fix it in --set KEY=VALUE (values are JSON: 800, 1e-3, true, [0,1], \"text\").")

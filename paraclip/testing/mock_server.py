@@ -8,9 +8,10 @@ JSON, verbatim copies, an echo of the whole prompt) or scripted with ``script=["
 ...]`` for the next requests. Scripted-only faults of the reply itself: ``drip`` (one byte every
 ``drip_s``), ``cut`` (half the body, then the connection is closed), ``huge`` (a valid reply of
 ``huge_bytes``), ``nan_usage`` / ``huge_usage`` (an untrustworthy token count). ``events`` records
-(name, time.monotonic()) for what the server did, so tests measure against the server's clock; ``replies={"fire hydrant": "A fire truck ..."}`` answers any prompt
-containing a key with its text. Every request body is recorded so tests can check exactly what
-was sent.
+(name, time.monotonic()) for what the server did (``hang``, ``drip started``, ``cut``), so tests
+wait for it and measure against the server's clock. ``replies={"fire hydrant": "A fire truck ..."}``
+answers any prompt containing a key with its text. Every request body is recorded so tests can
+check exactly what was sent.
 
     python -m paraclip.testing.mock_server --port 8000 --latency 0.2 --p429 0.05 --p500 0.02
 """

@@ -171,3 +171,21 @@ def test_believable_tokens():
     assert believable_tokens(42) == 42 and believable_tokens(42.0) == 42 and believable_tokens(None) == 0
     for bad in (float("nan"), float("inf"), -1, 10**30, "12", True, [3]):
         assert believable_tokens(bad) == 0
+
+
+def test_a_run_against_a_misbehaving_server_ends_with_each_records_reason(chat_server, tmp_path, monkeypatch):
+    """Through the engine: the cut and the flooded records fail with their reasons, the one with NaN usage
+    succeeds, and the run finishes (concurrency 1, so the script meets the captions in order)."""
+    from paraclip.paraphrase import ParaphraseConfig, load_records, run_paraphrasing
+    from paraclip.paraphrase.backends import openai_compat
+
+    monkeypatch.setattr(openai_compat, "MAX_REPLY_BYTES", 100_000)
+    server = chat_server(script=["cut", "cut", "huge", "nan_usage"], huge_bytes=1_000_000)
+    captions = ["a dog runs on the beach", "two cats sleep on a red sofa", "a man rides a bike on a road"]
+    with _backend(server, concurrency=1, max_retries=1) as backend:
+        summary = run_paraphrasing(captions, tmp_path / "o.jsonl", backend,
+                                   ParaphraseConfig(use_cache=False, cache_path=str(tmp_path / "c.sqlite")))
+    records = sorted(load_records(tmp_path / "o.jsonl"), key=lambda r: r["index"])
+    assert [r["status"] for r in records] == ["failed", "failed", "ok"] and summary["ok"] == 1
+    assert "the server closed the connection mid-reply" in records[0]["error"]
+    assert "larger than 100000 bytes" in records[1]["error"]

@@ -6,8 +6,9 @@ in flight) and failures are retried with exponential back-off and jitter, honour
 ``Retry-After`` on 429/503. The API key is read from an environment variable *name*, or given
 as ``api_key`` (an app's password field); it is never printed, logged, written, or shown in
 ``repr``. ``timeout`` bounds each whole request (a server dripping bytes cannot hold a record
-forever) and a reply is read up to :data:`MAX_REPLY_BYTES`. :meth:`cancel` aborts the requests in flight (see :mod:`.http`), so a stopped run ends
-in well under a second instead of waiting for its slowest request.
+forever) and a reply is read up to :data:`MAX_REPLY_BYTES`. :meth:`cancel` aborts the requests in
+flight (see :mod:`.http`), so a stopped run ends in well under a second instead of waiting for its
+slowest request.
 
 A hosted app passes ``transport=`` (e.g. :class:`paraclip.netguard.GuardedTransport`, which refuses
 internal addresses) and ``show_bodies=False``: errors then carry the HTTP status and a short

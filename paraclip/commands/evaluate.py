@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from paraclip.checks import AT_LEAST_1, POSITIVE, SEED, device_arg, number_arg, score_range_arg
+from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, device_arg, number_arg, score_range_arg
 
 HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval, VG-Relation/Attribution and STS; "
         "deltas vs the first model with paired bootstrap 95% CIs.")
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recall-k", type=_int_list, default=(1, 5, 10), help="k values for R@k (default: 1,5,10)")
     parser.add_argument("--bootstrap", type=number_arg(int, AT_LEAST_1), default=1000,
                         help="bootstrap replicates for the CIs (default: 1000)")
-    parser.add_argument("--seed", type=number_arg(int, SEED), default=0, help="bootstrap seed")
+    parser.add_argument("--seed", type=number_arg(int, AT_LEAST_0), default=0, help="bootstrap seed")
     parser.add_argument("--out", default=None, help="output folder: one JSON per (model, task), results.csv, deltas.csv")
     parser.add_argument("--no-resume", action="store_true", help="recompute results already in --out")
     parser.add_argument("--export-captions", default=None, metavar="CSV",

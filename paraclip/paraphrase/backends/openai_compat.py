@@ -150,7 +150,7 @@ class OpenAICompatibleBackend(OpenAIAccount):
             except RequestAborted:
                 return Completion(None, error=CANCELLED, attempts=attempt + 1)
             except httpx.TimeoutException:
-                last_error = f"no complete reply within the {self.timeout:g} s timeout"
+                last_error = f"timeout after {self.timeout:g} s (no complete reply by then)"
             except ReplyTooLarge as exc:  # the same request would get the same flood: not retried
                 return Completion(None, attempts=attempt + 1, error=(
                     f"{exc}; stopped reading it. The server at {self.url} sends far more than a chat completion: "

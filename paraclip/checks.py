@@ -1,9 +1,13 @@
-"""Checks shared by commands and configs: numeric ranges, and outputs that must be writable.
+"""Checks shared by commands and configs: numeric ranges, paths that must be regular files, and outputs
+that must be writable.
 
 A range is declared once (:class:`Bounds`) and used both for config fields and for
 command-line options (:func:`number_arg`), so bad numbers are refused when the command line
-or the config is read, before any model is loaded. Output checks run before heavy work, so an
-unwritable ``--out`` costs a second, not an evaluation.
+or the config is read, before any model is loaded. A range open above still stops at
+:data:`ABSURD` (``--timeout 1e300`` overflowed a wait deep inside a run). Output checks run before
+heavy work, so an unwritable ``--out`` costs a second, not an evaluation. A FIFO, device or socket
+given as any path (reading or writing it blocks forever, or replaces a device node) is refused by
+:func:`check_no_special_files`, which the CLI runs on every option of every command.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import errno
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +47,8 @@ class Bounds:
         """None when ``value`` is allowed, else what is wrong with it (a phrase)."""
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be a finite number {self.describe()} (got {value})"
+        if (self.high is None and value > ABSURD) or (self.low is None and value < -ABSURD):
+            return f"must be {self.describe()} and at most {ABSURD:g} in size (got {_num(value)})"
         below = self.low is not None and (value < self.low or (self.low_open and value == self.low))
         above = self.high is not None and (value > self.high or (self.high_open and value == self.high))
         return f"must be {self.describe()} (got {_num(value)})" if below or above else None
@@ -51,10 +58,15 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
+# The largest size any open-ended setting may have: far above every real count, step, size or number of
+# seconds (1e9 s is 31 years), and below the limits of the waits and the integers those values reach.
+ABSURD = 1e9
+
 POSITIVE = Bounds(0, low_open=True)
 AT_LEAST_0 = Bounds(0)
 AT_LEAST_1 = Bounds(1)
 UNIT_OPEN = Bounds(0, 1, high_open=True)  # [0, 1)
+SEED = Bounds(0, 2**32 - 1)  # what numpy accepts; torch and random accept these too
 
 
 def number_arg(kind: type = int, bounds: Bounds = AT_LEAST_1):
@@ -120,6 +132,7 @@ def _probe_dir(folder: Path, what: str) -> None:
 def check_output_file(path: str | os.PathLike, option: str) -> Path:
     """Refuse an output file that is a folder or whose folder cannot be written; return it as a Path."""
     path = Path(path).expanduser()
+    check_regular_path(path, option)
     if path.is_dir():
         raise ParaclipError(f"{option} {path} is a folder; give a file name inside it, e.g. "
                             f"{option} {path / 'results.json'}.")
@@ -132,13 +145,52 @@ def check_output_file(path: str | os.PathLike, option: str) -> Path:
 def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     """Refuse an output folder that is a file or cannot be created/written; return it as a Path."""
     path = Path(path).expanduser()
+    check_regular_path(path, option)
     _probe_dir(path, f"{option} {path}")
     return path
 
 
-def describe_os_error(exc: OSError, action: str = "use") -> str:
-    """One sentence for an OS error while reading or writing (disk full, permissions, …)."""
-    target = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+# -- paths that are not regular files ---------------------------------------------------------
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_file_kind(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it exists and is a FIFO, device or socket (symlinks followed), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, unreadable, or not a path at all (a NUL byte)
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
+
+
+def check_regular_path(path: str | os.PathLike, option: str) -> None:
+    """Refuse a FIFO, device or socket: reading one waits forever for a writer, writing one waits for a
+    reader, and replacing one (atomic writes) would remove a device node."""
+    kind = special_file_kind(path)
+    if kind:
+        why = ("opening it waits for another program to open its other end, forever if none does"
+               if "FIFO" in kind else "it cannot be read as data or replaced by a finished output file")
+        raise ParaclipError(f"{option} {path} is {kind}, not a regular file: {why}. Give a regular file (or a "
+                            f"folder where one is expected).")
+
+
+def check_no_special_files(args: argparse.Namespace) -> None:
+    """:func:`check_regular_path` for every string (or list of strings) among parsed options that names
+    an existing path: one check for the inputs and outputs of every command."""
+    for dest, value in vars(args).items():
+        option = "--" + dest.removeprefix("opt__").replace("_", "-")
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (str, os.PathLike)) and str(item) and len(str(item)) < 4096:
+                check_regular_path(item, option)
+
+
+def describe_os_error(exc: OSError, action: str = "use", path: str | os.PathLike | None = None) -> str:
+    """One sentence for an OS error while reading or writing (disk full, permissions, …); ``path`` names the
+    file when the error does not (a failed ``write()`` or ``fsync()`` on an open file carries no name)."""
+    name = getattr(exc, "filename", None) or path
+    target = f" {name}" if name else ""
     reason = exc.strerror or str(exc) or type(exc).__name__
     hint = {
         errno.ENOSPC: "The disk is full: free some space",
@@ -150,5 +202,6 @@ def describe_os_error(exc: OSError, action: str = "use") -> str:
     return f"could not {action}{target}: {reason}. {hint}, then rerun the same command."
 
 
-__all__ = ["AT_LEAST_0", "AT_LEAST_1", "Bounds", "POSITIVE", "UNIT_OPEN", "check_output_dir", "check_output_file",
-           "describe_os_error", "device_arg", "number_arg", "score_range_arg"]
+__all__ = ["ABSURD", "AT_LEAST_0", "AT_LEAST_1", "Bounds", "POSITIVE", "SEED", "UNIT_OPEN", "check_no_special_files",
+           "check_output_dir", "check_output_file", "check_regular_path", "describe_os_error", "device_arg",
+           "number_arg", "score_range_arg", "special_file_kind"]

@@ -17,6 +17,7 @@ import sys
 import traceback
 
 from paraclip import __version__
+from paraclip.checks import check_no_special_files
 from paraclip.commands.interrupts import received_signal, reset_signals, setup_handlers, signal_self_at
 from paraclip.errors import Interrupted, describe_exception
 
@@ -71,6 +72,7 @@ def _main(argv: list[str] | None) -> int:
         if not getattr(args, "_run", None):
             parser.print_help()
             return 1
+        check_no_special_files(args)  # a FIFO or device as any path would hang the command: refuse it first
         code = int(args._run(args) or 0)
         signum = received_signal()
         if signum is not None and code != 128 + signum:

@@ -7,6 +7,8 @@ import dataclasses
 import json
 import sys
 
+from paraclip.checks import AT_LEAST_0, AT_LEAST_1, Bounds, number_arg
+
 HELP = "mini-world: train a CLIP from scratch, ParaCLIP-fine-tune it and report, offline on CPU"
 
 
@@ -20,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--export-assets", nargs="?", const="assets", metavar="DIR",
                       help="write the shipped assets folder (default ./assets): the seed-0 default models as fp16 "
                            "safetensors, the gallery, pair sets, examples and manifest.json (trains first if needed)")
-    what.add_argument("--sample", type=int, metavar="N",
+    what.add_argument("--sample", type=number_arg(int, Bounds(1, 10_000)), metavar="N",
                       help="print N scenes' captions with their two-step paraphrases (and save images with --out)")
     parser.add_argument("--out", metavar="DIR",
                         help="run folder (default: $PARACLIP_CACHE/miniworld/<preset>); rerun to resume")
     parser.add_argument("--preset", default="default", help="default (the reproduction) or smoke (seconds)")
     parser.add_argument("--seeds", help="comma-separated training seeds (default 0,1,2)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (on a busy machine 1 can be much faster)")
-    parser.add_argument("--llm-captions", type=int, metavar="N",
+    parser.add_argument("--threads", type=number_arg(int, AT_LEAST_1), help="torch CPU threads (on a busy machine 1 can be much faster)")
+    parser.add_argument("--llm-captions", type=number_arg(int, AT_LEAST_0), metavar="N",
                         help="also paraphrase N training captions with the offline LLM and compare (0 = off)")
     parser.add_argument("--ablations", action="store_true",
                         help="also train and score the paper's ablation (each loss term dropped / alone) and fair "
@@ -58,7 +60,7 @@ def _config(args):
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    if args.seeds:
+    if args.seeds is not None:  # an empty list is refused by the config, not taken as the default
         try:
             overrides["seeds"] = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:

@@ -26,6 +26,7 @@ from paraclip.errors import DataError, ParaclipError
 from paraclip.evaluation.base import Evaluator
 from paraclip.evaluation.bootstrap import DEFAULT_N_BOOT, DELTA_COLUMNS, paired_bootstrap
 from paraclip.evaluation.metrics import DEFAULT_MEMORY_BUDGET_MB
+from paraclip.files import atomic_write_text
 from paraclip.registry import Registry
 from paraclip.results import (EvalResult, ResultFileError, load_results, record_result, result_file_name,
                               results_frame, save_results)
@@ -339,8 +340,8 @@ def evaluate_models(
     deltas = compare(results, evaluators, [r.label for r in refs], n_boot=n_boot, seed=seed)
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        table.to_csv(Path(out_dir) / "results.csv", index=False)
-        deltas.to_csv(Path(out_dir) / "deltas.csv", index=False)
+        for name, frame in (("results.csv", table), ("deltas.csv", deltas)):
+            atomic_write_text(Path(out_dir) / name, frame.to_csv(index=False))
     return SuiteOutput(results, table, deltas, skipped, notes)
 
 

@@ -1,12 +1,21 @@
-"""The settings of a mini-world reproduction (a dataclass and its presets) and where runs live."""
+"""The settings of a mini-world reproduction (a dataclass and its presets) and where runs live.
+
+Every field is checked when a config is made (``--set KEY=VALUE``, a preset, Python): its type comes
+from the dataclass annotation, its range or choices from :data:`ALLOWED`, so a bad value stops the
+command at once with the key named, not an hour into a run.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from paraclip.checks import ABSURD, AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, Bounds
 from paraclip.errors import ParaclipError
 from paraclip.files import cache_root
 
@@ -68,8 +77,85 @@ class MiniWorldConfig:
                                 + f" Presets: {', '.join(PRESETS)}.")
         return dataclasses.replace(cls(**PRESETS[name]), **overrides)
 
+    def __post_init__(self) -> None:
+        problems = [problem for f in dataclasses.fields(self)
+                    if (problem := field_problem(f.name, getattr(self, f.name)))]
+        if problems:
+            raise ParaclipError("Invalid mini-world setting: " + "; ".join(problems)
+                                + ". Fix it in --set KEY=VALUE (values are JSON: 800, 1e-3, true, [0,1], \"text\").")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+_STEPS = Bounds(1, 1_000_000)
+_BATCH = Bounds(1, 65_536)
+_COUNT = Bounds(1, 10_000_000)
+_RATE = Bounds(0, 10, low_open=True)
+_DECAY = Bounds(0, 10)
+
+# What each field allows beyond its type: a range (for a list, of each item) or choices. Fields not
+# listed take any value of their type; numbers still stop at ABSURD.
+ALLOWED: dict[str, Bounds | tuple[str, ...] | typing.Callable[[], list[str]]] = {
+    "world_seed": SEED, "n_train": _COUNT, "n_eval": _COUNT, "n_val": _COUNT, "image_size": Bounds(16, 1024),
+    "arch": lambda: sorted(p.stem for p in (Path(__file__).parents[1] / "models" / "configs").glob("*.json")),
+    "seeds": SEED, "baseline_steps": _STEPS, "baseline_batch_size": _BATCH, "baseline_lr": _RATE,
+    "baseline_weight_decay": _DECAY, "paraclip_steps": _STEPS, "paraclip_batch_size": _BATCH, "paraclip_lr": _RATE,
+    "paraclip_weight_decay": _DECAY, "paraclip_loss": lambda: _loss_names(), "stop_candidates": Bounds(1, 1000),
+    "rewriter_seed": SEED, "llm_captions": Bounds(0, 10_000_000), "llm_backend": ("local", "openai"),
+    "llm_paraclip_steps": _STEPS, "llm_paraclip_batch_size": _BATCH, "ablation_steps": _STEPS,
+    "ablation_batch_size": _BATCH, "ablation_seeds": SEED, "n_boot": _COUNT, "threads": Bounds(1, 4096),
+}
+NOT_EMPTY = ("seeds",)  # a reproduction needs at least one training seed
+
+
+def _loss_names() -> list[str]:
+    from paraclip.training.losses import LOSS_PRESETS
+
+    return LOSS_PRESETS.names()
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for field ``name`` (a phrase naming the key), or None."""
+    tp = typing.get_type_hints(MiniWorldConfig)[name]
+    args = typing.get_args(tp)
+    optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
+    if optional:
+        if value is None:
+            return None
+        tp = next(a for a in args if a is not type(None))
+    if typing.get_origin(tp) is list:
+        if not isinstance(value, list):
+            return f"{name} must be a list, e.g. [0, 1] (got {value!r})"
+        if name in NOT_EMPTY and not value:
+            return f"{name} must list at least one value (got [])"
+        return next((f"{name} item {p}" for item in value if (p := _value_problem(name, item, typing.get_args(tp)[0]))),
+                    None)
+    problem = _value_problem(name, value, tp)
+    return f"{name} {problem}" if problem else None
+
+
+def _value_problem(name: str, value: Any, tp: type) -> str | None:
+    type_name = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(tp, tp.__name__)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        return f"must be {type_name} (got {value!r}{f', {type(value).__name__}' if not isinstance(value, str) else ''})"
+    allowed = ALLOWED.get(name)
+    if tp in (int, float):
+        if tp is float and not math.isfinite(value):
+            return f"must be a finite number (got {value})"
+        bounds = allowed if isinstance(allowed, Bounds) else Bounds(-ABSURD, ABSURD)
+        return bounds.problem(value)
+    if allowed is not None and not isinstance(allowed, Bounds):
+        choices = list(allowed()) if callable(allowed) else list(allowed)
+        if value not in choices:
+            from paraclip.registry import suggest
+
+            close = suggest(str(value), choices)
+            return (f"{value!r} is not one of {', '.join(choices)}"
+                    + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return None
 
 
 PRESETS: dict[str, dict[str, Any]] = {

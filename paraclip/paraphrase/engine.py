@@ -342,11 +342,13 @@ def run_paraphrasing(
             raise KeyboardInterrupt
         return summary
     finally:
-        if writer is not None:
-            writer.close()
-        if cache is not None:
-            cache.close()
-        lock.release()
+        try:
+            if writer is not None:
+                writer.close()  # raises again on a full disk: the lock must still be released below
+        finally:
+            if cache is not None:
+                cache.close()
+            lock.release()
 
 
 def paraphrase_captions(captions, backend: Backend, config: ParaphraseConfig | None = None,

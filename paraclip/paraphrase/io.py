@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines
 from paraclip.errors import DataError
-from paraclip.files import atomic_write
+from paraclip.files import atomic_write, naming_errors
 from paraclip.paraphrase.lock import RunLock
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
@@ -321,17 +321,24 @@ class OutputWriter:
         self._last_sync = time.monotonic()
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        self._f.flush()  # in the OS after this: survives kill -9
-        if time.monotonic() - self._last_sync >= self._fsync_every:
-            os.fsync(self._f.fileno())  # on disk: survives a power cut
-            self._last_sync = time.monotonic()
+        with naming_errors(self.path):  # a full disk fails write()/fsync(), whose errors name no file
+            self._f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            self._f.flush()  # in the OS after this: survives kill -9
+            if time.monotonic() - self._last_sync >= self._fsync_every:
+                os.fsync(self._f.fileno())  # on disk: survives a power cut
+                self._last_sync = time.monotonic()
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
+            try:
+                with naming_errors(self.path):
+                    self._f.flush()
+                    os.fsync(self._f.fileno())
+            finally:
+                try:
+                    self._f.close()
+                except OSError:
+                    pass  # the flush above already failed with this file's error; that one is raised
 
 
 def write_records(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:

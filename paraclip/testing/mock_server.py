@@ -5,9 +5,13 @@ step 1 answers ``An image showing <caption>.``, step 2 (a prompt that mentions a
 existing words) answers ``A photo depicting <text>.`` Faults are drawn per request from a
 seeded RNG (latency, 429 with Retry-After, 500, hangs past the client's timeout, garbage
 JSON, verbatim copies, an echo of the whole prompt) or scripted with ``script=["429", "echo",
-...]`` for the next requests; ``replies={"fire hydrant": "A fire truck ..."}`` answers any prompt
-containing a key with its text. Every request body is recorded so tests can check exactly what
-was sent.
+...]`` for the next requests. Scripted-only faults of the reply itself: ``drip`` (one byte every
+``drip_s``), ``cut`` (half the body, then the connection is closed), ``huge`` (a valid reply of
+``huge_bytes``), ``nan_usage`` / ``huge_usage`` (an untrustworthy token count). ``events`` records
+(name, time.monotonic()) for what the server did (``hang``, ``drip started``, ``cut``), so tests
+wait for it and measure against the server's clock. ``replies={"fire hydrant": "A fire truck ..."}``
+answers any prompt containing a key with its text. Every request body is recorded so tests can
+check exactly what was sent.
 
     python -m paraclip.testing.mock_server --port 8000 --latency 0.2 --p429 0.05 --p500 0.02
 """
@@ -39,6 +43,8 @@ class Faults:
     p_garbage: float = 0.0
     p_copy: float = 0.0
     seed: int = 0
+    drip_s: float = 0.5
+    huge_bytes: int = 20_000_000
     script: list[str] = field(default_factory=list)  # forced outcomes for the next requests, consumed in order
     replies: dict[str, str] = field(default_factory=dict)  # prompt substring -> canned answer
 
@@ -91,6 +97,8 @@ class MockChatServer(LocalHTTPServer):
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.counts: Counter = Counter()
+        self.events: list[tuple[str, float]] = []
+        self.event_seen = threading.Condition()
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
@@ -109,6 +117,19 @@ class MockChatServer(LocalHTTPServer):
                 return name
             r -= p
         return "ok"
+
+    def note(self, name: str) -> None:
+        """Record that ``name`` happened now; :meth:`wait_for` wakes up."""
+        with self.event_seen:
+            self.events.append((name, time.monotonic()))
+            self.event_seen.notify_all()
+
+    def wait_for(self, name: str, timeout: float = 10.0, count: int = 1) -> float:
+        """The server-clock time of the ``count``-th event ``name``, waiting up to ``timeout`` s for it."""
+        with self.event_seen:
+            if not self.event_seen.wait_for(lambda: sum(n == name for n, _ in self.events) >= count, timeout):
+                raise TimeoutError(f"the server saw {name!r} fewer than {count} times in {timeout:g} s")
+            return [t for n, t in self.events if n == name][count - 1]
 
     def _handler_class(self):
         server = self
@@ -164,7 +185,8 @@ class MockChatServer(LocalHTTPServer):
                     self._send(500, b'{"error": {"message": "internal error"}}')
                     return
                 if outcome == "hang":
-                    time.sleep(server.faults.hang_s)
+                    server.note("hang")
+                    time.sleep(server.faults.hang_s)  # the fault itself: a server that does not answer
                 if outcome == "garbage":
                     self._send(200, b'{"choices": [{"mess')
                     return
@@ -188,7 +210,43 @@ class MockChatServer(LocalHTTPServer):
                     "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
                               "total_tokens": len(prompt.split()) + len(content.split())},
                 }
-                self._send(200, json.dumps(reply).encode())
+                if outcome == "nan_usage":
+                    reply["usage"]["total_tokens"] = float("nan")  # json.dumps writes NaN, as some servers do
+                elif outcome == "huge_usage":
+                    reply["usage"]["total_tokens"] = 10**30
+                elif outcome == "huge":
+                    reply["choices"][0]["message"]["content"] = "x" * server.faults.huge_bytes
+                payload = json.dumps(reply).encode()
+                if outcome == "drip":
+                    self._drip(payload)
+                elif outcome == "cut":
+                    self._cut(payload)
+                else:
+                    self._send(200, payload)
+
+            def _drip(self, payload: bytes):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                server.note("drip started")
+                try:
+                    for i in range(len(payload)):
+                        self.wfile.write(payload[i:i + 1])
+                        time.sleep(server.faults.drip_s)  # the fault itself: a slow server, not a test wait
+                except (BrokenPipeError, ConnectionResetError):
+                    server.note("drip abandoned by the client")
+                self.close_connection = True
+
+            def _cut(self, payload: bytes):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                server.note("cut")
 
         return Handler
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, UNIT_OPEN, Bounds
+from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, UNIT_OPEN, Bounds
 from paraclip.errors import DataError, ParaclipError
 from paraclip.registry import suggest
 
@@ -115,7 +115,7 @@ class TrainConfig:
     logit_scale: str = _option("learnable", "learnable (from the model's value) or fixed",
                                choices=("learnable", "fixed"))
     # -- run control ----------------------------------------------------------------------
-    seed: int = _option(0, "seed for init, data order and augmentation choices")
+    seed: int = _option(0, "seed for init, data order and augmentation choices", bounds=SEED)
     checkpoint_every: int = _option(500, "steps between resumable checkpoints (0 = end only)", bounds=AT_LEAST_0)
     keep_checkpoints: int = _option(2, "how many step checkpoints to keep", bounds=AT_LEAST_1)
     validate_every: int = _option(0, "steps between validations (0 = only at the end); validation also runs "

@@ -26,7 +26,7 @@ import torch
 
 from paraclip.checks import check_output_dir, describe_os_error
 from paraclip.errors import Interrupted, ParaclipError, WriteError
-from paraclip.files import atomic_write_text
+from paraclip.files import atomic_write_text, naming_errors
 from paraclip.results import library_versions
 from paraclip.training import checkpoint as ckpt_io
 from paraclip.training import distributed as D
@@ -388,7 +388,7 @@ class Trainer:
     def _emit(self, row: dict) -> None:
         if not self.dist.is_main:
             return
-        with open(self.files.metrics, "a", encoding="utf-8") as f:
+        with naming_errors(self.files.metrics), open(self.files.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if self.on_metrics is not None:
             self.on_metrics(dict(row))

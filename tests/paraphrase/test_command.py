@@ -76,7 +76,7 @@ def test_ctrl_c_stops_within_two_seconds_keeping_finished_records(chat_server, t
     child = _start_cli(["paraphrase", str(tmp_path / "c.txt"), "--out", str(out), "--backend", "openai",
                         "--base-url", server.base_url, "--concurrency", "4", "--timeout", "90", "--no-cache"])
     _wait_for_lines(out, 2, child)
-    time.sleep(0.3)  # the other requests are in flight, hanging
+    server.wait_for("hang", timeout=30, count=4)  # all four requests in flight are hanging
     written = out.read_text().count("\n")
     start = time.monotonic()
     child.send_signal(signal.SIGINT)
@@ -88,6 +88,18 @@ def test_ctrl_c_stops_within_two_seconds_keeping_finished_records(chat_server, t
     assert "stopping" in err and "Traceback" not in err
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == written and all(r["status"] == "ok" for r in recs)  # nothing half-done was written
+
+
+def _read_until(child, marker: bytes, timeout: float = 30) -> bytes:
+    """The child's stderr up to and including ``marker`` (read as it comes; no guessed sleep)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        assert time.monotonic() < deadline and child.poll() is None, seen.decode(errors="replace")
+        chunk = os.read(child.stderr.fileno(), 4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    return seen
 
 
 _SLEEPY = textwrap.dedent("""
@@ -123,12 +135,12 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
                         "--no-cache"], code=_SLEEPY)
     _wait_for_lines(out, 2, child)
     child.send_signal(signal.SIGINT)
-    time.sleep(1.0)
-    assert child.poll() is None  # waiting for the generation in flight
+    seen = _read_until(child, b"stopping")  # the first Ctrl-C was handled ...
+    assert child.poll() is None  # ... and the run waits for the generation in flight
     start = time.monotonic()
     child.send_signal(signal.SIGINT)
     code = child.wait(timeout=30)
-    err = child.stderr.read().decode()
+    err = (seen + child.stderr.read()).decode()
     child.stderr.close()
     assert code == 130 and time.monotonic() - start < 1.5
     assert "second Ctrl-C: quitting now" in err and "Traceback" not in err

@@ -133,7 +133,7 @@ def test_stopping_one_run_leaves_another_run_on_the_same_backend_alone(chat_serv
             summaries[name] = run_paraphrasing(captions, tmp_path / f"{name}.jsonl", backend,
                                                _config(tmp_path, use_cache=False), should_stop=should_stop)
 
-        stop_one_of_two(run, stop_after_s=0.5, stopped_join_s=30, other_join_s=120)
+        stop_one_of_two(run, stopped_join_s=30, other_join_s=120)
     assert summaries["stopped"]["stopped"] and not summaries["stopped"]["complete"]
     assert summaries["other"]["complete"] and not summaries["other"]["stopped"] and summaries["other"]["ok"] == 40
     assert len(load_records(tmp_path / "other.jsonl")) == 40

@@ -56,7 +56,7 @@ def test_stopping_one_caller_leaves_the_other_callers_requests_alone(llama):
         request = ChatRequest.from_messages(messages, Sampling(temperature=1.0, top_p=1.0, max_tokens=300))
         results[name] = llama.generate([request], should_stop=stop)[0]
 
-    still_generating = stop_one_of_two(call, stop_after_s=1.0, stopped_join_s=60, other_join_s=300)
+    still_generating = stop_one_of_two(call, stopped_join_s=60, other_join_s=300)
     # the stopped caller is answered while the other one is still generating (the bench measures the latency;
     # timing asserts are too noisy on a shared machine)
     assert results["stopped"].error == CANCELLED and still_generating

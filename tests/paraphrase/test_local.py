@@ -61,13 +61,11 @@ def test_two_steps_end_to_end_with_smollm2(smollm2, tmp_path):
 
 
 def test_stopping_one_caller_ends_only_its_rows(smollm2):
-    import threading
-    import time
-
     from paraclip.paraphrase.backends.base import CANCELLED
 
+    from .stopping import stop_one_of_two
+
     preset = PRESETS.get("paper").with_overrides(max_tokens=400, temperature=1.0, top_p=1.0)
-    flag = threading.Event()
     results = {}
 
     def call(name, stop):
@@ -75,15 +73,7 @@ def test_stopping_one_caller_ends_only_its_rows(smollm2):
         request = ChatRequest.from_messages(messages, preset.sampling, seed=0)
         results[name] = smollm2.generate([request], should_stop=stop)[0]
 
-    threads = [threading.Thread(target=call, args=("stopped", flag.is_set)),
-               threading.Thread(target=call, args=("other", None))]
-    for t in threads:
-        t.start()
-    time.sleep(1.0)
-    flag.set()
-    threads[0].join(60)
-    still_generating = threads[1].is_alive()
-    threads[1].join(300)
+    still_generating = stop_one_of_two(call, stopped_join_s=60, other_join_s=300)
     # the stopped caller is answered while the other one is still generating (the bench measures the latency;
     # timing asserts are too noisy on a shared machine)
     assert results["stopped"].error == CANCELLED and still_generating

@@ -64,3 +64,12 @@ def test_a_create_whose_answer_is_lost_is_found_instead_of_made_twice(fake_opena
 def test_out_of_range_settings_are_refused(options, message):
     with pytest.raises(ParaclipError, match=message.replace("(", r"\(").replace(")", r"\)")):
         OpenAIBatchBackend(base_url="http://127.0.0.1:9/v1", **options)
+
+
+def test_result_lines_with_untrustworthy_usage_keep_the_answer():
+    for tokens in (float("nan"), float("inf"), -3, 10**30):
+        line = {"custom_id": "r-1", "response": {"status_code": 200, "body": {
+            "choices": [{"message": {"content": "A photo of a dog."}}], "usage": {"total_tokens": tokens}}}}
+        custom_id, completion, permanent = OpenAIBatchBackend.parse_result_line(line)
+        assert custom_id == "r-1" and completion.ok and completion.text == "A photo of a dog." and not permanent
+        assert completion.tokens == 0

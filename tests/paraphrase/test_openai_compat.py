@@ -110,3 +110,82 @@ def test_retry_after_parsing():
     assert _retry_after_seconds(None) is None
     assert _retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
     assert _retry_after_seconds("soon") is None
+
+
+# -- replies that cannot be trusted: dripped, cut, flooded, with nonsense usage -------------------------------
+
+def test_timeout_bounds_the_whole_request_against_a_dripping_server(chat_server):
+    server = chat_server(script=["drip"], drip_s=0.2)  # every read succeeds: httpx's per-read timeout never fires
+    with _backend(server, timeout=1.0, max_retries=0) as backend:
+        [out] = backend.generate([_request()])
+        ended = time.monotonic()
+    started = server.wait_for("drip started")
+    assert not out.ok and not out.fatal and "timeout after 1 s (no complete reply by then)" in out.error
+    # the request began before the server's first byte, so this bounds the whole request from above
+    assert ended - started < 1.0 + 1.5
+
+
+def test_a_reply_cut_mid_body_is_a_retried_record_failure_not_an_unreachable_server(chat_server):
+    server = chat_server(script=["cut", "cut"])
+    with _backend(server, max_retries=1) as backend:
+        [out] = backend.generate([_request()])
+    assert not out.ok and not out.fatal and out.attempts == 2
+    assert "the server closed the connection mid-reply (" in out.error and "bytes read)" in out.error
+    assert "cannot connect" not in out.error
+    bytes_read = int(out.error.split("mid-reply (")[1].split()[0])
+    assert bytes_read > 0
+    server.faults.script = ["cut"]
+    with _backend(server, max_retries=2) as backend:
+        [out] = backend.generate([_request()])
+    assert out.ok and out.attempts == 2  # the next try is answered
+
+
+def test_a_huge_reply_is_cut_off_at_the_cap_and_fails_only_its_record(chat_server, monkeypatch):
+    from paraclip.paraphrase.backends import openai_compat
+
+    monkeypatch.setattr(openai_compat, "MAX_REPLY_BYTES", 100_000)
+    server = chat_server(script=["huge", "ok"], huge_bytes=5_000_000)
+    with _backend(server, concurrency=1) as backend:
+        start = time.monotonic()
+        first, second = backend.generate([_request("first caption"), _request("second caption")])
+        elapsed = time.monotonic() - start
+    assert not first.ok and not first.fatal and first.attempts == 1  # not retried: the same flood would follow
+    assert "larger than 100000 bytes" in first.error
+    assert second.ok
+    assert server.counts["huge"] == 1 and elapsed < 10
+
+
+@pytest.mark.parametrize("fault", ["nan_usage", "huge_usage"])
+def test_untrustworthy_usage_is_ignored_with_a_note(chat_server, caplog, fault):
+    server = chat_server(script=[fault])
+    caplog.set_level(logging.WARNING)
+    with _backend(server) as backend:
+        [out] = backend.generate([_request()])
+    assert out.ok and out.tokens == 0 and out.attempts == 1
+    assert "Ignored a token count" in caplog.text
+
+
+def test_believable_tokens():
+    from paraclip.paraphrase.backends.openai_compat import believable_tokens
+
+    assert believable_tokens(42) == 42 and believable_tokens(42.0) == 42 and believable_tokens(None) == 0
+    for bad in (float("nan"), float("inf"), -1, 10**30, "12", True, [3]):
+        assert believable_tokens(bad) == 0
+
+
+def test_a_run_against_a_misbehaving_server_ends_with_each_records_reason(chat_server, tmp_path, monkeypatch):
+    """Through the engine: the cut and the flooded records fail with their reasons, the one with NaN usage
+    succeeds, and the run finishes (concurrency 1, so the script meets the captions in order)."""
+    from paraclip.paraphrase import ParaphraseConfig, load_records, run_paraphrasing
+    from paraclip.paraphrase.backends import openai_compat
+
+    monkeypatch.setattr(openai_compat, "MAX_REPLY_BYTES", 100_000)
+    server = chat_server(script=["cut", "cut", "huge", "nan_usage"], huge_bytes=1_000_000)
+    captions = ["a dog runs on the beach", "two cats sleep on a red sofa", "a man rides a bike on a road"]
+    with _backend(server, concurrency=1, max_retries=1) as backend:
+        summary = run_paraphrasing(captions, tmp_path / "o.jsonl", backend,
+                                   ParaphraseConfig(use_cache=False, cache_path=str(tmp_path / "c.sqlite")))
+    records = sorted(load_records(tmp_path / "o.jsonl"), key=lambda r: r["index"])
+    assert [r["status"] for r in records] == ["failed", "failed", "ok"] and summary["ok"] == 1
+    assert "the server closed the connection mid-reply" in records[0]["error"]
+    assert "larger than 100000 bytes" in records[1]["error"]

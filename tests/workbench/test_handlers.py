@@ -139,22 +139,46 @@ def test_compare_runs_ao_js_by_default_and_shows_n_deltas_and_one_plot_per_group
     assert err[0].startswith("❌") and "pairs" in err[0]
 
 
-def test_compare_stop_ends_the_evaluation_thread_within_seconds(services):
+class _GatedEncoder:
+    """Wraps an encoder: after its first batch of text it sets ``batch_done`` and holds the encoding until
+    ``release`` is set, so a test can press Stop while an evaluation is certainly mid-encoding."""
+
+    def __init__(self, encoder, batch_done, release):
+        self._encoder, self.batch_done, self.release = encoder, batch_done, release
+
+    def __getattr__(self, name):
+        return getattr(self._encoder, name)
+
+    def encode_text(self, texts, batch_size=None, progress=None):
+        def gate(done, total):
+            self.batch_done.set()
+            assert self.release.wait(60), "the test never released the encoder"
+            if callable(progress):
+                progress(done, total)
+
+        return self._encoder.encode_text(texts, batch_size=batch_size, progress=gate)
+
+
+def test_compare_stop_ends_the_evaluation_thread_within_seconds(services, monkeypatch):
     """Stop while STS-B is being encoded (thousands of sentences): the worker thread ends within a
     few seconds, not after the task, and the status says stopped."""
     import threading
     import time
 
+    batch_done, release = threading.Event(), threading.Event()
+    real_get = services.encoders.get
+    monkeypatch.setattr(services.encoders, "get", lambda *key: _GatedEncoder(real_get(*key), batch_done, release))
     models = services.model_labels()
     gen = compare.run_compare(services, {}, models[0], [models[1]], ["STS-B (offline)"], None, "", "10", 0,
                               session_id="stop-test")
-    status = next(gen)[0]
-    deadline = time.monotonic() + 120
-    while "STSB" not in status and time.monotonic() < deadline:
-        status = next(gen)[0]
-    time.sleep(1.0)  # inside the encoding of STS-B's sentences
+    last = None
+    for last in gen:  # each step of the generator waits at most 0.5 s for the worker
+        if batch_done.is_set():
+            break
+    assert batch_done.is_set(), f"the comparison ended before encoding a batch: {last and last[0]}"
     assert services.runs.stop("compare", "stop-test")
     stopped_at = time.monotonic()
+    release.set()
     last = run_to_end(gen)
     assert time.monotonic() - stopped_at < 10
     assert last[0].startswith("⏹ stopped"), last[0]

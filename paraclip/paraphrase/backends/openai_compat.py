@@ -5,8 +5,10 @@ any error, up to 10 tries. Here requests run concurrently (the engine keeps ``co
 in flight) and failures are retried with exponential back-off and jitter, honouring
 ``Retry-After`` on 429/503. The API key is read from an environment variable *name*, or given
 as ``api_key`` (an app's password field); it is never printed, logged, written, or shown in
-``repr``. :meth:`cancel` aborts the requests in flight (see :mod:`.http`), so a stopped run ends
-in well under a second instead of waiting for its slowest request.
+``repr``. ``timeout`` bounds each whole request (a server dripping bytes cannot hold a record
+forever) and a reply is read up to :data:`MAX_REPLY_BYTES`. :meth:`cancel` aborts the requests in
+flight (see :mod:`.http`), so a stopped run ends in well under a second instead of waiting for its
+slowest request.
 
 A hosted app passes ``transport=`` (e.g. :class:`paraclip.netguard.GuardedTransport`, which refuses
 internal addresses) and ``show_bodies=False``: errors then carry the HTTP status and a short
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
+import math
 import os
 import random
 import re
@@ -31,10 +35,16 @@ import httpx
 from paraclip.errors import ParaclipError
 from paraclip.netguard import BlockedAddressError
 from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion, StopCheck, check_number
-from paraclip.paraphrase.backends.http import AbortableClient, RequestAborted
+from paraclip.paraphrase.backends.http import AbortableClient, ReplyCut, ReplyTooLarge, RequestAborted
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524}
+# A chat completion of a caption is a few hundred bytes; 4 MB leaves room for any sane max_tokens while
+# a server sending megabytes of junk (twelve 20 MB replies took 131 s) fails its record quickly.
+MAX_REPLY_BYTES = 4_000_000
+# More tokens than any model's context holds: a larger (or NaN, or negative) usage count is not believed.
+MAX_BELIEVABLE_TOKENS = 10_000_000
+log = logging.getLogger(__name__)
 
 
 class OpenAIAccount(Backend):
@@ -44,7 +54,8 @@ class OpenAIAccount(Backend):
 
     def _open_account(self, model: str, base_url: str | None, api_key_env: str | None, key: str | None,
                       extra_body: dict[str, Any] | None, send_seed: bool, timeout: float, max_connections: int,
-                      transport: httpx.BaseTransport | None = None) -> None:
+                      transport: httpx.BaseTransport | None = None, deadline: float | None = None,
+                      max_reply_bytes: int | None = None) -> None:
         self.model = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_key_env = api_key_env
@@ -54,7 +65,7 @@ class OpenAIAccount(Backend):
         self.send_seed = send_seed
         self._cancel = threading.Event()
         self._client = AbortableClient(auth_headers(self._key), timeout=float(timeout), max_connections=max_connections,
-                                       transport=transport)
+                                       transport=transport, deadline=deadline, max_reply_bytes=max_reply_bytes)
 
     def scrub(self, text: str) -> str:
         """``text`` (from the server) with the key masked."""
@@ -95,7 +106,7 @@ class OpenAICompatibleBackend(OpenAIAccount):
         check_number("timeout", timeout, minimum=0, inclusive=False)
         check_number("max_retries", max_retries, minimum=0, integer=True)
         self._open_account(model, base_url, api_key_env, api_key, extra_body, send_seed, timeout, int(concurrency),
-                           transport)
+                           transport, deadline=float(timeout), max_reply_bytes=MAX_REPLY_BYTES)
         self.url = self.base_url if self.base_url.endswith("/chat/completions") else self.base_url + "/chat/completions"
         self.parallelism = int(concurrency)
         self.timeout = float(timeout)
@@ -139,7 +150,17 @@ class OpenAICompatibleBackend(OpenAIAccount):
             except RequestAborted:
                 return Completion(None, error=CANCELLED, attempts=attempt + 1)
             except httpx.TimeoutException:
-                last_error = f"timeout after {self.timeout:g} s"
+                last_error = f"timeout after {self.timeout:g} s (no complete reply by then)"
+            except ReplyTooLarge as exc:  # the same request would get the same flood: not retried
+                return Completion(None, attempts=attempt + 1, error=(
+                    f"{exc}; stopped reading it. The server at {self.url} sends far more than a chat completion: "
+                    f"check --base-url and max_tokens."))
+            except ReplyCut as exc:
+                connected = True
+                last_error = str(exc)
+            except httpx.RemoteProtocolError:
+                connected = True
+                last_error = "the server closed the connection before replying"
             except httpx.TransportError as exc:
                 if isinstance(exc.__cause__, BlockedAddressError):
                     return Completion(None, attempts=attempt + 1, fatal=True, error=(
@@ -269,8 +290,20 @@ def parse_chat_completion(data: Any, raw: str = "", show_body: bool = True) -> C
     if not isinstance(content, str):
         return f"malformed response: message content is {type(content).__name__}"
     usage = data.get("usage") or {}
-    tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return Completion(content, tokens=int(tokens) if isinstance(tokens, (int, float)) else 0)
+    return Completion(content, tokens=believable_tokens(usage.get("total_tokens") if isinstance(usage, dict) else None))
+
+
+def believable_tokens(count: Any) -> int:
+    """A server's ``total_tokens`` as an int, or 0 when it is missing or not believable (NaN, infinite,
+    negative, beyond :data:`MAX_BELIEVABLE_TOKENS`): usage is untrusted input, it never ends a run."""
+    if count is None:
+        return 0
+    if isinstance(count, (int, float)) and not isinstance(count, bool) and math.isfinite(count) \
+            and 0 <= count <= MAX_BELIEVABLE_TOKENS:
+        return int(count)
+    log.warning("Ignored a token count the server reported (%.40r): not a number between 0 and %d.",
+                count, MAX_BELIEVABLE_TOKENS)
+    return 0
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

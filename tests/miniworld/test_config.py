@@ -1,0 +1,72 @@
+"""MiniWorldConfig checks every field when it is made: types from the annotations, ranges and choices
+from ALLOWED; the CLI turns a bad --set, --seeds or --sample into exit 2 naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from paraclip.cli import main
+from paraclip.errors import ParaclipError
+from paraclip.miniworld.config import ALLOWED, PRESETS, MiniWorldConfig
+
+
+def test_defaults_and_presets_are_valid():
+    for name in PRESETS:
+        MiniWorldConfig.preset(name)
+    assert set(ALLOWED) <= {f.name for f in dataclasses.fields(MiniWorldConfig)}
+
+
+@pytest.mark.parametrize("override, words", [
+    ({"n_train": "abc"}, ("n_train", "an integer", "'abc'")),
+    ({"n_train": -5}, ("n_train", "got -5")),
+    ({"n_eval": 2.5}, ("n_eval", "an integer")),
+    ({"baseline_lr": float("nan")}, ("baseline_lr", "finite")),
+    ({"paraclip_lr": 0}, ("paraclip_lr", "got 0")),
+    ({"baseline_batch_size": 10**12}, ("baseline_batch_size",)),
+    ({"seeds": []}, ("seeds", "at least one")),
+    ({"seeds": [0, "x"]}, ("seeds", "'x'")),
+    ({"seeds": 3}, ("seeds", "a list")),
+    ({"ablation_seeds": [-1]}, ("ablation_seeds", "got -1")),
+    ({"world_seed": 10**30}, ("world_seed",)),
+    ({"arch": "paraclip-mnii"}, ("arch", "did you mean 'paraclip-mini'")),
+    ({"paraclip_loss": "paraclp"}, ("paraclip_loss", "did you mean 'paraclip'")),
+    ({"llm_backend": "openia"}, ("llm_backend", "did you mean 'openai'")),
+    ({"sts": "yes"}, ("sts", "true or false")),
+    ({"threads": 0}, ("threads", "got 0")),
+    ({"llm_model": 5}, ("llm_model", "text")),
+])
+def test_bad_values_name_the_key(override, words):
+    with pytest.raises(ParaclipError) as caught:
+        MiniWorldConfig.preset("smoke", **override)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_good_overrides_pass():
+    cfg = MiniWorldConfig.preset("smoke", baseline_lr=1e-3, seeds=[0, 4294967295], threads=None, llm_model="m",
+                                 llm_backend="openai", paraclip_loss="no-l2", ablation_seeds=[])
+    assert cfg.seeds == [0, 4294967295]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--set", "n_train=-1"], ("n_train", "got -1")),
+    (["--set", "baseline_lr=NaN"], ("baseline_lr", "finite")),
+    (["--set", "n_boot=ten"], ("n_boot", "'ten'")),
+    (["--seeds", ""], ("seeds", "at least one")),
+    (["--seeds", "1,x"], ("--seeds",)),
+    (["--set", "paraclip_los=clip"], ("paraclip_los", "paraclip_loss")),
+])
+def test_cli_refuses_bad_settings_with_exit_2(argv, words, tmp_path, capsys):
+    assert main(["miniworld", "--reproduce", "--out", str(tmp_path / "run"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and all(word in err for word in words), err
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "1e9", "x"])
+def test_sample_count_is_checked(value, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["miniworld", "--sample", value])
+    assert caught.value.code == 2 and "--sample" in capsys.readouterr().err

@@ -4,20 +4,21 @@ from PIL import Image
 from paraclip.features import FeatureCache, encode_images_cached
 
 
-def test_cache_encodes_each_image_once_and_persists(tiny_encoder, tmp_path):
-    calls = []
+def test_cache_encodes_each_image_once_and_persists(tiny_encoder, tmp_path, monkeypatch):
+    encoded = []
+    encode = tiny_encoder.encode_image
+    monkeypatch.setattr(tiny_encoder, "encode_image", lambda images, **kw: (encoded.extend(images), encode(images, **kw))[1])
 
     def load(image_id):
-        calls.append(image_id)
         return Image.new("RGB", (32, 32), (int(image_id) * 40, 0, 0))
 
     cache = FeatureCache.for_encoder(tiny_encoder, tmp_path)
     first = encode_images_cached(tiny_encoder, ["1", "2", "3"], load, cache, batch_size=2)
-    assert calls == ["1", "2", "3"]
+    assert len(encoded) == 3
     again = encode_images_cached(tiny_encoder, ["3", "1", "4"], load, FeatureCache.for_encoder(tiny_encoder, tmp_path))
-    assert calls == ["1", "2", "3", "4"]  # only the new id was encoded; a fresh cache object reads the disk
+    assert len(encoded) == 4 and encoded[-1].getpixel((0, 0)) == (160, 0, 0)  # only the new image was encoded
     torch.testing.assert_close(again[0], first[2], atol=2e-3, rtol=0)  # fp16 storage
-    direct = tiny_encoder.encode_image([load("2")])
+    direct = encode([load("2")])
     torch.testing.assert_close(first[1], direct[0], atol=2e-3, rtol=0)
 
 
@@ -66,9 +67,12 @@ def test_embed_images_reports_unopenable_ids_and_prefetch_changes_nothing(tiny_e
 
     ids = ["1", "bad", "2", "3", "4"]
     seen = []
+    key_of = "file-{}".format  # stands in for a hash of each file: "bad" has one, but does not decode
     threaded, problems = embed_images(tiny_encoder, ids, load, FeatureCache(tmp_path / "a", "m"), batch_size=2,
-                                      progress=lambda done, total: seen.append((done, total)), workers=2)
-    inline, same = embed_images(tiny_encoder, ids, load, FeatureCache(tmp_path / "b", "m"), batch_size=2, workers=0)
+                                      progress=lambda done, total: seen.append((done, total)), workers=2,
+                                      key_of=key_of)
+    inline, same = embed_images(tiny_encoder, ids, load, FeatureCache(tmp_path / "b", "m"), batch_size=2, workers=0,
+                                key_of=key_of)
     assert problems == same == {"bad": "not an image PIL can read"}
     assert threaded.shape == (4, 32) and torch.equal(threaded, inline)
     assert seen == [(2, 5), (4, 5), (5, 5)]

@@ -177,7 +177,9 @@ def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console
             remembered = cache.remembered_ids()
         cached = set(cache.keys())
         available = lambda i: has(i) or remembered.get(i) in cached  # noqa: E731
-        where = f"{where} or the feature cache {cache.dir}"
+        where = (f"{where} or the feature cache {cache.dir}" if cfg.features_from else
+                 f"{where} (the shared feature cache is never searched by image_id: set `images`, or set "
+                 f"`features_from` to a folder where a run with the images cached them)")
     else:
         available = has
     records = check_image_ids(records, available, cfg.data, where, cfg.skip_missing_images, report)

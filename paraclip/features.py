@@ -66,7 +66,7 @@ def file_digest(path: str | os.PathLike) -> str:
     The memo only saves re-reading an unchanged file; the digest itself is of the content."""
     path = Path(path)
     stat = path.stat()
-    memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    memo = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
     with _file_digests_lock:
         known = _file_digests.get(memo)
     if known is None:

@@ -150,3 +150,15 @@ def test_a_damaged_shard_is_noted_and_rebuilt(tiny_encoder, tmp_path, damage):
         rebuilt = encode_images_cached(tiny_encoder, ids, images.__getitem__, FeatureCache(tmp_path / "c", "m"))
     torch.testing.assert_close(rebuilt, fresh, atol=0, rtol=0)
     assert len(list((tmp_path / "c" / "m").glob("*.npy"))) == 1  # the damaged shard is gone, a new one written
+
+
+def test_a_garbage_id_record_is_noted_and_dropped(tmp_path):
+    from paraclip.files import DamagedCacheWarning
+
+    cache = FeatureCache(tmp_path, "m")
+    cache.remember_ids({"a": "file-1", "b": "file-2"})
+    cache.remember_ids({"b": "file-3"})  # the same id with another content: ambiguous
+    (cache.dir / "by-id" / "zz-garbage.json").write_text("[1, 2")
+    with pytest.warns(DamagedCacheWarning, match=r"zz-garbage\.json: damaged cache"):
+        assert cache.remembered_ids() == {"a": "file-1", "b": None}
+    assert not (cache.dir / "by-id" / "zz-garbage.json").exists()

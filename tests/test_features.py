@@ -8,7 +8,12 @@ from paraclip.features import FeatureCache, encode_images_cached
 def test_cache_encodes_each_image_once_and_persists(tiny_encoder, tmp_path, monkeypatch):
     encoded = []
     encode = tiny_encoder.encode_image
-    monkeypatch.setattr(tiny_encoder, "encode_image", lambda images, **kw: (encoded.extend(images), encode(images, **kw))[1])
+
+    def counting(images, **kw):
+        encoded.extend(images)
+        return encode(images, **kw)
+
+    monkeypatch.setattr(tiny_encoder, "encode_image", counting)
 
     def load(image_id):
         return Image.new("RGB", (32, 32), (int(image_id) * 40, 0, 0))

@@ -2,9 +2,10 @@
 
 The key is a SHA-256 of the whole request: the backend's identity (kind, model, base URL and
 extra body fields, or the local model's source and dtype), the messages (the prompt), the
-sampling parameters and the sample number. Only successful completions are stored (the raw text, before post-processing, so
-that a change in cleaning rules applies to cached outputs too). WAL mode lets several
-runs share one cache file.
+sampling parameters and the sample number. Only successful completions are stored (the raw
+text, before post-processing, so that a change in cleaning rules applies to cached outputs
+too). WAL mode lets several runs share one cache file. A damaged file is set aside and the
+cache started afresh (see :class:`RequestCache`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -22,6 +23,15 @@ from typing import IO, Callable, Iterator
 def cache_root() -> Path:
     """``$PARACLIP_CACHE``, else ``~/.cache/paraclip``."""
     return Path(os.environ.get("PARACLIP_CACHE") or Path.home() / ".cache" / "paraclip").expanduser()
+
+
+class DamagedCacheWarning(UserWarning):
+    """A cache file was found damaged (truncated, garbage); it is set aside and rebuilt, never used."""
+
+
+def note_damaged_cache(path: str | os.PathLike, reason: str) -> None:
+    """Say (as a :class:`DamagedCacheWarning`) which cache file is damaged and that it is being rebuilt."""
+    warnings.warn(f"{path}: damaged cache ({reason}); rebuilding it.", DamagedCacheWarning, stacklevel=3)
 
 
 def _new_file_mode() -> int:

@@ -19,8 +19,10 @@ skipped and counted). Files that are missing, empty, truncated or unreadable are
 :attr:`Gallery.problems` and left out; they never stop an evaluation.
 
 Embeddings go through :func:`paraclip.features.embed_images`, so the evaluators and the
-trainer share one on-disk cache keyed by model; a gallery's rows are keyed by image id and
-the file it comes from (:meth:`Gallery.cache_key`), so galleries that reuse ids never collide.
+trainer share one on-disk cache keyed by model; a gallery's rows are keyed by a hash of each
+image file's bytes (:meth:`Gallery.cache_key`), so galleries that reuse ids never collide.
+A webdataset is extracted once into a folder named by a hash of its shards' bytes, so two
+datasets in folders of the same name never share an extraction.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from paraclip.data.images import (
 from paraclip.data.shards import shard_members
 from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
-from paraclip.features import embed_images
-from paraclip.files import atomic_write_text, cache_root
+from paraclip.features import embed_images, file_digest, image_file_key
+from paraclip.files import atomic_write_text, cache_root, note_damaged_cache
 from paraclip.registry import Registry
 
 TUXPAINT_STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
@@ -155,28 +157,20 @@ class Gallery:
         Images that fail to open are recorded in :attr:`problems` and left out of the result.
         """
         todo = [i for i in self.ids if i not in self.problems]
-        keys = [self.cache_key(i) for i in todo]
-        id_of = dict(zip(keys, todo))
-        features, problems = embed_images(encoder, keys, lambda key: self.load_image(id_of[key]), cache,
-                                          batch_size, progress, workers)
-        self.problems.update({id_of[key]: reason for key, reason in problems.items()})
+        features, problems = embed_images(encoder, todo, self.load_image, cache, batch_size, progress, workers,
+                                          key_of=self.cache_key)
+        self.problems.update(problems)
         ids = [i for i in self.ids if i not in self.problems]
         return GalleryFeatures(ids, features)
 
     def cache_key(self, image_id: str) -> str:
-        """The feature-cache key of an image: its id plus a tag of the file it comes from.
+        """The feature-cache key of an image: a hash of its file's bytes (:func:`image_file_key`).
 
-        Ids alone are not unique across galleries (two folders of ``0001.png``), so the key also
-        names the file (resolved path, size, modification time): galleries that share ids never
-        share cached rows, and an image replaced on disk is encoded again.
+        Ids alone are not unique across galleries (two folders of ``0001.png``), nor are paths (a
+        file replaced in place): only the content decides which cached row an image gets.
+        Raises :class:`ImageLoadError` for a missing file.
         """
-        path = self.path_of(image_id)
-        try:
-            stat = path.stat()
-            where = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        except OSError:  # a missing file fails later, when it is loaded, with its own message
-            where = str(path)
-        return f"{image_id}#{hashlib.sha1(where.encode()).hexdigest()[:12]}"
+        return image_file_key(self.path_of(image_id), self.rasterise)
 
     def write_captions(self, path: str | os.PathLike) -> int:
         """Write ``image_id,caption`` rows (one per caption): the input of ``paraclip paraphrase``."""
@@ -321,8 +315,10 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
     """A gallery in CLIP_benchmark's webdataset layout: ``root/{split}/*.tar`` whose samples hold
     an image (webp/png/jpg) and a ``txt`` with one caption per line.
 
-    The images are extracted once to ``extract_to`` (default: under the paraclip cache) so that
-    they can be opened by id; later calls reuse the extraction.
+    The images are extracted once to ``extract_to`` (default: under the paraclip cache, in a folder
+    named by a hash of the shards' bytes) so that they can be opened by id; later calls reuse the
+    extraction while it matches the shards. A damaged extraction (unreadable index, a missing or
+    truncated image) is noted and extracted again.
     """
     root = Path(root).expanduser()
     shards = sorted((root / split).glob("*.tar"), key=lambda p: (len(p.stem), p.stem))
@@ -330,21 +326,53 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
         raise DataError(f"{root}/{split}: no .tar shards (expected CLIP_benchmark's webdataset layout "
                         f"{split}/0.tar, {split}/1.tar, …).")
     name = name or root.name
+    content = hashlib.sha256("|".join(f"{s.name}:{file_digest(s)}" for s in shards).encode()).hexdigest()
     out = Path(extract_to) if extract_to else (
-        cache_root() / "galleries" / name / split)
-    index_file = out / "index.json"
-    if not index_file.exists():
+        cache_root() / "galleries" / f"{_slug(name)}-{content[:20]}" / split)
+    records = _read_extraction(out, content)
+    if records is None:
         records = _extract_wds(shards, out)
-        atomic_write_text(index_file, json.dumps(records))
-    records = json.loads(index_file.read_text())
+        atomic_write_text(out / "index.json", json.dumps({"shards": content, "records": records}))
     ids = [f"{name}/{r['key']}" for r in records]
     return Gallery(name, ids, [r["captions"] for r in records], [out / r["file"] for r in records],
                    source=f"webdataset {root}/{split} ({len(shards)} shards)", rasterise=svg_rasteriser())
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:] or "wds"
+
+
+def _read_extraction(out: Path, content: str) -> list[dict] | None:
+    """The records of an extraction of the shards whose hash is ``content``; None when there is none
+    yet, it is of other shards, or it is damaged (noted)."""
+    index_file = out / "index.json"
+    if not index_file.exists():
+        return None
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        if not isinstance(index, dict) or not isinstance(index.get("records"), list):
+            raise ValueError("not an extraction index")
+        if index.get("shards") != content:
+            return None  # an extraction of other shards (extract_to reused): extract again
+        records = index["records"]
+        for r in records:
+            if not (isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("file"), str)
+                    and isinstance(r.get("captions"), list) and isinstance(r.get("size"), int)):
+                raise ValueError(f"malformed record {str(r)[:80]}")
+            if (out / r["file"]).stat().st_size != r["size"]:
+                raise ValueError(f"{r['file']} has {(out / r['file']).stat().st_size} bytes, not {r['size']}")
+    except FileNotFoundError as exc:
+        note_damaged_cache(index_file, f"extracted file missing: {exc.filename}")
+        return None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        note_damaged_cache(index_file, f"webdataset extraction unreadable: {exc}")
+        return None
+    return records
+
+
 def _extract_wds(shards: Sequence[Path], out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
-    samples: dict[str, dict] = {}  # key -> {"captions": [...], "file": name}, in first-seen order
+    samples: dict[str, dict] = {}  # key -> {"captions": [...], "file": name, "size": bytes}, in first-seen order
     for key, member in shard_members(shards):
         sample = samples.setdefault(key, {})
         if member.ext == "txt":
@@ -352,8 +380,9 @@ def _extract_wds(shards: Sequence[Path], out: Path) -> list[dict]:
             sample["captions"] = [c.strip() for c in text.splitlines() if c.strip()]
         elif f".{member.ext}" in IMAGE_SUFFIXES:
             target = out / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.{member.ext}"
-            target.write_bytes(member.read())
-            sample["file"] = target.name
+            data = member.read()
+            target.write_bytes(data)
+            sample["file"], sample["size"] = target.name, len(data)
     records = [{"key": k, **s} for k, s in samples.items() if "file" in s and s.get("captions")]
     if not records:
         raise DataError(f"{shards[0].parent}: the shards hold no (image, txt) samples.")

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from paraclip.errors import DataError
-from paraclip.files import atomic_write, cache_root
+from paraclip.files import atomic_write, cache_root, note_damaged_cache
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg")
 SVG_RASTER_SIZE = 320  # px, longest side; CLIP preprocessing resizes to 224 anyway
@@ -86,13 +86,26 @@ def default_raster_cache() -> Path:
     return cache_root() / "svg-raster"
 
 
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+
 def _rasterised_png(svg: bytes, rasterise: Rasteriser, cache: Path | None) -> bytes:
-    """Rasterise once; keep the PNG under the cache (keyed by the document) so each model does not pay again."""
+    """Rasterise once; keep the PNG under the cache so each model does not pay again.
+
+    Keyed by the document's bytes, the raster size and the rasteriser (cairosvg and rsvg-convert
+    draw differently). A cached PNG that is not whole (truncated, garbage) is noted and redrawn."""
     if cache is None:
         return rasterise(svg, SVG_RASTER_SIZE)
-    target = cache / f"{hashlib.sha1(svg + f'|{SVG_RASTER_SIZE}'.encode()).hexdigest()}.png"
-    if target.exists():
-        return target.read_bytes()
+    tag = f"|{SVG_RASTER_SIZE}|{getattr(rasterise, '__name__', rasterise)}".encode()
+    target = cache / f"{hashlib.sha256(svg + tag).hexdigest()}.png"
+    try:
+        png = target.read_bytes()
+    except FileNotFoundError:
+        png = None
+    if png is not None:
+        if png.startswith(PNG_START) and png.endswith(PNG_END):
+            return png
+        note_damaged_cache(target, "cached SVG raster is not a whole PNG")
     png = rasterise(svg, SVG_RASTER_SIZE)
     atomic_write(target, lambda f: f.write(png), binary=True)
     return png

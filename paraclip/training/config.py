@@ -77,10 +77,11 @@ class TrainConfig:
                                "as `paraclip paraphrase` writes")
     images: str | None = _option(None, "images: a folder (files named by image_id), a CSV/JSONL with image_id + "
                                  "path columns, or webdataset .tar shards; not needed when every image's features "
-                                 "are already cached")
+                                 "are already in the `features_from` folder")
     features_from: str | None = _option(None, "root folder of the image-feature cache (default: "
-                                        "$PARACLIP_CACHE/image-features); rows are keyed by model and image_id, so "
-                                        "give each image set that reuses another's ids its own folder")
+                                        "$PARACLIP_CACHE/image-features); rows are keyed by model and image content; a "
+                                        "run given no `images` finds features by image_id only in a folder named "
+                                        "here, as earlier runs with the images recorded them")
     val_data: str | None = _option(None, "held-out paraphrase JSONL for validation losses / AO@10 (optional)")
     val_split: float = _option(0.0, "fraction of images held out of `data` for validation when `val_data` is not "
                                "given (0 = none)", bounds=UNIT_OPEN)

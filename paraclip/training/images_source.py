@@ -12,6 +12,12 @@
 The step calls ``source.for_step(step, plan)``; held-out validation calls
 ``source.encode(rows, encoder)``. :func:`prepare_images` joins records to images, fills the
 feature cache or decodes pixels, drops (or reports) unreadable images, and picks the strategy.
+
+Cached features are found by each image's content (a hash of its file's bytes, or of its pixels
+for images given in memory), never by its id: another dataset, or another app visitor, that
+uses the same ids for other images gets its own features. Only an image the run is not given
+is looked up by id, in the record of ids that earlier runs kept in a ``features_from`` folder
+the user named.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import numpy as np
 import torch
 
 from paraclip.errors import DataError
-from paraclip.features import FeatureCache, default_cache_root
+from paraclip.data.images import svg_rasteriser
+from paraclip.data.shards import ShardMember
+from paraclip.features import FeatureCache, bytes_key, default_cache_root, image_file_key, keys_by_pixels
 from paraclip.training import distributed as D
 from paraclip.training.config import TrainConfig
 from paraclip.training.data import (
@@ -122,16 +130,34 @@ class PreparedImages:
     val_image_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def image_loader(images: ImageInput | None, spec: str | None) -> tuple[Callable | None, Callable[[str], bool], str]:
-    """(load(id), has(id), description) from images given in memory, else the ``images`` setting."""
+def image_loader(images: ImageInput | None,
+                 spec: str | None) -> tuple[Callable | None, Callable[[str], bool], str, Callable[[str], str] | None]:
+    """(load(id), has(id), description, key_of(id)) from images given in memory, else the ``images``
+    setting; ``key_of`` gives an image's feature-cache key, from its content."""
     if images is not None:
         if isinstance(images, Mapping):
-            return images.__getitem__, images.__contains__, "images given in memory"
-        return images, (lambda _id: True), "image loader given in memory"
+            return images.__getitem__, images.__contains__, "images given in memory", keys_by_pixels(
+                images.__getitem__)
+        return images, (lambda _id: True), "image loader given in memory", keys_by_pixels(images)
     if spec:
         index = ImageIndex.from_spec(spec)
-        return index.load, index.__contains__, index.source
-    return None, (lambda _id: False), "no image source"
+        return index.load, index.__contains__, index.source, _file_keys(index)
+    return None, (lambda _id: False), "no image source", None
+
+
+def _file_keys(index: ImageIndex) -> Callable[[str], str]:
+    rasterise: list = []  # looked up on the first SVG
+
+    def key_of(image_id: str) -> str:
+        loc = index.locations[image_id]
+        name = str(getattr(loc, "name", loc))
+        if name.lower().endswith(".svg") and not rasterise:
+            rasterise.append(svg_rasteriser())
+        if isinstance(loc, ShardMember):
+            return bytes_key(loc.read(), name, rasterise[0] if rasterise else None)
+        return image_file_key(loc, rasterise[0] if rasterise else None)
+
+    return key_of
 
 
 def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console, records: list[Record],
@@ -142,13 +168,18 @@ def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console
     ``needed`` is false when neither the loss nor held-out validation looks at images."""
     if not needed:
         return PreparedImages(records, heldout)
-    load, has, where = image_loader(images, cfg.images)
+    load, has, where, key_of = image_loader(images, cfg.images)
     cache = None
+    remembered: dict[str, str | None] = {}
     if cfg.freeze_image:
         cache = FeatureCache.for_encoder(encoder, cfg.features_from or default_cache_root())
-        cached = set(cache.ids())
-        available = lambda i: i in cached or has(i)  # noqa: E731
-        where = f"{where} or the feature cache {cache.dir}"
+        if cfg.features_from:  # never from the shared default cache, where ids of other people's images live
+            remembered = cache.remembered_ids()
+        cached = set(cache.keys())
+        available = lambda i: has(i) or remembered.get(i) in cached  # noqa: E731
+        where = (f"{where} or the feature cache {cache.dir}" if cfg.features_from else
+                 f"{where} (the shared feature cache is never searched by image_id: set `images`, or set "
+                 f"`features_from` to a folder where a run with the images cached them)")
     else:
         available = has
     records = check_image_ids(records, available, cfg.data, where, cfg.skip_missing_images, report)
@@ -157,9 +188,15 @@ def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console
                                   DataReport(str(cfg.val_data or cfg.data)))
     ids = list(dict.fromkeys([r.image_id for r in records] + [r.image_id for r in heldout]))
     store = None
+    keys: dict[str, str] = {}
     if cache is not None:
-        bad = _fill_feature_cache(cfg, encoder, cache, ids, load, console) if dist.is_main else []
-        bad = D.broadcast_object(bad, dist)
+        bad: list[tuple[str, str]] = []
+        if dist.is_main:
+            keys, bad = _content_keys(ids, has, key_of, remembered)
+            bad += _fill_feature_cache(cfg, encoder, cache, keys, load, console)
+            if cfg.features_from:
+                cache.remember_ids({i: k for i, k in keys.items() if has(i) and remembered.get(i) != k})
+        keys, bad = D.broadcast_object((keys, bad), dist)
     else:
         store, bad = _decode_pixels(cfg, encoder, ids, load, console)
     if bad:
@@ -173,7 +210,7 @@ def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console
     val_rows = np.array([row_of[r.image_id] for r in heldout], dtype=np.int64)
     if cache is not None:
         # re-open: other processes' views of the cache predate the shards the main process wrote
-        feats = FeatureCache(cache.dir.parent, cache.dir.name).get(ids)
+        feats = FeatureCache(cache.dir.parent, cache.dir.name).get([keys[i] for i in ids])
         source: ImageSource = CachedFeatures(feats.to(dist.device, torch.float16), rows)
     elif store is not None:
         source = PixelsInMemory(store, rows, dist.device)
@@ -182,35 +219,50 @@ def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console
     return PreparedImages(records, heldout, source, len(ids), val_rows)
 
 
-def _fill_feature_cache(cfg: TrainConfig, encoder, cache: FeatureCache, ids: list[str], load,
+def _content_keys(ids: list[str], has, key_of, remembered: dict[str, str | None]
+                  ) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Each image's feature-cache key: from its content when the run has the image, else as remembered."""
+    keys: dict[str, str] = {}
+    bad: list[tuple[str, str]] = []
+    for image_id in ids:
+        try:
+            keys[image_id] = key_of(image_id) if key_of is not None and has(image_id) else remembered[image_id]
+        except UNREADABLE as exc:
+            bad.append((image_id, f"{type(exc).__name__}: {exc}"))
+    return keys, bad
+
+
+def _fill_feature_cache(cfg: TrainConfig, encoder, cache: FeatureCache, keys: dict[str, str], load,
                         console: Console) -> list[tuple[str, str]]:
     """Encode images not yet cached with the frozen tower; returns unreadable (id, reason) pairs."""
-    todo = cache.missing(ids)
+    todo = list(dict.fromkeys(cache.missing(keys.values())))
     if not todo:
-        console.say(f"image features: all {len(ids)} cached in {cache.dir}")
+        console.say(f"image features: all {len(keys)} cached in {cache.dir}")
         return []
+    id_of = {key: image_id for image_id, key in keys.items()}
     if load is None:
-        raise DataError(f"{len(todo)} images have no cached features in {cache.dir} (e.g. {todo[:3]}) and no "
-                        f"`images` source is set. Set `images` to the image folder / CSV / JSONL.")
+        raise DataError(f"{len(todo)} images have no cached features in {cache.dir} (e.g. "
+                        f"{[id_of[k] for k in todo[:3]]}) and no `images` source is set. Set `images` to the "
+                        f"image folder / CSV / JSONL.")
     console.say(f"image features: encoding {len(todo)} images with the frozen image tower into {cache.dir}")
-    bad: list[tuple[str, str]] = []
+    failed: dict[str, str] = {}
     bar = console.progress_bar(len(todo), "image features", "img")
     bs = cfg.feature_batch_size
     for start in range(0, len(todo), bs):
         chunk, images = [], []
-        for image_id in todo[start:start + bs]:
+        for key in todo[start:start + bs]:
             try:
-                images.append(load(image_id))
-                chunk.append(image_id)
+                images.append(load(id_of[key]))
+                chunk.append(key)
             except UNREADABLE as exc:
-                bad.append((image_id, f"{type(exc).__name__}: {exc}"))
+                failed[key] = f"{type(exc).__name__}: {exc}"
         if chunk:
             cache.put(chunk, encoder.encode_image(images, progress=False))
         if bar is not None:
             bar.update(len(todo[start:start + bs]))
     if bar is not None:
         bar.close()
-    return bad
+    return [(image_id, failed[key]) for image_id, key in keys.items() if key in failed]
 
 
 def _decode_pixels(cfg: TrainConfig, encoder, ids: list[str], load,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -192,3 +193,67 @@ def test_tuxpaint_gallery(tux, tiny_encoder, tmp_path):
         assert svgs and tux.load_image(svgs[0]).mode == "RGB"
     else:
         assert not svgs and tux.skipped_counts()
+
+
+def _write_wds(root: Path, captions: list[str], colours: list[tuple[int, int, int]]) -> Path:
+    (root / "test").mkdir(parents=True)
+    with tarfile.open(root / "test" / "0.tar", "w") as tar:
+        for n, (caption, colour) in enumerate(zip(captions, colours)):
+            for name, data in [(f"{n:04d}.png", _encoded(Image.new("RGB", (8, 8), colour))),
+                               (f"{n:04d}.txt", caption.encode())]:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return root
+
+
+def test_two_webdatasets_in_folders_of_the_same_name_keep_their_own_images_and_captions(tmp_path):
+    first = _write_wds(tmp_path / "one" / "wds", ["a red dot", "a green dot"], [(255, 0, 0), (0, 255, 0)])
+    second = _write_wds(tmp_path / "two" / "wds", ["a blue dot", "a black dot"], [(0, 0, 255), (0, 0, 0)])
+    a, b = load_gallery(first), load_gallery(second)  # both extracted under the default cache
+    assert a.ids == b.ids == ["wds/0000", "wds/0001"]
+    assert a.captions == [["a red dot"], ["a green dot"]] and b.captions == [["a blue dot"], ["a black dot"]]
+    assert b.load_image("wds/0000").getpixel((4, 4)) == (0, 0, 255)
+    assert a.load_image("wds/0000").getpixel((4, 4)) == (255, 0, 0)
+    # a shard rewritten in place is extracted again, not served from the old extraction
+    shutil.rmtree(first)
+    _write_wds(first, ["a white dot", "a gray dot"], [(255, 255, 255), (128, 128, 128)])
+    assert load_gallery(first).captions == [["a white dot"], ["a gray dot"]]
+
+
+def _garbage_index(out: Path):
+    (out / "index.json").write_text("[{\"key\": ")
+
+
+def _missing_image(out: Path):
+    next(out.glob("*.png")).unlink()
+
+
+def _truncated_image(out: Path):
+    png = next(out.glob("*.png"))
+    png.write_bytes(png.read_bytes()[:10])
+
+
+@pytest.mark.parametrize("damage", [_garbage_index, _missing_image, _truncated_image])
+def test_a_damaged_webdataset_extraction_is_noted_and_extracted_again(tmp_path, damage):
+    from paraclip.files import DamagedCacheWarning
+
+    root = _write_wds(tmp_path / "wds", ["a cyan dot", "a pink dot"], [(0, 255, 255), (255, 128, 128)])
+    fresh = wds_gallery(root, extract_to=tmp_path / "fresh")
+    wds_gallery(root, extract_to=tmp_path / "out")
+    damage(tmp_path / "out")
+    with pytest.warns(DamagedCacheWarning, match=r"index\.json: damaged cache .*rebuilding"):
+        rebuilt = wds_gallery(root, extract_to=tmp_path / "out")
+    assert rebuilt.ids == fresh.ids and rebuilt.captions == fresh.captions
+    for image_id in fresh.ids:
+        assert rebuilt.path_of(image_id).read_bytes() == fresh.path_of(image_id).read_bytes()
+    assert wds_gallery(root, extract_to=tmp_path / "out").captions == fresh.captions  # and now reused quietly
+
+
+def test_a_gallerys_cache_key_is_its_files_content(image_folder, tmp_path):
+    gallery = folder_gallery(image_folder)
+    copy = tmp_path / "copy"
+    shutil.copytree(image_folder, copy)
+    moved = folder_gallery(copy)
+    assert gallery.cache_key("gray.png") == moved.cache_key("gray.png")  # same bytes elsewhere: same rows
+    assert gallery.cache_key("gray.png") != gallery.cache_key("gray16.png")

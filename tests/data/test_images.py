@@ -136,3 +136,36 @@ def test_index_reads_svg_and_folder_error_lists_the_suffixes(tmp_path, image_fol
             index.load("drawing")
     else:
         assert index.load("drawing").size == (320, 160)
+
+
+def _flat_rasteriser(colour):
+    """A stand-in rasteriser that draws the whole canvas in one colour, and counts its calls."""
+    import io
+
+    def draw(svg: bytes, size: int) -> bytes:
+        draw.calls += 1
+        buf = io.BytesIO()
+        Image.new("RGB", (size, size), colour).save(buf, format="PNG")
+        return buf.getvalue()
+
+    draw.calls = 0
+    return draw
+
+
+def test_svg_raster_cache_is_keyed_by_rasteriser_and_a_damaged_raster_is_redrawn(image_folder, tmp_path):
+    from paraclip.files import DamagedCacheWarning
+
+    cache = tmp_path / "raster"
+    red, blue = _flat_rasteriser((255, 0, 0)), _flat_rasteriser((0, 0, 255))
+    blue.__name__ = "other_rasteriser"
+    assert open_image(image_folder / "drawing.svg", red, cache).getpixel((3, 3)) == (255, 0, 0)
+    assert open_image(image_folder / "drawing.svg", red, cache).getpixel((3, 3)) == (255, 0, 0)
+    assert red.calls == 1
+    # another rasteriser draws the same document differently: its own raster, not the first one's
+    assert open_image(image_folder / "drawing.svg", blue, cache).getpixel((3, 3)) == (0, 0, 255)
+    for raster in cache.glob("*.png"):
+        raster.write_bytes(raster.read_bytes()[:30])  # truncated
+    with pytest.warns(DamagedCacheWarning, match=r"\.png: damaged cache .*rebuilding"):
+        redrawn = open_image(image_folder / "drawing.svg", red, cache)
+    assert redrawn.getpixel((3, 3)) == (255, 0, 0) and red.calls == 2
+    assert open_image(image_folder / "drawing.svg", red, cache).getpixel((3, 3)) == (255, 0, 0) and red.calls == 2

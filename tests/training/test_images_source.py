@@ -70,3 +70,61 @@ def test_an_unreadable_image_is_skipped_and_counted_in_every_source(world, tmp_p
     assert report.skipped == {"image unreadable": 1} and prepared.n_images == 31
     assert prepared.source.store.pixels.shape[0] == 31  # the pixel rows follow the kept images
     assert np.all(prepared.source.image_rows < 31)
+
+
+def _other_images_same_ids(world, root):
+    """A second world with the same image ids (and records) but other images: each one inverted."""
+    from PIL import Image, ImageOps
+
+    other = {"images": root / "images", "data": world["data"], "root": root}
+    other["images"].mkdir(parents=True)
+    for png in sorted(world["images"].glob("*.png")):
+        ImageOps.invert(Image.open(png).convert("RGB")).save(other["images"] / png.name)
+    return other
+
+
+def _expected(world, prepared, encoder):
+    index = ImageIndex.from_spec(world["images"])
+    ids = [r.image_id for r in prepared.records]
+    return torch.nn.functional.normalize(encoder.encode_image([index.load(i) for i in ids], progress=False), dim=-1)
+
+
+def _features(prepared):
+    return prepared.source.encode(torch.as_tensor(prepared.source.image_rows), None)
+
+
+def test_a_visitor_with_the_same_ids_and_other_images_is_not_served_the_first_ones_features(world, tmp_path,
+                                                                                            tiny_encoder):
+    # the app's case: everyone shares the default cache, and example ids are predictable
+    first, _, _ = _prepare(world, tmp_path / "first", tiny_encoder, features_from=None)
+    visitor = _other_images_same_ids(world, tmp_path / "visitor")
+    second, _, _ = _prepare(visitor, tmp_path / "second", tiny_encoder, features_from=None)
+    torch.testing.assert_close(_features(first), _expected(world, first, tiny_encoder), atol=3e-3, rtol=0)
+    torch.testing.assert_close(_features(second), _expected(visitor, second, tiny_encoder), atol=3e-3, rtol=0)
+    assert not torch.allclose(_features(first), _features(second), atol=1e-2)
+    # and a run given no images is never served features by id from the shared cache
+    with pytest.raises(DataError, match="img0000"):
+        _prepare(world, tmp_path / "third", tiny_encoder, features_from=None, images=None)
+
+
+def test_a_run_without_images_uses_the_ids_recorded_in_its_own_features_folder(world, tmp_path, tiny_encoder):
+    with_images, _, _ = _prepare(world, tmp_path / "a", tiny_encoder)
+    from_features, _, _ = _prepare(world, tmp_path / "b", tiny_encoder, images=None)
+    torch.testing.assert_close(_features(from_features), _features(with_images), atol=0, rtol=0)
+    # the same ids recorded with other images in that folder: ambiguous, so not used
+    visitor = _other_images_same_ids(world, tmp_path / "visitor")
+    _prepare(visitor, tmp_path / "c", tiny_encoder, features_from=str(world["root"] / "features"))
+    with pytest.raises(DataError, match="img0000"):
+        _prepare(world, tmp_path / "d", tiny_encoder, images=None)
+
+
+def test_a_damaged_feature_shard_is_rebuilt_for_training(world, tmp_path, tiny_encoder):
+    from paraclip.files import DamagedCacheWarning
+
+    fresh, _, _ = _prepare(world, tmp_path / "a", tiny_encoder, features_from=str(tmp_path / "fresh"))
+    _prepare(world, tmp_path / "b", tiny_encoder)
+    for npy in (world["root"] / "features").rglob("*.npy"):
+        npy.write_bytes(npy.read_bytes()[:100])
+    with pytest.warns(DamagedCacheWarning, match="rebuilding"):
+        rebuilt, _, _ = _prepare(world, tmp_path / "c", tiny_encoder)
+    torch.testing.assert_close(_features(rebuilt), _features(fresh), atol=0, rtol=0)

@@ -97,7 +97,6 @@ class _Stopped(Exception):
 
 def run(args: argparse.Namespace) -> int:
     from paraclip.checks import check_output_dir, check_output_file
-    from paraclip.commands.interrupts import GracefulInterrupt, signal_self_at
     from paraclip.data.galleries import load_gallery
     from paraclip.errors import ParaclipError
     from paraclip.runlock import RunLock
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from paraclip.data.galleries import load_gallery
+    from paraclip.commands.interrupts import GracefulInterrupt, signal_self_at
     from paraclip.evaluation.suite import SuiteData, build_evaluators, evaluate_models, format_deltas, format_table
 
     models = _models(args)

@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sts-dir", default=None, help="STS data folder (see `paraclip sts --help`)")
     parser.add_argument("--score-range", type=score_range_arg, default=None, metavar="LOW,HIGH",
                         help="gold-score scale of custom STS task files (default 0,5, the SemEval scale)")
+    parser.add_argument("--dataset", default=None,
+                        help="zeroshot-classification images: a folder with one sub-folder per class (optional "
+                             "classnames.txt), a CLIP_benchmark webdataset folder, tuxpaint, miniworld-shape/-colour/"
+                             "-count (offline), or imagenet1k, cifar10, cifar100, wds_vtab-… (online)")
+    parser.add_argument("--templates", default=None, metavar="FILE",
+                        help="zeroshot-classification prompts, one per line with {c} for the class name (default: "
+                             "the dataset's own, else open_clip's 80 ImageNet templates)")
     parser.add_argument("--k", type=_int_list, default=(10,), help="k values for AO@k / JS@k (default: 10, as the paper)")
     parser.add_argument("--recall-k", type=_int_list, default=(1, 5, 10), help="k values for R@k (default: 1,5,10)")
     parser.add_argument("--bootstrap", type=number_arg(int, AT_LEAST_1), default=1000,
@@ -109,11 +116,14 @@ def run(args: argparse.Namespace) -> int:
     data = SuiteData(gallery=args.gallery, captions_file=args.captions, gallery_limit=args.gallery_limit,
                      pairs=args.pairs, paraphrase_field=args.paraphrase_field, aro_dir=args.aro_dir,
                      sts_dir=args.sts_dir, ks=args.k, recall_ks=args.recall_k, memory_budget_mb=args.memory_mb,
-                     sts_score_range=args.score_range)
+                     sts_score_range=args.score_range, dataset=args.dataset, templates=args.templates)
     evaluators = build_evaluators(tasks, data)  # all data problems surface before a model is loaded
     gallery = data.loaded_gallery()  # None when no task needed one
     if gallery is not None:
         print(gallery.summary())
+    for ev in evaluators:
+        if hasattr(ev, "dataset"):
+            print(ev.dataset.summary())
     for note in dict.fromkeys(note for ev in evaluators for note in ev.data_notes):
         print(f"note: {note}")
     print(f"{len(models)} model(s) × {len(evaluators)} task(s): {', '.join(ev.name for ev in evaluators)}")

@@ -44,7 +44,7 @@ def load_checkpoint_model(path: str | os.PathLike):
     if model_cfg is None:
         raise ModelLoadError(f"{path}: architecture {arch!r} is not known to open_clip here.")
     with _quiet_random_init():
-        model = open_clip.create_model(arch, pretrained=None, device="cpu")
+        model = open_clip.create_model(arch, pretrained=None, device="cpu", pretrained_text=False)
     state = ckpt.get("state_dict", ckpt)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     try:

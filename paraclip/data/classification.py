@@ -273,7 +273,7 @@ MINIWORLD_TEMPLATES = {
 COUNT_CLASSNAMES = ("one object", "two objects", "three objects")
 
 
-def miniworld_dataset(attribute: str, per_class: int = 20, seed: int = 0, image_size: int = 64,
+def miniworld_dataset(attribute: str, per_class: int = 50, seed: int = 0, image_size: int = 64,
                       out: str | os.PathLike | None = None) -> ClassificationSet:
     """Rendered scenes of one object group, ``per_class`` per value of ``attribute``; the other
     attributes are drawn at random (a pure function of the arguments; PNGs cached under ``out``)."""
@@ -322,7 +322,7 @@ def load_classification_dataset(spec: str | os.PathLike, split: str = "test") ->
     text = str(spec).strip()
     path = Path(text).expanduser()
     if path.is_dir():
-        if (path / CLASSNAMES_FILE).is_file() and any(path.glob("*/*.tar")):
+        if any(path.glob("*/*.tar")):  # webdataset shards (wds_dataset says so if classnames.txt is missing)
             return wds_dataset(path, split if (path / split).is_dir() else next(path.glob("*/*.tar")).parent.name)
         return folder_dataset(path)
     lowered = text.lower()

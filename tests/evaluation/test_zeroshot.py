@@ -309,3 +309,13 @@ def test_parity_with_clip_benchmark(class_folder, monkeypatch):
     theirs = zsc.evaluate(encoder.model, loader, encoder.tokenizer, ds.classnames, templates, "cpu", amp=False)
     for name in ("acc1", "acc5", "mean_per_class_recall"):
         assert ours[name] / 100 == pytest.approx(theirs[name], abs=1e-6), name
+
+
+def test_a_dataset_adds_the_task_to_the_default_tasks():
+    import argparse
+
+    from paraclip.commands.evaluate import _default_tasks
+
+    base = dict(pairs=None, aro_dir=None, sts_dir="x", dataset=None)
+    assert "zeroshot-classification" not in _default_tasks(argparse.Namespace(**base))
+    assert "zeroshot-classification" in _default_tasks(argparse.Namespace(**{**base, "dataset": "miniworld-shape"}))

@@ -60,11 +60,14 @@ def _as_models(models: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
 
 def robustness_sweep(models: Mapping[str, Any] | Sequence[Any], query: str, paraphrases: Sequence[str], gallery,
                      ks: Sequence[int] = (10,), feature_cache=None,
-                     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> RobustnessSweep:
+                     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+                     features: Mapping[str, Any] | None = None) -> RobustnessSweep:
     """Compare each paraphrase's top-k list with the query's, per model (see the module docstring).
 
     ``models``: encoders (labelled by their ``name``) or a dict ``{label: encoder}``; ``gallery``: a
-    :class:`~paraclip.data.galleries.Gallery`. Exact duplicates of the query are dropped.
+    :class:`~paraclip.data.galleries.Gallery`. ``features`` may hold a model's gallery embeddings
+    already computed (``{label: object with .ids and .features}``, e.g. a
+    :class:`~paraclip.data.galleries.GalleryFeatures`). Exact duplicates of the query are dropped.
     """
     import pandas as pd
 
@@ -75,10 +78,10 @@ def robustness_sweep(models: Mapping[str, Any] | Sequence[Any], query: str, para
     named = _as_models(models)
     rows, summary, stable, topk = [], [], {}, {}
     for label, encoder in named.items():
-        feats = gallery.embed(encoder, cache=feature_cache)
+        feats = (features or {}).get(label) or gallery.embed(encoder, cache=feature_cache)
         if len(feats.ids) < ks[-1]:
             raise DataError(f"k={ks[-1]} is larger than the {len(feats.ids)} usable images of gallery "
-                            f"{gallery.name}; use a smaller k or a larger gallery.")
+                            f"{getattr(gallery, 'name', '')}; use a smaller k or a larger gallery.")
         texts = encoder.encode_text([query, *kept])
         found = gallery_search(texts, feats.features, ks[-1], memory_budget_mb=memory_budget_mb).topk
         lists = np.asarray(found)

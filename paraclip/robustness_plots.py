@@ -24,7 +24,7 @@ def robustness_figure(per_paraphrase, metric: str | None = None, title: str | No
         return empty_figure(f"Missing column(s): {', '.join(absent)}.", title or "Robustness to paraphrasing")
     metrics = list(dict.fromkeys(per_paraphrase["metric"].astype(str)))
     metric = metric or next((m for m in metrics if m.startswith("AO@")), metrics[0])
-    title = title or f"Robustness to paraphrasing: {metric} of each paraphrase's top-k vs the query's"
+    title = title or f"{metric} of each paraphrase's top-k vs the query's"
     rows = per_paraphrase[per_paraphrase["metric"].astype(str) == metric]
     if rows.empty:
         return empty_figure(f"No {metric} in this sweep (it has {', '.join(metrics)}).", title)

@@ -20,7 +20,7 @@ def _table():
 
 def test_figure_has_dots_mean_and_worst_per_model():
     fig = robustness_figure(_table())
-    assert fig.layout.height == HEIGHT and "AO@10" in fig.layout.title.text
+    assert fig.layout.height == HEIGHT and fig.layout.title.text.startswith("AO@10 of each paraphrase")
     worst = [t for t in fig.data if t.name == "worst"]
     assert [list(t.y) for t in worst] == [[40.0], [85.0]] and list(worst[0].hovertext) == ["p2"]
     means = [t.y[0] for t in fig.data if t.name == "mean"]

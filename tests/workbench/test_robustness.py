@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+import pytest
 
 from workbench import robustness
+
+from .browser import needs_chromium, open_tab, shot
 
 
 def test_sweep_over_both_explore_models(services):
@@ -25,3 +28,25 @@ def test_sweep_over_both_explore_models(services):
     assert note.startswith("❌")
     _, _, note = robustness.sweep(services, models[0], None, gallery, "a", "\n".join(map(str, range(60))), 5)
     assert "at most 50" in note
+
+
+@needs_chromium
+@pytest.mark.slow
+@pytest.mark.browser
+def test_sweep_in_the_browser(launched, browser):
+    from playwright.sync_api import expect
+
+    _, url = launched
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    page.goto(url)
+    open_tab(page, "Explore")
+    page.locator("#explore-query textarea").fill("two red circles left of a blue square")
+    page.get_by_text("Robustness sweep: many paraphrases of the query").click()
+    page.locator("#explore-sweep-paraphrases textarea").fill(
+        "a pair of red circles to the left of a blue square\ntwo crimson discs beside a navy box")
+    page.locator("#explore-sweep").click()
+    # the first sweep may embed the gallery under both models
+    expect(page.get_by_text("images in every top-8 list").first).to_be_visible(timeout=120_000)
+    expect(page.locator("#explore-sweep-plot .js-plotly-plot")).to_be_attached(timeout=30_000)
+    shot(page, "explore-sweep")
+    page.close()

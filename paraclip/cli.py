@@ -28,6 +28,7 @@ COMMANDS = {
     "train": "paraclip.commands.train",
     "evaluate": "paraclip.commands.evaluate",
     "miniworld": "paraclip.commands.miniworld",
+    "export": "paraclip.commands.export",
     "app": "paraclip.commands.app",
 }
 

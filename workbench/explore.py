@@ -19,6 +19,7 @@ import pandas as pd
 
 from paraclip.errors import ModelLoadError
 from paraclip.plots import empty_figure
+from workbench import robustness
 from workbench.local_llm import explain_local_failure
 from workbench.plots import similarity_heatmaps
 from workbench.runs import LANES
@@ -136,6 +137,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
     # the local LLM has its own lane: a slow generation never holds up searches
     gen.click(functools.partial(generate_paraphrase, services), query, [paraphrase, note],
               concurrency_id="explore-llm", concurrency_limit=LANES["explore-llm"], api_visibility="private")
+    robustness.build(services, session, baseline, other, gallery, query, k)
     return {"baseline": baseline, "other": other, "gallery": gallery}
 
 

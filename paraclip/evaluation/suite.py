@@ -49,6 +49,8 @@ class SuiteData:
     paraphrase_field: str | None = None
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
     sts_score_range: tuple[float, float] | None = None  # gold-score scale of custom STS files (default 0-5)
+    dataset: Any = None  # zero-shot classification: ClassificationSet or a --dataset spec
+    templates: str | os.PathLike | None = None  # zero-shot classification: templates file ({c} per line)
     _gallery_obj: Any = field(default=None, repr=False)
 
     def get_gallery(self):
@@ -79,6 +81,17 @@ class SuiteData:
                 "`paraclip paraphrase caps.csv --out pairs.jsonl`."
             )
         return load_pairs(self.pairs, self.paraphrase_field)
+
+
+def _zeroshot_classification(data: SuiteData) -> list[Evaluator]:
+    from paraclip.data.classification import ClassificationSet, load_classification_dataset
+    from paraclip.evaluation.zeroshot import ZeroShotClassificationEvaluator
+
+    if data.dataset is None:
+        raise DataError("zeroshot-classification needs labelled images: pass --dataset (a folder with one sub-folder "
+                        "per class, tuxpaint, miniworld-shape/-colour/-count, or imagenet1k/cifar10/wds_vtab-… online).")
+    dataset = data.dataset if isinstance(data.dataset, ClassificationSet) else load_classification_dataset(data.dataset)
+    return [ZeroShotClassificationEvaluator(dataset, data.templates)]
 
 
 TaskBuilder = Callable[[SuiteData], list[Evaluator]]
@@ -132,6 +145,7 @@ TASKS.register("retrieval", _retrieval, "zero-shot-retrieval")
 TASKS.register("vg-relation", _vg_relation, "vgr", "vg_relation")
 TASKS.register("vg-attribution", _vg_attribution, "vga", "vg_attribution")
 TASKS.register("sts", _sts_builder(None))
+TASKS.register("zeroshot-classification", _zeroshot_classification, "zeroshot", "classification")
 
 
 def _register_sts_tasks() -> None:

@@ -226,8 +226,11 @@ def _load_arch_with_file(arch: str, path: Path, spec: ModelSpec, label: str | No
     from paraclip.models.encoders import OpenCLIPEncoder
 
     register_project_configs()
-    with _quiet_random_init():  # the weights are loaded from ``path`` right below
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu")
+    # every weight comes from ``path`` right below: no base weights for an HF text tower (which would
+    # otherwise be fetched from the hub, e.g. roberta-base) or a timm image tower
+    with _quiet_random_init():
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu",
+                                                                     pretrained_text=False, pretrained_image=False)
     ckpt = read_checkpoint(path)
     state = checkpoint_weights(ckpt, path)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}

@@ -28,15 +28,22 @@ def _can_trim(clip: nn.Module) -> bool:
 def encode_text_trimmed(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """``clip.encode_text`` (unnormalised) computed on tokens cut after the last non-pad position."""
     if not _can_trim(clip):
-        # other text towers (CustomTextCLIP, HF towers) expect the full context: pad back
+        # other text towers (CustomTextCLIP, HF towers) expect the full context: pad back with their own
+        # pad id (RoBERTa's is 1; a 0 there is <s>, which its attention mask would let through)
         context = getattr(clip, "context_length", None) or getattr(getattr(clip, "text", None), "context_length", None)
         if isinstance(context, int) and tokens.shape[1] < context:
-            tokens = F.pad(tokens, (0, context - tokens.shape[1]))
+            tokens = F.pad(tokens, (0, context - tokens.shape[1]), value=text_pad_id(clip))
         return clip.encode_text(tokens)
     lengths = _lengths(tokens)
     if tokens.shape[0] >= 2 * MIN_BUCKET_ROWS:
         return _encode_in_length_buckets(clip, tokens, lengths)
     return _encode_trimmed(clip, tokens[:, :int(lengths.max().item())])
+
+
+def text_pad_id(clip: nn.Module) -> int:
+    """The id the text tower's tokenizer pads with: the HF model's ``pad_token_id``, else 0 (open_clip's)."""
+    pad = getattr(getattr(getattr(clip, "text", None), "config", None), "pad_token_id", None)
+    return int(pad) if isinstance(pad, int) else 0
 
 
 # Length buckets: at most MAX_BUCKETS (few launches on a GPU), each at least MIN_BUCKET_ROWS rows

@@ -28,24 +28,25 @@ def load_checkpoint_model(path: str | os.PathLike):
     """``(open_clip model, arch, checkpoint dict)`` from a checkpoint that records its architecture."""
     import open_clip
 
-    from paraclip.models.loading import _load_checkpoint_dict, _quiet_random_init, register_project_configs
+    from paraclip.models.checkpoint import checkpoint_weights, read_checkpoint
+    from paraclip.models.loading import _quiet_random_init, _recorded_arch, register_project_configs
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelLoadError(f"--model {path}: no such checkpoint file (a final.pt or step-N.pt written by "
                              f"`paraclip train`).")
-    ckpt = _load_checkpoint_dict(path)
+    ckpt = read_checkpoint(path)
     arch = ckpt.get("arch") if isinstance(ckpt, dict) else None
     if not isinstance(arch, str):
         raise ModelLoadError(f"{path} does not record its architecture ('arch'); export needs a checkpoint written "
                              f"by `paraclip train` (final.pt or checkpoints/step-N.pt).")
     register_project_configs()
-    model_cfg = open_clip.get_model_config(arch)
-    if model_cfg is None:
-        raise ModelLoadError(f"{path}: architecture {arch!r} is not known to open_clip here.")
+    # text inside a file never names a hub repository; open_clip's own HF-tower configs (the paper's
+    # roberta-ViT-B-32 family) are allowed: exporting them is the point, and their tower names are fixed
+    arch = _recorded_arch(arch, path, allow_registered_hub_towers=True)
     with _quiet_random_init():
         model = open_clip.create_model(arch, pretrained=None, device="cpu", pretrained_text=False)
-    state = ckpt.get("state_dict", ckpt)
+    state = checkpoint_weights(ckpt, path)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     try:
         model.load_state_dict(state)

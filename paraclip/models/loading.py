@@ -120,15 +120,18 @@ def _hub_names_in_model_cfg(cfg: dict) -> list[str]:
     names = [text.get("hf_model_name"), text.get("hf_tokenizer_name")]
     if vision.get("timm_model_pretrained"):  # timm fetches its pretrained weights from the hub
         names.append(f"timm/{vision.get('timm_model_name')}")
-    return [n for n in dict.fromkeys(names) if isinstance(n, str) and n]
+    # a tower named by a local folder (a tower trained or built here) reaches no hub
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and n and not Path(n).expanduser().is_dir()]
 
 
-def _recorded_arch(arch: str, path: Path) -> str:
+def _recorded_arch(arch: str, path: Path, allow_registered_hub_towers: bool = False) -> str:
     """The architecture recorded inside ``path``, accepted only when it builds from local files.
 
     Text inside a file is not the user's choice: it must never make ParaCLIP contact the Hugging Face
     hub or a URL (a shared checkpoint could otherwise point a machine at any repository). Hub names the
-    user types (``--model hf-hub:ORG/REPO``, ``--model ARCH``) are not affected."""
+    user types (``--model hf-hub:ORG/REPO``, ``--model ARCH``) are not affected.
+    ``allow_registered_hub_towers``: accept a registered open_clip architecture whose config names a fixed
+    hub tower (``roberta-ViT-B-32`` → ``roberta-base``): the file can only pick among open_clip's own configs."""
     canonical = _canonical_arch(arch)
     looks_remote = arch.startswith(("hf-hub:", "local-dir:")) or "://" in arch
     if canonical is None and looks_remote:
@@ -147,7 +150,7 @@ def _recorded_arch(arch: str, path: Path) -> str:
               f"`--model ARCH --pretrained {path}`.", file_text=[arch]
         )
     hub = _hub_names_in_config(canonical)
-    if hub:
+    if hub and not allow_registered_hub_towers:
         raise ModelLoadError(
             f"{path} records architecture {canonical!r}, whose text tower or tokenizer comes from the Hugging Face "
             f"hub ({', '.join(hub)}); ParaCLIP never downloads anything because of text inside a file. If you "

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from workbench.app import serve
+        from workbench.serving import serve
     except ImportError as exc:  # the library is installed without the app folder
         from paraclip.errors import ParaclipError
 

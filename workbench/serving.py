@@ -61,8 +61,9 @@ def serve(host: str | None = None, port: int | None = None, share: bool = False,
     demo.queue(default_concurrency_limit=4, max_size=64)
     keep = values["PARACLIP_APP_KEEP_JOBS"]
     stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
     demo.launch(server_name=values["GRADIO_SERVER_NAME"], server_port=values["GRADIO_SERVER_PORT"], share=share,
                 prevent_thread_lock=True, **{**launch_kwargs(demo.services), **kwargs})
     print("paraclip app: on Ctrl-C or SIGTERM, training jobs " +

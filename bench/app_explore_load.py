@@ -47,6 +47,13 @@ def summary(name, values):
     return f"{name}: n={len(ms)} p50 {statistics.median(ms):.0f} ms, p95 {pct(ms, 95):.0f} ms, max {max(ms):.0f} ms"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children (Linux /proc): unlike wall time, it
+    does not grow when other jobs share the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def call(http: httpx.Client, url: str, api: str, data: list) -> list:
     """One call over the queue protocol; the outputs of its ``complete`` event."""
     import json
@@ -162,13 +169,17 @@ def main() -> None:
         for t in threads:
             t.start()
         load_before = os.getloadavg()[0]
+        server = proc.pid  # taskset execs the server: the same pid
+        cpu_before = cpu_seconds(server)
         start = time.perf_counter()
         go.set()
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
+        cpu = cpu_seconds(server) - cpu_before
         print(f"{args.clients} visitors (3 Explore + 1 Compare each, at once): {len(errors)} errors in {wall:.1f} s "
               f"[load before {load_before:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs]")
+        print(f"  server CPU during the load: {cpu:.1f} s (= {cpu / 2:.1f} s of wall on 2 idle cores)")
         print(summary("  Explore under load", ex_times))
         print(summary("  Compare under load", cmp_times))
         for e in errors[:5]:

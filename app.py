@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from workbench.app import serve
+# workbench.serving checks every setting before gradio is imported (gradio itself reads
+# GRADIO_SERVER_PORT at import, with a traceback for a bad value)
+from workbench.serving import serve
 
 if __name__ == "__main__":
     serve()

@@ -1,16 +1,18 @@
-"""Explore latency on the offline gallery, and 20 concurrent gradio_client clients on Explore + Compare.
+"""Explore latency under load, measured from outside the server (issue 22 §9).
 
-    .venv/bin/python bench/app_explore_load.py [--queries 100] [--clients 20]
+    .venv/bin/python bench/app_explore_load.py [--clients 20] [--cores 0,1] [--solo 30]
 
-1. Handler latency: ``workbench.explore.explore`` called directly on the mini-world gallery with
-   the two default models (gallery embeddings warm), p50/p95 over --queries queries.
-2. The same over HTTP, queue + serialisation included, p50/p95: with plain HTTP requests (the
-   queue protocol a browser uses: POST /gradio_api/call/explore, then read the event stream) and
-   with gradio_client, which adds its own ~140 ms per call on this machine (measured here on a
-   no-op endpoint, so the two can be told apart).
-3. --clients concurrent gradio_client clients, each 3 Explore queries and 1 Compare run
-   (retrieval on 64 gallery images): errors counted, p50/p95 per call. Goal (issue 7): Explore
-   p95 <= 200 ms; 20 clients without errors.
+The app runs as its own process (``python app.py``, as on a Space, optionally pinned with
+``taskset`` to ``--cores``), and the load is plain HTTP from this process — ``POST
+/gradio_api/call/<api>``, then the event stream, as a browser does — so the load generator never
+shares the server's interpreter, GIL or threads.
+
+1. Explore alone: ``--solo`` sequential queries, p50/p95.
+2. ``--clients`` concurrent visitors, each 3 Explore queries then 1 Compare run (zero-shot retrieval
+   on 64 gallery images), all started together: errors counted, p50/p95 per call, wall time.
+   Goal (issue 22): Explore p95 <= 1 s on 2 cores under this load.
+
+Every figure is printed with the machine's load average (other jobs share the cores).
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import httpx
 
-from _common import free_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, machine_load  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def pct(values, q):
@@ -35,114 +41,155 @@ def pct(values, q):
 
 
 def summary(name, values):
+    if not values:
+        return f"{name}: no calls completed"
     ms = [1000 * v for v in values]
-    return f"{name}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, p95 {pct(ms, 95):.1f} ms"
+    return f"{name}: n={len(ms)} p50 {statistics.median(ms):.0f} ms, p95 {pct(ms, 95):.0f} ms, max {max(ms):.0f} ms"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children (Linux /proc): unlike wall time, it
+    does not grow when other jobs share the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def call(http: httpx.Client, url: str, api: str, data: list) -> list:
+    """One call over the queue protocol; the outputs of its ``complete`` event."""
+    import json
+
+    event = http.post(f"{url}gradio_api/call/{api}", json={"data": data})
+    event.raise_for_status()
+    last = ""
+    with http.stream("GET", f"{url}gradio_api/call/{api}/{event.json()['event_id']}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                last = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and last in ("complete", "error"):
+                if last == "error":
+                    raise RuntimeError(f"{api}: {line[5:200]}")
+                return json.loads(line[5:])
+    raise RuntimeError(f"{api}: the stream ended without a result")
+
+
+def start_server(cores: str | None, root: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARACLIP_APP_", "GRADIO_"))}
+    env.update(PARACLIP_CACHE=os.environ.get("PARACLIP_CACHE", str(root / "cache")),
+               PARACLIP_APP_DIR=str(root / "app"), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+    env.update(item.split("=", 1) for item in extra)
+    command = [sys.executable, "app.py"]
+    if cores:
+        command = ["taskset", "-c", cores, *command]
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=open(root / "server.log", "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def default_labels(root: Path) -> tuple[list[str], str]:
+    """The two default models' labels and the first gallery, as the server names them (same code and
+    settings; computed here, before the load, so the server's process is not touched)."""
+    sys.path.insert(0, str(REPO))
+    from workbench.services import AppConfig, Services
+
+    services = Services(AppConfig(app_dir=root / "labels", build_defaults=False))
+    services.defaults.start()
+    services.defaults.wait(900)
+    return services.model_labels()[:2], next(iter(services.defaults.gallery_choices()))
+
+
+def wait_ready(url: str, proc: subprocess.Popen, models: list[str], gallery: str, timeout: float = 900) -> None:
+    """Until Explore answers on the default models (the server built or adopted them)."""
+    end = time.monotonic() + timeout
+    with httpx.Client(timeout=120) as http:
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited with status {proc.returncode}")
+            try:
+                out = call(http, url, "explore", [*models, gallery, "warm up", "warm up too", 8])
+                if 'class="pc-panel"' in str(out[0]):
+                    return
+            except (httpx.HTTPError, RuntimeError):
+                pass
+            time.sleep(1)
+    raise SystemExit("the server did not answer Explore in time")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--solo", type=int, default=30)
+    parser.add_argument("--cores", default="0,1", help="CPUs the server may use (taskset -c; '' = all)")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     args = parser.parse_args()
-    os.environ.setdefault("PARACLIP_CACHE", tempfile.mkdtemp(prefix="paraclip-bench-"))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from gradio_client import Client
+    root = Path(tempfile.mkdtemp(prefix="paraclip-bench-load-"))
+    models, gallery = default_labels(root)
+    proc, url = start_server(args.cores or None, root, args.env)
+    try:
+        wait_ready(url, proc, models, gallery)
+        print(f"server pid {proc.pid} on cores {args.cores or 'all'} {' '.join(args.env)}; models {models}; gallery {gallery}; "
+              f"{machine_load()}")
+        words = ["red", "blue", "green", "small", "large", "striped", "circle", "square", "star", "left of", "above"]
+        solo = []
+        with httpx.Client(timeout=300) as http:
+            for i in range(args.solo):
+                t = time.perf_counter()
+                call(http, url, "explore", [*models, gallery, f"a {words[i % 11]} {words[(i * 3) % 11]} shape",
+                                            f"one {words[(i * 5) % 11]} thing", 8])
+                solo.append(time.perf_counter() - t)
+        print(summary("Explore alone (sequential)", solo) + f"  [{machine_load()}]")
 
-    from workbench import explore
-    from workbench.app import build_demo, launch_kwargs
-    from workbench.services import AppConfig, Services
+        errors, ex_times, cmp_times = [], [], []
+        go = threading.Event()
 
-    # the untrained fallback has the mini-world models' architecture, so latency is the same; building the
-    # trained ones takes ~30 min (issue 6) and is not what is measured here
-    services = Services(AppConfig(build_defaults=False))
-    services.defaults.wait(600)
-    models = services.model_labels()[:2]
-    gallery = next(iter(services.defaults.gallery_choices()))
-    words = ["red", "blue", "green", "small", "large", "striped", "circle", "square", "star", "left of", "above"]
-    queries = [(f"a {words[i % 11]} {words[(i * 3) % 11]} shape", f"one {words[(i * 5) % 11]} thing") for i in
-               range(args.queries)]
-    explore.explore(services, *models, gallery, "warm up", "warm up too", 8)  # gallery embeddings
-    direct = []
-    for q, p in queries:
-        t = time.perf_counter()
-        explore.explore(services, *models, gallery, q, p, 8)
-        direct.append(time.perf_counter() - t)
-    print(f"gallery {gallery}: {len(services.gallery(gallery))} images; models {models}")
-    print(summary("Explore handler (direct)", direct))
+        def visitor(i: int) -> None:
+            """What a visitor does: three Explore queries, then one Compare run (the old in-process bench's
+            pattern, so the figures compare)."""
+            with httpx.Client(timeout=600) as http:
+                go.wait()
+                for j in range(3):
+                    t = time.perf_counter()
+                    try:
+                        out = call(http, url, "explore", [*models, gallery, f"query {i} {j}", f"paraphrase {i} {j}", 8])
+                        assert 'class="pc-panel"' in str(out[0]), str(out[0])[:200]
+                        ex_times.append(time.perf_counter() - t)
+                    except Exception as exc:  # noqa: BLE001 - counted
+                        errors.append(f"explore: {exc}")
+                t = time.perf_counter()
+                try:
+                    out = call(http, url, "compare", [models[0], [models[1]], ["zero-shot retrieval (gallery)"],
+                                                      gallery, "", "1,5", 64])
+                    assert str(out[0]).startswith("✅"), str(out[0])[:200]
+                    cmp_times.append(time.perf_counter() - t)
+                except Exception as exc:  # noqa: BLE001 - counted
+                    errors.append(f"compare: {exc}")
 
-    demo = build_demo(services)
-    with demo:  # a no-op endpoint: the fixed cost of a call through the queue and the client
-        import gradio as gr
-
-        gr.Button(visible=False).click(lambda: None, None, None, api_name="bench_noop")
-    demo.queue(default_concurrency_limit=4, max_size=256)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_kwargs(services))
-    url = f"http://127.0.0.1:{port}/"
-    import httpx
-
-    def raw_call(http, api: str, data: list) -> None:
-        event = http.post(f"{url}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
-        with http.stream("GET", f"{url}gradio_api/call/{api}/{event}") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("event: error"):
-                    raise RuntimeError(f"{api} failed")
-                if line.startswith("event: complete"):
-                    return
-
-    raw, client_times, noop = [], [], []
-    client = Client(url, verbose=False)
-    with httpx.Client(timeout=60) as http:
-        for q, p in queries[:50]:
-            t = time.perf_counter()
-            raw_call(http, "explore", [*models, gallery, q, p, 8])
-            raw.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            client.predict(*models, gallery, q, p, 8, api_name="/explore")
-            client_times.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            client.predict(api_name="/bench_noop")
-            noop.append(time.perf_counter() - t)
-    print(summary("Explore over HTTP, plain requests (what a browser does)", raw))
-    print(summary("Explore over HTTP, gradio_client", client_times))
-    print(summary("a no-op endpoint over gradio_client (the client's own cost)", noop))
-
-    errors, ex_times, cmp_times = [], [], []
-
-    def user(i):
+        threads = [threading.Thread(target=visitor, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        load_before = os.getloadavg()[0]
+        server = proc.pid  # taskset execs the server: the same pid
+        cpu_before = cpu_seconds(server)
+        start = time.perf_counter()
+        go.set()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        cpu = cpu_seconds(server) - cpu_before
+        print(f"{args.clients} visitors (3 Explore + 1 Compare each, at once): {len(errors)} errors in {wall:.1f} s "
+              f"[load before {load_before:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs]")
+        print(f"  server CPU during the load: {cpu:.1f} s (= {cpu / 2:.1f} s of wall on 2 idle cores)")
+        print(summary("  Explore under load", ex_times))
+        print(summary("  Compare under load", cmp_times))
+        for e in errors[:5]:
+            print("  error:", e)
+    finally:
+        proc.terminate()
         try:
-            c = Client(url, verbose=False)
-        except Exception as exc:  # noqa: BLE001 - counted (the server did not answer its config in time)
-            errors.append(f"connect: {type(exc).__name__}: {exc}")
-            return
-        for j in range(3):
-            t = time.perf_counter()
-            try:
-                out = c.predict(*models, gallery, f"query {i} {j}", f"paraphrase {i} {j}", 8, api_name="/explore")
-                assert 'class="pc-panel"' in out[0], out[0][:200]
-                ex_times.append(time.perf_counter() - t)
-            except Exception as exc:  # noqa: BLE001 - counted
-                errors.append(f"explore: {exc}")
-        t = time.perf_counter()
-        try:
-            out = c.predict(models[0], [models[1]], ["zero-shot retrieval (gallery)"], gallery, "", "1,5", 64,
-                            api_name="/compare")
-            assert out[0].startswith("✅"), out[0]
-            cmp_times.append(time.perf_counter() - t)
-        except Exception as exc:  # noqa: BLE001 - counted
-            errors.append(f"compare: {exc}")
-
-    t = time.perf_counter()
-    with ThreadPoolExecutor(args.clients) as pool:
-        list(pool.map(user, range(args.clients)))
-    wall = time.perf_counter() - t
-    print(f"{args.clients} concurrent clients: {len(errors)} errors in {wall:.1f} s")
-    print(summary("  Explore under load", ex_times))
-    print(summary("  Compare under load", cmp_times))
-    for e in errors[:5]:
-        print("  error:", e)
-    demo.close()
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":

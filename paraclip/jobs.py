@@ -35,7 +35,7 @@ from paraclip.files import cache_root
 from paraclip.runlock import RunLock
 
 ACTIVE = ("queued", "running", "cancelling")
-FINISHED = ("succeeded", "failed", "cancelled", "lost")
+FINISHED = ("succeeded", "failed", "cancelled", "lost", "interrupted")  # interrupted: the app stopped
 CANCEL_GRACE_S = 20.0
 
 # `sh` waits for the command, then records its exit code. The trap keeps the wrapper alive on
@@ -173,6 +173,10 @@ class JobStore:
         sets = ", ".join(f"{k} = ?" for k in changes)
         with self._connect() as db:
             db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*changes.values(), job_id])
+
+    def delete(self, job_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def get(self, job_id: str) -> Job | None:
         with self._connect() as db:
@@ -453,6 +457,24 @@ class JobRunner:
             os.killpg(job.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def interrupt_all(self) -> list[Job]:
+        """The app is stopping: SIGTERM to every active job (the trainer checkpoints at its next step and
+        exits) and mark it ``interrupted``, so the history offers to resume it. Does not wait."""
+        jobs = [j for j in self.list() if j.active]
+        for job in jobs:
+            self.store.update(job.id, status="interrupted", cancel_requested=True, finished=time.time(),
+                              message="interrupted: the app stopped; its last checkpoint is kept (resume it)")
+            self._signal(job, signal.SIGTERM)
+        return jobs
+
+    def resume(self, job_id: str, owner: str | None = None) -> Job:
+        """A new job with the config of a stopped training job (same run folder: the trainer resumes
+        from its newest checkpoint)."""
+        job = self.get(job_id)
+        if job is None or job.kind != "train" or job.active or not job.config:
+            raise ParaclipError(f"job {job_id!r} cannot be resumed (only a stopped training job can)")
+        return self.start_training(dict(job.config), name=job.name, owner=owner if owner is not None else job.owner)
 
     def cancel_all(self, jobs: Iterable[Job] | None = None) -> None:
         for job in list(jobs if jobs is not None else self.list()):

@@ -147,3 +147,27 @@ def test_a_real_training_job_writes_metrics_and_a_final_checkpoint(tmp_path):
     rows = runner.metrics(job)
     assert [r["step"] for r in rows if "loss" in r][-1] == 3
     assert job.final_checkpoint is not None and job.final_checkpoint in job.checkpoints()
+
+
+def test_interrupt_all_signals_and_marks_jobs_and_resume_reuses_the_run_folder(tmp_path, monkeypatch):
+    runner = JobRunner(tmp_path)
+    marker = tmp_path / "got-term"
+    code = ("import signal, sys, time, pathlib\n"
+            f"signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path({str(marker)!r}).write_text('1'), sys.exit(0)))\n"
+            f"pathlib.Path({str(marker) + '.ready'!r}).write_text('1')\n"
+            "while True:\n    time.sleep(0.05)\n")
+    job = runner.start("train", "long", py(code), owner="v", config={"steps": 5, "out_dir": str(tmp_path / "run")})
+    assert wait_for(lambda: Path(f"{marker}.ready").exists())  # its SIGTERM handler is in place
+    assert [j.id for j in runner.interrupt_all()] == [job.id]
+    assert wait_for(marker.exists), "the job got no SIGTERM"
+    stopped = runner.get(job.id)
+    assert stopped.status == "interrupted" and "resume" in stopped.message and not stopped.active
+    started = {}
+    monkeypatch.setattr(runner, "start_training", lambda config, name=None, owner=None: started.update(
+        config=config, name=name, owner=owner) or "new job")
+    assert runner.resume(job.id) == "new job"
+    assert started == {"config": {"steps": 5, "out_dir": str(tmp_path / "run")}, "name": "long", "owner": "v"}
+    running = runner.start("train", "busy", py("import time; time.sleep(30)"))
+    with pytest.raises(ParaclipError, match="cannot be resumed"):
+        runner.resume(running.id)
+    runner.cancel_all()

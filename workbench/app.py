@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from workbench import about, compare, explore, paraphrase, train
+from workbench import about, boundary, compare, explore, paraphrase, train
 from workbench.services import AppConfig, Services
 
 TITLE = "ParaCLIP Workbench"
@@ -63,11 +63,12 @@ def refresh_choices(services: Services, known: dict | None, session: dict | None
             single(e_base, first), single(e_other, second), gal(e_gallery))
 
 
-def send_to(session: dict, tab: str):
+def send_to(session: dict, tab: str, services: Services | None = None):
     path = (session or {}).get("paraphrases")
     if not path:
         return gr.skip(), gr.skip(), "❌ Generate paraphrases first."
-    return path, gr.Tabs(selected=tab), f"➡ sent `{os.path.basename(path)}` to {tab.title()}"
+    shown = services.shown_path(path, session) if services is not None else path  # public: no server path
+    return shown, gr.Tabs(selected=tab), f"➡ sent `{os.path.basename(path)}` to {tab.title()}"
 
 
 def build_demo(services: Services | None = None, config: AppConfig | None = None) -> gr.Blocks:
@@ -97,10 +98,11 @@ def build_demo(services: Services | None = None, config: AppConfig | None = None
         demo.load(refresh, [known, session, *dropdowns], [banner, known, *dropdowns], api_visibility="private")
         gr.Timer(3.0).tick(refresh, [known, session, *dropdowns], [banner, known, *dropdowns],
                            api_visibility="private", show_progress="hidden", queue=False)
-        p["to_train"].click(functools.partial(send_to, tab="train"), session, [t["data_path"], tabs, p["status"]],
-                            api_visibility="private")
-        p["to_compare"].click(functools.partial(send_to, tab="compare"), session, [c["pairs"], tabs, p["status"]],
-                              api_visibility="private")
+        p["to_train"].click(functools.partial(send_to, tab="train", services=services), session,
+                            [t["data_path"], tabs, p["status"]], api_visibility="private")
+        p["to_compare"].click(functools.partial(send_to, tab="compare", services=services), session,
+                              [c["pairs"], tabs, p["status"]], api_visibility="private")
+    boundary.guard_all(demo, services.config.public)  # one error boundary around every handler
     demo.services = services  # for tests and app.py
     return demo
 
@@ -121,9 +123,7 @@ def launch_kwargs(services: Services) -> dict[str, Any]:
 
 
 def serve(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
-    """Build and launch the app (``python app.py`` and ``paraclip app``)."""
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=4, max_size=64)
-    return demo.launch(server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                       server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")), share=share,
-                       **{**launch_kwargs(demo.services), **kwargs})
+    """Build and launch the app (``python app.py`` and ``paraclip app``): see :mod:`workbench.serving`."""
+    from workbench.serving import serve as serve_checked
+
+    return serve_checked(host=host, port=port, share=share, **kwargs)

@@ -33,15 +33,21 @@ def save_image_upload(files, dest_root: Path, max_mb: float) -> tuple[Path, int,
     folder.mkdir(parents=True, exist_ok=True)
     budget = [UNPACKED_FACTOR * max_mb * 1024 * 1024]
     count = skipped = 0
-    for path in paths:
-        if path.suffix.lower() == ".zip":
-            n, s = _unzip(path, folder, budget)
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            shutil.copyfile(path, folder / _safe_name(path.name))
-            n, s = 1, 0
-        else:
-            n, s = 0, 1
-        count, skipped = count + n, skipped + s
+    try:
+        for path in paths:
+            if path.suffix.lower() == ".zip":
+                n, s = _unzip(path, folder, budget, MAX_IMAGES - count)
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                if count >= MAX_IMAGES:
+                    raise UploadError(f"Too many images (at most {MAX_IMAGES}); upload fewer.")
+                shutil.copyfile(path, folder / _safe_name(path.name))
+                n, s = 1, 0
+            else:
+                n, s = 0, 1
+            count, skipped = count + n, skipped + s
+    except BaseException:  # a refused upload leaves nothing behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     if count == 0:
         shutil.rmtree(folder, ignore_errors=True)
         raise UploadError(f"No images in the upload ({skipped} other files skipped): upload a .zip of "
@@ -54,17 +60,22 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base).lstrip(".") or f"image-{uuid.uuid4().hex[:6]}"
 
 
-def _unzip(path: Path, folder: Path, budget: list[float]) -> tuple[int, int]:
+def _unzip(path: Path, folder: Path, budget: list[float], room: int) -> tuple[int, int]:
     count = skipped = 0
     try:
         with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
+            entries = [i for i in archive.infolist() if not i.is_dir()]
+            images = sum(Path(i.filename).suffix.lower() in IMAGE_SUFFIXES and not i.filename.startswith("__MACOSX")
+                         for i in entries)
+            if images > room:  # refused before anything is unpacked
+                raise UploadError(f"{path.name}: {images} images, over the limit of {MAX_IMAGES}; upload fewer.")
+            for info in entries:
                 if info.is_dir():
                     continue
                 if Path(info.filename).suffix.lower() not in IMAGE_SUFFIXES or info.filename.startswith("__MACOSX"):
                     skipped += 1
                     continue
-                if count >= MAX_IMAGES or info.file_size > budget[0]:
+                if count >= room or info.file_size > budget[0]:
                     raise UploadError(f"{path.name}: too many or too large images once unpacked (at most "
                                       f"{MAX_IMAGES} images); upload fewer.")
                 target = folder / _safe_name(info.filename)

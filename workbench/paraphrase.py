@@ -26,7 +26,7 @@ from workbench import review as rv
 from workbench.local_llm import explain_local_failure, local_backend
 from workbench.policy import AccessPolicy, user_error
 from workbench.runs import LANES, session_key
-from workbench.uploads import UploadError, check_text_upload
+from workbench.uploads import UploadError, check_pasted_text, check_text_upload, remember_uploads
 
 BACKEND_LOCAL = "local (offline LLM)"
 BACKEND_API = "OpenAI-compatible API"
@@ -75,13 +75,16 @@ def preset_fields(name: str) -> tuple[str, str, float, float, int]:
     return p.step1, p.step2, p.sampling.temperature, p.sampling.top_p, p.sampling.max_tokens
 
 
-def write_captions_input(text: str, upload, folder: Path, max_mb: float) -> Path:
-    """The captions to paraphrase as a file: the upload (checked) or the pasted text."""
+def write_captions_input(text: str, upload, folder: Path, max_mb: float, session: dict | None = None,
+                         max_lines: int | None = None) -> Path:
+    """The captions to paraphrase as a file: the upload (checked) or the pasted text. ``session`` and
+    ``max_lines`` (public mode: :meth:`Services.upload_rules`): own uploads only, a caption cap."""
     if upload is not None:
-        return check_text_upload(upload, folder, max_mb)
+        return check_text_upload(upload, folder, max_mb, session=session, max_lines=max_lines)
     text = (text or "").strip()
     if not text:
         raise UploadError("No captions: paste one caption per line (or image_id,caption CSV), or upload a file.")
+    check_pasted_text(text, max_mb, max_lines)
     first = text.splitlines()[0].strip().lower().replace(" ", "")
     if first.startswith("image_id,caption") or first.startswith("caption,image_id"):
         path = folder / f"captions-{uuid.uuid4().hex[:6]}.csv"
@@ -146,7 +149,8 @@ def run_paraphrase(services, session, form: ParaphraseForm, session_id="api"):
             return
         folder = services.session_dir(session)
         try:
-            source = write_captions_input(form.text, form.upload, folder, services.config.max_upload_mb)
+            source = write_captions_input(form.text, form.upload, folder, services.config.max_upload_mb,
+                                          **services.upload_rules(session))
             config = form.config(str(services.config.app_dir / "paraphrase-cache.sqlite"))
             api = make_api_backend(form.base_url, form.api_model, form.api_key, services.policy) \
                 if form.backend == BACKEND_API else None
@@ -304,6 +308,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
         to_train = gr.Button("Send to Train →")
         to_compare = gr.Button("Send to Compare →")
 
+    upload.upload(remember_uploads, [session, upload], session, api_visibility="private", queue=False)
     backend.change(lambda k: gr.update(visible=k == BACKEND_API), backend, api_box, api_visibility="private")
     preset.change(lambda p: preset_fields(p), preset, [p_step1, p_step2, temp, topp, maxtok], api_visibility="private")
     load_gallery.click(functools.partial(gallery_captions, services), gallery_pick, text, api_visibility="private")

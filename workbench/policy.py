@@ -43,12 +43,10 @@ class PolicyError(ValueError):
 
 
 def public_from_env() -> bool:
-    flag = os.environ.get("PARACLIP_APP_PUBLIC", "").strip().lower()
-    if flag in TRUE_WORDS:
-        return True
-    if flag in FALSE_WORDS:
-        return False
-    return bool(os.environ.get("SPACE_ID", "").strip())
+    from workbench.settings import read
+
+    flag = read("PARACLIP_APP_PUBLIC")  # SettingsError when it is not a yes/no word
+    return flag if flag is not None else bool(os.environ.get("SPACE_ID", "").strip())
 
 
 def env_list(name: str) -> list[str]:
@@ -78,9 +76,9 @@ class AccessPolicy:
     @classmethod
     def from_env(cls, public: bool | None = None, roots: Iterable[str | os.PathLike] = ()) -> "AccessPolicy":
         public = public_from_env() if public is None else public
+        # not Gradio's upload folder: it holds every visitor's uploads (each session's own are copied
+        # into its scratch folder, an extra root of that session only)
         folders = [*roots, *env_list("PARACLIP_APP_DATA_DIRS")]
-        if public:
-            folders.append(gradio_upload_dir())
         return cls(public, tuple(dict.fromkeys(_resolved(f) for f in folders)),
                    AddressGuard.from_list(env_list("PARACLIP_APP_ALLOWED_API_HOSTS")))
 
@@ -94,11 +92,13 @@ class AccessPolicy:
         the allowed folders. Nothing is opened or read here."""
         if not self.public:
             return Path(text).expanduser()
-        if not self.allows(text, extra_roots):
+        # one message whether the path is outside, missing or unreadable: no oracle of what exists
+        if not self.allows(text, extra_roots) or not _readable(_resolved(text)):
             raise PolicyError(
-                f"{what}: this app is public, so it reads only uploaded files, its own data (shipped assets, "
+                f"{what}: this app is public, so it reads only your own uploads, its own data (shipped assets, "
                 f"default galleries, your finished jobs) and folders its owner listed in PARACLIP_APP_DATA_DIRS; "
-                f"{str(text)!r} is not among them. Upload the file instead, or pick an entry from the list.")
+                f"{hide_paths(str(text))!r} is not one of them. Upload the file instead, or pick an entry from "
+                f"the list.")
         return _resolved(text)
 
     def check_spec(self, text: str | None, what: str, extra_roots: Iterable[str | os.PathLike] = ()) -> str | None:
@@ -136,6 +136,25 @@ class AccessPolicy:
                                                          max_keepalive_connections=connections))
 
 
+def _readable(path: Path) -> bool:
+    try:
+        return path.exists() and os.access(path, os.R_OK)
+    except OSError:
+        return False
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(?:/[\w.@+-]+){2,}/?")
+_CLI_FLAG = re.compile(r"`?--([a-z][a-z0-9-]*)`?(?:[ =](?=[A-Z]{2,}))?")
+
+
+def hide_paths(text: str) -> str:
+    """``text`` for a visitor of a public app: each absolute server path shortened to its last name,
+    and command-line flags (``--aro-dir``) written as setting names (``aro dir``), since a visitor has
+    no command line."""
+    text = _ABSOLUTE_PATH.sub(lambda m: "…/" + Path(m.group(0).rstrip("/")).name, text)
+    return _CLI_FLAG.sub(lambda m: "the “" + m.group(1).replace("-", " ") + "” setting", text)
+
+
 def looks_like_path(text: str) -> bool:
     """True when a spec would be read from disk: absolute, ``~``/``.``-prefixed, or existing."""
     if text.startswith(("/", "~", ".", "\\")) or re.match(r"^[A-Za-z]:[\\/]", text):
@@ -152,9 +171,9 @@ def user_error(exc: BaseException, public: bool) -> str:
     if isinstance(exc, KeyboardInterrupt):  # a worker stopped by its stop flag
         return "stopped."
     if isinstance(exc, ParaclipError):
-        return exc.without_file_text() if public else str(exc)
+        return hide_paths(exc.without_file_text()) if public else str(exc)
     if isinstance(exc, ValueError):  # the tabs' form checks, uploads, the policy itself
-        return str(exc)
+        return hide_paths(str(exc)) if public else str(exc)
     if public:
         log.error("unexpected error in a handler", exc_info=exc)
         return f"{type(exc).__name__} (the details are in the server log)."

@@ -9,6 +9,7 @@ the training job runner), not per-user UI state: what a user sees stays in Gradi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -136,9 +137,43 @@ class StoppableEncoder:
     def encode_text(self, texts, batch_size=None, progress=None):
         if self._should_stop():
             raise Stopped("stopped by the user")
-        return self._encoder.encode_text(texts, batch_size=batch_size, progress=self._checked(progress))
+        with lean_threads():
+            return self._encoder.encode_text(texts, batch_size=batch_size, progress=self._checked(progress))
 
     def encode_image(self, images, batch_size=None, progress=None):
         if self._should_stop():
             raise Stopped("stopped by the user")
-        return self._encoder.encode_image(images, batch_size=batch_size, progress=self._checked(progress))
+        with lean_threads():
+            return self._encoder.encode_image(images, batch_size=batch_size, progress=self._checked(progress))
+
+
+_thread_lock = threading.Lock()
+_lean_runs = 0
+
+
+@contextlib.contextmanager
+def lean_threads():
+    """Long runs (comparisons) compute with ``PARACLIP_APP_LONG_RUN_THREADS`` torch threads (default 1):
+    with torch's default of one thread per core, one comparison's matrix work took every core and
+    Explore queries waited behind it (issue 22 §9). 0 keeps torch's default."""
+    global _lean_runs
+    from workbench.settings import read
+
+    threads = read("PARACLIP_APP_LONG_RUN_THREADS")
+    if not threads:
+        yield
+        return
+    import torch
+
+    with _thread_lock:
+        _lean_runs += 1
+        if _lean_runs == 1:
+            lean_threads.saved = torch.get_num_threads()
+            torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        with _thread_lock:
+            _lean_runs -= 1
+            if _lean_runs == 0:
+                torch.set_num_threads(lean_threads.saved)

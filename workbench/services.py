@@ -7,6 +7,7 @@ what a user typed, generated or selected lives in ``gr.State`` / component value
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import uuid
@@ -18,17 +19,16 @@ from typing import Any, Callable
 import numpy as np
 
 from paraclip.jobs import JobRunner, default_app_dir
+from workbench import settings
 from workbench.policy import AccessPolicy, public_from_env
 from workbench.runs import RunBoard
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+def setting(name: str):
+    """A factory for a dataclass field: the parsed environment setting (``workbench.settings``)."""
+    return field(default_factory=lambda: settings.read(name))
 
 
 def default_assets_dir() -> Path:
@@ -36,17 +36,7 @@ def default_assets_dir() -> Path:
     return Path(os.environ.get("PARACLIP_ASSETS_DIR") or REPO_ROOT / "assets").resolve()
 
 
-def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:
-    """``"alice:pw1,bob:pw2"`` -> [("alice", "pw1"), ("bob", "pw2")]; None when unset."""
-    if not spec:
-        return None
-    pairs = []
-    for part in spec.split(","):
-        if ":" in part:
-            user, password = part.split(":", 1)
-            if user.strip():
-                pairs.append((user.strip(), password))
-    return pairs or None
+parse_auth = settings.parse_auth  # kept for callers of the old name
 
 
 @dataclass
@@ -54,14 +44,23 @@ class AppConfig:
     """Settings from the environment (so HF Spaces secrets configure the app)."""
 
     app_dir: Path = field(default_factory=default_app_dir)
-    max_upload_mb: int = field(default_factory=lambda: _env_int("PARACLIP_APP_MAX_UPLOAD_MB", 20))
-    auth: list[tuple[str, str]] | None = field(default_factory=lambda: parse_auth(os.environ.get("PARACLIP_APP_AUTH")))
-    max_jobs: int = field(default_factory=lambda: _env_int("PARACLIP_APP_MAX_JOBS", 2))
+    max_upload_mb: int = setting("PARACLIP_APP_MAX_UPLOAD_MB")
+    auth: list[tuple[str, str]] | None = setting("PARACLIP_APP_AUTH")
+    max_jobs: int = setting("PARACLIP_APP_MAX_JOBS")
     poll_s: float = 2.0
-    build_defaults: bool = field(default_factory=lambda: os.environ.get("PARACLIP_APP_BUILD_DEFAULTS", "1") != "0")
-    gallery_size: int = field(default_factory=lambda: _env_int("PARACLIP_APP_GALLERY_SIZE", 200))
+    build_defaults: bool = setting("PARACLIP_APP_BUILD_DEFAULTS")
+    gallery_size: int = setting("PARACLIP_APP_GALLERY_SIZE")
     public: bool = field(default_factory=public_from_env)  # SPACE_ID or PARACLIP_APP_PUBLIC=1 (workbench.policy)
     assets_dir: Path = field(default_factory=default_assets_dir)
+    # quotas and hygiene (public mode), stopping: meanings in workbench.settings.SETTINGS
+    max_captions: int = setting("PARACLIP_APP_MAX_CAPTIONS")
+    max_train_samples: int = setting("PARACLIP_APP_MAX_TRAIN_SAMPLES")
+    max_job_minutes: float = setting("PARACLIP_APP_MAX_JOB_MINUTES")
+    jobs_per_visitor: int = setting("PARACLIP_APP_JOBS_PER_VISITOR")
+    abandoned_job_minutes: float = setting("PARACLIP_APP_ABANDONED_JOB_MINUTES")
+    expire_hours: float = setting("PARACLIP_APP_EXPIRE_HOURS")
+    scratch_max_mb: int = setting("PARACLIP_APP_SCRATCH_MAX_MB")
+    keep_jobs: bool = setting("PARACLIP_APP_KEEP_JOBS")
 
     @property
     def auth_enabled(self) -> bool:
@@ -176,6 +175,10 @@ class Services:
         self._index_lock = threading.Lock()
         self._build_locks: dict[tuple, threading.Lock] = {}
         self._galleries: dict[str, Any] = {}
+        from workbench.upkeep import Upkeep
+
+        self.upkeep = Upkeep(self)  # public mode: job quotas, the reaper, the sweeper
+        self.upkeep.start()
 
     def session_dir(self, session: dict) -> Path:
         """The caller's scratch folder (created on first use; its name is kept in the session state)."""
@@ -198,6 +201,7 @@ class Services:
         if not self.config.public:
             return self.runner.list(limit)
         owner = username or (session or {}).get("owner")
+        self.upkeep.seen(owner)  # every open page of the owner polls here: their jobs are watched
         return self.runner.list(limit, owner=owner) if owner else []
 
     def allowed_roots(self, session: dict | None = None, username: str | None = None) -> list[Path]:
@@ -213,7 +217,51 @@ class Services:
         return roots
 
     def check_path(self, text: str, what: str, session: dict | None = None, username: str | None = None) -> Path:
-        return self.policy.check_path(text, what, self.allowed_roots(session, username))
+        """A typed path (public mode: as the visitor sees it, e.g. ``uploads/images-1a2b3c``) checked."""
+        return self.policy.check_path(self.real_path(text, session), what, self.allowed_roots(session, username))
+
+    # -- what a visitor sees of the server's folders (public mode: names, never server paths) -----
+    def named_roots(self, session: dict | None = None) -> list[tuple[str, Path]]:
+        from workbench.examples import example_training_root
+
+        roots = [("uploads", Path(session["dir"]))] if (session or {}).get("dir") else []
+        return roots + [("examples", example_training_root(self)), ("jobs", self.runner.jobs_dir),
+                        ("assets", self.config.assets_dir), ("app-data", self.config.app_dir)]
+
+    def shown_path(self, path: str | os.PathLike, session: dict | None = None) -> str:
+        """``path`` as a visitor of a public app sees it: relative to a named folder, else its name."""
+        if not self.config.public or not path:
+            return str(path)
+        resolved = Path(path).resolve()
+        for name, root in self.named_roots(session):
+            if resolved.is_relative_to(root.resolve()):
+                return str(Path(name) / resolved.relative_to(root.resolve()))
+        return resolved.name
+
+    def real_path(self, text: str, session: dict | None = None) -> str:
+        """The inverse of :meth:`shown_path` for a typed ``NAME/rest`` (unchanged off public mode)."""
+        text = (text or "").strip()
+        if not self.config.public:
+            return text
+        head, _, rest = text.partition("/")
+        for name, root in self.named_roots(session):
+            if head == name:
+                return str(root / rest)
+        return text
+
+    def redact(self, text: str | None, session: dict | None = None) -> str:
+        """Text for a public page (a job log, a message) with the server's folders named, not shown."""
+        from workbench.policy import hide_paths
+
+        if not self.config.public or not text:
+            return text or ""
+        for name, root in sorted(self.named_roots(session), key=lambda r: -len(str(r[1]))):
+            text = text.replace(str(root.resolve()), name).replace(str(root), name)
+        return hide_paths(text.replace(sys.executable, "python"))
+
+    def upload_rules(self, session: dict | None) -> dict:
+        """Arguments of the upload checks: in public mode, own uploads only and the caption cap."""
+        return {"session": session or {}, "max_lines": self.config.max_captions} if self.config.public else {}
 
     def downloadable(self, paths, session: dict | None = None) -> list[str]:
         """Files to offer for download. In public mode the job folders are not served as such (their

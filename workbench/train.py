@@ -20,8 +20,9 @@ from paraclip.plots import empty_figure, training_curves
 from workbench.examples import example_training_data
 from workbench.image_uploads import IMAGE_SUFFIXES, save_image_upload
 from workbench.policy import user_error
-from workbench.train_checks import LIMITS, TrainCheckError, check_settings, plan_training
-from workbench.uploads import UploadError, check_text_upload
+from workbench.train_checks import LIMITS, TrainCheckError, check_budget, check_settings, plan_training
+from workbench.upkeep import check_visitor_quota
+from workbench.uploads import UploadError, check_text_upload, remember_uploads
 
 JOB_COLUMNS = ["id", "name", "status", "owner", "started", "duration", "step", "message"]
 
@@ -89,11 +90,15 @@ def job_view(services, job_id: str | None, session: dict | None = None):
     if job.message and not job.active:
         status += f"\n\n{job.message}"
     if job.final_checkpoint:
-        status += f"\n\nFinal checkpoint: `{job.final_checkpoint}` — it now appears in Compare and Explore."
+        status += (f"\n\nFinal checkpoint: `{services.shown_path(job.final_checkpoint, session)}` — it now appears "
+                   f"in Compare and Explore.")
+    if job.status in ("interrupted", "cancelled", "lost", "failed") and job.kind == "train":
+        status += "\n\n“Resume job” continues it from its last checkpoint."
     figure = training_curves(frame, metrics=curve_metrics(rows), title=f"Training curves: {job.name}") \
         if frame is not None else empty_figure("Waiting for the first metrics row …", "Training curves")
     checkpoints = services.downloadable(job.checkpoints(), session) or None
-    return status, figure, services.runner.log_tail(job, 12_000), checkpoints
+    return (services.redact(status, session), figure, services.redact(services.runner.log_tail(job, 12_000), session),
+            checkpoints)
 
 
 def start_job(services, session, form: TrainForm, request: gr.Request | None):
@@ -110,7 +115,8 @@ def start_job(services, session, form: TrainForm, request: gr.Request | None):
     try:
         folder = services.session_dir(session)
         if form.data_upload is not None:
-            data = str(check_text_upload(form.data_upload, folder, services.config.max_upload_mb, (".jsonl",)))
+            data = str(check_text_upload(form.data_upload, folder, services.config.max_upload_mb, (".jsonl",),
+                                         session=session if services.config.public else None))
         else:
             data = (form.data_path or "").strip() or session.get("paraphrases")
         if not data:
@@ -119,6 +125,8 @@ def start_job(services, session, form: TrainForm, request: gr.Request | None):
         data = str(services.check_path(data, "Training data", session, username))
         settings = check_settings(form.steps, form.batch_size, form.lr, form.val_split, form.loss_preset,
                                   form.loss_weights)
+        check_budget(settings, services.config.max_train_samples if services.config.public else None)
+        check_visitor_quota(services, owner)
         model = services.resolve_model(form.base_model, session, username)
         image_spec = training_images(services, form.images, session, username)
         plan = plan_training(data, image_spec, f"“{form.images}”" if form.images else "the image source", settings,
@@ -147,6 +155,7 @@ def use_example_data(services):
     data, images = example_training_data(services)
     with open(data, encoding="utf-8") as f:
         n = sum(1 for line in f if line.strip())
+    data, images = services.shown_path(data), services.shown_path(images)  # public: no server paths
     return (data, images, 200, 32, f"Example data: {n} mini-world scenes (not the Compare gallery's), each with a "
             f"caption, two paraphrases and its image. Press “Start training”.")
 
@@ -167,7 +176,7 @@ def upload_images(services, session, files):
     except UploadError as exc:
         return gr.skip(), f"❌ {exc}", session
     extra = f" ({skipped} other files skipped)" if skipped else ""
-    return str(folder), f"✅ {count} images uploaded{extra}; they are now the image source.", session
+    return services.shown_path(folder, session), f"✅ {count} images uploaded{extra}; they are now the image source.", session
 
 
 def training_images(services, images: str | None, session: dict, username: str | None) -> str | None:
@@ -206,13 +215,39 @@ def cancel_job(services, job_id, request: gr.Request, session: dict | None = Non
     return f"⏹ cancelling `{job.id}` (stops at the next step; killed after {services.runner.cancel_grace_s:.0f} s)"
 
 
+def resume_job(services, job_id, session, request: gr.Request | None):
+    """Start a stopped training job again from its last checkpoint (its owner only)."""
+    from paraclip.errors import ParaclipError
+
+    username = getattr(request, "username", None) if request is not None else None
+    session = dict(session or {})
+    mine = {j.id for j in services.jobs(session, username)}
+    if not job_id or (services.config.public and job_id not in mine):
+        return "❌ Pick one of your stopped jobs to resume.", gr.skip(), session
+    if not services.can_start_jobs(username):
+        return "❌ Log in to start jobs.", gr.skip(), session
+    try:
+        owner = services.owner(session, username)
+        check_visitor_quota(services, owner)
+        job = services.runner.resume(job_id, owner)
+    except (ParaclipError, ValueError) as exc:
+        return f"❌ {user_error(exc, services.config.public)}", gr.skip(), session
+    return (f"⏳ resumed as job `{job.id}` (from its last checkpoint)",
+            gr.update(choices=job_ids(services, session), value=job.id), session)
+
+
 def pick_from_history(services, evt: gr.SelectData, session: dict | None = None):
     if not evt.row_value:
         return gr.skip()
     return gr.update(choices=job_ids(services, session), value=evt.row_value[0])
 
 
-def poll(services, job_id, session: dict | None = None):
+def poll(services, job_id, session: dict | None = None, timer: bool = False):
+    """The history and the picked job; a timer tick on a job finished a while ago sends only the history
+    (its view, checkpoint files included, was sent when it finished or was picked)."""
+    job = services.runner.get(job_id) if job_id and timer else None
+    if job is not None and not job.active and time.time() - (job.finished or 0) > 3 * services.config.poll_s:
+        return jobs_frame(services, session), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     status, figure, log, checkpoints = job_view(services, job_id, session)
     return jobs_frame(services, session), status, figure, log, checkpoints
 
@@ -235,6 +270,9 @@ class Handlers:
 
     def cancel(self, job_id, session, request: gr.Request):
         return cancel_job(self.services, job_id, request, session)
+
+    def resume(self, job_id, session, request: gr.Request):
+        return resume_job(self.services, job_id, session, request)
 
     def pick(self, session, evt: gr.SelectData):
         return pick_from_history(self.services, evt, session)
@@ -279,6 +317,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
         cancel = gr.Button("Cancel job", variant="stop", elem_id="train-cancel")
+        resume = gr.Button("Resume job", elem_id="train-resume")
     message = gr.Markdown(elem_id="train-message")
     with gr.Row():
         job_pick = gr.Dropdown(label="Job", choices=[], elem_id="train-job")
@@ -297,13 +336,15 @@ def build(services, session: gr.State) -> dict[str, Any]:
     start.click(handlers.start, [session, *(form[f.name] for f in dataclasses.fields(TrainForm))],
                 [message, job_pick, session], api_name="start_training", concurrency_id="train", concurrency_limit=2)
     cancel.click(handlers.cancel, [job_pick, session], message, api_name="cancel_training")
+    resume.click(handlers.resume, [job_pick, session], [message, job_pick, session], api_name="resume_training")
+    data_upload.upload(remember_uploads, [session, data_upload], session, api_visibility="private", queue=False)
     example.click(functools.partial(use_example_data, services), None, [data_path, images, steps, batch_size, message],
                   api_visibility="private")
     text_only.click(use_text_only, None, [loss_preset, val_split, message], api_visibility="private")
     image_upload.upload(functools.partial(upload_images, services), [session, image_upload],
                         [images, message, session], api_visibility="private")
     outputs = [history, job_status, curve, log, checkpoints]
-    timer.tick(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private",
+    timer.tick(functools.partial(poll, services, timer=True), [job_pick, session], outputs, api_visibility="private",
                show_progress="hidden", queue=False)
     job_pick.change(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private")
     history.select(handlers.pick, session, job_pick, api_visibility="private")

@@ -75,6 +75,18 @@ def check_settings(steps, batch_size, lr, val_split, loss_preset: str, loss_weig
     return values
 
 
+def check_budget(settings: dict[str, Any], max_samples: int | None) -> None:
+    """Public mode: a job's compute, steps x batch size, within the owner's budget
+    (``PARACLIP_APP_MAX_TRAIN_SAMPLES``)."""
+    if max_samples is None:
+        return
+    work = settings["steps"] * settings["batch_size"]
+    if work > max_samples:
+        raise TrainCheckError(f"❌ steps × batch size = {settings['steps']} × {settings['batch_size']} = {work:,} is "
+                              f"over this app's budget of {max_samples:,} per job; lower the steps or the batch size "
+                              f"(e.g. {max(1, max_samples // settings['batch_size'])} steps at this batch size).")
+
+
 def scan_data(path: str, text_fields: list[str]) -> DataSummary:
     """Count the usable records of a paraphrase JSONL and collect their image ids."""
     summary = DataSummary()

@@ -266,3 +266,26 @@ def test_explore_is_warm_when_the_default_models_are_ready(tmp_path):
     gallery = next(iter(fresh.defaults.gallery_choices()))
     for choice in fresh.defaults.model_choices()[:2]:
         assert (choice.key, gallery) in fresh._indexes
+
+
+def test_the_train_timer_on_a_finished_job_sends_nothing_but_the_history(services):
+    """An open Train tab on a finished job re-sent (and Gradio re-hashed) its checkpoints every tick."""
+    import sys
+    import time
+
+    import gradio as gr
+
+    from workbench.train import poll
+
+    job = services.runner.start("train", "finished", [sys.executable, "-c", "pass"])
+    for _ in range(400):
+        if not services.runner.get(job.id).active:
+            break
+        time.sleep(0.05)
+    first = poll(services, job.id, {}, timer=True)  # just finished: shown once more
+    assert isinstance(first[1], str) and "finished" in first[1]
+    services.runner.store.update(job.id, finished=time.time() - 60)
+    later = poll(services, job.id, {}, timer=True)
+    assert all(out == gr.skip() for out in later[1:])
+    picked = poll(services, job.id, {})  # picking it (not the timer) shows it in full
+    assert "finished" in picked[1]

@@ -50,3 +50,32 @@ def test_loose_image_files_and_the_limits(tmp_path):
         fake = tmp_path / "fake.zip"
         fake.write_bytes(b"PK not really")
         save_image_upload([str(fake)], tmp_path / "s", max_mb=5)
+
+
+@pytest.mark.parametrize("case", ["too-many", "too-large", "too-many-loose"])
+def test_a_refused_upload_leaves_nothing_behind(tmp_path, monkeypatch, case):
+    """A refused 25,000-entry zip left 20,000 files (79 MB) each time: now the count is checked before
+    unpacking, and whatever a refusal stopped half-way is removed."""
+    import workbench.image_uploads as image_uploads
+
+    monkeypatch.setattr(image_uploads, "MAX_IMAGES", 10)
+    session = tmp_path / "session"
+    archive = tmp_path / "images.zip"
+    files = [str(archive)]
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        if case == "too-many":
+            for i in range(25):
+                z.writestr(f"{i:06d}.png", png_bytes())
+        elif case == "too-large":  # five small images unpacked, then one over the unpacked budget
+            for i in range(5):
+                z.writestr(f"{i:06d}.png", png_bytes())
+            z.writestr("big.png", b"\0" * (3 * 1024 * 1024))
+        else:
+            z.writestr("000000.png", png_bytes())
+    if case == "too-many-loose":
+        for i in range(12):
+            (tmp_path / f"{i}.png").write_bytes(png_bytes())
+            files.append(str(tmp_path / f"{i}.png"))
+    with pytest.raises(UploadError, match="over the limit|too large|Too many"):
+        save_image_upload(files, session, max_mb=0.5)
+    assert not session.exists() or list(session.iterdir()) == []

@@ -161,3 +161,27 @@ def test_sessions_follow_the_defaults_and_never_default_to_a_job():
     assert follow("ParaCLIP", "baseline", ["baseline", "ParaCLIP"], ["baseline", "ParaCLIP"]) == "ParaCLIP"
     assert follow("job x [1]", "baseline", ["baseline"], ["baseline"]) == "job x [1]"
     assert follow("ViT-B-32@openai", "baseline", ["baseline"], ["baseline"]) == "ViT-B-32@openai"
+
+
+def test_public_messages_name_no_server_path_and_no_cli_flag():
+    from workbench.policy import hide_paths
+
+    text = "cannot read /home/app/.cache/paraclip/app/defaults/manifest.json; pass `--aro-dir` DIR or --k 5"
+    shown = hide_paths(text)
+    assert "/home/app" not in shown and "manifest.json" in shown
+    assert "--aro-dir" not in shown and "--k" not in shown and "“aro dir” setting" in shown
+    assert hide_paths("see https://example.org/a/b/c") == "see https://example.org/a/b/c"
+    exc = DataError("/srv/data/pairs.csv:2: bad row")
+    assert user_error(exc, public=True) == "…/pairs.csv:2: bad row"
+    assert user_error(exc, public=False) == str(exc)
+
+
+def test_a_missing_path_inside_an_allowed_folder_gets_the_refusal_message(tree):
+    _, allowed, outside = tree
+    policy = AccessPolicy(public=True, roots=(allowed,))
+    messages = []
+    for path in (allowed / "missing.csv", outside / "secret.txt"):
+        with pytest.raises(PolicyError) as info:
+            policy.check_path(str(path), "Pairs")
+        messages.append(str(info.value).replace(path.name, "NAME"))
+    assert messages[0] == messages[1]

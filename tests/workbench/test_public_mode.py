@@ -5,6 +5,10 @@ Server files outside the allowed folders are refused without being read (``/etc/
 holding a key, ``..`` and symlink escapes), errors never quote a file, and the Paraphrase tab's API
 base URL cannot reach loopback, a local server, the metadata address or a name resolving to
 loopback — while the allowed folder and the allow-listed host work.
+
+Issue 22 §5–7 over the same HTTP: a visitor reads only their own uploads (never another visitor's in
+Gradio's shared upload folder), a refused and a missing path get one message, nothing shown names a
+server path, pasted captions and training jobs obey the quotas.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def public_app(files, tmp_path_factory):
     os.environ["PARACLIP_APP_ALLOWED_API_HOSTS"] = ALLOWED_API_HOST
     try:
         services = Services(AppConfig(app_dir=tmp_path_factory.mktemp("public-app"), public=True, gallery_size=24,
-                                      build_defaults=False, max_jobs=1))
+                                      build_defaults=False, max_jobs=1, max_upload_mb=1, max_captions=20,
+                                      max_train_samples=4000, jobs_per_visitor=1))
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
@@ -217,7 +222,7 @@ def test_exposed_endpoints_are_the_ones_checked_here(public_app):
     _, url = public_app
     info = httpx.get(f"{url}gradio_api/info", timeout=30).json()
     exposed = set(info["named_endpoints"])
-    checked = {"/paraphrase", "/start_training", "/cancel_training", "/compare", "/explore"}
+    checked = {"/paraphrase", "/start_training", "/cancel_training", "/resume_training", "/compare", "/explore"}
     assert exposed <= checked, f"new endpoint(s) {exposed - checked}: attack their path/URL inputs in this file"
 
 
@@ -234,3 +239,143 @@ def test_visitors_see_only_their_own_jobs(public_app):
     assert not any("alice" in str(choice) for update in out[2:] for choice in (update.get("choices") or []))
     assert services.allowed_roots(bob) == services.allowed_roots({})
     assert Path(job.job_dir) in services.allowed_roots(alice)
+
+
+# -- issue 22 §5: isolation ------------------------------------------------------------------------
+def upload(url: str, name: str, data: bytes) -> str:
+    """A file uploaded the way the browser does (``POST /gradio_api/upload``); its server path."""
+    reply = httpx.post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=30)
+    reply.raise_for_status()
+    return reply.json()[0]
+
+
+def train_call(url, services, data="", data_upload=None, images=None, steps=5, batch=4):
+    base, _, gallery = defaults(services)
+    return call(url, "start_training", [base, data, data_upload, images or gallery, steps, batch, 1e-4, "paraclip",
+                                        "", 0, "cpu", "visitor"])
+
+
+def test_another_visitors_upload_is_not_readable(public_app, files):
+    """Visitor A uploads; visitor B knows the path (B trained on A's photo before this fix) and tries
+    it in every box: typed as data, its folder as images, and as B's own upload of data or captions."""
+    services, url = public_app
+    a_jsonl = upload(url, "a-private.jsonl", b'{"caption": "a secret caption", "image_id": "1"}\n')
+    a_photo = upload(url, "a-photo.png", b"not really a png")
+    before, ok_data = len(services.runner.list()), str(files["allowed"] / "pairs.csv")
+    for event, stream in (train_call(url, services, data=a_jsonl),
+                          train_call(url, services, data=ok_data, images=str(Path(a_photo).parent)),
+                          train_call(url, services, data=ok_data, images=str(Path(a_photo).parent.parent))):
+        assert_refused(event, stream)
+        assert "a-photo" not in stream and "secret" not in stream
+    file_data = {"path": a_jsonl, "meta": {"_type": "gradio.FileData"}}
+    event, stream = train_call(url, services, data_upload=file_data)
+    assert event == "complete" and "did not arrive" in first_output(stream), stream[-2000:]
+    event, stream = call(url, "paraphrase", ["", file_data, "local (offline LLM)", "", "", "mock", "", "paper",
+                                             "", "", 1.0, 0.1, 64, 0, "all"])
+    assert event == "complete" and "did not arrive" in first_output(stream), stream[-2000:]
+    assert "secret" not in stream and len(services.runner.list()) == before
+
+
+def test_a_refused_and_a_missing_path_get_one_message(public_app, files):
+    services, url = public_app
+    messages = []
+    for target, name in ((f"{files['allowed']}/../../../../../../etc/shadow", "shadow"),
+                         (f"{files['allowed']}/nonexistent", "nonexistent"),
+                         (f"{files['allowed']}/../outside/.env", ".env"), ("/etc/passwd", "passwd")):
+        event, stream = compare_call(url, services, pairs=target)
+        assert_refused(event, stream)
+        messages.append(first_output(stream).replace(name, "NAME"))
+    assert len(set(messages)) == 1, messages
+    assert str(files["allowed"]) not in messages[0], "the message names no server folder"
+
+
+def test_nothing_shown_names_a_server_path(public_app):
+    """Example data, an uploaded image folder, a job's status, checkpoint and log: named relative to the
+    app's data or the visitor's uploads, and such a name is accepted back."""
+    from workbench.train import job_view, upload_images, use_example_data
+
+    services, _ = public_app
+    session: dict = {}
+    owner = services.owner(session)
+    data, images, *_ = use_example_data(services)
+    assert data == "examples/paraphrases.jsonl" and images == "examples/images"
+    assert services.check_path(data, "Training data", session) == services.check_path(
+        str(Path(services.config.app_dir) / "defaults" / "example-training" / "paraphrases.jsonl"), "x", session)
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("000001.png", b"png")
+    zip_path = Path(services.session_dir(session)) / "in.zip"
+    zip_path.write_bytes(buf.getvalue())
+    shown, message, session = upload_images(services, session, [str(zip_path)])
+    assert shown.startswith("uploads/images-") and "✅" in message
+    assert services.check_path(shown, "Images", session).is_dir()
+    script = "import sys, pathlib; print('loading', sys.argv[1]); pathlib.Path(sys.argv[2]).mkdir(parents=True)"
+    job = services.runner.start("train", "paths", [sys.executable, "-c", script, str(services.config.app_dir),
+                                                   str(Path(services.config.app_dir) / "x")], owner=owner)
+    for _ in range(600):
+        if not services.runner.get(job.id).active:
+            break
+        import time
+
+        time.sleep(0.05)
+    status, _, log, _ = job_view(services, job.id, session)
+    for text in (status, log):
+        assert str(services.config.app_dir) not in text and sys.executable not in text, text
+        assert "/tmp" not in text
+    assert "app-data" in log and "python -c" in log
+
+
+# -- issue 22 §6: quotas ---------------------------------------------------------------------------
+def test_pasted_captions_obey_the_upload_limit_and_the_caption_cap(public_app):
+    services, url = public_app
+    many = "\n".join(f"caption number {i}" for i in range(21))
+    event, stream = call(url, "paraphrase", [many, None, "local (offline LLM)", "", "", "mock", "", "paper", "",
+                                             "", 1.0, 0.1, 64, 0, "all"])
+    assert event == "complete" and "21 captions" in first_output(stream) and "20" in first_output(stream)
+    big = "x" * (1024 * 1024 + 10)
+    event, stream = call(url, "paraphrase", [big, None, "local (offline LLM)", "", "", "mock", "", "paper", "",
+                                             "", 1.0, 0.1, 64, 0, "all"])
+    assert event == "complete" and "1 MB limit" in first_output(stream), first_output(stream)[:300]
+
+
+def test_a_training_job_has_a_compute_budget(public_app, files):
+    services, url = public_app
+    before = len(services.runner.list())
+    event, stream = train_call(url, services, data=str(files["allowed"] / "pairs.csv"), steps=20_000, batch=512)
+    message = first_output(stream)
+    assert event == "complete" and message.startswith("❌") and "budget of 4,000" in message, message
+    assert len(services.runner.list()) == before
+
+
+def test_one_visitor_cannot_take_every_job_slot_and_a_left_job_stops(public_app):
+    from workbench.upkeep import QuotaError, check_visitor_quota
+
+    services, _ = public_app
+    session: dict = {}
+    owner = services.owner(session)
+    job = services.runner.start("train", "long", [sys.executable, "-c", "import time; time.sleep(120)"], owner=owner)
+    try:
+        with pytest.raises(QuotaError, match="limit per visitor is 1"):
+            check_visitor_quota(services, owner)
+        check_visitor_quota(services, services.owner({}))  # another visitor is not blocked by this cap
+        services.jobs(session)  # the owner's page polls
+        now = job.started + 60
+        assert services.upkeep.reap(now) == []
+        left = now + services.config.abandoned_job_minutes * 60 + 1
+        assert services.upkeep.reap(left) == [job.id]
+        services.runner.cancel(job.id, wait=True)
+        done = services.runner.get(job.id)
+        assert done.status == "cancelled" and "no page of its owner" in done.message
+    finally:
+        services.runner.cancel_all()
+
+
+def test_another_visitor_cannot_resume_a_job(public_app):
+    services, url = public_app
+    job = services.runner.start("train", "alice", [sys.executable, "-c", "pass"], owner=services.owner({}))
+    event, stream = call(url, "resume_training", [job.id, {}])
+    assert event == "error" or first_output(stream).startswith("❌"), stream[-2000:]
+    assert len([j for j in services.runner.list() if j.name == "alice"]) == 1

@@ -64,3 +64,25 @@ def test_the_stoppable_encoder_stops_between_batches(tiny_encoder):
         encoder.encode_text(["a blue square"] * 6, batch_size=2, progress=stop_after_first)
     with pytest.raises(Stopped):
         encoder.encode_image([], batch_size=2)
+
+
+def test_a_comparison_computes_with_few_torch_threads(monkeypatch):
+    """Issue 22 §9: a comparison's encoder calls run with PARACLIP_APP_LONG_RUN_THREADS torch threads (so
+    Explore keeps a core), and the count is restored after."""
+    import torch
+
+    from workbench.runs import StoppableEncoder
+
+    seen = []
+
+    class Encoder:
+        def encode_text(self, texts, batch_size=None, progress=None):
+            seen.append(torch.get_num_threads())
+            return texts
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("PARACLIP_APP_LONG_RUN_THREADS", "1")
+    StoppableEncoder(Encoder(), lambda: False).encode_text(["a"])
+    monkeypatch.setenv("PARACLIP_APP_LONG_RUN_THREADS", "0")
+    StoppableEncoder(Encoder(), lambda: False).encode_text(["a"])
+    assert seen == [1, before] and torch.get_num_threads() == before

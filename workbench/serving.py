@@ -1,0 +1,78 @@
+"""Serving the app (``python app.py``, ``paraclip app``): settings checked first, and a prompt stop.
+
+Every environment setting is checked before anything is built (:mod:`workbench.settings`): a bad
+one prints its message and exits with status 2. On Ctrl-C or SIGTERM the app stops within
+``STOP_S``: its training jobs get SIGTERM (they checkpoint at their next step) and are marked
+``interrupted`` so the history can resume them — unless the owner set ``PARACLIP_APP_KEEP_JOBS=1``,
+which the start message says — then the server closes, and the process exits even if a worker
+thread is still busy (a request stuck in a model call must not keep a stopped app alive).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from workbench import settings
+
+STOP_S = 2.0  # from the signal to the process gone
+
+
+def checked_settings(host: str | None, port: int | None) -> dict[str, Any]:
+    """The settings, or exit 2 with the message (``host``/``port`` given on the command line win)."""
+    try:
+        values = settings.check_all()
+        if port is not None:
+            values["GRADIO_SERVER_PORT"] = settings.parse_port(str(port))
+    except settings.SettingsError as exc:
+        print(f"paraclip app: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        print(f"paraclip app: --port {port}: {exc}.", file=sys.stderr)
+        raise SystemExit(2) from None
+    if host:
+        values["GRADIO_SERVER_NAME"] = host
+    return values
+
+
+def stop(demo, keep_jobs: bool) -> None:
+    """Interrupt the jobs (unless kept), then close the server within what is left of ``STOP_S``."""
+    runner = demo.services.runner
+    if keep_jobs:
+        print("paraclip app: stopping; training jobs keep running (PARACLIP_APP_KEEP_JOBS=1)", flush=True)
+    else:
+        jobs = runner.interrupt_all()
+        print(f"paraclip app: stopping; {len(jobs)} training job(s) interrupted (resume them from the history)",
+              flush=True)
+    closer = threading.Thread(target=demo.close, daemon=True, name="paraclip-app-close")
+    closer.start()
+    closer.join(STOP_S / 2)
+
+
+def serve(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
+    """Build and launch the app; returns (exit status 0) after a stop signal."""
+    values = checked_settings(host, port)
+    from workbench.app import build_demo, launch_kwargs
+
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    keep = values["PARACLIP_APP_KEEP_JOBS"]
+    stopping = threading.Event()
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
+    demo.launch(server_name=values["GRADIO_SERVER_NAME"], server_port=values["GRADIO_SERVER_PORT"], share=share,
+                prevent_thread_lock=True, **{**launch_kwargs(demo.services), **kwargs})
+    print("paraclip app: on Ctrl-C or SIGTERM, training jobs " +
+          ("keep running (PARACLIP_APP_KEEP_JOBS=1)." if keep else "checkpoint and are marked interrupted "
+                                                                  "(PARACLIP_APP_KEEP_JOBS=1 keeps them running)."),
+          flush=True)
+    while not stopping.wait(0.5):  # a timed wait, so the signal handler runs promptly
+        pass
+    stop(demo, keep)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # worker threads (a request in a model call, the defaults builder) must not hold the exit

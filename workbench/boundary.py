@@ -15,15 +15,22 @@ import inspect
 import logging
 from typing import Any, Callable
 
+from paraclip.errors import ParaclipError, describe_exception
 from workbench.policy import user_error
 
 log = logging.getLogger("paraclip.workbench")
 
 
 def describe(exc: BaseException, public: bool) -> str:
-    """The message for ``exc``. TODO(lead): switch to ``paraclip.errors.describe_exception`` (helper
-    "boundary"'s, the CLI's mapping) once merged; this local mapping is the app's ``user_error``."""
-    return user_error(exc, public)
+    """The message for ``exc``: the tabs' own wording for our errors and form checks (:func:`user_error`),
+    else, on a private app, the CLI's mapping (:func:`paraclip.errors.describe_exception`), so one failure
+    reads the same in both. In public mode an unexpected error shows only its type; details go to the server log."""
+    if isinstance(exc, (KeyboardInterrupt, ParaclipError, ValueError)):
+        return user_error(exc, public)
+    if public:  # an OS error's text names server files: the type only, the details in the server log
+        log.error("unexpected error in a handler", exc_info=exc)
+        return f"{type(exc).__name__} (the details are in the server log)."
+    return describe_exception(exc)[0]
 
 
 def _as_gr_error(exc: BaseException, public: bool) -> BaseException:

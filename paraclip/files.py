@@ -123,8 +123,8 @@ def parse_json(text: str | bytes, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        line = f" at line {exc.lineno}, column {exc.colno}" if "\n" in str(exc.doc).strip() else \
-            f" at column {exc.colno}"
+        multiline = exc.lineno > 1 or "\n" in str(exc.doc).rstrip("\r\n")
+        line = f" at line {exc.lineno}, column {exc.colno}" if multiline else f" at column {exc.colno}"
         raise DataError(f"{where}: malformed JSON ({exc.msg}{line}).") from None
     except RecursionError:
         raise DataError(f"{where}: JSON nested too deeply to read (lists/objects inside each other more than "
@@ -163,6 +163,10 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "settings") -> tuple[
         if node is not None:
             _check_expansion(node, path)
         doc = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters, …)
+        line = text[: exc.position].count("\n") + 1
+        raise DataError(f"{path}:{line}: not valid YAML (character {chr(exc.character)!r} is not allowed in "
+                        f"YAML; remove it).") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -182,7 +186,7 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "settings") -> tuple[
     for key_node, _ in node.value:
         line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-            raise DataError(f"{path}:{line}: the key {key_node.value!r} is read as a {_yaml_kind(key_node.tag)}, "
+            raise DataError(f"{path}:{line}: the key {key_node.value!r} is read as {_yaml_kind(key_node.tag)}, "
                             f"not text; names of {what} are text (put the key in quotes if it is meant).",
                             file_text=[repr(key_node.value)])
         lines.setdefault(key_node.value, line)
@@ -190,7 +194,9 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "settings") -> tuple[
 
 
 def _yaml_kind(tag: str) -> str:
-    return tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else tag
+    kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else tag
+    return {"int": "a number", "float": "a number", "bool": "true/false", "null": "null (no value)",
+            "timestamp": "a date"}.get(kind, f"a {kind}")
 
 
 def _check_expansion(root, path: Path) -> None:

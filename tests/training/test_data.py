@@ -148,3 +148,36 @@ def test_pixel_store_equals_the_full_preprocess(tiny_encoder, tmp_path):
     assert failed == ["broken"] and store.pixels.dtype == torch.uint8
     expected = torch.stack([tiny_encoder.preprocess(images[f"i{k}"]) for k in range(3)])
     torch.testing.assert_close(store.batch([0, 1, 2]), expected, atol=1e-6, rtol=0)
+
+
+def _bomb_png() -> bytes:
+    """A 69-byte PNG declaring 100000 x 100000 pixels (a decompression bomb)."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    png = bytearray(buf.getvalue())
+    png[16:24] = struct.pack(">II", 100_000, 100_000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)
+
+
+@pytest.mark.parametrize("freeze_image", [True, False])  # cached features / decoded pixels
+def test_a_decompression_bomb_in_the_training_images_is_skipped_and_counted(world, tmp_path, tiny_encoder,
+                                                                             freeze_image):
+    from paraclip.training.distributed import DistInfo
+    from paraclip.training.images_source import prepare_images
+    from paraclip.training.run_control import Console
+
+    from .helpers import tiny_config
+
+    (world["images"] / "img0002.png").write_bytes(_bomb_png())
+    cfg = tiny_config(world, tmp_path / "run", freeze_image=freeze_image, skip_missing_images=True)
+    records, report = read_records(cfg.data, FIELDS)
+    prepared = prepare_images(cfg, tiny_encoder, DistInfo(), Console(False), records, [], report, None, needed=True)
+    assert "img0002" not in {r.image_id for r in prepared.records}
+    assert report.skipped == {"image unreadable": 1} and len(prepared.records) == len(records) - 1

@@ -158,7 +158,10 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "settings") -> tuple[
     text = read_text(path)
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # refuses control characters here already
+        # libyaml when built in: it caps nesting at 1000 levels and reads deep flow collections in linear time
+        # (the pure-Python scanner is quadratic in the depth of `[[[…`); the Python loader refuses control
+        # characters already here
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         node = loader.get_single_node()
         if node is not None:
             _check_expansion(node, path)

@@ -185,7 +185,12 @@ def _csv_message(path: Path, start: int, line: int, exc: csv.Error) -> str:
         return (f"{path}:{start}: unterminated quote: the quoted field that opens on line {start} never closes, so "
                 f"every later line would be read into it. Close the quote, or write a quote inside a field as two "
                 f"quotes (\"\").")
+    if "new-line character seen in unquoted field" in str(exc):
+        return (f"{path}:{line}: a lone carriage return (\\r) inside an unquoted field: the file mixes line "
+                f"endings. Convert it to \\n line endings (e.g. `dos2unix`), or quote that field.")
     where = f"line {line}" if line == start else f"line {line} (the row starts on line {start})"
+    if "expected after" not in str(exc):
+        return f"{path}:{start}: malformed CSV ({exc}); the row starts on line {start}."
     return (f"{path}:{start}: text after the closing quote of a quoted field on {where} ({exc}). Write a quote inside "
             f"a field as two quotes (\"\"), and put nothing between a closing quote and the next delimiter.")
 

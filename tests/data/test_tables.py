@@ -101,3 +101,12 @@ def test_a_field_over_the_csv_limit_is_named_as_too_long_with_line_and_limit(tmp
     (tmp_path / "longhead.csv").write_text("id," + "h" * 200_000 + "\n1,2\n")
     with pytest.raises(DataError, match=r"longhead\.csv:1: a field longer than"):
         list(iter_delimited(tmp_path / "longhead.csv"))
+
+
+def test_a_lone_carriage_return_is_named_as_mixed_line_endings(tmp_path):
+    (tmp_path / "cr.csv").write_bytes(b"id,caption\n1,a dog\n2,a\rcat\n")
+    with pytest.raises(DataError, match=r"cr\.csv:3: a lone carriage return .*dos2unix"):
+        list(iter_delimited(tmp_path / "cr.csv"))
+    (tmp_path / "crhead.csv").write_bytes(b"id,cap\rtion\n1,a dog\n")
+    with pytest.raises(DataError, match=r"crhead\.csv:1: a lone carriage return"):
+        list(iter_delimited(tmp_path / "crhead.csv"))

@@ -181,3 +181,21 @@ def test_a_decompression_bomb_in_the_training_images_is_skipped_and_counted(worl
     prepared = prepare_images(cfg, tiny_encoder, DistInfo(), Console(False), records, [], report, None, needed=True)
     assert "img0002" not in {r.image_id for r in prepared.records}
     assert report.skipped == {"image unreadable": 1} and len(prepared.records) == len(records) - 1
+
+
+def test_damaged_training_lines_are_named(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = _write(tmp_path / "d.jsonl", [_rec(0), '{"image_id": ' + deep + "}"])
+    with pytest.raises(DataError, match=r"d\.jsonl:2: JSON nested too deeply"):
+        read_records(path, FIELDS)
+    path = _write(tmp_path / "e.jsonl", [_rec(0), _rec(1, image_id=[1, [2]])])
+    with pytest.raises(DataError, match=r"e\.jsonl:2: field 'image_id' must be text or a number, found list"):
+        read_records(path, FIELDS)
+    path = _write(tmp_path / "f.jsonl", [_rec(0, status={"a": 1})])
+    with pytest.raises(DataError, match=r"f\.jsonl:1: field 'status' must be text, found dict"):
+        read_records(path, FIELDS)
+    import gzip
+
+    (tmp_path / "g.jsonl.gz").write_bytes(gzip.compress(json.dumps(_rec(0)).encode() * 100)[:-8])
+    with pytest.raises(DataError, match=r"g\.jsonl\.gz:1: the gzip data ends early"):
+        read_records(tmp_path / "g.jsonl.gz", FIELDS)

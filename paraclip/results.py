@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from paraclip.files import atomic_write_text
+from paraclip.errors import DataError
+from paraclip.files import atomic_write_text, read_json
 
 SCHEMA = "paraclip.result/1"
 
@@ -113,11 +114,24 @@ def results_json(results: Iterable[EvalResult], with_details: bool = True) -> st
     return json.dumps(json_safe(doc), indent=1, allow_nan=False, default=float)
 
 
+class ResultsFileError(DataError, ValueError):
+    """A results file that cannot be read; also a ValueError, so callers that recompute a damaged file
+    (``except ValueError``) still do."""
+
+
 def load_results(path: str | os.PathLike) -> list[EvalResult]:
     """Read a file written by :func:`save_results` (or a single result object)."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    items = doc["results"] if "results" in doc else [doc]
-    return [EvalResult.from_dict(d) for d in items]
+    path = Path(path)
+    try:
+        doc = read_json(path)
+        items = doc["results"] if isinstance(doc, dict) and "results" in doc else [doc]
+        if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+            raise DataError(f"{path}: expected a results object or {{\"results\": [...]}}.")
+        return [EvalResult.from_dict(d) for d in items]
+    except DataError as exc:
+        raise ResultsFileError(str(exc)) from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # fields of the wrong shape
+        raise ResultsFileError(f"{path}: not a results file written by paraclip ({exc}).") from None
 
 
 def results_frame(results: Iterable[EvalResult]):

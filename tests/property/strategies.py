@@ -8,16 +8,18 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from paraclip.errors import ParaclipError
 
 
-def reproducible(max_examples: int):
+def reproducible(max_examples: int, shrink: bool = True):
     """Derandomized (CI sees the same examples every run), no example database, no deadline (a loaded
-    2-core machine is slow, not wrong); the files live in the test's tmp_path, rewritten per example."""
-    return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
+    2-core machine is slow, not wrong); the files live in the test's tmp_path, rewritten per example.
+    ``shrink=False`` for a test expected to fail: shrinking would take minutes."""
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
+    return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None, phases=phases,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
 

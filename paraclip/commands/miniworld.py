@@ -56,7 +56,7 @@ def _config(args):
                                 + f". Fields: {', '.join(fields)}.")
         try:
             overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or absurdly nested / long): taken as text
             overrides[key] = value
     if args.seeds:
         try:

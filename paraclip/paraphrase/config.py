@@ -121,7 +121,7 @@ class ParaphraseConfig:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: no such paraphrase config file.")
-        data, _ = read_yaml_mapping(path, "paraphrase settings")
+        data, _ = read_yaml_mapping(path, "settings")
         return cls.from_dict(data, source=str(path))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import tempfile
 import zlib
 from pathlib import Path
@@ -121,7 +122,13 @@ def parse_json(text: str | bytes, where: str) -> Any:
     integers too long to convert (ValueError, Python's 4300-digit limit).
     """
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError for a lone half
+        return value
+    except UnicodeEncodeError:
+        raise DataError(f"{where}: a \\uD800-\\uDFFF escape that is half of a surrogate pair, not a character "
+                        f"(text cut in the middle of an emoji?). Remove it or complete the pair.") from None
     except json.JSONDecodeError as exc:
         multiline = exc.lineno > 1 or "\n" in str(exc.doc).rstrip("\r\n")
         line = f" at line {exc.lineno}, column {exc.colno}" if multiline else f" at column {exc.colno}"
@@ -133,6 +140,11 @@ def parse_json(text: str | bytes, where: str) -> Any:
         raise DataError(f"{where}: not valid UTF-8 JSON ({exc.reason} at byte {exc.start}).") from None
     except ValueError as exc:  # e.g. an integer with thousands of digits
         raise DataError(f"{where}: JSON value that cannot be read ({exc}).") from None
+
+
+# A JSON escape for half of a UTF-16 surrogate pair: valid JSON, but alone it is no character, and writing it
+# out as UTF-8 later (a paraphrase output, a cache) would fail far from the file that held it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def read_json(path: str | os.PathLike) -> Any:

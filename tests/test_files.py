@@ -121,6 +121,10 @@ def test_json_and_gzip_failures_are_data_errors(tmp_path):
         parse_json("1" * 5000, "x")
     with pytest.raises(DataError, match=r"x: malformed JSON \(Expecting value at line 2, column 1\)"):
         parse_json("[1,\n", "x")
+    # half of a surrogate pair is valid JSON but no character: refused here, not when written out as UTF-8
+    assert parse_json('{"a": "\\ud83d\\ude00"}', "x") == {"a": "\U0001f600"}
+    with pytest.raises(DataError, match=r"x:3: a .*half of a surrogate pair"):
+        parse_json('{"a": ["ok", "\\ud83d cut"]}', "x:3")
     (tmp_path / "a.json.gz").write_bytes(gzip.compress(b'{"a": [1, 2]}'))
     assert read_json(tmp_path / "a.json.gz") == {"a": [1, 2]}
     (tmp_path / "b.json.gz").write_bytes(gzip.compress(b'{"a": [1, 2]}')[:-6])

@@ -215,7 +215,8 @@ def _yaml_kind(tag: str) -> str:
 
 
 def _check_expansion(root, path: Path) -> None:
-    """Refuse a document whose aliases expand past :data:`MAX_YAML_VALUES` (each node is counted once)."""
+    """Refuse a document whose aliases expand past :data:`MAX_YAML_VALUES` (each node is counted once),
+    or that holds a NUL character."""
     import yaml
 
     sizes: dict[int, int] = {}
@@ -229,6 +230,9 @@ def _check_expansion(root, path: Path) -> None:
         elif isinstance(node, yaml.MappingNode):
             total = 1 + sum(size(k) + size(v) for k, v in node.value)
         else:
+            if "\x00" in str(node.value):  # a "\0" escape: no path or text option can hold it
+                raise DataError(f"{path}:{node.start_mark.line + 1}: a NUL character (\\0) in a value; no file "
+                                f"name or text setting can hold one. Remove it.")
             total = 1
         sizes[id(node)] = min(total, MAX_YAML_VALUES + 1)
         return sizes[id(node)]

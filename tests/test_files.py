@@ -74,6 +74,7 @@ TOO_DEEP = r"c\.yaml(:1: not valid YAML \(exceeded maximum nesting depth|: YAML 
     ("lr: 1\n2024-01-01: x\n", r"c\.yaml:2: the key '2024-01-01' is read as a date"),
     ("lr: 1\nnull: 3\n", r"c\.yaml:2: the key 'null' is read as null"),
     ("? [a, b]\n: 1\n", r"c\.yaml:1: not valid YAML \(found unhashable key\)"),
+    ('lr: 1\ndata: "runs/a\\0b"\n', r"c\.yaml:2: a NUL character"),
     ("- a\n- b\n", r"c\.yaml: expected a mapping of things \(name: value lines\), found a list"),
     ("just text\n", r"c\.yaml: expected a mapping of things .*found a str"),
     ("a: [1, 2\n", r"c\.yaml:2: not valid YAML"),

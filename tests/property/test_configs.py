@@ -26,7 +26,7 @@ _YAML_TOKENS = st.sampled_from(["a: 1\n", "- x\n", "? [a]\n: 1\n", "&a [1, 2]\n"
                                 "<<: *a\n", "d: !!python/name:os.system\n", "e: !!binary 'AAAA'\n", "f: [1, 2\n",
                                 "'1': x\n", "1: x\n", "2024-01-01: y\n", "null: z\n", "lr: 1e400\n",
                                 "steps: " + "9" * 5000 + "\n", "{b: " * 1200 + "}" * 1200 + "\n", "\t", "---\n",
-                                "...\n", "x: \x07\n", "\ufeff", "%YAML 1.1\n", "g: |\n  text\n"])
+                                "...\n", "x: \x07\n", 'data: "a\\0b"\n', "\ufeff", "%YAML 1.1\n", "g: |\n  text\n"])
 YAML_TEXT = st.one_of(_MAPPING, st.lists(st.one_of(_YAML_TOKENS, st.text(max_size=10)), max_size=12).map("".join))
 
 

@@ -234,8 +234,8 @@ def coerce_value(name: str, value: Any, where: str = "") -> Any:
         converted = _convert(name, value)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         shown = repr(value) if value is None or isinstance(value, (str, int, float)) else reprlib.repr(value)
-        raise ParaclipError(f"{label}: bad value {shown} ({type(exc).__name__ if isinstance(exc, RecursionError) else exc}"
-                            f"). Expected: {help_text}.") from None
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ParaclipError(f"{label}: bad value {shown} ({why}). Expected: {help_text}.") from None
     problem = field_problem(name, converted)
     if problem:
         raise ParaclipError(f"{label} {problem}. ({name}: {help_text}.)")

@@ -116,7 +116,8 @@ def _parse_record(obj: dict, path: Path, line_no: int, text_fields: Sequence[str
                   report: DataReport) -> Record | None:
     image_id = obj.get("image_id")
     if isinstance(image_id, (dict, list)):
-        raise DataError(f"{path}:{line_no}: field 'image_id' must be text or a number, found {type(image_id).__name__}.")
+        raise DataError(f"{path}:{line_no}: field 'image_id' must be text or a number, found "
+                        f"{type(image_id).__name__}.")
     if image_id is None or str(image_id).strip() == "":
         raise DataError(f"{path}:{line_no}: field 'image_id' is missing or empty; training joins every caption "
                         f"to its image by image_id. Give the paraphrase input an image-id column.")

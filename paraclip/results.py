@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from paraclip.errors import DataError
-from paraclip.files import atomic_write_text
+from paraclip.files import atomic_write_text, parse_json
 
 SCHEMA = "paraclip.result/1"
 MANIFEST_NAME = "manifest.json"
@@ -142,10 +142,10 @@ def load_results(path: str | os.PathLike) -> list[EvalResult]:
         raise ResultFileError(f"{path}: the result file is empty (a run stopped while writing it?). Delete it and "
                               f"rerun the evaluation.")
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultFileError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); the "
-                              f"file is damaged or truncated. Delete it and rerun the evaluation.") from exc
+        doc = parse_json(text, str(path))  # malformed, truncated or absurdly nested: a DataError naming the line
+    except DataError as exc:
+        raise ResultFileError(f"{exc} The result file is damaged or truncated: delete it and rerun the "
+                              f"evaluation.") from exc
     if not isinstance(doc, dict) or not doc:
         shown = json.dumps(doc)[:40]
         raise ResultFileError(f"{path}: holds {shown}, not a {SCHEMA} result ({{\"schema\": ..., \"results\": "

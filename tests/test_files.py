@@ -185,3 +185,76 @@ def test_train_out_dir_when_a_checkpoint_cannot_be_synced(tmp_path, capsys, monk
     assert failed and code == 1 and "No space left on device" in text, text
     assert str(out / "checkpoints" / "step-00000004.pt") in text
     assert load_checkpoint(out / "checkpoints" / "step-00000002.pt")["step"] == 2  # the finished checkpoint is kept
+# -- the shared reading layer ---------------------------------------------------------------------
+
+# libyaml refuses more than 1000 levels; the pure-Python loader runs out of recursion first
+TOO_DEEP = r"c\.yaml(:1: not valid YAML \(exceeded maximum nesting depth|: YAML nested too deeply)"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("lr: 1\n1: 2\n", r"c\.yaml:2: the key '1' is read as a number, not text; names of things are text"),
+    ("lr: 1\n2024-01-01: x\n", r"c\.yaml:2: the key '2024-01-01' is read as a date"),
+    ("lr: 1\nnull: 3\n", r"c\.yaml:2: the key 'null' is read as null"),
+    ("? [a, b]\n: 1\n", r"c\.yaml:1: not valid YAML \(found unhashable key\)"),
+    ('lr: 1\ndata: "runs/a\\0b"\n', r"c\.yaml:2: a NUL character"),
+    ("- a\n- b\n", r"c\.yaml: expected a mapping of things \(name: value lines\), found a list"),
+    ("just text\n", r"c\.yaml: expected a mapping of things .*found a str"),
+    ("a: [1, 2\n", r"c\.yaml:2: not valid YAML"),
+    ("a: b\n\nc: d\x07\n", r"c\.yaml:3: not valid YAML \(character '\\x07' is not allowed"),
+    ("a: " + "[" * 1500 + "]" * 1500 + "\n", TOO_DEEP),
+    ("a: " + "{b: " * 1500 + "}" * 1500 + "\n", TOO_DEEP),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh")),
+     r"c\.yaml: the YAML's anchors and aliases .* expand to more than 1,000,000 values"),
+])
+def test_yaml_mapping_errors_name_file_and_line(tmp_path, text, expected):
+    from paraclip.errors import DataError
+    from paraclip.files import read_yaml_mapping
+
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=expected):
+        read_yaml_mapping(tmp_path / "c.yaml", "things")
+
+
+def test_yaml_mapping_lines_encodings_and_empty_files(tmp_path):
+    from paraclip.errors import DataError
+    from paraclip.files import read_yaml_mapping
+
+    (tmp_path / "ok.yaml").write_bytes("\ufefflr: 0.1\n\n'1': quoted keys are text\n".encode())
+    assert read_yaml_mapping(tmp_path / "ok.yaml") == ({"lr": 0.1, "1": "quoted keys are text"}, {"lr": 1, "1": 3})
+    (tmp_path / "empty.yaml").write_text("# nothing\n")
+    assert read_yaml_mapping(tmp_path / "empty.yaml") == ({}, {})
+    (tmp_path / "latin1.yaml").write_bytes("lr: 1\nname: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.yaml:2: not valid UTF-8 \(byte 0xe9"):
+        read_yaml_mapping(tmp_path / "latin1.yaml")
+    (tmp_path / "utf16.yaml").write_bytes("lr: 1\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"utf16\.yaml:1: not valid UTF-8"):
+        read_yaml_mapping(tmp_path / "utf16.yaml")
+
+
+def test_json_and_gzip_failures_are_data_errors(tmp_path):
+    import gzip
+
+    from paraclip.errors import DataError
+    from paraclip.files import parse_json, read_json, read_text
+
+    with pytest.raises(DataError, match=r"x:1: JSON nested too deeply"):
+        parse_json("[" * 100_000, "x:1")
+    with pytest.raises(DataError, match=r"x: JSON value that cannot be read \(Exceeds the limit"):
+        parse_json("1" * 5000, "x")
+    with pytest.raises(DataError, match=r"x: malformed JSON \(Expecting value at line 2, column 1\)"):
+        parse_json("[1,\n", "x")
+    # half of a surrogate pair is valid JSON but no character: refused here, not when written out as UTF-8
+    assert parse_json('{"a": "\\ud83d\\ude00"}', "x") == {"a": "\U0001f600"}
+    with pytest.raises(DataError, match=r"x:3: a .*half of a surrogate pair"):
+        parse_json('{"a": ["ok", "\\ud83d cut"]}', "x:3")
+    (tmp_path / "a.json.gz").write_bytes(gzip.compress(b'{"a": [1, 2]}'))
+    assert read_json(tmp_path / "a.json.gz") == {"a": [1, 2]}
+    (tmp_path / "b.json.gz").write_bytes(gzip.compress(b'{"a": [1, 2]}')[:-6])
+    with pytest.raises(DataError, match=r"b\.json\.gz: the gzip data ends early"):
+        read_json(tmp_path / "b.json.gz")
+    (tmp_path / "c.txt.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 30)  # gzip magic, then garbage
+    with pytest.raises(DataError, match=r"c\.txt\.gz: (not a gzip file|damaged gzip data)"):
+        read_text(tmp_path / "c.txt.gz")
+    with pytest.raises(DataError, match=r"none\.json: no such file"):
+        read_json(tmp_path / "none.json")

@@ -58,7 +58,7 @@ def _config(args):
                                 + f". Fields: {', '.join(fields)}.")
         try:
             overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or absurdly nested / long): taken as text
             overrides[key] = value
     if args.seeds is not None:  # an empty list is refused by the config, not taken as the default
         try:

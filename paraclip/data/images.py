@@ -2,8 +2,9 @@
 
 * :data:`IMAGE_SUFFIXES` — the file extensions read as images (SVG included: it is rasterised).
 * :func:`open_image` — a file (or bytes read from a tar shard) as an RGB PIL image, or an
-  :class:`ImageLoadError` saying why not (missing, empty, truncated, not an image, SVG without a
-  rasteriser).
+  :class:`ImageLoadError` saying why not (missing, empty, truncated, not an image, a decompression
+  bomb — a small file declaring more pixels than PIL will decode —, SVG without a rasteriser). Callers
+  skip and count such images, so one bad file never stops a run.
 * :func:`to_rgb` — the normalisation every decoded image goes through: transparent cut-outs (RGBA,
   LA, palette with transparency) are composited on white, grayscale / 16-bit / CMYK become RGB.
   White, not black, because cut-outs (clip art, stamps, product shots) are drawn to sit on a light
@@ -143,6 +144,7 @@ def open_image(path: str | os.PathLike, rasterise: Rasteriser | None = None, ras
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    bombs = (Image.DecompressionBombError, Image.DecompressionBombWarning)  # the warning when promoted to an error
     try:
         if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ImageLoadError(path, "empty file (0 bytes)")
@@ -161,6 +163,9 @@ def open_image(path: str | os.PathLike, rasterise: Rasteriser | None = None, ras
         raise ImageLoadError(path, "file not found") from None
     except UnidentifiedImageError:
         raise ImageLoadError(path, "not an image PIL can read") from None
+    except bombs as exc:
+        raise ImageLoadError(path, f"decompression bomb ({exc} If the image is genuine, shrink it, or raise "
+                                   f"PIL.Image.MAX_IMAGE_PIXELS before running)") from None
     except subprocess.CalledProcessError as exc:
         detail = exc.stderr.decode(errors="replace").strip()[:200]
         raise ImageLoadError(path, f"SVG rasteriser failed ({detail})") from None

@@ -17,7 +17,6 @@ subsets, which is what :func:`load_sts_task` returns.
 from __future__ import annotations
 
 import csv
-import gzip
 import importlib.util
 import io
 import os
@@ -27,8 +26,9 @@ from typing import Callable
 
 import numpy as np
 
-from paraclip.data.tables import iter_table
+from paraclip.data.tables import field_too_long_message, iter_table
 from paraclip.errors import DataError
+from paraclip.files import read_text
 from paraclip.registry import Registry
 
 
@@ -69,15 +69,8 @@ class STSPairs:
 # -- readers -----------------------------------------------------------------------------
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte {exc.start}). "
-                        f"Re-save the file as UTF-8.") from None
+    """The file as text (``.gz`` decompressed); not gzip, truncated or not UTF-8 is a DataError."""
+    return read_text(path)
 
 
 # Gold similarity scales: SemEval STS 2012-2016 and STS-B rate 0-5, SICK relatedness 1-5
@@ -135,7 +128,12 @@ def read_semeval_tsv(path: Path, name: str | None = None, score_range: ScoreRang
 
 def read_sick(path: Path, name: str = "SICK-R", score_range: ScoreRange = SICK_SCALE) -> STSPairs:
     """SICK annotated TSV with a header (``sentence_A, sentence_B, relatedness_score``)."""
-    rows = list(csv.reader(io.StringIO(_read_text(path)), delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = []
+    reader = csv.reader(io.StringIO(_read_text(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    try:
+        rows.extend(reader)
+    except csv.Error:  # with QUOTE_NONE only a field over the csv module's size limit fails
+        raise DataError(field_too_long_message(path, reader.line_num)) from None
     if not rows:
         raise DataError(f"{path}: file is empty.")
     header = [h.strip() for h in rows[0]]

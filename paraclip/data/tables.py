@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import os
 from pathlib import Path
 from typing import Callable, Iterator
 
 from paraclip.errors import DataError
+from paraclip.files import GZIP_ERRORS, gzip_message, is_gzip_name, parse_json
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 OnBad = Callable[[str], None] | None
@@ -60,15 +60,35 @@ def iter_lines(path: str | os.PathLike, on_bad: OnBad = None, keep_ends: bool = 
     """``(line number, text)`` for every line that decodes as UTF-8, without the line break unless
     ``keep_ends`` (``.gz`` files are decompressed on the fly)."""
     path = _existing(path)
-    with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")) as f:
-        for line_no, raw in enumerate(f, 1):
-            try:
-                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                _bad(f"{path}:{line_no}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}). "
-                     f"Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).", on_bad)
-                continue
-            yield line_no, text if keep_ends else text.rstrip("\r\n")
+    for line_no, raw in _raw_lines(path):
+        try:
+            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            _bad(f"{path}:{line_no}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}). "
+                 f"Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).", on_bad)
+            continue
+        yield line_no, text if keep_ends else text.rstrip("\r\n")
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Numbered raw lines; a ``.gz`` that is not gzip or is cut short is a DataError naming the line."""
+    gz = is_gzip_name(path)
+    try:
+        f = gzip.open(path, "rb") if gz else open(path, "rb")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open the file ({exc.strerror or exc}).") from None
+    with f:
+        line_no = 0
+        while True:
+            try:  # only the read itself: errors of the caller's loop body must not be reported as gzip's
+                raw = f.readline()
+            except GZIP_ERRORS as exc:
+                raise DataError(gzip_message(path, exc, line_no + 1) if gz else
+                                f"{path}:{line_no + 1}: cannot read the file ({exc}).") from None
+            if not raw:
+                return
+            line_no += 1
+            yield line_no, raw
 
 
 def iter_jsonl(path: str | os.PathLike, on_bad: OnBad = None, stringify: bool = False
@@ -79,17 +99,30 @@ def iter_jsonl(path: str | os.PathLike, on_bad: OnBad = None, stringify: bool = 
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            _bad(f"{path}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}). "
-                 f"Each line must be one JSON object.", on_bad)
+            record = parse_json(text, f"{path}:{line_no}")
+        except DataError as exc:
+            _bad(f"{exc} Each line must be one JSON object.", on_bad)
             continue
         if not isinstance(record, dict):
             _bad(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.", on_bad)
             continue
         if stringify:
-            record = {str(k): "" if v is None else v if isinstance(v, str) else str(v) for k, v in record.items()}
+            try:
+                record = {str(k): "" if v is None else v if isinstance(v, str) else _json_text(v, path, line_no)
+                          for k, v in record.items()}
+            except DataError as exc:
+                _bad(str(exc), on_bad)
+                continue
         yield line_no, record
+
+
+def _json_text(value, path: Path, line_no: int) -> str:
+    """A non-text JSON value as text (a table cell); nesting too deep to print is an error for the line."""
+    try:
+        return str(value)
+    except (RecursionError, ValueError):
+        raise DataError(f"{path}:{line_no}: a value nested too deeply (or a number too long) to use as text.") \
+            from None
 
 
 def guess_delimiter(path: Path, header_line: str) -> str:
@@ -120,7 +153,10 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
     for first in source:
         if first.strip():
             delimiter = delimiter or guess_delimiter(path, first)
-            header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+            try:
+                header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+            except csv.Error as exc:
+                raise DataError(_csv_message(path, current[0], current[0], exc)) from None
             reader = csv.reader(source, delimiter=delimiter, strict=True)
             break
     if reader is None or header is None:
@@ -132,7 +168,7 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DataError(_quoting_message(path, start, current[0], exc)) from None
+            raise DataError(_csv_message(path, start, current[0], exc)) from None
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
@@ -142,14 +178,28 @@ def iter_delimited(path: str | os.PathLike, delimiter: str | None = None, on_bad
         yield current[0], dict(zip(header, row))
 
 
-def _quoting_message(path: Path, start: int, line: int, exc: csv.Error) -> str:
+def _csv_message(path: Path, start: int, line: int, exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return field_too_long_message(path, start)
     if "unexpected end of data" in str(exc):
         return (f"{path}:{start}: unterminated quote: the quoted field that opens on line {start} never closes, so "
                 f"every later line would be read into it. Close the quote, or write a quote inside a field as two "
                 f"quotes (\"\").")
+    if "new-line character seen in unquoted field" in str(exc):
+        return (f"{path}:{line}: a lone carriage return (\\r) inside an unquoted field: the file mixes line "
+                f"endings. Convert it to \\n line endings (e.g. `dos2unix`), or quote that field.")
     where = f"line {line}" if line == start else f"line {line} (the row starts on line {start})"
+    if "expected after" not in str(exc):
+        return f"{path}:{start}: malformed CSV ({exc}); the row starts on line {start}."
     return (f"{path}:{start}: text after the closing quote of a quoted field on {where} ({exc}). Write a quote inside "
             f"a field as two quotes (\"\"), and put nothing between a closing quote and the next delimiter.")
+
+
+def field_too_long_message(path: Path | str, line: int) -> str:
+    """A CSV/TSV field longer than the csv module's limit: say so (not "bad quoting"), with the limit."""
+    return (f"{path}:{line}: a field longer than {csv.field_size_limit():,} characters (the csv reader's limit). "
+            f"A caption or sentence is never that long: usually a quote opened in this row never closes and "
+            f"swallows the lines after it; fix the quoting, or split the text.")
 
 
 def iter_table(path: str | os.PathLike, on_bad: OnBad = None) -> Iterator[tuple[int, dict[str, str]]]:

@@ -28,7 +28,6 @@ pairs) through :class:`AROExample`.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from paraclip.data.images import ImageLoadError, open_image
 from paraclip.errors import DataError
 from paraclip.evaluation.base import Evaluator, ItemScores, select
 from paraclip.features import embed_images
+from paraclip.files import read_json
 
 # ARO's list of relations excluded from the VG-Relation macro accuracy (symmetric or otherwise
 # order-insensitive relations), as given in ARO's notebook "Replicate ARO! VG-Relation,
@@ -114,10 +114,7 @@ def read_aro_annotations(task: str, root: str | os.PathLike) -> list[AROExample]
             f"(github.com/mertyg/vision-language-models-are-bows) downloads — or, online, run "
             f"`python -c \"from paraclip.evaluation.aro import download_aro; download_aro('{root}')\"`."
         )
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}).") from None
+    records = read_json(path)  # bad UTF-8, malformed or absurdly nested JSON: a DataError naming the file
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of records, got {type(records).__name__}.")
     images = root / "images"

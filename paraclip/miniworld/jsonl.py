@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paraclip.data.tables import iter_jsonl
 from paraclip.files import atomic_write_text
 
 if TYPE_CHECKING:
@@ -13,8 +14,9 @@ if TYPE_CHECKING:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of a JSONL file of the run folder; a damaged file is a DataError naming its line
+    (the shared table reader), since a run folder can be edited or cut short by a full disk."""
+    return [record for _, record in iter_jsonl(path)]
 
 
 def write_jsonl(path: Path, records) -> None:

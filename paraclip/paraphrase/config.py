@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from paraclip.errors import DataError
+from paraclip.files import read_yaml_mapping
 from paraclip.registry import suggest
 
 
@@ -117,15 +118,10 @@ class ParaphraseConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ParaphraseConfig":
-        import yaml
-
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise DataError(f"{path}: cannot read the paraphrase config: {exc}") from exc
-        if not isinstance(data, dict):
-            raise DataError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        if not path.is_file():
+            raise DataError(f"{path}: no such paraphrase config file.")
+        data, _ = read_yaml_mapping(path, "settings")
         return cls.from_dict(data, source=str(path))
 
 

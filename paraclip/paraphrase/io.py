@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines
+from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines, table_suffix
 from paraclip.errors import DataError
-from paraclip.files import atomic_write, naming_errors
+from paraclip.files import atomic_write, naming_errors, parse_json, read_bytes, read_text
 from paraclip.paraphrase.lock import RunLock
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
@@ -84,7 +84,7 @@ def read_captions(
     if not path.exists():
         raise DataError(f"{path}: no such input file.")
     bad = _Bad(skip_bad_lines)
-    suffix = path.suffix.lower()
+    suffix = table_suffix(path)  # captions.jsonl.gz is JSONL
     if suffix in (".jsonl", ".ndjson"):
         items = _read_jsonl(path, caption_column, image_id_column, bad)
     elif suffix == ".json":
@@ -104,7 +104,7 @@ def _decoded_lines(path: Path, bad: _Bad) -> list[tuple[int, str]]:
 
 
 def _line_count(path: Path) -> int:
-    lines = path.read_bytes().split(b"\n")
+    lines = read_bytes(path).split(b"\n")
     return len(lines) - (1 if lines[-1] == b"" else 0)
 
 
@@ -161,11 +161,9 @@ def _read_jsonl(path: Path, caption_column: str, image_id_column: str, bad: _Bad
 
 def _read_json(path: Path, caption_column: str, image_id_column: str, bad: _Bad) -> list[CaptionItem]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 at byte {exc.start}; re-encode the file as UTF-8.") from exc
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}). For one record per line use .jsonl.") from exc
+        data = parse_json(read_text(path), str(path))
+    except DataError as exc:
+        raise DataError(f"{exc} For one record per line use .jsonl.") from None
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of objects with a {caption_column!r} field.")
 
@@ -200,7 +198,11 @@ def _read_parquet(path: Path, caption_column: str, image_id_column: str, bad: _B
         raise DataError(f"{path}: no column {caption_column!r} (columns: {', '.join(schema.names)}); "
                         f"choose it with --caption-column.", file_text=[", ".join(schema.names)])
     columns = [caption_column] + ([image_id_column] if image_id_column in schema.names else [])
-    table = pq.read_table(path, columns=columns).to_pydict()
+    try:
+        table = pq.read_table(path, columns=columns).to_pydict()
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own error types for damaged data
+        raise DataError(f"{path}: the Parquet data cannot be read ({type(exc).__name__}: {exc}). Write the file "
+                        f"again.") from None
     rows = ({k: table[k][i] for k in columns} for i in range(len(table[caption_column])))
     return _items(enumerate(rows, 1), lambda n: f"{path} row {n}", caption_column, image_id_column, bad)
 
@@ -297,7 +299,7 @@ def recover_output(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
         try:
             rec = json.loads(raw)
             index = int(rec["index"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             if n == len(lines):  # only the last line can be torn by a crash
                 good_end -= len(raw) + 1
                 break
@@ -361,7 +363,7 @@ def load_records(path: str | os.PathLike) -> list[dict[str, Any]]:
             try:
                 rec = json.loads(raw)
                 out[int(rec["index"])] = rec
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
                 continue
     return [out[i] for i in sorted(out)]
 

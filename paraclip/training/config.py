@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any, Callable
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, UNIT_OPEN, Bounds
 from paraclip.errors import DataError, ParaclipError
+from paraclip.files import read_yaml_mapping
 from paraclip.registry import suggest
 
 
@@ -231,8 +233,10 @@ def coerce_value(name: str, value: Any, where: str = "") -> Any:
     help_text = config_fields()[name].metadata.get("help", "")
     try:
         converted = _convert(name, value)
-    except (TypeError, ValueError, OverflowError, json.JSONDecodeError) as exc:
-        raise ParaclipError(f"{label}: bad value {value!r} ({exc}). Expected: {help_text}.") from None
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        shown = repr(value) if value is None or isinstance(value, (str, int, float)) else reprlib.repr(value)
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ParaclipError(f"{label}: bad value {shown} ({why}). Expected: {help_text}.") from None
     problem = field_problem(name, converted)
     if problem:
         raise ParaclipError(f"{label} {problem}. ({name}: {help_text}.)")
@@ -346,29 +350,9 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any], where: str =
 
 
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
-    """The YAML mapping in ``path`` and the line of each top-level key; errors name file and line."""
-    import yaml
-
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}). "
-                        f"Re-save the config as UTF-8.") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise DataError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: expected a mapping of option: value, found {type(doc).__name__}.")
-    lines = {}
-    if isinstance(node, yaml.MappingNode):
-        lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-    return doc, lines
+    """The YAML mapping in ``path`` and the line of each top-level key; errors name file and line
+    (the shared reader: bad UTF-8, invalid YAML, deep nesting, alias bombs, keys that are not text)."""
+    return read_yaml_mapping(path, "training options")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -115,9 +115,15 @@ def read_records(path: str | Path, text_fields: Sequence[str], max_records: int 
 def _parse_record(obj: dict, path: Path, line_no: int, text_fields: Sequence[str],
                   report: DataReport) -> Record | None:
     image_id = obj.get("image_id")
+    if isinstance(image_id, (dict, list)):
+        raise DataError(f"{path}:{line_no}: field 'image_id' must be text or a number, found "
+                        f"{type(image_id).__name__}.")
     if image_id is None or str(image_id).strip() == "":
         raise DataError(f"{path}:{line_no}: field 'image_id' is missing or empty; training joins every caption "
                         f"to its image by image_id. Give the paraphrase input an image-id column.")
+    for name in ("status", "review", "review_status"):
+        if isinstance(obj.get(name), (dict, list)):
+            raise DataError(f"{path}:{line_no}: field {name!r} must be text, found {type(obj[name]).__name__}.")
     status = obj.get("status")
     if status is not None and str(status).lower() not in OK_STATUSES:
         report.skip(f"status {status!r}", line_no)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,15 @@ def _png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A real 69-byte PNG whose header declares ``width`` x ``height`` pixels (a decompression bomb):
+    a 1x1 PNG with the IHDR size patched and its CRC recomputed."""
+    png = bytearray(_png_bytes(Image.new("RGB", (1, 1))))
+    png[16:24] = struct.pack(">II", width, height)  # IHDR data starts after signature, length and type
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)
 
 
 @pytest.fixture

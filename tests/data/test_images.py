@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tarfile
+import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +19,10 @@ from paraclip.data.images import (
     svg_rasteriser,
 )
 from paraclip.errors import DataError
+from paraclip.features import FeatureCache
 from paraclip.training.data import ImageIndex, PixelStore
+
+from .conftest import bomb_png
 
 
 def test_image_modes_become_rgb(image_folder):
@@ -46,6 +50,35 @@ def test_bad_files_raise_a_named_reason(image_folder, name, reason):
     assert reason in str(info.value) and name in str(info.value)
 
 
+
+
+def test_a_decompression_bomb_is_a_bad_image_not_a_crash(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png())  # 69 bytes declaring 10^10 pixels: PIL refuses it (DecompressionBombError)
+    assert path.stat().st_size < 100
+    with pytest.raises(ImageLoadError, match="bomb.png: decompression bomb .*MAX_IMAGE_PIXELS") as info:
+        open_image(path)
+    assert isinstance(info.value, ValueError) and info.value.reason.startswith("decompression bomb")
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        open_image("shard.tar/bomb.png", data=bomb_png())
+    # over the warning limit only (10^8 pixels): PIL warns; promoted to an error, it is the same bad image
+    (tmp_path / "big.png").write_bytes(bomb_png(10_000, 10_000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(ImageLoadError, match="big.png: decompression bomb"):
+            open_image(tmp_path / "big.png")
+
+
+def test_a_bomb_in_a_gallery_is_left_out_and_counted(tmp_path, tiny_encoder):
+    folder = tmp_path / "g"
+    folder.mkdir()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(folder / "red.png")
+    (folder / "bomb.png").write_bytes(bomb_png())
+    (folder / "captions.csv").write_text("file,caption\nred.png,a red square\nbomb.png,a huge picture\n")
+    gallery = folder_gallery(folder)
+    feats = gallery.embed(tiny_encoder, cache=FeatureCache(tmp_path / "cache", "tiny"))
+    assert feats.ids == ["red.png"] and set(gallery.problems) == {"bomb.png"}
+    assert "decompression bomb" in gallery.summary()
 
 
 def test_bytes_decode_like_the_file_and_errors_are_value_errors(image_folder):

@@ -116,3 +116,18 @@ def test_shared_folder_has_the_documented_pair_counts(sts_dir):
     counts = {t: len(load_sts_task(t, sts_dir)) for t in ["STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICK-R"]}
     assert counts == {"STS12": 2358, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186,
                       "STSB": 1379, "SICK-R": 4927}
+
+
+def test_damaged_gz_and_over_long_fields_are_named(tmp_path):
+    import gzip
+
+    (tmp_path / "STS.input.x.tsv.gz").write_text(SEMEVAL)  # a .gz that is not compressed
+    with pytest.raises(DataError, match=r"STS\.input\.x\.tsv\.gz: not a gzip file"):
+        read_sts_file(tmp_path / "STS.input.x.tsv.gz")
+    data = gzip.compress(SEMEVAL.encode() * 50)
+    (tmp_path / "cut.tsv.gz").write_bytes(data[:-10])
+    with pytest.raises(DataError, match=r"cut\.tsv\.gz: the gzip data ends early"):
+        read_sts_file(tmp_path / "cut.tsv.gz")
+    (tmp_path / "SICK.txt").write_text(SICK.replace("A man.", "x" * 200_000))
+    with pytest.raises(DataError, match=r"SICK\.txt:3: a field longer than 131,072 characters"):
+        read_sts_file(tmp_path / "SICK.txt")

@@ -66,3 +66,47 @@ def test_text_after_a_closing_quote_is_an_error_not_a_merged_field(tmp_path):
         list(iter_delimited(path))
     (tmp_path / "ok.csv").write_text('id,caption\n1,"a ""quoted"" word"\n2,"two\nlines"\n')
     assert [r["caption"] for _, r in iter_delimited(tmp_path / "ok.csv")] == ['a "quoted" word', "two\nlines"]
+
+
+def _gz_cut_short(path, text: str) -> None:
+    data = gzip.compress(text.encode())
+    path.write_bytes(data[: len(data) - 12])  # the end-of-stream marker and the last block are gone
+
+
+def test_a_gz_that_is_not_gzip_or_is_cut_short_names_the_file(tmp_path):
+    (tmp_path / "plain.jsonl.gz").write_text('{"a": 1}\n')
+    with pytest.raises(DataError, match=r"plain\.jsonl\.gz:1: not a gzip file.*remove the \.gz suffix"):
+        list(iter_table(tmp_path / "plain.jsonl.gz"))
+    _gz_cut_short(tmp_path / "cut.csv.gz", "caption\n" + "".join(f"row {i}\n" for i in range(2000)))
+    with pytest.raises(DataError, match=r"cut\.csv\.gz:\d+: the gzip data ends early .*gzip -t"):
+        list(iter_table(tmp_path / "cut.csv.gz"))
+
+
+def test_jsonl_nested_too_deeply_or_with_huge_numbers_is_a_bad_line(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"a": 1}\n' + '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}\n" + '{"n": ' + "9" * 5000 + "}\n")
+    with pytest.raises(DataError, match=r"deep\.jsonl:2: JSON nested too deeply"):
+        list(iter_jsonl(path))
+    bad = []
+    assert [n for n, _ in iter_jsonl(path, on_bad=bad.append)] == [1]
+    assert "deep.jsonl:2:" in bad[0] and "deep.jsonl:3: JSON value that cannot be read" in bad[1]
+
+
+def test_a_field_over_the_csv_limit_is_named_as_too_long_with_line_and_limit(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("id,caption\n1,short\n2," + "x" * 200_000 + "\n")
+    with pytest.raises(DataError, match=r"long\.csv:3: a field longer than 131,072 characters") as info:
+        list(iter_delimited(path))
+    assert "quot" in str(info.value)  # says what usually causes it
+    (tmp_path / "longhead.csv").write_text("id," + "h" * 200_000 + "\n1,2\n")
+    with pytest.raises(DataError, match=r"longhead\.csv:1: a field longer than"):
+        list(iter_delimited(tmp_path / "longhead.csv"))
+
+
+def test_a_lone_carriage_return_is_named_as_mixed_line_endings(tmp_path):
+    (tmp_path / "cr.csv").write_bytes(b"id,caption\n1,a dog\n2,a\rcat\n")
+    with pytest.raises(DataError, match=r"cr\.csv:3: a lone carriage return .*dos2unix"):
+        list(iter_delimited(tmp_path / "cr.csv"))
+    (tmp_path / "crhead.csv").write_bytes(b"id,cap\rtion\n1,a dog\n")
+    with pytest.raises(DataError, match=r"crhead\.csv:1: a lone carriage return"):
+        list(iter_delimited(tmp_path / "crhead.csv"))

@@ -216,3 +216,30 @@ def test_unusable_output_paths_are_found_before_any_work(tmp_path):
     if Path("/sys").is_mount():
         with pytest.raises(DataError, match="cannot write there"):
             check_output_path("/sys/paraclip-probe.jsonl")
+
+
+def test_damaged_caption_files_are_data_errors_naming_the_file(tmp_path):
+    import gzip
+
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "c.json").write_text(deep)
+    with pytest.raises(DataError, match=r"c\.json: JSON nested too deeply"):
+        read_captions(tmp_path / "c.json")
+    (tmp_path / "c.jsonl").write_text('{"caption": "a dog"}\n{"caption": ' + deep + "}\n")
+    with pytest.raises(DataError, match=r"c\.jsonl:2: JSON nested too deeply"):
+        read_captions(tmp_path / "c.jsonl")
+    assert [c.caption for c in read_captions(tmp_path / "c.jsonl", skip_bad_lines=True)] == ["a dog"]
+    with gzip.open(tmp_path / "z.jsonl.gz", "wt") as f:  # read as JSONL, not as lines of text
+        f.write('{"caption": "a cat", "image_id": 3}\n')
+    assert [(c.caption, c.image_id) for c in read_captions(tmp_path / "z.jsonl.gz")] == [("a cat", "3")]
+    (tmp_path / "t.txt.gz").write_text("not gzip\n")
+    with pytest.raises(DataError, match=r"t\.txt\.gz:1: not a gzip file"):
+        read_captions(tmp_path / "t.txt.gz")
+
+
+def test_a_deeply_nested_output_line_is_a_damaged_line_not_a_crash(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"index": 0}\n' + "[" * 100_000 + "]" * 100_000 + '\n{"index": 1e400}\n{"index": 2}\n')
+    with pytest.raises(DataError, match=r"out\.jsonl:2: not a paraphrase record"):
+        recover_output(path)
+    assert [r["index"] for r in load_records(path)] == [0, 2]

@@ -148,3 +148,55 @@ def test_pixel_store_equals_the_full_preprocess(tiny_encoder, tmp_path):
     assert failed == ["broken"] and store.pixels.dtype == torch.uint8
     expected = torch.stack([tiny_encoder.preprocess(images[f"i{k}"]) for k in range(3)])
     torch.testing.assert_close(store.batch([0, 1, 2]), expected, atol=1e-6, rtol=0)
+
+
+def _bomb_png() -> bytes:
+    """A 69-byte PNG declaring 100000 x 100000 pixels (a decompression bomb)."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    png = bytearray(buf.getvalue())
+    png[16:24] = struct.pack(">II", 100_000, 100_000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)
+
+
+# cached features of a frozen tower / pixels decoded once into memory (pixels decoded per step are not checked
+# before training: a bad image there stops the run with a DataError at its step, for every kind of bad image)
+@pytest.mark.parametrize("settings", [{}, {"freeze_image": False}])
+def test_a_decompression_bomb_in_the_training_images_is_skipped_and_counted(world, tmp_path, tiny_encoder, settings):
+    from paraclip.training.distributed import DistInfo
+    from paraclip.training.images_source import prepare_images
+    from paraclip.training.run_control import Console
+
+    from .helpers import tiny_config
+
+    (world["images"] / "img0002.png").write_bytes(_bomb_png())
+    cfg = tiny_config(world, tmp_path / "run", skip_missing_images=True, **settings)
+    records, report = read_records(cfg.data, FIELDS)
+    prepared = prepare_images(cfg, tiny_encoder, DistInfo(), Console(False), records, [], report, None, needed=True)
+    assert "img0002" not in {r.image_id for r in prepared.records}
+    assert report.skipped == {"image unreadable": 1} and len(prepared.records) == len(records) - 1
+
+
+def test_damaged_training_lines_are_named(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = _write(tmp_path / "d.jsonl", [_rec(0), '{"image_id": ' + deep + "}"])
+    with pytest.raises(DataError, match=r"d\.jsonl:2: JSON nested too deeply"):
+        read_records(path, FIELDS)
+    path = _write(tmp_path / "e.jsonl", [_rec(0), _rec(1, image_id=[1, [2]])])
+    with pytest.raises(DataError, match=r"e\.jsonl:2: field 'image_id' must be text or a number, found list"):
+        read_records(path, FIELDS)
+    path = _write(tmp_path / "f.jsonl", [_rec(0, status={"a": 1})])
+    with pytest.raises(DataError, match=r"f\.jsonl:1: field 'status' must be text, found dict"):
+        read_records(path, FIELDS)
+    import gzip
+
+    (tmp_path / "g.jsonl.gz").write_bytes(gzip.compress(json.dumps(_rec(0)).encode() * 100)[:-8])
+    with pytest.raises(DataError, match=r"g\.jsonl\.gz:1: the gzip data ends early"):
+        read_records(tmp_path / "g.jsonl.gz", FIELDS)

@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 
 from workbench import review as rv
-from workbench.local_llm import explain_local_failure, local_backend
+from workbench.local_llm import copy_failures_note, explain_local_failure, local_backend, local_model_status
 from workbench.policy import AccessPolicy, user_error
 from workbench.runs import LANES, session_key
 from workbench.uploads import UploadError, check_text_upload
@@ -128,7 +128,8 @@ def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_mod
                 f"{failed} failed); the finished rows are below and in the downloads.")
     return (f"✅ {ok} paraphrased, {failed} failed, {s.get('filtered', 0)} filtered "
             f"({s.get('filtered_by_length', 0)} captions outside the paper's 2–15 word filter, "
-            f"{s.get('skipped_bad_lines', 0)} bad lines skipped) in {s.get('elapsed_s', 0.0):.1f} s.")
+            f"{s.get('skipped_bad_lines', 0)} bad lines skipped) in {s.get('elapsed_s', 0.0):.1f} s."
+            f"{copy_failures_note(records)}")
 
 
 def run_paraphrase(services, session, form: ParaphraseForm, session_id="api"):
@@ -265,6 +266,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
             load_gallery = gr.Button("Load gallery captions", size="sm")
         with gr.Column(scale=2):
             backend = gr.Radio([BACKEND_LOCAL, BACKEND_API], value=BACKEND_LOCAL, label="Backend")
+            gr.Markdown(local_model_status().markdown(), elem_id="paraphrase-model")
             local_model = gr.Textbox(label="Local model (empty = the server's shared model)",
                                      placeholder="path to a .gguf / model folder / HF id")
             with gr.Group(visible=False) as api_box:

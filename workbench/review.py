@@ -38,13 +38,23 @@ def flags_of(record: dict[str, Any]) -> str:
 
 
 def meaning_flag(record: dict[str, Any]) -> bool | None:
-    """True/False from ``quality.meaning_changed``; None when the record predates the check."""
+    """True/False from ``quality.meaning_changed``; None when the record predates the check or failed
+    (a failed row has no paraphrase whose meaning could be judged)."""
+    if failed(record):
+        return None
     value = (record.get("quality") or {}).get("meaning_changed")
     return None if value is None else bool(value)
 
 
+def failed(record: dict[str, Any]) -> bool:
+    return record.get("status") not in (None, "ok")
+
+
 def meaning_of(record: dict[str, Any]) -> str:
-    """The meaning-change column: which step changed what, "kept", or "unknown" (no check recorded)."""
+    """The meaning-change column: which step changed what, "kept", "unknown" (no check recorded), or
+    blank for a failed row."""
+    if failed(record):
+        return ""
     q = record.get("quality") or {}
     flag = meaning_flag(record)
     if flag is None:
@@ -80,11 +90,14 @@ def records_table(records: list[dict[str, Any]], view: str = "all") -> pd.DataFr
 def filter_choices(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The filter's options with their row counts, e.g. ("meaning changed (3)", "meaning changed")."""
     counts = {view: sum(keep_row(r, view) for r in records) for view in FILTERS}
-    unknown = sum(meaning_flag(r) is None for r in records)
+    unknown = sum(meaning_flag(r) is None and not failed(r) for r in records)
+    n_failed = sum(failed(r) for r in records)
     labels = {"all": f"all ({counts['all']})", "meaning changed": f"meaning changed ({counts['meaning changed']})",
               "meaning kept": f"meaning kept ({counts['meaning kept']})"}
     if unknown:
         labels["all"] += f", {unknown} unchecked"
+    if n_failed:
+        labels["all"] += f", {n_failed} failed"
     return [(labels[v], v) for v in FILTERS]
 
 

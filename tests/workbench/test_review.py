@@ -46,3 +46,15 @@ def test_a_review_stores_what_was_chosen(choice, p1, p2, expected):
 def test_edited_without_a_change_is_refused():
     with pytest.raises(ValueError, match="unchanged"):
         rv.review_update({"paraphrase_1": "a", "paraphrase_2": "b"}, "edited", "a", "b")
+
+
+def test_a_failed_row_has_no_meaning_verdict_and_is_counted_as_failed(tmp_path):
+    failed = {"index": 3, "caption": "a red square", "paraphrase_1": "", "paraphrase_2": "", "status": "failed",
+              "error": "copy of the input", "quality": {"meaning_changed": False}}
+    table = rv.records_table([*RECORDS, failed])
+    assert list(table["meaning"])[-1] == ""  # blank, not "kept"
+    assert "⚠ copy of the input" in list(table["flags"])[-1]
+    assert 3 not in list(rv.records_table([*RECORDS, failed], "meaning kept")["index"])
+    assert rv.filter_choices([*RECORDS, failed])[0] == ("all (4), 1 unchecked, 1 failed", "all")
+    rv.export_csv([failed], tmp_path / "rows.csv")
+    assert (tmp_path / "rows.csv").read_text().splitlines()[1].endswith(",failed,,unreviewed")

@@ -68,21 +68,30 @@ def model_panel(label: str, index, query_rows, query_scores, para_rows, para_sco
                   "shared": len(shared)}
 
 
-def vocabulary_warning(choice, texts: list[str]) -> str:
-    """A warning (HTML) when ``texts`` use words outside the model's training text; "" when they don't or
-    the model's vocabulary is unknown (a pretrained web-scale model)."""
-    vocab = model_vocabulary(choice)
-    if vocab is None:
-        return ""
-    if not vocab:
-        return (f"<p class='pc-warn'>⚠ <b>{html.escape(choice.label)}</b> is untrained (random weights): its "
-                f"results are chance.</p>")
-    unknown = unknown_words(texts, vocab)
-    if not unknown:
-        return ""
-    shown = ", ".join(f"“{html.escape(w)}”" for w in unknown[:8]) + (" …" if len(unknown) > 8 else "")
-    return (f"<p class='pc-warn'>⚠ <b>{html.escape(choice.label)}</b> never saw {shown} in training: its scores "
-            f"for this text are not meaningful (it knows only the toy world of coloured shapes).</p>")
+def vocabulary_warnings(choices: list, texts: list[str]) -> str:
+    """Warnings (HTML) when ``texts`` use words outside a model's training text — one line for models
+    that miss the same words; "" when every word is known or the vocabulary is unknown (a pretrained
+    web-scale model)."""
+    untrained, missing = [], {}
+    for choice in choices:
+        vocab = model_vocabulary(choice)
+        if vocab is None:
+            continue
+        if not vocab:
+            untrained.append(choice.label)
+            continue
+        unknown = tuple(unknown_words(texts, vocab))
+        if unknown:
+            missing.setdefault(unknown, []).append(choice.label)
+    lines = [f"<p class='pc-warn'>⚠ <b>{html.escape(label)}</b> is untrained (random weights): its results are "
+             f"chance.</p>" for label in untrained]
+    for unknown, labels in missing.items():
+        shown = ", ".join(f"“{html.escape(w)}”" for w in unknown[:8]) + (" …" if len(unknown) > 8 else "")
+        who = " and ".join(f"<b>{html.escape(label)}</b>" for label in labels)
+        lines.append(f"<p class='pc-warn'>⚠ Out of vocabulary: {who} never saw {shown} in training, so "
+                     f"{'their' if len(labels) > 1 else 'its'} scores for this text are not meaningful (the demo "
+                     f"models know only the toy world of coloured shapes).</p>")
+    return "".join(lines)
 
 
 def defaults_for(services, baseline, other, gallery_label):
@@ -107,7 +116,7 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k, sess
                 "shows the progress); press Search in a moment.</p>", pd.DataFrame(), empty_figure("No gallery yet."),
                 "")
     k = int(k)
-    panels, rows, sims, warnings = [], [], [], []
+    panels, rows, sims, choices = [], [], [], []
     try:
         for label in [baseline, other]:
             if not label:
@@ -116,7 +125,7 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k, sess
             index = services.gallery_index(choice.key, gallery_label, session)
             encoder = services.encoders.get(*choice.key)
             texts = [query, paraphrase]
-            warnings.append(vocabulary_warning(choice, texts))
+            choices.append(choice)
             feats = encoder.encode_text(texts).float().numpy()
             top, scores = index.search(feats, k)
             body, metrics = model_panel(choice.label, index, top[0], scores[0], top[1], scores[1], min(k, top.shape[1]))
@@ -130,7 +139,7 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k, sess
     except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
         return (f"<p class='pc-error'>❌ {html.escape(user_error(exc, services.config.public))}</p>",
                 pd.DataFrame(), empty_figure("Nothing to show."), "")
-    page = "".join(warnings) + '<div class="pc-compare">' + "".join(panels) + "</div>"
+    page = vocabulary_warnings(choices, [query, paraphrase]) + '<div class="pc-compare">' + "".join(panels) + "</div>"
     figure = similarity_heatmaps(pd.DataFrame(sims))
     elapsed = 1000 * (time.perf_counter() - start)
     return page, pd.DataFrame(rows), figure, f"{elapsed:.0f} ms"

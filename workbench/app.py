@@ -20,7 +20,7 @@ from workbench.services import AppConfig, Services
 TITLE = "ParaCLIP Workbench"
 CSS = explore.CSS + """
 #pc-banner {padding: 4px 10px; border-radius: 6px; background: var(--block-background-fill);}
-"""
+""" + paraphrase.CSS
 
 
 def follow(value, default, old_defaults: list, new_defaults: list):

@@ -165,22 +165,30 @@ def build(services, session: gr.State) -> dict[str, Any]:
     """The tab's components; ``search_example`` (returned) runs the ready example when the page loads."""
     gr.Markdown(INTRO, elem_id="explore-intro")
     with gr.Row():
-        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="explore-baseline")
-        other = gr.Dropdown(label="ParaCLIP model", choices=[], allow_custom_value=True, elem_id="explore-other")
-        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, elem_id="explore-gallery")
-        k = gr.Slider(1, 20, value=8, step=1, label="k")
+        # min widths: on a phone each box gets its own line, so the model names are readable
+        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="explore-baseline",
+                               min_width=240)
+        other = gr.Dropdown(label="ParaCLIP model", choices=[], allow_custom_value=True, elem_id="explore-other",
+                            min_width=240)
+        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, elem_id="explore-gallery",
+                              min_width=160)
+        k = gr.Slider(1, 20, value=8, step=1, label="k", min_width=160)
     with gr.Row():
-        query = gr.Textbox(label="Query", value=EXAMPLE_QUERY, elem_id="explore-query",
+        query = gr.Textbox(label="Query", value=EXAMPLE_QUERY, elem_id="explore-query", min_width=280,
                            placeholder="two small red circles left of a large blue square")
-        paraphrase = gr.Textbox(label="Paraphrase", value=EXAMPLE_PARAPHRASE, elem_id="explore-paraphrase")
+        paraphrase = gr.Textbox(label="Paraphrase", value=EXAMPLE_PARAPHRASE, elem_id="explore-paraphrase",
+                                min_width=280)
     with gr.Row():
         search = gr.Button("Search", variant="primary", elem_id="explore-search")
         gen = gr.Button("Generate paraphrase (offline LLM)")
         timing = gr.Markdown()
     note = gr.Markdown()
     panels = gr.HTML(elem_id="explore-results")
-    metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], label="Rank similarity between the top-k of the query and of the paraphrase", interactive=False)
-    heatmap = gr.Plot(label="Cosine similarity of the texts", elem_id="explore-heatmap")
+    metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], interactive=False, wrap=True,
+                           label="Rank similarity between the top-k of the query and of the paraphrase",
+                           column_widths=["46%", "18%", "18%", "18%"], elem_id="explore-metrics")
+    # the figure carries its title; Gradio's label badge would cover it
+    heatmap = gr.Plot(label="Cosine similarity of the texts", show_label=False, elem_id="explore-heatmap")
     inputs = [baseline, other, gallery, query, paraphrase, k, session]
     outputs = [panels, metrics, heatmap, timing]
     fn = functools.partial(explore, services)

@@ -35,11 +35,13 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
             left = col * (width + spacing)
             labels = _short(texts)
             longest = max(len(x) for x in labels)
-            traces.append(go.Heatmap(z=z, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+            numbers = [str(i + 1) for i in range(len(texts))]  # columns by number: names side by side overlap
+            traces.append(go.Heatmap(z=z, x=numbers, y=labels, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
                                      showscale=False, text=z.round(2), texttemplate="%{text}",
                                      textfont=dict(size=13), xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                                     hovertemplate="%{y} · %{x}: %{z:.3f}<extra>" + html_escape(model) + "</extra>"))
-            layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}", tickangle=0)
+                                     hovertemplate="%{y} · text %{x}: %{z:.3f}<extra>" + html_escape(model) + "</extra>"))
+            layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}", tickangle=0,
+                                            type="category")
             layout[f"yaxis{suffix}"] = dict(domain=[0, 1], anchor=f"x{suffix}", autorange="reversed",
                                             showticklabels=col == 0)
             # the panel's model over it, in two short lines so that two panels fit a 400 px phone

@@ -19,6 +19,9 @@ TABLE_COLUMNS = ["index", "image_id", "caption", "paraphrase_1", "paraphrase_2",
                  "review"]
 # readable at 1400 px: the three texts share most of the width, the short columns stay narrow
 COLUMN_WIDTHS = ["64px", "96px", "17%", "17%", "17%", "72px", "13%", "8%", "104px"]
+# the phone's table: the texts and one verdict, so three columns of text share 400 px
+NARROW_COLUMNS = ["caption", "paraphrases", "check"]
+NARROW_WIDTHS = ["36%", "44%", "20%"]
 FILTERS = ["all", "meaning changed", "meaning kept"]
 REVIEW_CHOICES = ["accepted", "rejected", "edited", "unreviewed"]
 
@@ -85,6 +88,26 @@ def records_table(records: list[dict[str, Any]], view: str = "all") -> pd.DataFr
              "review": r.get("review", "unreviewed")}
             for r in sorted(records, key=lambda r: r.get("index", 0)) if keep_row(r, view)]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def narrow_table(table: pd.DataFrame | None) -> pd.DataFrame:
+    """The table for a narrow screen, row for row: caption, both paraphrases in one cell (① step 1, ② step 2),
+    and the verdict
+    (the failure for a failed row, else the meaning check)."""
+    if table is None or len(table) == 0 or "caption" not in table.columns:
+        return pd.DataFrame(columns=NARROW_COLUMNS)
+
+    def check(row) -> str:
+        if row["status"] not in (None, "ok"):
+            flags = str(row.get("flags") or "").split(";")[0].replace("⚠ ", "")
+            return f"✗ failed{': ' + flags if flags else ''}"
+        return str(row["meaning"]).split(" (")[0]
+
+    return pd.DataFrame({
+        "caption": table["caption"],
+        "paraphrases": [f"① {a} ② {b}" if a or b else "" for a, b in zip(table["paraphrase_1"], table["paraphrase_2"])],
+        "check": [check(row) for _, row in table.iterrows()],
+    }, columns=NARROW_COLUMNS)
 
 
 def filter_choices(records: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ def test_one_heatmap_per_model_on_its_own_axes():
     assert [a.text for a in fig.layout.annotations] == ["baseline", "ParaCLIP"]
     assert [bool(t.showscale) for t in fig.data] == [False, False]
     assert all(t.texttemplate == "%{text}" for t in fig.data)
-    assert fig.data[0].y[0].startswith("1. a red square")
+    assert fig.data[0].y[0].startswith("1. a red square") and list(fig.data[0].x) == ["1", "2"]
 
 
 def test_long_model_names_wrap_over_their_panel_and_the_left_margin_fits_the_labels():

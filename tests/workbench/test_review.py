@@ -58,3 +58,13 @@ def test_a_failed_row_has_no_meaning_verdict_and_is_counted_as_failed(tmp_path):
     assert rv.filter_choices([*RECORDS, failed])[0] == ("all (4), 1 unchecked, 1 failed", "all")
     rv.export_csv([failed], tmp_path / "rows.csv")
     assert (tmp_path / "rows.csv").read_text().splitlines()[1].endswith(",failed,,unreviewed")
+
+
+def test_the_narrow_table_keeps_the_rows_in_order_without_index_or_image_id():
+    failed = {"index": 3, "caption": "a red square", "status": "failed", "error": "copy of the input"}
+    narrow = rv.narrow_table(rv.records_table([*RECORDS, failed]))
+    assert list(narrow.columns) == rv.NARROW_COLUMNS and "index" not in narrow and "image_id" not in narrow
+    assert list(narrow["caption"]) == ["a green car", "two dogs", "a cat", "a red square"]
+    assert narrow["paraphrases"][1] == "① a pair of dogs ② two hounds"
+    assert list(narrow["check"]) == ["⚠ changed", "kept", "unknown", "✗ failed: copy of the input"]
+    assert rv.narrow_table(None).empty and list(rv.narrow_table(rv.records_table([])).columns) == rv.NARROW_COLUMNS

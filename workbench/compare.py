@@ -71,11 +71,11 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
                    else (None, ""))
     if "paraphrased-retrieval" in task_names and not pairs:
         task_names = [t for t in task_names if t != "paraphrased-retrieval"]
-        note = ("⏭ **paraphrased-retrieval** skipped: it needs (caption, paraphrase) pairs, and this gallery has no "
+        note = ("**paraphrased-retrieval** skipped: it needs (caption, paraphrase) pairs, and this gallery has no "
                 "default pairs (the mini-world gallery has): paraphrase the gallery's captions in the Paraphrase tab "
                 "and press “Send to Compare”, or give a pairs file.")
         if not task_names:  # it was the only task: say so up front
-            raise ValueError(note.replace("⏭ **paraphrased-retrieval** skipped: it", "Paraphrased retrieval"))
+            raise ValueError(note.replace("**paraphrased-retrieval** skipped: it", "Paraphrased retrieval"))
     choices = [services.resolve_model(label, session) for label in labels]
     gallery = services.gallery(gallery_label, session) if gallery_label else None
     if gallery is not None and gallery_limit:  # 0 / empty = the whole gallery; subset() refuses -1 or 2.5

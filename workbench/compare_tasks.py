@@ -10,6 +10,7 @@ others need their files or the hub). A task added to :data:`TASK_CHOICES` with a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 import zipfile
@@ -77,21 +78,35 @@ class BuiltTasks:
     skipped: list[str] = field(default_factory=list)  # one note per task that cannot run here
 
 
+MISSING = re.compile(r"not found|does not exist|no data found|need", re.IGNORECASE)
+
+
 def build_available(task_names: list[str], data, public: bool = False) -> BuiltTasks:
     """Evaluators for every task that has its data; a note for each that has not (never an exception
-    for missing data, so one unavailable task does not stop the others)."""
+    for missing data, so one unavailable task does not stop the others). Tasks skipped for the same
+    reason (six STS sets without their files, say) share one note."""
     from paraclip.errors import ParaclipError
     from paraclip.evaluation.suite import build_evaluators
     from workbench.policy import user_error
 
     built = BuiltTasks()
+    reasons: dict[str, list[str]] = {}
     for task in expand(task_names):
         try:
             built.evaluators += build_evaluators([task], data)
         except (ParaclipError, OSError, ValueError) as exc:
             reason = user_error(exc, public).split(". Tried:")[0].strip().rstrip(".")
             wanted = needs(task)
-            built.skipped.append(f"⏭ **{task}** skipped: {reason[:300]}." + (f" It needs {wanted}." if wanted else ""))
+            if wanted and MISSING.search(reason):  # absent data: what to provide says more than where we looked
+                why = f"its data is not on this server; it needs {wanted}."
+            else:
+                why = f"{reason[:300]}." + (f" It needs {wanted}." if wanted else "")
+            reasons.setdefault(why, []).append(task)
+    for why, tasks in reasons.items():
+        names = ", ".join(f"**{t}**" for t in tasks)
+        if len(tasks) > 1:
+            why = why.replace("its data is", "their data is").replace("; it needs", "; they need")
+        built.skipped.append(f"{names} skipped: {why}")
     return built
 
 

@@ -32,9 +32,11 @@ def test_tasks_without_data_are_skipped_with_what_they_need_and_the_rest_are_bui
     built = compare_tasks.build_available(["vg-relation", "sts", "vg-attribution"], SuiteData())
     assert [ev.name for ev in built.evaluators] == ["STSB"]  # the packaged one runs offline
     skipped = "\n".join(built.skipped)
-    assert len(built.skipped) == 2 + 6
-    assert "**vg-relation** skipped" in skipped and "visual_genome_relation.json" in skipped
-    assert "upload them below" in skipped and "**STS12** skipped" in skipped and "PARACLIP_STS_DIR" in skipped
+    assert len(built.skipped) == 3  # one note per reason: VG-R, VG-A, and the six STS sets together
+    assert "**vg-relation** skipped: its data is not on this server" in skipped
+    assert "visual_genome_relation.json" in skipped and "upload them below" in skipped
+    assert "**STS12**, **STS13**, **STS14**, **STS15**, **STS16**, **SICK-R** skipped: their data" in skipped
+    assert "PARACLIP_STS_DIR" in skipped
     with pytest.raises(compare_tasks.NoTaskCanRun):
         raise compare_tasks.NoTaskCanRun("x")  # a DataError: shown as our own message in public mode too
 

@@ -413,6 +413,12 @@ def loss_curves(log, title: str = "Training loss") -> go.Figure:
     return _layout(fig, title, xaxis_title=axis, yaxis_title="loss")
 
 
+def _score_label(name: str) -> str:
+    """A short legend label for a validation score: r1_paraphrase_1 → "R@1 para 1", ao10 → "AO@10"."""
+    name = re.sub(r"^(r|ao|js)(\d+)(?=_|$)", lambda m: f"{'R' if m[1] == 'r' else m[1].upper()}@{m[2]}", name)
+    return name.replace("_paraphrase_", " para ").replace("_", " ")
+
+
 @_soft("Validation")
 def validation_curves(log, title: str = "Validation", metrics: Sequence[str] | None = None) -> go.Figure:
     """Validation metrics other than losses (``val_…``, e.g. held-out R@1, AO@10, STS) per step, one
@@ -427,7 +433,8 @@ def validation_curves(log, title: str = "Validation", metrics: Sequence[str] | N
         return empty_figure("No validation metrics yet (they are logged every few steps when a held-out "
                             "fraction is set).", title)
     prefixes = {c.split("_")[1] for c in columns}
-    names = {c: c.split("_", 2)[2] if len(prefixes) == 1 and c.count("_") >= 2 else c[4:] for c in columns}
+    names = {c: _score_label(c.split("_", 2)[2] if len(prefixes) == 1 and c.count("_") >= 2 else c[4:])
+             for c in columns}
     fig = go.Figure()
     for i, column in enumerate(columns):
         _line(fig, log, column, names[column], series_style(i))

@@ -158,10 +158,11 @@ def test_loss_curves_one_colour_per_term_and_validation_dotted_in_the_same_colou
 def test_validation_curves_scores_only_each_in_its_own_colour():
     fig = plots.validation_curves(_training_log())
     names = [t.name for t in fig.data]
-    assert names == ["r1_paraphrase_1", "r1_paraphrase_2", "ao10", "js10"]  # the common val_heldout_ prefix dropped
+    # the common val_heldout_ prefix dropped, short labels so the legend fits a phone in two rows
+    assert names == ["R@1 para 1", "R@1 para 2", "AO@10", "JS@10"]
     assert len({(t.line.color, t.line.dash) for t in fig.data}) == 4
     picked = plots.validation_curves(_training_log(), metrics=["val_heldout_ao10", "loss"])
-    assert [t.name for t in picked.data] == ["ao10"]
+    assert [t.name for t in picked.data] == ["AO@10"]
     none = plots.validation_curves(_training_log()[["step", "loss"]])
     assert not none.data and "No validation metrics" in _annotation(none)
     assert not plots.loss_curves(pd.DataFrame({"step": [1], "lr": [0.1]})).data

@@ -39,6 +39,17 @@ def no_sideways_scroll(page, width):
     assert scroll <= width + 1, f"the page scrolls sideways at {width} px ({scroll} px wide)"
 
 
+def label_badge_over_title(page, selector) -> bool:
+    """Whether Gradio's label badge of the plot ``selector`` is drawn over the figure's title."""
+    title = page.locator(f"{selector} .gtitle").first.bounding_box()
+    for badge in page.locator(f"{selector} [data-testid=block-label]").all():
+        box = badge.bounding_box() if badge.is_visible() else None
+        if box and title and min(box["x"] + box["width"], title["x"] + title["width"]) > max(box["x"], title["x"]) \
+                and min(box["y"] + box["height"], title["y"] + title["height"]) > max(box["y"], title["y"]):
+            return True
+    return False
+
+
 def readable_plots(page, selector):
     count, problems = page_label_problems(page, selector)
     assert count >= 1 and not problems, problems
@@ -62,6 +73,7 @@ def test_explore_opens_with_a_searched_example_and_flags_unknown_words(launched,
     expect(page.locator("#explore-heatmap .js-plotly-plot .hm").first).to_be_attached()
     expect(page.locator("#explore-results .pc-warn")).to_have_count(0)  # the example is in vocabulary
     readable_plots(page, "#explore-heatmap")
+    assert not label_badge_over_title(page, "#explore-heatmap")
     no_sideways_scroll(page, width)
     shot(page, f"first-visit-explore-{width}")
 
@@ -175,9 +187,9 @@ def test_training_curves_are_two_readable_plots(launched, browser, services, cur
     expect(validation.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(4)
     expect(loss.locator(".gtitle")).to_contain_text("Loss: curves-job")
     expect(validation.locator(".gtitle")).to_contain_text("Validation: curves-job")
-    expect(loss.locator("[data-testid=block-label]")).to_have_count(0)  # no label badge over the title
     for plot in ("#train-curve", "#train-validation"):
         readable_plots(page, plot)
+        assert not label_badge_over_title(page, plot)
         # the data area keeps most of the figure's height (not an 80 px strip under a legend)
         area = page.locator(f"{plot} .nsewdrag").first.bounding_box()
         assert area["height"] >= 200, (plot, area)

@@ -186,7 +186,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
     panels = gr.HTML(elem_id="explore-results")
     metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], interactive=False, wrap=True,
                            label="Rank similarity between the top-k of the query and of the paraphrase",
-                           column_widths=["46%", "18%", "18%", "18%"], elem_id="explore-metrics")
+                           column_widths=["40%", "20%", "20%", "20%"], elem_id="explore-metrics")
     # the figure carries its title; Gradio's label badge would cover it
     heatmap = gr.Plot(label="Cosine similarity of the texts", show_label=False, elem_id="explore-heatmap")
     inputs = [baseline, other, gallery, query, paraphrase, k, session]

@@ -97,7 +97,7 @@ def evaluate(services, run, state, choices, task_names, gallery, gallery_label, 
     try:
         data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10))
         built = build_available(task_names, data, services.config.public)
-        state["skipped"] = built.skipped
+        state["skipped"], state["skipped_tasks"] = built.skipped, built.skipped_tasks
         if not built.evaluators:
             raise NoTaskCanRun("None of the ticked tasks can run here (see the notes below).")
         state["evaluators"] = evaluators = built.evaluators
@@ -197,7 +197,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
                       f"evaluations finished; they are shown below.")
         else:
             ran = len(state.get("evaluators") or [])
-            left_out = f"; {len(state.get('skipped', []))} skipped (see the notes)" if state.get("skipped") else ""
+            left_out = f"; {len(state['skipped_tasks'])} skipped (see the notes)" if state.get("skipped_tasks") else ""
             status = f"✅ {len(results)} results ({len(choices)} models × {ran} tasks{left_out})."
         session["compare_dir"] = str(folder)
         yield outputs_for(view, files, status, "\n".join(f"- {n}" for n in notes if n), session)

@@ -75,7 +75,8 @@ def needs(task: str) -> str:
 @dataclass
 class BuiltTasks:
     evaluators: list[Any] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # one note per task that cannot run here
+    skipped: list[str] = field(default_factory=list)  # one note per reason a task cannot run here
+    skipped_tasks: list[str] = field(default_factory=list)
 
 
 MISSING = re.compile(r"not found|does not exist|no data found|need", re.IGNORECASE)
@@ -102,6 +103,7 @@ def build_available(task_names: list[str], data, public: bool = False) -> BuiltT
             else:
                 why = f"{reason[:300]}." + (f" It needs {wanted}." if wanted else "")
             reasons.setdefault(why, []).append(task)
+            built.skipped_tasks.append(task)
     for why, tasks in reasons.items():
         names = ", ".join(f"**{t}**" for t in tasks)
         if len(tasks) > 1:

@@ -29,12 +29,15 @@ from workbench.vocabulary import model_vocabulary, unknown_words
 # An in-vocabulary pair of the shipped mini-world pairs (assets/pairs/in-vocab.jsonl): searched on load.
 EXAMPLE_QUERY = "three large red striped squares"
 EXAMPLE_PARAPHRASE = "a trio of huge blocks with stripes that are crimson"
-INTRO = """**ParaCLIP** fine-tunes CLIP's text encoder on two-step paraphrases so that rewording a query changes its search results less. Below, one query and its paraphrase search the same images under a plain CLIP and its ParaCLIP version: the more images the two top-k lists share (outlined), the steadier the model.
-
-**These demo models know only a toy world of coloured shapes** (circles, squares, stars… in a few colours, sizes and textures) — ask about that world; other words mean nothing to them.
-
-**Real CLIP models:** on a server with internet, type e.g. `ViT-B-32@openai` into a model box (here or in Compare).
-"""
+INTRO = (
+    "**ParaCLIP** fine-tunes CLIP's text encoder on two-step paraphrases so that rewording a query changes its "
+    "search results less. Below, one query and its paraphrase search the same images under a plain CLIP and its "
+    "ParaCLIP version: the more images the two top-k lists share (outlined), the steadier the model.\n\n"
+    "**These demo models know only a toy world of coloured shapes** (circles, squares, stars… in a few colours, "
+    "sizes and textures) — ask about that world; other words mean nothing to them.\n\n"
+    "**Real CLIP models:** on a server with internet, type e.g. `ViT-B-32@openai` into a model box (here or in "
+    "Compare)."
+)
 
 
 def rank_metrics(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:

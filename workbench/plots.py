@@ -39,7 +39,7 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
             traces.append(go.Heatmap(z=z, x=numbers, y=labels, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
                                      showscale=False, text=z.round(2), texttemplate="%{text}",
                                      textfont=dict(size=13), xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                                     hovertemplate="%{y} · text %{x}: %{z:.3f}<extra>" + html_escape(model) + "</extra>"))
+                                     hovertemplate=f"%{{y}} · text %{{x}}: %{{z:.3f}}<extra>{html_escape(model)}</extra>"))
             layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}", tickangle=0,
                                             type="category")
             layout[f"yaxis{suffix}"] = dict(domain=[0, 1], anchor=f"x{suffix}", autorange="reversed",

@@ -105,7 +105,8 @@ def narrow_table(table: pd.DataFrame | None) -> pd.DataFrame:
 
     return pd.DataFrame({
         "caption": table["caption"],
-        "paraphrases": [f"① {a} ② {b}" if a or b else "" for a, b in zip(table["paraphrase_1"], table["paraphrase_2"])],
+        "paraphrases": [f"① {a} ② {b}" if a or b else ""
+                        for a, b in zip(table["paraphrase_1"], table["paraphrase_2"])],
         "check": [check(row) for _, row in table.iterrows()],
     }, columns=NARROW_COLUMNS)
 

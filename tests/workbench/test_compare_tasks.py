@@ -33,6 +33,8 @@ def test_tasks_without_data_are_skipped_with_what_they_need_and_the_rest_are_bui
     assert [ev.name for ev in built.evaluators] == ["STSB"]  # the packaged one runs offline
     skipped = "\n".join(built.skipped)
     assert len(built.skipped) == 3  # one note per reason: VG-R, VG-A, and the six STS sets together
+    assert built.skipped_tasks == ["vg-relation", "STS12", "STS13", "STS14", "STS15", "STS16", "SICK-R",
+                                   "vg-attribution"]
     assert "**vg-relation** skipped: its data is not on this server" in skipped
     assert "visual_genome_relation.json" in skipped and "upload them below" in skipped
     assert "**STS12**, **STS13**, **STS14**, **STS15**, **STS16**, **SICK-R** skipped: their data" in skipped

@@ -356,5 +356,91 @@ def training_curves(log, metrics: Sequence[str] | None = None, title: str = "Tra
     return _layout(fig, title)
 
 
-__all__ = ["HEIGHT", "METRIC_GROUPS", "delta_bars", "delta_forest", "empty_figure", "group_bars", "metric_group",
-           "metric_groups", "rank_similarity_curves", "short_name", "short_names", "short_task", "sts_scatter", "task_bars", "training_curves"]
+# Twelve colours that stay apart from each other (after Tableau's and Okabe-Ito's palettes); a plot
+# with more series than this varies the dash as well, so no two series look the same.
+DISTINCT_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2",
+                    "#7f7f7f", "#bcbd22", "#000000", "#0b3d91"]
+_DASHES = ["solid", "dot", "dash", "dashdot"]
+
+
+def series_style(i: int) -> dict:
+    """(colour, dash) of the ``i``-th series: distinct for every ``i`` below 48."""
+    return dict(color=DISTINCT_COLOURS[i % len(DISTINCT_COLOURS)], dash=_DASHES[(i // len(DISTINCT_COLOURS)) % 4])
+
+
+_TRAIN_LOSS = re.compile(r"^loss(_(?P<term>\w+))?$")
+_VAL_LOSS = re.compile(r"^val_(?P<validator>[a-z0-9]+)_loss(_(?P<term>\w+))?$")
+
+
+def _numeric(log, column: str) -> bool:
+    return column in log.columns and log[column].dtype.kind in "fiu" and log[column].notna().any()
+
+
+def _line(fig: go.Figure, log, column: str, name: str, style: dict, **kwargs) -> None:
+    part = log[["step", column]].dropna()
+    fig.add_scatter(x=part["step"], y=part[column], name=name, mode="lines+markers" if len(part) < 50 else "lines",
+                    line=dict(color=style["color"], dash=style["dash"], width=2), hovertext=column, **kwargs)
+
+
+@_soft("Training loss")
+def loss_curves(log, title: str = "Training loss") -> go.Figure:
+    """The loss and each loss term per step: training batches as solid lines, the held-out
+    validation losses (``val_<validator>_loss…``) as dotted lines with markers in the same term's colour.
+    One legend entry per term, so the legend stays short on a phone."""
+    problem = _missing(log, ["step"])
+    if problem:
+        return empty_figure(problem, title)
+    terms: dict[str, list[tuple[str, bool]]] = {}
+    for column in log.columns:
+        train, val = _TRAIN_LOSS.match(column), _VAL_LOSS.match(column)
+        match = train or val
+        if match and _numeric(log, column):
+            terms.setdefault(match.group("term") or "total", []).append((column, bool(val)))
+    if not terms:
+        return empty_figure("No loss values logged yet.", title)
+    order = sorted(terms, key=lambda t: (t != "total", t))
+    fig = go.Figure()
+    for i, term in enumerate(order):
+        style = series_style(i)
+        shown = False
+        for column, is_val in sorted(terms[term], key=lambda c: c[1]):
+            name = "loss" if term == "total" else term.upper()
+            _line(fig, log, column, name, dict(style, dash="dot") if is_val else style, legendgroup=term,
+                  showlegend=not shown, marker=dict(symbol="diamond", size=7) if is_val else None)
+            shown = True
+    has_val = any(is_val for cols in terms.values() for _, is_val in cols)
+    axis = "step (solid: training · dotted ◆: held-out)" if has_val else "step"
+    return _layout(fig, title, xaxis_title=axis, yaxis_title="loss")
+
+
+def _score_label(name: str) -> str:
+    """A short legend label for a validation score: r1_paraphrase_1 → "R@1 para 1", ao10 → "AO@10"."""
+    name = re.sub(r"^(r|ao|js)(\d+)(?=_|$)", lambda m: f"{'R' if m[1] == 'r' else m[1].upper()}@{m[2]}", name)
+    return name.replace("_paraphrase_", " para ").replace("_", " ")
+
+
+@_soft("Validation")
+def validation_curves(log, title: str = "Validation", metrics: Sequence[str] | None = None) -> go.Figure:
+    """Validation metrics other than losses (``val_…``, e.g. held-out R@1, AO@10, STS) per step, one
+    distinct colour each; ``metrics`` picks some of them."""
+    problem = _missing(log, ["step"])
+    if problem:
+        return empty_figure(problem, title)
+    columns = [c for c in (metrics if metrics is not None else log.columns)
+               if c.startswith("val_") and not _VAL_LOSS.match(c) and not c.endswith(("seconds", "_s"))
+               and _numeric(log, c)]
+    if not columns:
+        return empty_figure("No validation metrics yet (they are logged every few steps when a held-out "
+                            "fraction is set).", title)
+    prefixes = {c.split("_")[1] for c in columns}
+    names = {c: _score_label(c.split("_", 2)[2] if len(prefixes) == 1 and c.count("_") >= 2 else c[4:])
+             for c in columns}
+    fig = go.Figure()
+    for i, column in enumerate(columns):
+        _line(fig, log, column, names[column], series_style(i))
+    return _layout(fig, title, xaxis_title="step", yaxis_title="score")
+
+
+__all__ = ["HEIGHT", "METRIC_GROUPS", "delta_bars", "delta_forest", "empty_figure", "group_bars", "loss_curves", "metric_group",
+           "metric_groups", "rank_similarity_curves", "short_name", "short_names", "short_task", "sts_scatter", "task_bars", "training_curves",
+           "validation_curves"]

@@ -125,8 +125,57 @@ def test_training_curves():
     assert len(plots.training_curves(log).data) == 3
 
 
+def _training_log() -> pd.DataFrame:
+    """A log like ``paraclip train`` writes: batch losses every step, held-out validation every 10."""
+    steps = np.arange(0, 40, 2)
+    log = pd.DataFrame({"step": steps, "loss": 3 - steps / 20, "loss_l1": 1 - steps / 60, "loss_l2": 1 - steps / 80,
+                        "loss_l3": 1 - steps / 90, "lr": 1e-5})
+    val = pd.DataFrame({"step": [10, 20, 30], "val_heldout_loss": [2.8, 2.6, 2.5], "val_heldout_loss_l1": [0.9] * 3,
+                        "val_heldout_loss_l2": [0.8] * 3, "val_heldout_loss_l3": [0.7] * 3,
+                        "val_heldout_r1_paraphrase_1": [30.0, 35.0, 38.0], "val_heldout_r1_paraphrase_2": [25, 30, 33],
+                        "val_heldout_ao10": [50.0, 55.0, 58.0], "val_heldout_js10": [40.0, 44.0, 47.0],
+                        "val_seconds": [1.2, 1.1, 1.3]})
+    return pd.concat([log, val], ignore_index=True).sort_values("step", kind="stable")
+
+
+def test_loss_curves_one_colour_per_term_and_validation_dotted_in_the_same_colour():
+    fig = plots.loss_curves(_training_log())
+    assert fig.layout.height == plots.HEIGHT
+    by_column = {t.hovertext: t for t in fig.data}
+    assert set(by_column) == {"loss", "loss_l1", "loss_l2", "loss_l3", "val_heldout_loss", "val_heldout_loss_l1",
+                              "val_heldout_loss_l2", "val_heldout_loss_l3"}  # no lr, no scores, no seconds
+    train_colours = [by_column[c].line.color for c in ("loss", "loss_l1", "loss_l2", "loss_l3")]
+    assert len(set(train_colours)) == 4
+    assert by_column["val_heldout_loss_l2"].line.color == by_column["loss_l2"].line.color
+    assert by_column["val_heldout_loss_l2"].line.dash == "dot" and by_column["loss_l2"].line.dash == "solid"
+    assert list(by_column["val_heldout_loss"].x) == [10, 20, 30]  # gaps dropped, not drawn as zeros
+    assert [t.name for t in fig.data if t.showlegend is not False] == ["loss", "L1", "L2", "L3"]
+    assert "held-out" in fig.layout.xaxis.title.text
+    # a short legend: one row on a 400 px phone, so the plot keeps most of its height
+    assert fig.layout.margin.t <= 40 + 26 and fig.layout.title.y == 1.0 and fig.layout.legend.y > 1
+
+
+def test_validation_curves_scores_only_each_in_its_own_colour():
+    fig = plots.validation_curves(_training_log())
+    names = [t.name for t in fig.data]
+    # the common val_heldout_ prefix dropped, short labels so the legend fits a phone in two rows
+    assert names == ["R@1 para 1", "R@1 para 2", "AO@10", "JS@10"]
+    assert len({(t.line.color, t.line.dash) for t in fig.data}) == 4
+    picked = plots.validation_curves(_training_log(), metrics=["val_heldout_ao10", "loss"])
+    assert [t.name for t in picked.data] == ["AO@10"]
+    none = plots.validation_curves(_training_log()[["step", "loss"]])
+    assert not none.data and "No validation metrics" in _annotation(none)
+    assert not plots.loss_curves(pd.DataFrame({"step": [1], "lr": [0.1]})).data
+
+
+def test_series_styles_never_repeat():
+    styles = [tuple(plots.series_style(i).values()) for i in range(48)]
+    assert len(set(styles)) == 48
+
+
 @pytest.mark.parametrize("builder", [plots.task_bars, plots.rank_similarity_curves, plots.sts_scatter,
                                      plots.delta_bars, plots.delta_forest, plots.training_curves,
+                                     plots.loss_curves, plots.validation_curves,
                                      lambda df: plots.group_bars(df, "sts")])
 def test_fail_soft(builder):
     for bad in (pd.DataFrame(), None, pd.DataFrame({"unrelated": [1, 2]}), "not a frame"):

@@ -15,8 +15,9 @@ rewords the caption, step 2 rewords step 1 while avoiding its words — and only
 (AO@10 / JS@10 between the top-10 lists of a query and its paraphrase), STS and VG-Relation/Attribution,
 at a small cost in zero-shot retrieval.
 
-**Tabs.** *Paraphrase* captions with the two prompts, review the rows → *Train* a text encoder as a background
-job → *Compare* it with its baseline (deltas with 95 % paired-bootstrap CIs) → *Explore* single queries.
+**Tabs.** *Explore* (the page you land on) searches one query and its paraphrase under two models. *Paraphrase*
+captions with the two prompts, review the rows → *Train* a text encoder as a background job → *Compare* it with
+its baseline (deltas with 95 % paired-bootstrap CIs).
 
 **Defaults (offline).** Models: the mini-world CLIP baseline and its ParaCLIP version (seed 0), shipped trained in
 `assets/` (only if that folder is missing: an *untrained* `paraclip-mini` fallback, labelled as such); gallery: the

@@ -20,7 +20,7 @@ from workbench.services import AppConfig, Services
 TITLE = "ParaCLIP Workbench"
 CSS = explore.CSS + """
 #pc-banner {padding: 4px 10px; border-radius: 6px; background: var(--block-background-fill);}
-"""
+""" + paraphrase.CSS
 
 
 def follow(value, default, old_defaults: list, new_defaults: list):
@@ -81,21 +81,23 @@ def build_demo(services: Services | None = None, config: AppConfig | None = None
         gr.Markdown(f"# {TITLE}\nCaptions → two-step paraphrases → fine-tuned text encoder → comparison. "
                     "After Kim et al., EACL 2024 Findings.")
         banner = gr.Markdown(services.defaults.status_markdown(), elem_id="pc-banner")
-        with gr.Tabs() as tabs:
+        # a first-time visitor lands on Explore: a worked example, searched on load, says what ParaCLIP does
+        with gr.Tabs(selected="explore") as tabs:
+            with gr.Tab("Explore", id="explore"):
+                e = explore.build(services, session)
             with gr.Tab("Paraphrase", id="paraphrase"):
                 p = paraphrase.build(services, session)
             with gr.Tab("Train", id="train"):
                 t = train.build(services, session)
             with gr.Tab("Compare", id="compare"):
                 c = compare.build(services, session)
-            with gr.Tab("Explore", id="explore"):
-                e = explore.build(services, session)
             with gr.Tab("About", id="about"):
                 about.build(services, session)
         dropdowns = [p["gallery_pick"], t["base_model"], t["images"], c["baseline"], c["others"], c["gallery"],
                      e["baseline"], e["other"], e["gallery"]]
         refresh = functools.partial(refresh_choices, services)
-        demo.load(refresh, [known, session, *dropdowns], [banner, known, *dropdowns], api_visibility="private")
+        demo.load(refresh, [known, session, *dropdowns], [banner, known, *dropdowns], api_visibility="private").then(
+            e["search"], e["search_inputs"], e["search_outputs"], api_visibility="private", concurrency_id="explore")
         gr.Timer(3.0).tick(refresh, [known, session, *dropdowns], [banner, known, *dropdowns],
                            api_visibility="private", show_progress="hidden", queue=False)
         p["to_train"].click(functools.partial(send_to, tab="train", services=services), session,

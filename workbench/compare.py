@@ -9,6 +9,7 @@ between batches, and the finished evaluations are shown.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import uuid
@@ -17,22 +18,16 @@ from typing import Any
 
 import gradio as gr
 
+from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, TASK_CHOICES, NoTaskCanRun, aro_dir,
+                                     build_available, save_aro_upload)
 from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view
 from workbench.examples import default_pairs
 from workbench.policy import user_error
 from workbench.runs import LANES, StoppableEncoder, Stopped, session_key
+from workbench.uploads import UploadError
 
 LANE = "compare"
-TASK_CHOICES = {
-    "zero-shot retrieval (gallery)": "retrieval",
-    "paraphrased retrieval AO@k / JS@k (gallery + pairs)": "paraphrased-retrieval",
-    "STS-B (offline)": "STSB",
-    "STS: all 7 of the paper": "sts",
-    "VG-Relation (ARO data)": "vg-relation",
-    "VG-Attribution (ARO data)": "vg-attribution",
-}
-DEFAULT_TASKS = ["zero-shot retrieval (gallery)", "paraphrased retrieval AO@k / JS@k (gallery + pairs)",
-                 "STS-B (offline)"]
+__all__ = ["DEFAULT_TASKS", "TASK_CHOICES", "build", "prepare", "run_compare"]
 SLOT_LABELS = {"retrieval": "Zero-shot retrieval", "paraphrased": "AO@k / JS@k", "sts": "STS",
                "aro": "VG-Relation / VG-Attribution", "forest": "Differences with CIs", "scatter": "STS scatter"}
 
@@ -63,7 +58,8 @@ def resolve_pairs(services, typed: str, gallery_label: str | None, session: dict
 
 def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_text, gallery_limit,
             session: dict | None = None):
-    """Check the form; returns (model choices, task names, gallery, pairs, pairs note, ks)."""
+    """Check the form; returns (model choices, task names, gallery, pairs, note, ks). A task that lacks its
+    data here is dropped with a note (``note``), never failing the others."""
     labels = [baseline] + [o for o in (others or []) if o and o != baseline]
     if not baseline:
         raise ValueError("Pick a baseline model (and one or more models to compare with it).")
@@ -74,9 +70,12 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
     pairs, note = (resolve_pairs(services, pairs_text, gallery_label, session) if "paraphrased-retrieval" in task_names
                    else (None, ""))
     if "paraphrased-retrieval" in task_names and not pairs:
-        raise ValueError("Paraphrased retrieval needs (caption, paraphrase) pairs, and this gallery has no default "
-                         "pairs (the mini-world gallery has): paraphrase the gallery's captions in the Paraphrase "
-                         "tab and press “Send to Compare”, or give a pairs file.")
+        task_names = [t for t in task_names if t != "paraphrased-retrieval"]
+        note = ("**paraphrased-retrieval** skipped: it needs (caption, paraphrase) pairs, and this gallery has no "
+                "default pairs (the mini-world gallery has): paraphrase the gallery's captions in the Paraphrase tab "
+                "and press “Send to Compare”, or give a pairs file.")
+        if not task_names:  # it was the only task: say so up front
+            raise ValueError(note.replace("**paraphrased-retrieval** skipped: it", "Paraphrased retrieval"))
     choices = [services.resolve_model(label, session) for label in labels]
     gallery = services.gallery(gallery_label, session) if gallery_label else None
     if gallery is not None and gallery_limit:  # 0 / empty = the whole gallery; subset() refuses -1 or 2.5
@@ -87,7 +86,7 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
 def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path,
              session: dict | None = None) -> None:
     """The worker thread: every model on every task; the models check the stop flag between batches."""
-    from paraclip.evaluation.suite import ModelRef, SuiteData, build_evaluators, evaluate_models
+    from paraclip.evaluation.suite import ModelRef, SuiteData, evaluate_models
     from workbench.vocabulary import coverage_notes
 
     def progress(done, total, message):
@@ -96,9 +95,12 @@ def evaluate(services, run, state, choices, task_names, gallery, gallery_label, 
         state["message"] = f"{done}/{total}: {message}"
 
     try:
-        data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=os.environ.get("PARACLIP_ARO_DIR") or None, ks=ks,
-                         recall_ks=(1, 5, 10))
-        state["evaluators"] = evaluators = build_evaluators(task_names, data)
+        data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10))
+        built = build_available(task_names, data, services.config.public)
+        state["skipped"], state["skipped_tasks"] = built.skipped, built.skipped_tasks
+        if not built.evaluators:
+            raise NoTaskCanRun("None of the ticked tasks can run here (see the notes below).")
+        state["evaluators"] = evaluators = built.evaluators
         state["notes"] = coverage_notes(choices, evaluators)
         refs = []
         for choice in choices:
@@ -169,7 +171,9 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             worker.join(0.5)
             yield (f"⏳ {state['message']} — Stop keeps the finished evaluations", *skips, session)
         if "error" in state:
-            yield (f"❌ {user_error(state['error'], services.config.public)}", *skips, session)
+            notes = "\n".join(f"- {n}" for n in [pairs_note, *state.get("skipped", [])] if n)
+            yield (f"❌ {user_error(state['error'], services.config.public)}", *skips[:3], notes, *skips[4:],
+                   session)
             return
         labels = [c.label for c in choices]
         results, table, deltas = finished_results(folder, state, labels)
@@ -182,19 +186,34 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
         files = [str(p) for p in (folder / "results.csv", folder / "deltas.csv", json_path) if p.is_file()]
         skipped = state["output"].skipped if "output" in state else []
         notes = [pairs_note] if pairs_note else []
-        notes += state.get("notes", [])
+        notes += state.get("skipped", []) + state.get("notes", [])
         notes += [f"{s.model} / {s.task} skipped: {s.reason}" for s in skipped]
         notes += state["output"].notes if "output" in state else []
         if state.get("stopped"):
             status = (f"⏹ stopped: {len(results)} of {len(choices) * len(state.get('evaluators') or [])} "
                       f"evaluations finished; they are shown below.")
         else:
-            status = f"✅ {len(results)} results ({len(choices)} models × {len(task_names)} tasks)."
+            ran = len(state.get("evaluators") or [])
+            left_out = f"; {len(state['skipped_tasks'])} skipped (see the notes)" if state.get("skipped_tasks") else ""
+            status = f"✅ {len(results)} results ({len(choices)} models × {ran} tasks{left_out})."
         session["compare_dir"] = str(folder)
         yield outputs_for(view, files, status, "\n".join(f"- {n}" for n in notes if n), session)
     finally:
         run.stop.set()  # the user left: the worker stops at its next batch
         services.runs.finish(run)
+
+
+def upload_aro(services, session, files):
+    """An ARO upload becomes this session's ARO folder for VG-Relation / VG-Attribution."""
+    session = dict(session or {})
+    if not files:
+        return gr.skip(), session
+    try:
+        folder, found, count = save_aro_upload(files, services.session_dir(session), services.config.max_upload_mb)
+    except UploadError as exc:
+        return f"❌ {exc}", session
+    session["aro_dir"] = str(folder)
+    return f"✅ {', '.join(found)} and {count} images: VG tasks will use them.", session
 
 
 class Handlers:
@@ -225,7 +244,16 @@ def build(services, session: gr.State) -> dict[str, Any]:
                                min_width=240)
         others = gr.Dropdown(label="Compare with (one or more)", choices=[], multiselect=True, allow_custom_value=True,
                              elem_id="compare-others", min_width=240)
-    tasks = gr.CheckboxGroup(list(TASK_CHOICES), value=DEFAULT_TASKS, label="Tasks", elem_id="compare-tasks")
+    tasks = gr.CheckboxGroup(list(TASK_CHOICES), value=DEFAULT_TASKS, label="Tasks", elem_id="compare-tasks",
+                             info="A task whose data is not here is skipped with a note; the others run.")
+    with gr.Accordion("Data for VG-Relation / VG-Attribution (ARO)", open=False, elem_id="compare-aro"):
+        gr.Markdown(f"VG-Relation and VG-Attribution need ARO's `{ARO_FILES[0]}` / `{ARO_FILES[1]}` and the images "
+                    f"they name (ARO's `images/` folder). Upload them as one zip (≤ {services.config.max_upload_mb} "
+                    f"MB: a subset of the records with their images fits), or the app's owner sets "
+                    f"`PARACLIP_ARO_DIR`.")
+        aro_upload = gr.File(label="ARO zip (annotation JSON + images)", file_types=[".zip", ".json"],
+                             file_count="multiple", height=100, elem_id="compare-aro-upload")
+        aro_message = gr.Markdown(elem_id="compare-aro-message")
     with gr.Row():
         gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, min_width=200)
         pairs = gr.Textbox(label="Paraphrase pairs (JSONL/CSV; filled by “Send to Compare”)", min_width=200,
@@ -255,4 +283,6 @@ def build(services, session: gr.State) -> dict[str, Any]:
         handlers.run, [session, baseline, others, tasks, gallery, pairs, ks, limit], outputs,
         concurrency_id=LANE, concurrency_limit=LANES[LANE], api_name="compare", show_progress="minimal")
     stop.click(handlers.stop, None, status, queue=False, api_visibility="private")
+    aro_upload.upload(functools.partial(upload_aro, services), [session, aro_upload], [aro_message, session],
+                      api_visibility="private")
     return {"baseline": baseline, "others": others, "gallery": gallery, "pairs": pairs}

@@ -1,4 +1,5 @@
-"""Explore tab: one query and its paraphrase, top-k images under two models side by side.
+"""Explore tab (the page a visitor lands on): one query and its paraphrase, top-k images under two
+models side by side, with a ready example searched on load and a warning for words a model never read.
 
 For each model, the top-k lists of the query and of the paraphrase are shown with the images in
 both lists outlined, and AO@k / JS@k (``paraclip.evaluation.metrics``) say how stable retrieval
@@ -24,6 +25,20 @@ from workbench.local_llm import explain_local_failure
 from workbench.plots import similarity_heatmaps
 from workbench.runs import LANES
 from workbench.policy import user_error
+from workbench.vocabulary import model_vocabulary, unknown_words
+
+# An in-vocabulary pair of the shipped mini-world pairs (assets/pairs/in-vocab.jsonl): searched on load.
+EXAMPLE_QUERY = "three large red striped squares"
+EXAMPLE_PARAPHRASE = "a trio of huge blocks with stripes that are crimson"
+INTRO = (
+    "**ParaCLIP** fine-tunes CLIP's text encoder on two-step paraphrases so that rewording a query changes its "
+    "search results less. Below, one query and its paraphrase search the same images under a plain CLIP and its "
+    "ParaCLIP version: the more images the two top-k lists share (outlined), the steadier the model.\n\n"
+    "**These demo models know only a toy world of coloured shapes** (circles, squares, stars… in a few colours, "
+    "sizes and textures) — ask about that world; other words mean nothing to them.\n\n"
+    "**Real CLIP models:** on a server with internet, type e.g. `ViT-B-32@openai` into a model box (here or in "
+    "Compare)."
+)
 
 
 def rank_metrics(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, float]:
@@ -57,17 +72,55 @@ def model_panel(label: str, index, query_rows, query_scores, para_rows, para_sco
                   "shared": len(shared)}
 
 
+def vocabulary_warnings(choices: list, texts: list[str]) -> str:
+    """Warnings (HTML) when ``texts`` use words outside a model's training text — one line for models
+    that miss the same words; "" when every word is known or the vocabulary is unknown (a pretrained
+    web-scale model)."""
+    untrained, missing = [], {}
+    for choice in choices:
+        vocab = model_vocabulary(choice)
+        if vocab is None:
+            continue
+        if not vocab:
+            untrained.append(choice.label)
+            continue
+        unknown = tuple(unknown_words(texts, vocab))
+        if unknown:
+            missing.setdefault(unknown, []).append(choice.label)
+    lines = [f"<p class='pc-warn'>⚠ <b>{html.escape(label)}</b> is untrained (random weights): its results are "
+             f"chance.</p>" for label in untrained]
+    for unknown, labels in missing.items():
+        shown = ", ".join(f"“{html.escape(w)}”" for w in unknown[:8]) + (" …" if len(unknown) > 8 else "")
+        who = " and ".join(f"<b>{html.escape(label)}</b>" for label in labels)
+        lines.append(f"<p class='pc-warn'>⚠ Out of vocabulary: {who} never saw {shown} in training, so "
+                     f"{'their' if len(labels) > 1 else 'its'} scores for this text are not meaningful (the demo "
+                     f"models know only the toy world of coloured shapes).</p>")
+    return "".join(lines)
+
+
+def defaults_for(services, baseline, other, gallery_label):
+    """Empty picks (the page has just loaded) become the defaults: the first two models and gallery."""
+    labels = [c.label for c in services.defaults.model_choices()]
+    galleries = list(services.defaults.gallery_choices())
+    baseline = baseline or (labels[0] if labels else None)
+    other = other or (labels[1] if len(labels) > 1 else None)
+    return baseline, other, gallery_label or (galleries[0] if galleries else None)
+
+
 def explore(services, baseline, other, gallery_label, query, paraphrase, k, session=None):
     """(HTML panels, metrics table, heatmap figure, timing text)."""
     start = time.perf_counter()
+    baseline, other, gallery_label = defaults_for(services, baseline, other, gallery_label)
     query, paraphrase = (query or "").strip(), (paraphrase or "").strip()
     if not query or not paraphrase:
         return ("<p class='pc-note'>Type a query and a paraphrase of it (or press “Generate paraphrase”).</p>",
                 pd.DataFrame(), empty_figure("Type a query and a paraphrase."), "")
     if not gallery_label:
-        return "<p class='pc-note'>Pick a gallery.</p>", pd.DataFrame(), empty_figure("No gallery."), ""
+        return ("<p class='pc-note'>⏳ The demo models and gallery are still being prepared (the banner at the top "
+                "shows the progress); press Search in a moment.</p>", pd.DataFrame(), empty_figure("No gallery yet."),
+                "")
     k = int(k)
-    panels, rows, sims = [], [], []
+    panels, rows, sims, choices = [], [], [], []
     try:
         for label in [baseline, other]:
             if not label:
@@ -76,19 +129,21 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k, sess
             index = services.gallery_index(choice.key, gallery_label, session)
             encoder = services.encoders.get(*choice.key)
             texts = [query, paraphrase]
+            choices.append(choice)
             feats = encoder.encode_text(texts).float().numpy()
             top, scores = index.search(feats, k)
             body, metrics = model_panel(choice.label, index, top[0], scores[0], top[1], scores[1], min(k, top.shape[1]))
             panels.append(body)
             rows.append(metrics)
             cos = feats @ feats.T
-            for i, a in enumerate(texts):
-                for j, b in enumerate(texts):
+            roles = ["query", "paraphrase"]  # short tick labels: the texts are in the boxes above
+            for i, a in enumerate(roles):
+                for j, b in enumerate(roles):
                     sims.append({"model": choice.label, "text_a": a, "text_b": b, "cosine": float(cos[i, j])})
     except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
         return (f"<p class='pc-error'>❌ {html.escape(user_error(exc, services.config.public))}</p>",
                 pd.DataFrame(), empty_figure("Nothing to show."), "")
-    page = '<div class="pc-compare">' + "".join(panels) + "</div>"
+    page = vocabulary_warnings(choices, [query, paraphrase]) + '<div class="pc-compare">' + "".join(panels) + "</div>"
     figure = similarity_heatmaps(pd.DataFrame(sims))
     elapsed = 1000 * (time.perf_counter() - start)
     return page, pd.DataFrame(rows), figure, f"{elapsed:.0f} ms"
@@ -111,23 +166,33 @@ def generate_paraphrase(services, query):
 
 
 def build(services, session: gr.State) -> dict[str, Any]:
+    """The tab's components; ``search_example`` (returned) runs the ready example when the page loads."""
+    gr.Markdown(INTRO, elem_id="explore-intro")
     with gr.Row():
-        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="explore-baseline")
-        other = gr.Dropdown(label="ParaCLIP model", choices=[], allow_custom_value=True, elem_id="explore-other")
-        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, elem_id="explore-gallery")
-        k = gr.Slider(1, 20, value=8, step=1, label="k")
+        # min widths: on a phone each box gets its own line, so the model names are readable
+        baseline = gr.Dropdown(label="Baseline", choices=[], allow_custom_value=True, elem_id="explore-baseline",
+                               min_width=240)
+        other = gr.Dropdown(label="ParaCLIP model", choices=[], allow_custom_value=True, elem_id="explore-other",
+                            min_width=240)
+        gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, elem_id="explore-gallery",
+                              min_width=160)
+        k = gr.Slider(1, 20, value=8, step=1, label="k", min_width=160)
     with gr.Row():
-        query = gr.Textbox(label="Query", placeholder="two small red circles left of a large blue square",
-                           elem_id="explore-query")
-        paraphrase = gr.Textbox(label="Paraphrase", elem_id="explore-paraphrase")
+        query = gr.Textbox(label="Query", value=EXAMPLE_QUERY, elem_id="explore-query", min_width=280,
+                           placeholder="two small red circles left of a large blue square")
+        paraphrase = gr.Textbox(label="Paraphrase", value=EXAMPLE_PARAPHRASE, elem_id="explore-paraphrase",
+                                min_width=280)
     with gr.Row():
         search = gr.Button("Search", variant="primary", elem_id="explore-search")
         gen = gr.Button("Generate paraphrase (offline LLM)")
         timing = gr.Markdown()
     note = gr.Markdown()
     panels = gr.HTML(elem_id="explore-results")
-    metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], label="Rank similarity between the top-k of the query and of the paraphrase", interactive=False)
-    heatmap = gr.Plot(label="Cosine similarity of the texts", elem_id="explore-heatmap")
+    metrics = gr.Dataframe(headers=["model", "AO@k", "JS@k", "shared"], interactive=False, wrap=True,
+                           label="Rank similarity between the top-k of the query and of the paraphrase",
+                           column_widths=["40%", "20%", "20%", "20%"], elem_id="explore-metrics")
+    # the figure carries its title; Gradio's label badge would cover it
+    heatmap = gr.Plot(label="Cosine similarity of the texts", show_label=False, elem_id="explore-heatmap")
     inputs = [baseline, other, gallery, query, paraphrase, k, session]
     outputs = [panels, metrics, heatmap, timing]
     fn = functools.partial(explore, services)
@@ -138,7 +203,8 @@ def build(services, session: gr.State) -> dict[str, Any]:
     gen.click(functools.partial(generate_paraphrase, services), query, [paraphrase, note],
               concurrency_id="explore-llm", concurrency_limit=LANES["explore-llm"], api_visibility="private")
     robustness.build(services, session, baseline, other, gallery, query, k)
-    return {"baseline": baseline, "other": other, "gallery": gallery}
+    return {"baseline": baseline, "other": other, "gallery": gallery, "search_inputs": inputs,
+            "search_outputs": outputs, "search": fn}
 
 
 CSS = """
@@ -151,4 +217,5 @@ CSS = """
 .pc-shared {border-color: #16a34a; background: #dcfce7;}
 .pc-metrics {font-size: 14px;}
 .pc-error {color: #b91c1c;}
+.pc-warn {color: #92400e; background: #fef3c7; border-radius: 6px; padding: 4px 8px; margin: 4px 0;}
 """

@@ -10,6 +10,7 @@ what the *Space owner* must install, and that the API backend works meanwhile.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Callable
 
 OWNER_HELP = (
@@ -19,6 +20,62 @@ OWNER_HELP = (
     "small instruct model is fetched on first use."
 )
 VISITOR_HELP = "Meanwhile choose “OpenAI-compatible API” as the backend and use your own endpoint or key."
+
+
+@dataclass(frozen=True)
+class LocalModelStatus:
+    """Which model the local backend would run, found without loading or downloading anything."""
+
+    kind: str  # "pack" | "hub-cached" | "hub" | "fallback" | "none" | "loaded"
+    model: str
+    weak: bool  # the tiny fallback: most of its outputs are copies of the caption
+
+    def markdown(self) -> str:
+        if self.kind == "pack":
+            return (f"**Local model:** {self.model} (the offline pack) — good paraphrases on a CPU, about 1–2 s "
+                    f"per caption.")
+        if self.kind == "hub-cached":
+            return f"**Local model:** {self.model} from the Hugging Face hub (already downloaded)."
+        if self.kind == "hub":
+            return (f"**Local model:** {self.model}, fetched from the Hugging Face hub on the first run "
+                    f"(about 1.1 GB, a few minutes once).")
+        if self.kind == "fallback":
+            return (f"⚠ **Local model: only the tiny fallback {self.model} is installed here.** It copies the "
+                    f"caption 75–85 % of the time, and such rows fail (“copy of the input”), so most rows will "
+                    f"fail. For real paraphrases choose **“OpenAI-compatible API”** with your own endpoint or key. "
+                    f"{OWNER_HELP}")
+        if self.kind == "loaded":
+            return f"**Local model:** {self.model} (loaded)."
+        return f"⚠ **No local model is installed on this server.** {VISITOR_HELP} {OWNER_HELP}"
+
+
+def local_model_status() -> LocalModelStatus:
+    """The model a local run would use, in the order of ``paraclip.paraphrase.local_runtime.resolve_local_model``
+    (offline pack, hub model, SmolLM2 fallback) — looked up on disk only, never fetched."""
+    from paraclip.paraphrase.llm_pack import QWEN_PACK, installed_pack, smollm2_path
+    from paraclip.paraphrase.local_runtime import fetch_hub_gguf, hub_gguf
+
+    if installed_pack(QWEN_PACK) is not None:
+        return LocalModelStatus("pack", "Qwen2.5-Coder-1.5B-Instruct", weak=False)
+    repo, filename = hub_gguf()
+    if fetch_hub_gguf(allow_download=False) is not None:
+        return LocalModelStatus("hub-cached", f"{repo} ({filename})", weak=False)
+    if not hub_offline():
+        return LocalModelStatus("hub", f"{repo} ({filename})", weak=False)
+    if smollm2_path() is not None:
+        return LocalModelStatus("fallback", "SmolLM2-135M", weak=True)
+    return LocalModelStatus("none", "", weak=False)
+
+
+def copy_failures_note(records: list[dict]) -> str:
+    """Why many rows failed, when they failed by copying the caption (the tiny model's usual failure)."""
+    failed = [r for r in records if r.get("status") != "ok"]
+    copies = [r for r in failed if "copy" in str(r.get("error") or "")]
+    if not copies or 2 * len(copies) < len(failed):
+        return ""
+    return (f" {len(copies)} of {len(records)} rows failed because the model returned the caption unchanged "
+            f"(“copy of the input”): small local models do this often. Choose “OpenAI-compatible API” for "
+            f"better paraphrases.")
 
 
 def hub_offline() -> bool:

@@ -23,11 +23,20 @@ from typing import Any
 import gradio as gr
 
 from workbench import review as rv
-from workbench.local_llm import explain_local_failure, local_backend
+from workbench.local_llm import copy_failures_note, explain_local_failure, local_backend, local_model_status
 from workbench.policy import AccessPolicy, user_error
 from workbench.runs import LANES, session_key
 from workbench.uploads import UploadError, check_pasted_text, check_text_upload, remember_uploads
 
+# On a phone (≤ 640 px) the wide table gives way to a narrow copy with the texts and one verdict column
+# (no index, no image_id), so the text wraps at a readable length; a click on either selects the row.
+CSS = """
+.pc-narrow-only {display: none !important;}
+@media (max-width: 640px) {
+  .pc-wide-only {display: none !important;}
+  .pc-narrow-only {display: flex !important;}
+}
+"""
 BACKEND_LOCAL = "local (offline LLM)"
 BACKEND_API = "OpenAI-compatible API"
 LANE = "paraphrase"
@@ -131,7 +140,8 @@ def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_mod
                 f"{failed} failed); the finished rows are below and in the downloads.")
     return (f"✅ {ok} paraphrased, {failed} failed, {s.get('filtered', 0)} filtered "
             f"({s.get('filtered_by_length', 0)} captions outside the paper's 2–15 word filter, "
-            f"{s.get('skipped_bad_lines', 0)} bad lines skipped) in {s.get('elapsed_s', 0.0):.1f} s.")
+            f"{s.get('skipped_bad_lines', 0)} bad lines skipped) in {s.get('elapsed_s', 0.0):.1f} s."
+            f"{copy_failures_note(records)}")
 
 
 def run_paraphrase(services, session, form: ParaphraseForm, session_id="api"):
@@ -269,6 +279,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
             load_gallery = gr.Button("Load gallery captions", size="sm")
         with gr.Column(scale=2):
             backend = gr.Radio([BACKEND_LOCAL, BACKEND_API], value=BACKEND_LOCAL, label="Backend")
+            gr.Markdown(local_model_status().markdown(), elem_id="paraphrase-model")
             local_model = gr.Textbox(label="Local model (empty = the server's shared model)",
                                      placeholder="path to a .gguf / model folder / HF id")
             with gr.Group(visible=False) as api_box:
@@ -291,7 +302,11 @@ def build(services, session: gr.State) -> dict[str, Any]:
     status = gr.Markdown(elem_id="paraphrase-status")
     view = gr.Radio(rv.filter_choices([]), value="all", label="Show rows", elem_id="paraphrase-view")
     table = gr.Dataframe(headers=rv.TABLE_COLUMNS, label="Paraphrases (click a row to review it)", interactive=False,
-                         wrap=True, max_height=520, column_widths=rv.COLUMN_WIDTHS, elem_id="paraphrase-table")
+                         wrap=True, max_height=520, column_widths=rv.COLUMN_WIDTHS, elem_id="paraphrase-table",
+                         elem_classes=["pc-wide-only"])
+    narrow = gr.Dataframe(headers=rv.NARROW_COLUMNS, label="Paraphrases (tap a row to review it)", interactive=False,
+                          wrap=True, max_height=640, column_widths=rv.NARROW_WIDTHS,
+                          elem_id="paraphrase-table-narrow", elem_classes=["pc-narrow-only"])
     picked = gr.State(None)  # the clicked row and the file it belongs to
     with gr.Accordion("Review the selected row", open=True):
         with gr.Row():
@@ -322,7 +337,9 @@ def build(services, session: gr.State) -> dict[str, Any]:
         api_name="paraphrase", show_progress="minimal",
     )
     stop.click(handlers.stop, None, status, queue=False, api_visibility="private")
-    table.select(rv.select_row, [session, table], [row_index, edit1, edit2, picked], api_visibility="private")
+    table.change(rv.narrow_table, table, narrow, api_visibility="private", queue=False, show_progress="hidden")
+    for shown in (table, narrow):  # the narrow table's rows are the wide table's, in the same order
+        shown.select(rv.select_row, [session, table], [row_index, edit1, edit2, picked], api_visibility="private")
     row_index.input(rv.typed_row, [session, row_index], [edit1, edit2, picked], api_visibility="private")
     apply.click(rv.apply_review, [session, picked, row_index, review, edit1, edit2, view], [status, table, files, view],
                 api_visibility="private")

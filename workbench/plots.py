@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from paraclip.plots import HEIGHT, TEMPLATE, empty_figure
+from paraclip.plots import HEIGHT, TEMPLATE, empty_figure, short_names
 
 
 def similarity_heatmaps(frame, title: str = "Text similarity under each model") -> go.Figure:
@@ -22,7 +22,8 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
         if missing:
             return empty_figure(f"Missing column(s): {', '.join(missing)}.", title)
         models = list(dict.fromkeys(frame["model"]))
-        spacing = 0.12
+        names = short_names(models)
+        spacing = 0.08
         width = (1 - spacing * (len(models) - 1)) / len(models)
         traces, layout, titles = [], {}, []
         for col, model in enumerate(models):
@@ -33,21 +34,46 @@ def similarity_heatmaps(frame, title: str = "Text similarity under each model") 
             suffix = "" if col == 0 else str(col + 1)
             left = col * (width + spacing)
             labels = _short(texts)
-            traces.append(dict(type="heatmap", z=z, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
-                               reversescale=True, showscale=col == len(models) - 1, text=z.round(2),
-                               texttemplate="%{text}", xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
-            layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}")
+            longest = max(len(x) for x in labels)
+            numbers = [str(i + 1) for i in range(len(texts))]  # columns by number: names side by side overlap
+            traces.append(dict(type="heatmap", z=z, x=numbers, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
+                               reversescale=True, showscale=False, text=z.round(2), texttemplate="%{text}",
+                               textfont=dict(size=13), xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                               hovertemplate=f"%{{y}} · text %{{x}}: %{{z:.3f}}<extra>{html_escape(model)}</extra>"))
+            layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}", tickangle=0,
+                                            type="category")
             layout[f"yaxis{suffix}"] = dict(domain=[0, 1], anchor=f"x{suffix}", autorange="reversed",
                                             showticklabels=col == 0)
-            titles.append(dict(text=str(model), x=left + width / 2, y=1.0, xref="paper", yref="paper",
-                               xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14)))
+            # the panel's model over it, in two short lines so that two panels fit a 400 px phone
+            titles.append(dict(text=_wrap(names[str(model)]), x=left + width / 2, y=1.0, xref="paper", yref="paper",
+                               xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=12)))
+        left_margin = 12 + 7 * min(longest, 30)
         # plain dicts, unvalidated: plotly's validation was 50 of an Explore query's 70 ms, all of it
-        # holding the GIL, so concurrent queries queued behind it (issue 22 §9); the JSON is the same
-        return go.Figure(dict(data=traces, layout=dict(title=dict(text=title), height=HEIGHT, template=TEMPLATE,
-                                                       margin=dict(l=140, r=20, t=80, b=80), annotations=titles,
-                                                       **layout)), _validate=False)
+        # holding the GIL, so concurrent queries queued behind it (issue 22 §9)
+        return go.Figure(dict(data=traces, layout=dict(
+            title=dict(text=title, x=0.01, xanchor="left", y=1.0, yanchor="top", yref="container", pad=dict(t=8),
+                       font=dict(size=15)),
+            height=HEIGHT, template=TEMPLATE, margin=dict(l=left_margin, r=12, t=96, b=40), annotations=titles,
+            **layout)), _validate=False)
     except Exception as exc:  # noqa: BLE001 - a plot never breaks the page
         return empty_figure(f"Could not draw this plot: {type(exc).__name__}: {exc}", title)
+
+
+def html_escape(text) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _wrap(label: str, width: int = 18) -> str:
+    """``label`` broken at a space into lines of about ``width`` characters (plotly's ``<br>``)."""
+    lines, line = [], ""
+    for word in label.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "<br>".join(html_escape(x) for x in lines)
 
 
 def _short(texts, n: int = 28) -> list[str]:

@@ -19,6 +19,9 @@ TABLE_COLUMNS = ["index", "image_id", "caption", "paraphrase_1", "paraphrase_2",
                  "review"]
 # readable at 1400 px: the three texts share most of the width, the short columns stay narrow
 COLUMN_WIDTHS = ["64px", "96px", "17%", "17%", "17%", "72px", "13%", "8%", "104px"]
+# the phone's table: the texts and one verdict, so three columns of text share 400 px
+NARROW_COLUMNS = ["caption", "paraphrases", "check"]
+NARROW_WIDTHS = ["36%", "44%", "20%"]
 FILTERS = ["all", "meaning changed", "meaning kept"]
 REVIEW_CHOICES = ["accepted", "rejected", "edited", "unreviewed"]
 
@@ -38,13 +41,23 @@ def flags_of(record: dict[str, Any]) -> str:
 
 
 def meaning_flag(record: dict[str, Any]) -> bool | None:
-    """True/False from ``quality.meaning_changed``; None when the record predates the check."""
+    """True/False from ``quality.meaning_changed``; None when the record predates the check or failed
+    (a failed row has no paraphrase whose meaning could be judged)."""
+    if failed(record):
+        return None
     value = (record.get("quality") or {}).get("meaning_changed")
     return None if value is None else bool(value)
 
 
+def failed(record: dict[str, Any]) -> bool:
+    return record.get("status") not in (None, "ok")
+
+
 def meaning_of(record: dict[str, Any]) -> str:
-    """The meaning-change column: which step changed what, "kept", or "unknown" (no check recorded)."""
+    """The meaning-change column: which step changed what, "kept", "unknown" (no check recorded), or
+    blank for a failed row."""
+    if failed(record):
+        return ""
     q = record.get("quality") or {}
     flag = meaning_flag(record)
     if flag is None:
@@ -77,14 +90,38 @@ def records_table(records: list[dict[str, Any]], view: str = "all") -> pd.DataFr
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def narrow_table(table: pd.DataFrame | None) -> pd.DataFrame:
+    """The table for a narrow screen, row for row: caption, both paraphrases in one cell (① step 1, ② step 2),
+    and the verdict
+    (the failure for a failed row, else the meaning check)."""
+    if table is None or len(table) == 0 or "caption" not in table.columns:
+        return pd.DataFrame(columns=NARROW_COLUMNS)
+
+    def check(row) -> str:
+        if row["status"] not in (None, "ok"):
+            flags = str(row.get("flags") or "").split(";")[0].replace("⚠ ", "")
+            return f"✗ failed{': ' + flags if flags else ''}"
+        return str(row["meaning"]).split(" (")[0]
+
+    return pd.DataFrame({
+        "caption": table["caption"],
+        "paraphrases": [f"① {a} ② {b}" if a or b else ""
+                        for a, b in zip(table["paraphrase_1"], table["paraphrase_2"])],
+        "check": [check(row) for _, row in table.iterrows()],
+    }, columns=NARROW_COLUMNS)
+
+
 def filter_choices(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The filter's options with their row counts, e.g. ("meaning changed (3)", "meaning changed")."""
     counts = {view: sum(keep_row(r, view) for r in records) for view in FILTERS}
-    unknown = sum(meaning_flag(r) is None for r in records)
+    unknown = sum(meaning_flag(r) is None and not failed(r) for r in records)
+    n_failed = sum(failed(r) for r in records)
     labels = {"all": f"all ({counts['all']})", "meaning changed": f"meaning changed ({counts['meaning changed']})",
               "meaning kept": f"meaning kept ({counts['meaning kept']})"}
     if unknown:
         labels["all"] += f", {unknown} unchecked"
+    if n_failed:
+        labels["all"] += f", {n_failed} failed"
     return [(labels[v], v) for v in FILTERS]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from paraclip.plots import empty_figure, training_curves
+from paraclip.plots import empty_figure, loss_curves, validation_curves
 from workbench.examples import example_training_data
 from workbench.image_uploads import IMAGE_SUFFIXES, save_image_upload
 from workbench.policy import user_error
@@ -69,14 +69,15 @@ def curve_metrics(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def job_view(services, job_id: str | None, session: dict | None = None):
-    """(status markdown, curve figure, log text, checkpoint files) for one job."""
+    """(status markdown, loss figure, validation figure, log text, checkpoint files) for one job."""
     if not job_id:
-        return "No job selected.", empty_figure("Start a job or pick one from the history."), "", None
+        blank = empty_figure("Start a job or pick one from the history.")
+        return "No job selected.", blank, blank, "", None
     job = services.runner.get(job_id)
     if job is not None and services.config.public and job.id not in {j.id for j in services.jobs(session)}:
         job = None  # another visitor's job: as if it did not exist
     if job is None:
-        return f"No job {job_id}.", empty_figure("Unknown job."), "", None
+        return f"No job {job_id}.", empty_figure("Unknown job."), empty_figure("Unknown job."), "", None
     rows = services.runner.metrics(job)
     frame = pd.DataFrame(rows) if rows else None
     last = rows[-1] if rows else {}
@@ -94,11 +95,15 @@ def job_view(services, job_id: str | None, session: dict | None = None):
                    f"in Compare and Explore.")
     if job.status in ("interrupted", "cancelled", "lost", "failed") and job.kind == "train":
         status += "\n\n“Resume job” continues it from its last checkpoint."
-    figure = training_curves(frame, metrics=curve_metrics(rows), title=f"Training curves: {job.name}") \
-        if frame is not None else empty_figure("Waiting for the first metrics row …", "Training curves")
+    if frame is not None:  # losses and validation scores have different scales: one plot each
+        shown = frame[["step", *curve_metrics(rows)]] if "step" in frame.columns else frame
+        losses, scores = loss_curves(shown, f"Loss: {job.name}"), validation_curves(shown, f"Validation: {job.name}")
+    else:
+        losses = empty_figure("Waiting for the first metrics row …", "Loss")
+        scores = empty_figure("Waiting for the first validation …", "Validation")
     checkpoints = services.downloadable(job.checkpoints(), session) or None
-    return (services.redact(status, session), figure, services.redact(services.runner.log_tail(job, 12_000), session),
-            checkpoints)
+    return (services.redact(status, session), losses, scores,
+            services.redact(services.runner.log_tail(job, 12_000), session), checkpoints)
 
 
 def start_job(services, session, form: TrainForm, request: gr.Request | None):
@@ -247,9 +252,9 @@ def poll(services, job_id, session: dict | None = None, timer: bool = False):
     (its view, checkpoint files included, was sent when it finished or was picked)."""
     job = services.runner.get(job_id) if job_id and timer else None
     if job is not None and not job.active and time.time() - (job.finished or 0) > 3 * services.config.poll_s:
-        return jobs_frame(services, session), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    status, figure, log, checkpoints = job_view(services, job_id, session)
-    return jobs_frame(services, session), status, figure, log, checkpoints
+        return jobs_frame(services, session), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    status, losses, scores, log, checkpoints = job_view(services, job_id, session)
+    return jobs_frame(services, session), status, losses, scores, log, checkpoints
 
 
 def refresh_models(services, current):
@@ -322,7 +327,9 @@ def build(services, session: gr.State) -> dict[str, Any]:
     with gr.Row():
         job_pick = gr.Dropdown(label="Job", choices=[], elem_id="train-job")
     job_status = gr.Markdown(elem_id="train-job-status")
-    curve = gr.Plot(label="Loss and validation curves", elem_id="train-curve")
+    with gr.Row():  # the figures carry their titles; Gradio's label badge would cover them
+        curve = gr.Plot(label="Loss", show_label=False, elem_id="train-curve", min_width=360)
+        val_curve = gr.Plot(label="Validation", show_label=False, elem_id="train-validation", min_width=360)
     with gr.Accordion("Log", open=False):
         log = gr.Textbox(label="Log (last lines)", lines=12, max_lines=12, autoscroll=True)
     checkpoints = gr.File(label="Checkpoints", file_count="multiple", interactive=False)
@@ -343,7 +350,7 @@ def build(services, session: gr.State) -> dict[str, Any]:
     text_only.click(use_text_only, None, [loss_preset, val_split, message], api_visibility="private")
     image_upload.upload(functools.partial(upload_images, services), [session, image_upload],
                         [images, message, session], api_visibility="private")
-    outputs = [history, job_status, curve, log, checkpoints]
+    outputs = [history, job_status, curve, val_curve, log, checkpoints]
     timer.tick(functools.partial(poll, services, timer=True), [job_pick, session], outputs, api_visibility="private",
                show_progress="hidden", queue=False)
     job_pick.change(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private")

@@ -93,6 +93,11 @@ def evaluator_texts(evaluator: Any) -> list[str]:
     return texts[:SAMPLE_TEXTS]
 
 
+def unknown_words(texts: Iterable[str], vocab: frozenset[str]) -> list[str]:
+    """The words of ``texts`` that are not in ``vocab``, in order of first use, each once."""
+    return list(dict.fromkeys(w for t in texts for w in words(t) if w not in vocab))
+
+
 def coverage(texts: Iterable[str], vocab: frozenset[str]) -> float | None:
     tokens = [w for t in texts for w in words(t)]
     return None if not tokens else sum(w in vocab for w in tokens) / len(tokens)

@@ -27,6 +27,7 @@ def test_click_through_every_tab(launched, browser, chat_server, services):
     page.set_default_timeout(60_000)
     page.goto(url)
     expect(page.locator("#pc-banner")).to_contain_text("Default models")
+    page.get_by_role("tab", name="Paraphrase").click()  # the app opens on Explore
 
     # -- Paraphrase: a gallery's captions through the two steps, via the local API server
     # galleries appear once the offline defaults are prepared: retry the button until it fills the box

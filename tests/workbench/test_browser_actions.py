@@ -40,6 +40,7 @@ def _patient_expectations():
 
 def paraphrase_via_api(page, server, captions: str):
     """Fill the Paraphrase tab for the API backend at ``server`` and press Generate."""
+    open_tab(page, "Paraphrase")  # the app opens on Explore
     page.get_by_label(CAPTIONS_BOX).fill(captions)
     page.get_by_label("OpenAI-compatible API").check()
     page.get_by_label("Base URL").fill(server.base_url)

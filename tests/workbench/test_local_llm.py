@@ -54,3 +54,38 @@ def test_explores_generate_button_gives_the_same_message(monkeypatch):
 
     _, note = explore.generate_paraphrase(SimpleNamespace(paraphrase_one=no_model), "a red circle")
     assert note.startswith("❌ No local paraphrasing model is installed") and "For the owner of this app" in note
+
+
+def test_the_tab_says_which_local_model_runs_and_warns_about_the_tiny_fallback(monkeypatch, tmp_path):
+    from paraclip.paraphrase import llm_pack, local_runtime
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(local_runtime, "fetch_hub_gguf", lambda allow_download=None: None)
+    monkeypatch.setattr(llm_pack, "installed_pack", lambda pack=None: gguf)
+    pack = local_llm.local_model_status()
+    assert pack.kind == "pack" and "Qwen2.5-Coder-1.5B" in pack.markdown() and not pack.weak
+    monkeypatch.setattr(llm_pack, "installed_pack", lambda pack=None: None)
+    monkeypatch.setattr(llm_pack, "smollm2_path", lambda: gguf)
+    tiny = local_llm.local_model_status()
+    assert tiny.kind == "fallback" and tiny.weak
+    assert "only the tiny fallback SmolLM2-135M" in tiny.markdown() and "OpenAI-compatible API" in tiny.markdown()
+    monkeypatch.setattr(local_runtime, "fetch_hub_gguf", lambda allow_download=None: gguf)
+    assert local_llm.local_model_status().kind == "hub-cached"
+    monkeypatch.setattr(local_runtime, "fetch_hub_gguf", lambda allow_download=None: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert local_llm.local_model_status().kind == "hub"  # fetched on first use
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(llm_pack, "smollm2_path", lambda: None)
+    assert "No local model is installed" in local_llm.local_model_status().markdown()
+
+
+def test_the_final_message_says_why_most_rows_failed():
+    rows = [{"status": "failed", "error": "copy of the input"}] * 8 + [{"status": "ok"}] * 2
+    note = local_llm.copy_failures_note(rows)
+    assert "8 of 10 rows failed because the model returned the caption unchanged" in note
+    assert "OpenAI-compatible API" in note
+    assert local_llm.copy_failures_note([{"status": "ok"}]) == ""
+    status = paraphrase.final_text({"summary": {"ok": 2, "failed": 8}}, rows, typed_model=False)
+    assert status.startswith("✅ 2 paraphrased, 8 failed") and "caption unchanged" in status

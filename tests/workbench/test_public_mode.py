@@ -321,7 +321,7 @@ def test_nothing_shown_names_a_server_path(public_app):
         import time
 
         time.sleep(0.05)
-    status, _, log, _ = job_view(services, job.id, session)
+    status, _, _, log, _ = job_view(services, job.id, session)
     for text in (status, log):
         assert str(services.config.app_dir) not in text and sys.executable not in text, text
         assert "/tmp" not in text

@@ -46,3 +46,25 @@ def test_a_review_stores_what_was_chosen(choice, p1, p2, expected):
 def test_edited_without_a_change_is_refused():
     with pytest.raises(ValueError, match="unchanged"):
         rv.review_update({"paraphrase_1": "a", "paraphrase_2": "b"}, "edited", "a", "b")
+
+
+def test_a_failed_row_has_no_meaning_verdict_and_is_counted_as_failed(tmp_path):
+    failed = {"index": 3, "caption": "a red square", "paraphrase_1": "", "paraphrase_2": "", "status": "failed",
+              "error": "copy of the input", "quality": {"meaning_changed": False}}
+    table = rv.records_table([*RECORDS, failed])
+    assert list(table["meaning"])[-1] == ""  # blank, not "kept"
+    assert "⚠ copy of the input" in list(table["flags"])[-1]
+    assert 3 not in list(rv.records_table([*RECORDS, failed], "meaning kept")["index"])
+    assert rv.filter_choices([*RECORDS, failed])[0] == ("all (4), 1 unchecked, 1 failed", "all")
+    rv.export_csv([failed], tmp_path / "rows.csv")
+    assert (tmp_path / "rows.csv").read_text().splitlines()[1].endswith(",failed,,unreviewed")
+
+
+def test_the_narrow_table_keeps_the_rows_in_order_without_index_or_image_id():
+    failed = {"index": 3, "caption": "a red square", "status": "failed", "error": "copy of the input"}
+    narrow = rv.narrow_table(rv.records_table([*RECORDS, failed]))
+    assert list(narrow.columns) == rv.NARROW_COLUMNS and "index" not in narrow and "image_id" not in narrow
+    assert list(narrow["caption"]) == ["a green car", "two dogs", "a cat", "a red square"]
+    assert narrow["paraphrases"][1] == "① a pair of dogs ② two hounds"
+    assert list(narrow["check"]) == ["⚠ changed", "kept", "unknown", "✗ failed: copy of the input"]
+    assert rv.narrow_table(None).empty and list(rv.narrow_table(rv.records_table([])).columns) == rv.NARROW_COLUMNS

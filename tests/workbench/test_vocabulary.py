@@ -53,3 +53,27 @@ def test_a_model_fine_tuned_from_pretrained_weights_gets_no_claim(tmp_path):
     data.write_text(json.dumps({"caption": "a red circle"}) + "\n", encoding="utf-8")
     path = checkpoint(tmp_path / "ft.pt", data, "openai")
     assert model_vocabulary(ModelChoice("job ft", path)) is None
+
+
+def test_unknown_words_are_listed_once_in_order():
+    from workbench.vocabulary import unknown_words
+
+    vocab = frozenset({"a", "red", "square"})
+    assert unknown_words(["a red fire hydrant", "a fire truck"], vocab) == ["fire", "hydrant", "truck"]
+    assert unknown_words(["A RED square."], vocab) == []
+
+
+def test_explore_warns_when_a_query_is_outside_the_demo_models_vocabulary(services):
+    from workbench import explore
+
+    page, *_ = explore.explore(services, None, None, None, explore.EXAMPLE_QUERY, explore.EXAMPLE_PARAPHRASE, 5)
+    assert page.count('class="pc-panel"') == 2 and "pc-warn" not in page  # the example is in vocabulary
+    page, *_ = explore.explore(services, None, None, None, "a fire hydrant on a city sidewalk",
+                               "a red hydrant by the street", 5)
+    assert page.count("class='pc-warn'") == 1 and "Out of vocabulary" in page  # one line for both models
+    assert "“fire”, “hydrant”, “city”, “sidewalk”" in page and "“street”" in page
+    assert page.count('class="pc-panel"') == 2  # still searched: the warning says how to read it
+    untrained = ModelChoice("paraclip-mini (untrained)", "paraclip-mini", None, kind="fallback")
+    assert "untrained" in explore.vocabulary_warnings([untrained], ["a red square"])
+    pretrained = ModelChoice("ViT-B-32@openai", "ViT-B-32", "openai", kind="custom")
+    assert explore.vocabulary_warnings([pretrained], ["a fire hydrant"]) == ""

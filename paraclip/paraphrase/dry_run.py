@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from paraclip.paraphrase.config import ParaphraseConfig
-from paraclip.paraphrase.io import as_captions, check_output_path
 
 
 def talks_http(backend_kind: str) -> bool:
@@ -49,15 +48,10 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
              config: ParaphraseConfig | None = None, prices: tuple[float, float] | None = None) -> dict[str, Any]:
     """What ``run_paraphrasing`` would do with this input and output; sends, loads and writes nothing."""
     from paraclip.paraphrase.backends.base import ChatRequest
-    from paraclip.paraphrase.engine import _check_resume, select_captions
+    from paraclip.paraphrase.engine import _check_resume, prepare_run
     from paraclip.paraphrase.pricing import estimate_cost
 
-    config = config or ParaphraseConfig()
-    config.validate()
-    out_path = Path(out_path)
-    check_output_path(out_path)
-    captions = as_captions(records_or_input, config.input)
-    kept, n_filtered = select_captions(captions, config)
+    config, out_path, captions, kept, n_filtered = prepare_run(records_or_input, out_path, config)
     existing = _read_existing(out_path)
     _check_resume(out_path, existing, kept)  # an output of another input is refused here too
     if config.retry_failed:
@@ -81,19 +75,8 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
         pairs = [(request(step, item.caption), item.caption) for item in todo for step in (1, 2)]
         estimate = estimate_cost(pairs, model, prices)
         plan["estimate"] = estimate.to_dict()
-        plan["estimate_text"] = estimate.describe() if is_batch(backend_kind) else _realtime_text(estimate)
+        plan["estimate_text"] = estimate.describe(batch=is_batch(backend_kind))
     return plan
-
-
-def _realtime_text(estimate) -> str:
-    tokens = (f"about {estimate.input_tokens:,} input + {estimate.output_tokens:,} output tokens "
-              f"(estimated from text length)")
-    if estimate.realtime_usd is None:
-        return (f"{tokens}; no price is known for model {estimate.model!r}: give --price-input and --price-output "
-                f"(USD per 1M tokens) for a cost estimate")
-    return (f"{tokens}: about ${estimate.realtime_usd:,.4f} at {estimate.model}'s realtime price "
-            f"(${estimate.price[0]:g} / ${estimate.price[1]:g} per 1M input / output tokens, {estimate.price_source}); "
-            f"re-samples and retries are extra")
 
 
 def _read_existing(path: Path) -> dict[int, dict[str, Any]]:

@@ -206,6 +206,18 @@ def select_captions(captions, config: ParaphraseConfig) -> tuple[list[CaptionIte
     return kept, filtered
 
 
+def prepare_run(records_or_input, out_path: str | Path, config: ParaphraseConfig | None):
+    """What every run (and a dry run) starts from: the checked config and output path, the captions
+    read, and those kept by the caption filter (with the number filtered out)."""
+    config = config or ParaphraseConfig()
+    config.validate()
+    out_path = Path(out_path)
+    check_output_path(out_path)
+    captions = as_captions(records_or_input, config.input)
+    kept, n_filtered = select_captions(captions, config)
+    return config, out_path, captions, kept, n_filtered
+
+
 def _check_resume(out_path: Path, existing: dict[int, dict], kept: list[CaptionItem]) -> None:
     for index, rec in existing.items():
         if index >= len(kept) or rec.get("caption") != kept[index].caption:
@@ -233,12 +245,7 @@ def run_paraphrasing(
     records are kept; rerun to resume). Returns the run summary (also written to
     ``OUT.summary.json``).
     """
-    config = config or ParaphraseConfig()
-    config.validate()
-    out_path = Path(out_path)
-    check_output_path(out_path)
-    captions = as_captions(records_or_input, config.input)
-    kept, n_filtered = select_captions(captions, config)
+    config, out_path, captions, kept, n_filtered = prepare_run(records_or_input, out_path, config)
     preset = config.resolve_preset(backend)
     lock = RunLock(out_path)
     lock.acquire()

@@ -79,15 +79,17 @@ class CostEstimate:
         realtime = self.realtime_usd
         return None if realtime is None else realtime * BATCH_DISCOUNT
 
-    def describe(self) -> str:
+    def describe(self, batch: bool = True) -> str:
+        """The estimate in one paragraph: at the Batch API's price (``batch``) or the realtime one."""
         tokens = (f"{self.requests} requests, about {self.input_tokens:,} input + {self.output_tokens:,} output "
                   f"tokens (estimated from text length)")
         if self.price is None:
             return (f"{tokens}. No price is known for model {self.model!r}: give --price-input and --price-output "
                     f"(USD per 1M tokens at realtime rates) for a cost estimate.")
-        return (f"{tokens}: about ${self.batch_usd:,.4f} with the Batch API (50 % of the realtime ${self.realtime_usd:,.4f}"
-                f"; {self.model} at ${self.price[0]:g} / ${self.price[1]:g} per 1M input / output tokens, "
-                f"{self.price_source}). Re-samples of rejected outputs and retries of failed requests are extra.")
+        cost = (f"about ${self.batch_usd:,.4f} with the Batch API (50 % of the realtime ${self.realtime_usd:,.4f}; "
+                if batch else f"about ${self.realtime_usd:,.4f} at realtime prices (")
+        return (f"{tokens}: {cost}{self.model} at ${self.price[0]:g} / ${self.price[1]:g} per 1M input / output "
+                f"tokens, {self.price_source}). Re-samples of rejected outputs and retries of failed requests are extra.")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "realtime_usd": self.realtime_usd, "batch_usd": self.batch_usd}

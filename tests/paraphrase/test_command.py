@@ -137,12 +137,12 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     child.send_signal(signal.SIGINT)
     seen = _read_until(child, b"stopping")  # the first Ctrl-C was handled ...
     assert child.poll() is None  # ... and the run waits for the generation in flight
-    start = time.monotonic()
     child.send_signal(signal.SIGINT)
+    # the generation in flight sleeps 60 s: ending well inside that is quitting at once, on a slow machine too
     code = child.wait(timeout=30)
     err = (seen + child.stderr.read()).decode()
     child.stderr.close()
-    assert code == 130 and time.monotonic() - start < 1.5
+    assert code == 130
     assert "second Ctrl-C: quitting now" in err and "Traceback" not in err
     assert sorted(json.loads(line)["index"] for line in out.read_text().splitlines()) == [0, 1]  # 2 in flight
     assert not Path(str(out) + ".lock").exists() or RunLock(out).holder() is None  # the kernel dropped the lock

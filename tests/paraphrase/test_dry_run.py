@@ -89,7 +89,7 @@ def test_a_resumed_output_is_counted_and_left_exactly_as_it_was(chat_server, tmp
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "2 already done" in printed and "would paraphrase 2 captions" in printed and "4 requests" in printed
-    assert "no price is known for model 'mock-model'" in printed
+    assert "No price is known for model 'mock-model'" in printed
     assert main([*argv, "--retry-failed"]) == 0
     assert "would paraphrase 3 captions" in capsys.readouterr().out
     assert out.read_bytes() == content and server.counts["requests"] == 0  # the torn line is not even cut off

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from paraclip.errors import DataError, ModelLoadError, ParaclipError
+from paraclip.files import DamagedCacheWarning
 from paraclip.models.checkpoint import save_checkpoint
 from paraclip.training import train
 
@@ -241,3 +242,12 @@ def test_a_per_step_run_with_bad_images_skips_them_and_finishes(tmp_path):
     result = train(tiny_config(world, tmp_path / "skipped", skip_missing_images=True, **settings))
     assert result.completed and result.checkpoint.exists()
     assert [row["step"] for row in read_metrics(tmp_path / "skipped" / "metrics.jsonl") if "loss" in row] == [1, 2, 3]
+
+
+def test_a_finished_run_with_a_damaged_data_report_is_still_finished(tmp_path, shared_world):
+    config = tiny_config(shared_world, tmp_path / "r", steps=1, checkpoint_every=1)
+    assert train(config).data_report
+    (tmp_path / "r" / "data_report.json").write_text('{"kept": 3')  # cut short
+    with pytest.warns(DamagedCacheWarning, match=r"data_report\.json: damaged data report .*malformed JSON"):
+        again = train(config)
+    assert again.completed and again.data_report == {} and again.steps == 1

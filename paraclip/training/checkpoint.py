@@ -83,14 +83,18 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def latest_checkpoint(files: RunFiles) -> tuple[Path, dict] | None:
-    """The newest step checkpoint that loads (a corrupt one, e.g. from a full disk, is skipped)."""
+    """The newest step checkpoint that loads (a corrupt one, e.g. from a full disk, is skipped with a note)."""
     for path in reversed(files.step_checkpoints()):
         try:
             ckpt = load_checkpoint(path)
-        except Exception:  # noqa: BLE001 - try the previous one
-            continue
+        except Exception as exc:  # noqa: BLE001 - try the previous one
+            ckpt, why = None, f"{type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            why = "not a training checkpoint"
         if isinstance(ckpt, dict) and ckpt.get("format") == TRAIN_CHECKPOINT_FORMAT:
             return path, ckpt
+        warnings.warn(f"{path}: damaged checkpoint ({why}); resuming from the one before it, if any.",
+                      DamagedCacheWarning, stacklevel=2)
     return None
 
 

@@ -37,3 +37,22 @@ def test_a_damaged_row_is_dropped_with_a_note(tmp_path, damage):
     with pytest.warns(DamagedCacheWarning, match=r"metrics\.jsonl: 1 damaged metrics rows dropped \(lines 2\)"):
         truncate_metrics(path, 3)
     assert _rows(path) == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]
+
+
+def test_a_damaged_step_checkpoint_is_skipped_with_a_note(tmp_path):
+    import torch
+
+    from paraclip.training.checkpoint import TRAIN_CHECKPOINT_FORMAT, RunFiles, latest_checkpoint
+
+    files = RunFiles(tmp_path)
+    assert latest_checkpoint(files) is None
+    files.checkpoints.mkdir()
+    torch.save({"format": TRAIN_CHECKPOINT_FORMAT, "step": 3}, files.step_path(3))
+    files.step_path(6).write_bytes(files.step_path(3).read_bytes()[:40])  # cut by a full disk
+    torch.save({"something": "else"}, files.step_path(9))
+    with pytest.warns(DamagedCacheWarning) as caught:
+        path, state = latest_checkpoint(files)
+    assert path == files.step_path(3) and state["step"] == 3
+    assert [str(w.message).split(": damaged checkpoint (")[0] for w in caught] == [
+        str(files.step_path(9)), str(files.step_path(6))]
+    assert "not a training checkpoint" in str(caught[0].message)

@@ -164,7 +164,8 @@ class FeatureCache:
                 if rows.ndim != 2 or rows.shape[0] != len(keys):
                     raise ValueError(f"{rows.shape[0] if rows.ndim else 0} rows for {len(keys)} keys")
             except (OSError, ValueError, EOFError, UnicodeDecodeError, DataError) as exc:
-                note_damaged_cache(npy, f"feature shard unreadable: {exc}; its images are encoded again")
+                why = str(exc).removeprefix(f"{ids_file}: ")
+                note_damaged_cache(npy, f"feature shard unreadable: {why}; its images are encoded again")
                 ids_file.unlink(missing_ok=True)
                 npy.unlink(missing_ok=True)
                 continue
@@ -234,7 +235,8 @@ class FeatureCache:
                 if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
                     raise ValueError("not an {image id: key} object")
             except (OSError, ValueError, UnicodeDecodeError, DataError) as exc:
-                note_damaged_cache(file, f"image-id record unreadable: {exc}; it is dropped")
+                why = str(exc).removeprefix(f"{file}: ")
+                note_damaged_cache(file, f"image-id record unreadable: {why}; it is dropped")
                 file.unlink(missing_ok=True)
                 continue
             for image_id, key in mapping.items():

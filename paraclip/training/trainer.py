@@ -139,7 +139,7 @@ def _saved_data_report(path: Path) -> dict:
     try:
         report = read_json(path)
     except DataError as exc:
-        report = str(exc)
+        report = str(exc).removeprefix(f"{path}: ").rstrip(".")
     if not isinstance(report, dict):
         warnings.warn(f"{path}: damaged data report ({report if isinstance(report, str) else 'not an object'}); "
                       f"the result has none.", DamagedCacheWarning, stacklevel=2)

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from paraclip.data.images import SVG_RASTER_SIZE, ImageLoadError
-from paraclip.files import atomic_write_text, cache_root, note_damaged_cache
+from paraclip.errors import DataError
+from paraclip.files import atomic_write_text, cache_root, note_damaged_cache, parse_json
 
 
 def default_cache_root() -> Path:
@@ -156,14 +157,15 @@ class FeatureCache:
                 continue
             self._seen.add(shard)
             try:
-                keys = json.loads(ids_file.read_text(encoding="utf-8"))
+                keys = parse_json(ids_file.read_bytes(), str(ids_file))
                 if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                     raise ValueError("its .ids.json is not a list of keys")
                 rows = np.load(npy, mmap_mode="r")
                 if rows.ndim != 2 or rows.shape[0] != len(keys):
                     raise ValueError(f"{rows.shape[0] if rows.ndim else 0} rows for {len(keys)} keys")
-            except (OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
-                note_damaged_cache(npy, f"feature shard unreadable: {exc}; its images are encoded again")
+            except (OSError, ValueError, EOFError, UnicodeDecodeError, DataError) as exc:
+                why = str(exc).removeprefix(f"{ids_file}: ")
+                note_damaged_cache(npy, f"feature shard unreadable: {why}; its images are encoded again")
                 ids_file.unlink(missing_ok=True)
                 npy.unlink(missing_ok=True)
                 continue
@@ -229,11 +231,12 @@ class FeatureCache:
         out: dict[str, str | None] = {}
         for file in sorted((self.dir / "by-id").glob("*.json")):
             try:
-                mapping = json.loads(file.read_text(encoding="utf-8"))
+                mapping = parse_json(file.read_bytes(), str(file))
                 if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
                     raise ValueError("not an {image id: key} object")
-            except (OSError, ValueError, UnicodeDecodeError) as exc:
-                note_damaged_cache(file, f"image-id record unreadable: {exc}; it is dropped")
+            except (OSError, ValueError, UnicodeDecodeError, DataError) as exc:
+                why = str(exc).removeprefix(f"{file}: ")
+                note_damaged_cache(file, f"image-id record unreadable: {why}; it is dropped")
                 file.unlink(missing_ok=True)
                 continue
             for image_id, key in mapping.items():

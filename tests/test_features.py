@@ -137,12 +137,17 @@ def _damage_garbage_ids(shard_dir):
     sorted(shard_dir.glob("*.ids.json"))[0].write_text("{not json")
 
 
+def _damage_deep_ids(shard_dir):  # json.loads raised RecursionError, which no cache reader caught
+    sorted(shard_dir.glob("*.ids.json"))[0].write_text("[" * 100_000)
+
+
 def _damage_wrong_row_count(shard_dir):
     ids_file = sorted(shard_dir.glob("*.ids.json"))[0]
     ids_file.write_text('["only-one-key"]')
 
 
-@pytest.mark.parametrize("damage", [_damage_truncated_rows, _damage_garbage_ids, _damage_wrong_row_count])
+@pytest.mark.parametrize("damage", [_damage_truncated_rows, _damage_garbage_ids, _damage_deep_ids,
+                                    _damage_wrong_row_count])
 def test_a_damaged_shard_is_noted_and_rebuilt(tiny_encoder, tmp_path, damage):
     from paraclip.files import DamagedCacheWarning
 
@@ -164,6 +169,10 @@ def test_a_garbage_id_record_is_noted_and_dropped(tmp_path):
     cache.remember_ids({"a": "file-1", "b": "file-2"})
     cache.remember_ids({"b": "file-3"})  # the same id with another content: ambiguous
     (cache.dir / "by-id" / "zz-garbage.json").write_text("[1, 2")
-    with pytest.warns(DamagedCacheWarning, match=r"zz-garbage\.json: damaged cache"):
+    (cache.dir / "by-id" / "zz-nested.json").write_text("[" * 100_000)
+    with pytest.warns(DamagedCacheWarning) as caught:
         assert cache.remembered_ids() == {"a": "file-1", "b": None}
+    assert sorted(str(w.message).split(": damaged cache")[0].rsplit("/", 1)[-1] for w in caught) == [
+        "zz-garbage.json", "zz-nested.json"]
     assert not (cache.dir / "by-id" / "zz-garbage.json").exists()
+    assert not (cache.dir / "by-id" / "zz-nested.json").exists()

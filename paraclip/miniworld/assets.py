@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from paraclip.errors import ParaclipError
-from paraclip.files import atomic_write_text
+from paraclip.errors import DataError, ParaclipError
+from paraclip.files import atomic_write_text, parse_json
 from paraclip.miniworld.config import MiniWorldConfig
 from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
 from paraclip.miniworld.pipeline import ensure_default_models
@@ -212,8 +212,8 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = parse_json(path.read_bytes(), str(path))
+    except (OSError, DataError):  # check_assets reports it as "no readable manifest.json"
         return None
     return manifest if isinstance(manifest, dict) and manifest.get("format") == ASSETS_FORMAT else None
 

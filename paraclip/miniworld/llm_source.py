@@ -21,7 +21,7 @@ from pathlib import Path
 
 from paraclip.files import atomic_write_text
 from paraclip.miniworld.checker import check
-from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
+from paraclip.miniworld.jsonl import load_scenes, read_jsonl, read_run_json, write_jsonl
 from paraclip.miniworld.runner import Stage
 from paraclip.miniworld.stages import baseline_checkpoint, paraclip_minutes, train_paraclip
 
@@ -146,7 +146,7 @@ def llm_report_lines(run, stages: dict) -> list[str]:
     summary_path = _paths(run)["summary"]
     if not summary_path.is_file():
         return []
-    info = json.loads(summary_path.read_text())
+    info = read_run_json(summary_path, redo=summary_path)
     outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(info["outcomes"].items()))
     lines = [
         "## Second paraphrase source: the LLM", "",

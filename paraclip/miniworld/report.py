@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from paraclip.files import atomic_write_text
+from paraclip.miniworld.jsonl import read_metrics_rows
 from paraclip.miniworld.stats import holm, seed_mean_bootstrap, seed_t_interval
 from paraclip.miniworld.tasks import TASK_NAMES
 
@@ -211,8 +212,9 @@ def figures(tidy, deltas, run) -> list:
     seed = run.config.seeds[0]
     for kind in ("baseline", "paraclip"):
         metrics_file = run.run_dir(kind, seed) / "metrics.jsonl"
-        if metrics_file.is_file():
-            log = pd.read_json(metrics_file, lines=True)
+        rows = read_metrics_rows(metrics_file) if metrics_file.is_file() else []
+        if rows:
+            log = pd.DataFrame(rows)
             losses = [c for c in log.columns if c.startswith("loss")]
             figs.append(plots.training_curves(log, metrics=losses, title=f"Training: {kind}, seed {seed}"))
     return figs

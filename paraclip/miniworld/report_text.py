@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 
 from paraclip.files import atomic_write_text
 from paraclip.miniworld.ablations import arms_markdown, arms_results
-from paraclip.miniworld.jsonl import read_jsonl
+from paraclip.miniworld.jsonl import read_jsonl, read_run_json
 from paraclip.miniworld.llm_source import llm_report_lines
 from paraclip.miniworld.report import (
     HEADLINE_METRICS, MET, NO_INTERVAL, NOT_MET, PARACLIP, POINT, aggregate, figures, fmt, interval, is_headline,
@@ -147,7 +146,7 @@ def protocol_section(run) -> list[str]:
 
 
 def caveats_section(run) -> list[str]:
-    summary = json.loads((run.evalsets / "summary.json").read_text())
+    summary = read_run_json(run.evalsets / "summary.json", redo=run.evalsets)
     novelty = summary.get("bigram_novelty", {})
     return [
         "## Caveats", "",
@@ -175,7 +174,7 @@ def caveats_section(run) -> list[str]:
 
 def data_section(run, read_jsonl) -> list[str]:
     sets = run.evalsets
-    summary = json.loads((sets / "summary.json").read_text())
+    summary = read_run_json(sets / "summary.json", redo=sets)
     para = read_jsonl(run.paraphrases)
     in_vocab = read_jsonl(sets / "pairs-in-vocab.jsonl")
     oov = {r["image_id"]: r for r in read_jsonl(sets / "pairs-oov.jsonl")}

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from paraclip.files import atomic_write_text
+from paraclip.errors import DataError
+from paraclip.files import atomic_write_text, note_damaged_cache, parse_json
 from paraclip.miniworld.config import MiniWorldConfig, default_root
 from paraclip.runlock import RunLock
 
@@ -145,13 +146,20 @@ class Run:
         return self.root / "stages" / f"{stage}.json"
 
     def read_marker(self, stage: str) -> dict | None:
+        """The stage's marker (None: never finished). A damaged one is stale, never trusted: ``{}``, which
+        matches no fingerprint, so the stage's outputs are removed and it runs again (with a note)."""
         path = self.marker(stage)
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None
+            marker = parse_json(path.read_bytes(), str(path))
+        except DataError as exc:
+            note_damaged_cache(path, str(exc).removeprefix(f"{path}: ").rstrip("."))
+            return {}
+        if not isinstance(marker, dict) or not isinstance(marker.get("fingerprint"), str):
+            note_damaged_cache(path, "not a stage marker")
+            return {}
+        return marker
 
     def run_stages(self, stages: list[Stage]) -> dict[str, dict]:
         """Run (or find cached) every stage in order; returns ``infos``."""
@@ -181,7 +189,7 @@ class Run:
         if marker is not None and marker.get("fingerprint") == fingerprint and all(p.exists() for p in stage.outputs):
             self.progress.finish(f"{name}: done earlier (cached)")
             if self.progress.verbose:
-                print(f"      cached ({marker.get('seconds', 0):.0f} s when it ran)", file=sys.stderr)
+                print(f"      cached ({_number(marker.get('seconds')):.0f} s when it ran)", file=sys.stderr)
             self.infos[name] = marker
             return marker
         if marker is not None and marker.get("fingerprint") != fingerprint:
@@ -201,6 +209,11 @@ class Run:
         self.progress.finish(f"{name}: done in {info['seconds']:.0f} s")
         self.infos[name] = info
         return info
+
+
+def _number(value) -> float:
+    """A marker's number, 0 when an edit left something else there (it is only printed)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def _cpu_seconds() -> float:

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from paraclip.files import atomic_write_text
+from paraclip.miniworld.jsonl import read_run_json
 from paraclip.miniworld.stages import candidate_steps
 from paraclip.miniworld.tasks import TASK_NAMES, build_tasks
 
@@ -87,4 +88,4 @@ def selection_file(run) -> Path:
 
 def read_selection(run) -> dict | None:
     path = selection_file(run)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_run_json(path, redo=path.parent) if path.is_file() else None

@@ -8,30 +8,33 @@ meaning changes that were flagged.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from paraclip.errors import DataError
+from paraclip.files import parse_json, read_text
 
 REQUIRED = ("id", "caption", "paraphrase", "same_meaning", "kind", "source", "split")
 
 
 def read_labelled(path: str | Path) -> list[dict]:
-    """The items of a labelled JSONL file (lines starting with ``#`` are comments)."""
+    """The items of a labelled JSONL file (lines starting with ``#`` are comments); every damage is a
+    DataError naming the file and line."""
     path = Path(path)
     items = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line_no, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise DataError(f"{path}:{line_no}: not JSON ({exc}).") from exc
+        item = parse_json(line, f"{path}:{line_no}")
+        if not isinstance(item, dict):
+            raise DataError(f"{path}:{line_no}: expected a JSON object per line, found {type(item).__name__}.")
         missing = [k for k in REQUIRED if k not in item]
         if missing:
             raise DataError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}.")
+        if not isinstance(item["same_meaning"], bool):
+            raise DataError(f"{path}:{line_no}: field 'same_meaning' must be true or false, found "
+                            f"{item['same_meaning']!r}.")
         items.append(item)
     return items
 

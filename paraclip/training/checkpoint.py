@@ -20,17 +20,19 @@ either the old or the new file, never a half-written one. ``final.pt`` loads wit
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from paraclip.errors import ParaclipError
-from paraclip.files import atomic_write_text
+from paraclip.errors import DataError, ParaclipError
+from paraclip.files import DamagedCacheWarning, atomic_write_text, parse_json
 from paraclip.models.checkpoint import checkpoint_dict
 from paraclip.models.checkpoint import save_checkpoint as save_checkpoint  # the trainer writes through here
 
@@ -81,14 +83,18 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def latest_checkpoint(files: RunFiles) -> tuple[Path, dict] | None:
-    """The newest step checkpoint that loads (a corrupt one, e.g. from a full disk, is skipped)."""
+    """The newest step checkpoint that loads (a corrupt one, e.g. from a full disk, is skipped with a note)."""
     for path in reversed(files.step_checkpoints()):
         try:
             ckpt = load_checkpoint(path)
-        except Exception:  # noqa: BLE001 - try the previous one
-            continue
+        except Exception as exc:  # noqa: BLE001 - try the previous one
+            ckpt, why = None, f"{type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            why = "not a training checkpoint"
         if isinstance(ckpt, dict) and ckpt.get("format") == TRAIN_CHECKPOINT_FORMAT:
             return path, ckpt
+        warnings.warn(f"{path}: damaged checkpoint ({why}); resuming from the one before it, if any.",
+                      DamagedCacheWarning, stacklevel=2)
     return None
 
 
@@ -150,18 +156,39 @@ def seed_everything(seed: int) -> None:
 # -- metrics file ----------------------------------------------------------------------------
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows logged after ``step`` (they will be logged again by the resumed run)."""
+    """Drop rows logged after ``step`` (they will be logged again by the resumed run), and damaged rows.
+
+    The file is ours, so a row that is not a JSON object with a whole-number ``step`` (a line cut by
+    kill -9, garbage from a bad disk, a step of ``1e400``) is dropped with a note, never trusted and
+    never a traceback."""
     if not path.exists():
         return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by kill -9
-            continue
-        if int(row.get("step", 0)) <= step:
-            kept.append(line)
+    kept, damaged = [], []
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        row_step = _metrics_row_step(raw, f"{path}:{number}")
+        if row_step is None:
+            if raw.strip():
+                damaged.append(number)
+        elif row_step <= step:
+            kept.append(raw.decode("utf-8"))
+    if damaged:
+        lines = ", ".join(map(str, damaged[:5])) + (" …" if len(damaged) > 5 else "")
+        warnings.warn(f"{path}: {len(damaged)} damaged metrics rows dropped (lines {lines}); the resumed run "
+                      f"logs from step {step + 1} on.", DamagedCacheWarning, stacklevel=2)
     atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def _metrics_row_step(raw: bytes, where: str) -> int | None:
+    """The ``step`` of one metrics row, or None when the row is damaged."""
+    try:
+        row = parse_json(raw.decode("utf-8"), where)
+    except (DataError, UnicodeDecodeError):
+        return None
+    value = row.get("step", 0) if isinstance(row, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
+        return None
+    return int(value)
 
 
 def final_fields(meta: dict) -> dict:

@@ -429,14 +429,16 @@ class StepPixels(torch.utils.data.Dataset):
     def __len__(self) -> int:  # indexed by step; the sampler decides which steps
         return 2 ** 62
 
-    def __getitem__(self, step: int) -> torch.Tensor:
+    def __getitem__(self, step: int) -> torch.Tensor | str:
+        """The pixels, or why an image could not be read: returned, not raised, because a DataLoader
+        worker's exception reaches the main process with the worker's traceback pasted into its message."""
         rows = self.image_rows[self.schedule.indices(step)[self.local]]
         images = []
         for r in rows:
             image_id = self.image_ids[r]
             try:
                 images.append(self.preprocess(self.load(image_id)))
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise DataError(f"Image {image_id!r} could not be read ({exc}). Fix or remove it and rerun: "
-                                f"training resumes from the last checkpoint.") from None
+            except (OSError, ValueError, KeyError, SyntaxError) as exc:  # changed since the check before training
+                return (f"Image {image_id!r} could not be read at step {step + 1} ({exc}), though it could when "
+                        f"training started. Fix or remove it and rerun: training resumes from the last checkpoint.")
         return torch.stack(images)

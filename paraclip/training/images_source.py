@@ -22,6 +22,7 @@ the user named.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple
 
@@ -110,7 +111,10 @@ class PixelsPerStep:
                                                  num_workers=self.workers, persistent_workers=False,
                                                  prefetch_factor=2 if self.workers else None)
             self._batches = iter(loader)
-        return StepImages(pixels=next(self._batches).to(self.device))
+        pixels = next(self._batches)
+        if isinstance(pixels, str):
+            raise DataError(pixels)
+        return StepImages(pixels=pixels.to(self.device))
 
     def encode(self, rows: torch.Tensor, encoder) -> torch.Tensor:
         return encoder.encode_image([self.load(self.image_ids[i]) for i in rows.tolist()], progress=False)
@@ -198,7 +202,7 @@ def prepare_images(cfg: TrainConfig, encoder, dist: D.DistInfo, console: Console
                 cache.remember_ids({i: k for i, k in keys.items() if has(i) and remembered.get(i) != k})
         keys, bad = D.broadcast_object((keys, bad), dist)
     else:
-        store, bad = _decode_pixels(cfg, encoder, ids, load, console)
+        store, bad = _decode_pixels(cfg, encoder, ids, load, console, dist)
     if bad:
         bad_ids = {i for i, _ in bad}
         records, heldout = _drop_unreadable(cfg, bad, records, heldout, report)
@@ -265,9 +269,10 @@ def _fill_feature_cache(cfg: TrainConfig, encoder, cache: FeatureCache, keys: di
     return [(image_id, failed[key]) for image_id, key in keys.items() if key in failed]
 
 
-def _decode_pixels(cfg: TrainConfig, encoder, ids: list[str], load,
-                   console: Console) -> tuple[PixelStore | None, list[tuple[str, str]]]:
-    """All pixels decoded into memory when they fit in ``image_memory_gb`` (else None: per-step decoding)."""
+def _decode_pixels(cfg: TrainConfig, encoder, ids: list[str], load, console: Console,
+                   dist: D.DistInfo) -> tuple[PixelStore | None, list[tuple[str, str]]]:
+    """All pixels decoded into memory when they fit in ``image_memory_gb`` (else None: per-step decoding,
+    after every image was decoded once to find the unreadable ones)."""
     if load is None:
         raise DataError("Training the image tower (freeze_image: false) needs the images: set `images`.")
     size = getattr(encoder.model.visual, "image_size", 224)
@@ -275,12 +280,41 @@ def _decode_pixels(cfg: TrainConfig, encoder, ids: list[str], load,
     if need > cfg.image_memory_gb * 2 ** 30:
         console.say(f"{len(ids)} images need {need / 2 ** 30:.1f} GB > image_memory_gb; decoding per step "
                     f"with {cfg.workers} workers")
-        return None, []
+        bad = _check_decodable(ids, load, console) if dist.is_main else []
+        return None, D.broadcast_object(bad, dist)
     console.say(f"decoding {len(ids)} images into memory ({need / 2 ** 20:.0f} MB)")
     bad: list[tuple[str, str]] = []
     store = PixelStore.build(ids, load, encoder.preprocess, threads=4,
                              on_error=lambda i, e: bad.append((i, f"{type(e).__name__}: {e}")))[0]
     return store, bad
+
+
+def _check_decodable(ids: list[str], load, console: Console, threads: int = 4) -> list[tuple[str, str]]:
+    """(id, reason) of each image that ``load`` cannot decode, found before training starts.
+
+    A full decode, not a header check: a header (PIL's ``Image.open`` + size) catches missing files,
+    non-images and decompression bombs, but not a truncated file, the usual result of a cut copy; a
+    bad image found at its step could only stop the run or silently change that step's batch. The cost
+    is one decoding pass (measured ~4 ms per 500x375 image per core, ~0.2 ms for a header), less than
+    the decoding of one epoch, which also runs the image tower."""
+    console.say(f"checking that all {len(ids)} images decode (they are decoded again at each step)")
+    bar = console.progress_bar(len(ids), "image check", "img")
+
+    def problem(image_id: str) -> str | None:
+        try:
+            load(image_id)
+            return None
+        except UNREADABLE as exc:
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            if bar is not None:
+                bar.update(1)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:  # PIL's decoders release the GIL
+        problems = list(pool.map(problem, ids))
+    if bar is not None:
+        bar.close()
+    return [(image_id, why) for image_id, why in zip(ids, problems) if why is not None]
 
 
 def _drop_unreadable(cfg: TrainConfig, bad: list[tuple[str, str]], records: list[Record], heldout: list[Record],

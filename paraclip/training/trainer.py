@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,8 +26,8 @@ from typing import Callable, Sequence
 import torch
 
 from paraclip.checks import check_output_dir, describe_os_error
-from paraclip.errors import Interrupted, ParaclipError, WriteError
-from paraclip.files import atomic_write_text, naming_errors
+from paraclip.errors import DataError, Interrupted, ParaclipError, WriteError
+from paraclip.files import DamagedCacheWarning, atomic_write_text, naming_errors, read_json
 from paraclip.results import library_versions
 from paraclip.training import checkpoint as ckpt_io
 from paraclip.training import distributed as D
@@ -125,10 +126,25 @@ def _resume_point(config: TrainConfig, files: RunFiles, dist: D.DistInfo, consol
 
 def _finished_result(files: RunFiles, state: dict, console: Console) -> TrainResult:
     console.say(f"{files.final} is already complete (step {state['step']}); nothing to do")
-    report = json.loads(files.data_report.read_text()) if files.data_report.exists() else {}
+    report = _saved_data_report(files.data_report)
     return TrainResult(checkpoint=files.final, metrics_file=files.metrics, steps=state["step"],
                        total_steps=state["step"], out_dir=files.root, completed=True,
                        last_checkpoint=files.step_checkpoints()[-1], data_report=report, arch=state.get("arch", ""))
+
+
+def _saved_data_report(path: Path) -> dict:
+    """The data report a finished run saved; ``{}`` (with a note) when it is missing or damaged."""
+    if not path.exists():
+        return {}
+    try:
+        report = read_json(path)
+    except DataError as exc:
+        report = str(exc).removeprefix(f"{path}: ").rstrip(".")
+    if not isinstance(report, dict):
+        warnings.warn(f"{path}: damaged data report ({report if isinstance(report, str) else 'not an object'}); "
+                      f"the result has none.", DamagedCacheWarning, stacklevel=2)
+        return {}
+    return report
 
 
 class Trainer:

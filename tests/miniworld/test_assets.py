@@ -150,3 +150,10 @@ def test_manifest_is_plain_json_a_person_can_read(exported):
     _, dest = exported
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["metrics_note"] and all(len(e["sha256"]) == 64 for e in manifest["files"].values())
+
+
+@pytest.mark.parametrize("damage", [b'{"format": "x", "fil', b"\xff\xfe", b"[" * 100_000, b'["not", "a manifest"]'])
+def test_a_damaged_manifest_is_no_readable_manifest(tmp_path, damage):
+    (tmp_path / "manifest.json").write_bytes(damage)
+    assert read_manifest(tmp_path) is None
+    assert check_assets(tmp_path) == [f"{tmp_path}: no readable manifest.json"]

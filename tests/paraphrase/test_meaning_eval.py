@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from paraclip.errors import DataError
 from paraclip.paraphrase.judge import JUDGE_VERSION, parse_verdict
 from paraclip.paraphrase.meaning import check_meaning
 from paraclip.paraphrase.meaning_eval import read_labelled, score
@@ -66,3 +67,28 @@ def test_llm_judge_figures_from_its_cached_replies():
     result = score(flags, judged)
     precision, recall = JUDGE_MEASURED["all"]
     assert (round(result.precision, 3), round(result.recall, 3)) == (precision, recall), result
+
+
+GOOD = {"id": "x1", "caption": "a red box", "paraphrase": "a crimson box", "same_meaning": True, "kind": "synonym",
+        "source": "hand", "split": "hand"}
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"id": "x2", "capt', r"bad\.jsonl:3: malformed JSON"),
+    ("[" * 100_000, r"bad\.jsonl:3: JSON nested too deeply"),
+    ('{"id": 1' + "0" * 5000 + "}", r"bad\.jsonl:3: JSON value that cannot be read"),
+    ('["a", "list"]', r"bad\.jsonl:3: expected a JSON object per line, found list"),
+    ("17", r"bad\.jsonl:3: expected a JSON object per line, found int"),
+    (json.dumps({**GOOD, "same_meaning": "yes"}), r"bad\.jsonl:3: field 'same_meaning' must be true or false"),
+    (json.dumps({"id": "x3"}), r"bad\.jsonl:3: missing field\(s\) caption"),
+])
+def test_a_damaged_labelled_set_is_refused_naming_the_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(f"# labelled items\n{json.dumps(GOOD)}\n{line}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_labelled(path)
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n\xff\n")
+    with pytest.raises(DataError, match=r"bad\.jsonl:2: not valid UTF-8"):
+        read_labelled(path)
+    with pytest.raises(DataError, match=r"absent\.jsonl: no such file"):
+        read_labelled(tmp_path / "absent.jsonl")

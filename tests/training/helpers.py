@@ -75,3 +75,20 @@ def state_dict_of(path: Path) -> dict:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A real 69-byte PNG declaring ``width`` x ``height`` pixels (a decompression bomb): a 1x1 PNG with
+    the IHDR size patched and its CRC recomputed."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, format="PNG")
+    png = bytearray(buf.getvalue())
+    png[16:24] = struct.pack(">II", width, height)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)

@@ -150,33 +150,17 @@ def test_pixel_store_equals_the_full_preprocess(tiny_encoder, tmp_path):
     torch.testing.assert_close(store.batch([0, 1, 2]), expected, atol=1e-6, rtol=0)
 
 
-def _bomb_png() -> bytes:
-    """A 69-byte PNG declaring 100000 x 100000 pixels (a decompression bomb)."""
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (1, 1)).save(buf, format="PNG")
-    png = bytearray(buf.getvalue())
-    png[16:24] = struct.pack(">II", 100_000, 100_000)
-    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
-    return bytes(png)
-
-
-# cached features of a frozen tower / pixels decoded once into memory (pixels decoded per step are not checked
-# before training: a bad image there stops the run with a DataError at its step, for every kind of bad image)
-@pytest.mark.parametrize("settings", [{}, {"freeze_image": False}])
+# cached features of a frozen tower / pixels decoded once into memory / pixels decoded per step (checked by a
+# full decode before training)
+@pytest.mark.parametrize("settings", [{}, {"freeze_image": False}, {"freeze_image": False, "image_memory_gb": 0.0}])
 def test_a_decompression_bomb_in_the_training_images_is_skipped_and_counted(world, tmp_path, tiny_encoder, settings):
     from paraclip.training.distributed import DistInfo
     from paraclip.training.images_source import prepare_images
     from paraclip.training.run_control import Console
 
-    from .helpers import tiny_config
+    from .helpers import bomb_png, tiny_config
 
-    (world["images"] / "img0002.png").write_bytes(_bomb_png())
+    (world["images"] / "img0002.png").write_bytes(bomb_png())
     cfg = tiny_config(world, tmp_path / "run", skip_missing_images=True, **settings)
     records, report = read_records(cfg.data, FIELDS)
     prepared = prepare_images(cfg, tiny_encoder, DistInfo(), Console(False), records, [], report, None, needed=True)

@@ -15,7 +15,7 @@ from paraclip.training.images_source import (
 )
 from paraclip.training.run_control import Console
 
-from .helpers import tiny_config
+from .helpers import bomb_png, tiny_config
 
 FIELDS = ["caption", "paraphrase_1", "paraphrase_2"]
 
@@ -128,3 +128,43 @@ def test_a_damaged_feature_shard_is_rebuilt_for_training(world, tmp_path, tiny_e
     with pytest.warns(DamagedCacheWarning, match="rebuilding"):
         rebuilt, _, _ = _prepare(world, tmp_path / "c", tiny_encoder)
     torch.testing.assert_close(_features(rebuilt), _features(fresh), atol=0, rtol=0)
+
+
+def _truncated_png(path) -> bytes:
+    """The image at ``path`` cut in the middle of its pixel data (a copy interrupted half-way)."""
+    data = path.read_bytes()
+    return data[: len(data) // 2]
+
+
+def test_per_step_images_are_all_decoded_before_training_and_bad_ones_refused_or_skipped(world, tmp_path,
+                                                                                         tiny_encoder):
+    images = world["images"]
+    (images / "img0003.png").write_bytes(_truncated_png(images / "img0003.png"))
+    (images / "img0005.png").write_bytes(bomb_png())
+    (images / "img0007.png").write_bytes(b"not an image at all")
+    per_step = dict(freeze_image=False, image_memory_gb=0.0)
+    with pytest.raises(DataError, match=r"^3 images could not be read .*img0003.*unreadable image.*img0005.*"
+                                        r"decompression bomb.*img0007.*skip_missing_images") as info:
+        _prepare(world, tmp_path, tiny_encoder, **per_step)
+    assert "Traceback" not in str(info.value)
+    prepared, plan, report = _prepare(world, tmp_path, tiny_encoder, skip_missing_images=True, **per_step)
+    assert isinstance(prepared.source, PixelsPerStep)
+    assert report.skipped == {"image unreadable": 3} and prepared.n_images == 29
+    assert {"img0003", "img0005", "img0007"}.isdisjoint(r.image_id for r in prepared.records)
+    steps = len(prepared.records) // plan.schedule.batch_size
+    for step in range(steps):  # a whole epoch decodes: every bad image is out of the schedule
+        assert prepared.source.for_step(step, plan).pixels.shape[0] == plan.schedule.batch_size
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_damaged_after_the_check_stops_at_its_step_with_a_plain_error(world, tmp_path, tiny_encoder,
+                                                                                workers):
+    prepared, plan, _ = _prepare(world, tmp_path, tiny_encoder, freeze_image=False, image_memory_gb=0.0,
+                                 workers=workers)
+    first = prepared.records[plan.schedule.indices(0)[0]].image_id
+    path = world["images"] / f"{first}.png"
+    path.write_bytes(_truncated_png(path))
+    with pytest.raises(DataError, match=rf"Image '{first}' could not be read at step 1 .*resumes from the last "
+                                        rf"checkpoint") as info:
+        prepared.source.for_step(0, plan)
+    assert "Traceback" not in str(info.value) and "worker" not in str(info.value)

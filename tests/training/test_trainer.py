@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from paraclip.errors import DataError, ModelLoadError, ParaclipError
+from paraclip.files import DamagedCacheWarning
 from paraclip.models.checkpoint import save_checkpoint
 from paraclip.training import train
 
-from .helpers import make_world, read_metrics, state_dict_of, tiny_config
+from .helpers import bomb_png, make_world, read_metrics, state_dict_of, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +227,27 @@ def test_pruning_drops_stop_checkpoints_before_scheduled_ones(tmp_path):
                                                            "step-00000900.pt", "step-00000950.pt"]
     prune_checkpoints(files, keep=1)  # no schedule given: the newest `keep`
     assert [p.name for p in files.step_checkpoints()] == ["step-00000950.pt"]
+
+
+def test_a_per_step_run_with_bad_images_skips_them_and_finishes(tmp_path):
+    world = make_world(tmp_path / "w", n=16)
+    truncated = world["images"] / "img0002.png"
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    (world["images"] / "img0004.png").write_bytes(bomb_png())
+    settings = dict(freeze_image=False, image_memory_gb=1e-6, loss_preset="clip", steps=3, batch_size=4,
+                    checkpoint_every=0)
+    with pytest.raises(DataError, match="2 images could not be read"):
+        train(tiny_config(world, tmp_path / "refused", **settings))
+    assert not (tmp_path / "refused" / "final.pt").exists()
+    result = train(tiny_config(world, tmp_path / "skipped", skip_missing_images=True, **settings))
+    assert result.completed and result.checkpoint.exists()
+    assert [row["step"] for row in read_metrics(tmp_path / "skipped" / "metrics.jsonl") if "loss" in row] == [1, 2, 3]
+
+
+def test_a_finished_run_with_a_damaged_data_report_is_still_finished(tmp_path, shared_world):
+    config = tiny_config(shared_world, tmp_path / "r", steps=1, checkpoint_every=1)
+    assert train(config).data_report
+    (tmp_path / "r" / "data_report.json").write_text('{"kept": 3')  # cut short
+    with pytest.warns(DamagedCacheWarning, match=r"data_report\.json: damaged data report .*malformed JSON"):
+        again = train(config)
+    assert again.completed and again.data_report == {} and again.steps == 1

@@ -179,7 +179,7 @@ def _read_info(fd: int) -> dict[str, Any]:
         return {}
     try:
         info = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"pid": int(raw)} if raw.isdigit() else {}  # a lock file from before the details were written
     return info if isinstance(info, dict) else {}
 

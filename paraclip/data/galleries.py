@@ -326,7 +326,7 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
         raise DataError(f"{root}/{split}: no .tar shards (expected CLIP_benchmark's webdataset layout "
                         f"{split}/0.tar, {split}/1.tar, …).")
     name = name or root.name
-    content = hashlib.sha256("|".join(f"{s.name}:{file_digest(s)}" for s in shards).encode()).hexdigest()
+    content = shards_digest(shards)
     out = Path(extract_to) if extract_to else (
         cache_root() / "galleries" / f"{_slug(name)}-{content[:20]}" / split)
     records = _read_extraction(out, content)
@@ -336,6 +336,11 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
     ids = [f"{name}/{r['key']}" for r in records]
     return Gallery(name, ids, [r["captions"] for r in records], [out / r["file"] for r in records],
                    source=f"webdataset {root}/{split} ({len(shards)} shards)", rasterise=svg_rasteriser())
+
+
+def shards_digest(shards: Sequence[Path]) -> str:
+    """A hash of the shards' names and bytes: the key of their extraction (never the folder's name)."""
+    return hashlib.sha256("|".join(f"{s.name}:{file_digest(s)}" for s in shards).encode()).hexdigest()
 
 
 def _slug(name: str) -> str:
@@ -364,7 +369,7 @@ def _read_extraction(out: Path, content: str) -> list[dict] | None:
     except FileNotFoundError as exc:
         note_damaged_cache(index_file, f"extracted file missing: {exc.filename}")
         return None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         note_damaged_cache(index_file, f"webdataset extraction unreadable: {exc}")
         return None
     return records

@@ -369,7 +369,7 @@ class BatchRun:
             for raw in dest.read_text(encoding="utf-8").splitlines():
                 try:
                     custom_id, completion, permanent = self.backend.parse_result_line(json.loads(raw))
-                except (ValueError, AttributeError):
+                except (ValueError, AttributeError, RecursionError):
                     continue  # an unreadable line: its request counts as without result
                 key = sent.get(custom_id)
                 if key is None or custom_id in seen:

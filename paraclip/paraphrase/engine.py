@@ -448,8 +448,11 @@ def _sort_output(out_path: Path) -> None:
     """Rewrite a finished output in index order (the official files are in index order)."""
     records = recover_output(out_path)
     order = sorted(records)
-    with open(out_path, "rb") as f:
-        current = [json.loads(line)["index"] for line in f if line.strip()]
+    try:
+        with open(out_path, "rb") as f:
+            current = [json.loads(line)["index"] for line in f if line.strip()]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        current = None  # anything unexpected in the file: rewrite it from the recovered records
     if current != order:
         write_records(out_path, [records[i] for i in order])
 

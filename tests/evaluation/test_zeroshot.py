@@ -319,3 +319,32 @@ def test_a_dataset_adds_the_task_to_the_default_tasks():
     base = dict(pairs=None, aro_dir=None, sts_dir="x", dataset=None)
     assert "zeroshot-classification" not in _default_tasks(argparse.Namespace(**base))
     assert "zeroshot-classification" in _default_tasks(argparse.Namespace(**{**base, "dataset": "miniworld-shape"}))
+
+
+def test_wds_extraction_is_keyed_by_the_shards_bytes_and_rebuilt_when_damaged(wds_folder, tmp_path):
+    import shutil
+    import warnings
+
+    from paraclip.files import DamagedCacheWarning
+
+    copy = tmp_path / "wds"
+    shutil.copytree(wds_folder, copy)
+    out = tmp_path / "x"
+    first = wds_dataset(copy, extract_to=out)
+    (out / "index.json").write_text("[[[[" * 3000)  # damaged (and nested past the recursion limit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = wds_dataset(copy, extract_to=out)
+    assert any(issubclass(w.category, DamagedCacheWarning) for w in caught)
+    assert again.labels == first.labels and again.classnames == first.classnames
+    # the same folder with other shards of the same size: extracted again, not served from the old index
+    with tarfile.open(copy / "test" / "0.tar") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(copy / "test" / "0.tar", "w") as tar:
+        for m, data in members:
+            if m.name.endswith(".cls"):
+                data = str((int(data) + 1) % len(CLASSES)).encode()  # same size, other class
+            tar.addfile(m, io.BytesIO(data))
+    moved = wds_dataset(copy, extract_to=out)
+    assert moved.labels[:7] == [(lab + 1) % len(CLASSES) for lab in first.labels[:7]]
+    assert moved.labels[7:] == first.labels[7:]

@@ -15,16 +15,20 @@ import pandas as pd
 from paraclip import plots
 
 DELTA_VIEW_COLUMNS = ["model", "task", "metric", "delta", "95% CI", "significant", "n"]
-PLOT_SLOTS = ("retrieval", "paraphrased", "sts", "aro", "forest", "scatter")
+PLOT_SLOTS = ("retrieval", "paraphrased", "sts", "aro", "classification", "forest", "scatter")
+CLASSIFICATION_METRICS = ("acc1", "acc5", "mean_per_class_recall")  # CLIP_benchmark's three, all headline
 
 
 def headline_metrics(table: pd.DataFrame) -> set[tuple[str, str]]:
-    """(task, metric) pairs worth a line: each task's main metric, and JS@k next to a main AO@k."""
+    """(task, metric) pairs worth a line: each task's main metric, JS@k next to a main AO@k, and all three
+    zero-shot classification metrics (acc5 is absent below five classes)."""
     if table is None or table.empty:
         return set()
     main = table[table["main"].astype(bool)] if "main" in table.columns else table
     keys = set(zip(main["task"], main["metric"]))
     keys |= {(t, m.replace("AO@", "JS@")) for t, m in keys if m.startswith("AO@")}
+    keys |= {(t, m) for t, m in zip(table["task"], table["metric"]) if m in CLASSIFICATION_METRICS
+             and (t, "acc1") in keys}
     return keys
 
 
@@ -87,8 +91,26 @@ class CompareView:
     figures: dict[str, Any] = field(default_factory=dict)  # slot -> figure (absent = hidden)
 
 
+def defined(deltas: pd.DataFrame) -> pd.DataFrame:
+    """The differences that have a value: an undefined metric (acc5 below five classes) has none, and
+    the notes say why."""
+    if deltas is None or deltas.empty or "delta" not in deltas.columns:
+        return deltas
+    return deltas[deltas["delta"].notna()]
+
+
+def undefined_notes(results) -> list[str]:
+    """One line per undefined metric and reason (shared by the models it applies to)."""
+    lines = {}
+    for result in results:
+        for metric, why in (getattr(result, "notes", None) or {}).items():
+            lines.setdefault(f"{plots.short_task(result.task)} {metric}: not shown ({why}).", None)
+    return list(lines)
+
+
 def build_view(table: pd.DataFrame, deltas: pd.DataFrame, points: pd.DataFrame) -> CompareView:
     figures: dict[str, Any] = {}
+    deltas = defined(deltas)
     groups = plots.metric_groups(table)
     for group in groups:
         figures[group] = (plots.rank_similarity_curves(table) if group == "paraphrased"

@@ -279,12 +279,14 @@ def build(services, session: gr.State) -> dict[str, Any]:
         with gr.Row():
             dataset = gr.Dropdown(label="Labelled images", choices=dataset_choices(), value=OFFLINE_DATASETS[0],
                                   allow_custom_value=True, elem_id="compare-dataset", min_width=200,
-                                  info="mini-world sets render offline; or a zip of class folders below")
+                                  info="the mini-world sets render offline")
             templates = gr.Textbox(label="Templates (one per line, {c} = class name)", lines=2, min_width=200,
                                    placeholder="empty = the dataset's own, else open_clip's 80 ImageNet templates",
                                    elem_id="compare-templates")
-        class_upload = gr.File(label=f"Zip of class folders (dog/1.jpg, cat/2.jpg …; ≤ {services.config.max_upload_mb} MB)",
-                               file_types=[".zip"], file_count="multiple", height=100, elem_id="compare-class-upload")
+        gr.Markdown(f"Or upload a zip with one folder of images per class (`dog/1.jpg`, `cat/2.jpg` …; ≤ "
+                    f"{services.config.max_upload_mb} MB); folder names are the class names.")
+        class_upload = gr.File(label="Zip of class folders", file_types=[".zip"], file_count="multiple", height=140,
+                               elem_id="compare-class-upload")
         class_message = gr.Markdown(elem_id="compare-class-message")
     with gr.Row():
         gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, min_width=200)

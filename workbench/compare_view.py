@@ -17,6 +17,12 @@ from paraclip import plots
 DELTA_VIEW_COLUMNS = ["model", "task", "metric", "delta", "95% CI", "significant", "n"]
 PLOT_SLOTS = ("retrieval", "paraphrased", "sts", "aro", "classification", "forest", "scatter")
 CLASSIFICATION_METRICS = ("acc1", "acc5", "mean_per_class_recall")  # CLIP_benchmark's three, all headline
+# the tables' task column on a phone: the longest task name shortened (the others keep the names the CSV has)
+SHOWN_TASKS = {"zeroshot-classification": "zero-shot"}
+
+
+def shown_task(task) -> str:
+    return SHOWN_TASKS.get(str(task), str(task))
 
 
 def headline_metrics(table: pd.DataFrame) -> set[tuple[str, str]]:
@@ -43,7 +49,7 @@ def results_view(table: pd.DataFrame) -> pd.DataFrame:
     out = out[labels].round(2).rename(columns=plots.short_names(labels)).reset_index()
     n = rows.groupby(["task", "metric"], sort=False)["n"].agg(lambda v: "/".join(str(x) for x in dict.fromkeys(v)))
     out.insert(2, "n", [n[(t, m)] for t, m in zip(out["task"], out["metric"])])
-    return out
+    return out.assign(task=out["task"].map(shown_task))
 
 
 def deltas_view(deltas: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -55,7 +61,7 @@ def deltas_view(deltas: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.D
     d = deltas.assign(_order=order).sort_values("_order", kind="stable")
     names = plots.short_names(d["model"])
     return pd.DataFrame({
-        "model": [names[str(m)] for m in d["model"]], "task": d["task"], "metric": d["metric"], "delta": d["delta"].round(2),
+        "model": [names[str(m)] for m in d["model"]], "task": d["task"].map(shown_task), "metric": d["metric"], "delta": d["delta"].round(2),
         "95% CI": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(d["ci_low"], d["ci_high"])],
         "significant": ["yes" if s else "no" for s in d.get("significant", pd.Series(False, index=d.index))],
         "n": d["n"] if "n" in d.columns else "",

@@ -67,7 +67,7 @@ def export_job(services, job_id: str | None, session: dict | None, username: str
         return f"❌ Export failed: {user_error(exc, services.config.public)}", None, session
     files = services.downloadable([archive], session)
     size_mb = archive.stat().st_size / 1024 / 1024
-    message = (f"✅ `{archive.name}` ({size_mb:.1f} MB): open_clip_config.json, open_clip_model.safetensors and "
-               f"README.md (the model card). Unzip it into a folder and load it with "
-               f"`open_clip.create_model_from_pretrained(\"local-dir:FOLDER\")`.")
+    message = (f"✅ {archive.name} ({size_mb:.1f} MB): open_clip_config.json, open_clip_model.safetensors and "
+               f"README.md (the model card). Unzip it into a folder; open_clip loads it as "
+               f"`local-dir:FOLDER`.")
     return services.redact(message, session), (files[0] if files else None), session

@@ -339,10 +339,10 @@ def build(services, session: gr.State) -> dict[str, Any]:
     with gr.Accordion("Log", open=False):
         log = gr.Textbox(label="Log (last lines)", lines=12, max_lines=12, autoscroll=True)
     checkpoints = gr.File(label="Checkpoints", file_count="multiple", interactive=False)
-    with gr.Row():
+    with gr.Row():  # the message below the button: beside it, a phone squeezes it into a narrow column
         export = gr.Button("Export as open_clip model (zip)", size="sm", elem_id="train-export", scale=0,
                            min_width=240)
-        export_message = gr.Markdown(elem_id="train-export-message")
+    export_message = gr.Markdown(elem_id="train-export-message")
     export_file = gr.File(label="Exported model", interactive=False, visible=False, elem_id="train-export-file")
     history = gr.Dataframe(headers=JOB_COLUMNS, label="Job history (kept across app restarts)", interactive=False,
                            elem_id="train-history")

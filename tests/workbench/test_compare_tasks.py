@@ -100,6 +100,7 @@ def test_zero_shot_classification_shows_its_three_metrics_with_cis_and_says_why_
     rows = results.set_index("metric")
     assert list(rows.index) == ["acc1", "mean_per_class_recall"]  # acc5: three classes, undefined (CLIP_benchmark)
     assert rows.iloc[:, 2:].stack().between(0, 100).all()
+    assert set(results["task"]) == set(deltas["task"]) == {"zero-shot"}  # short enough for a phone's table
     assert list(deltas["metric"]) == ["acc1", "mean_per_class_recall"]
     assert all(ci.startswith("[") for ci in deltas["95% CI"])
     assert "nan" not in summary.lower() and "zero-shot acc1: **" in summary

@@ -52,7 +52,7 @@ def test_a_finished_job_exports_as_a_zip_that_plain_open_clip_loads(services, fi
 
     job = add_job(services, final_pt)
     message, archive, _ = export_job(services, job.id, {})
-    assert message.startswith("✅ `my-run-1-") and "open_clip_model.safetensors" in message, message
+    assert message.startswith("✅ my-run-1-") and "open_clip_model.safetensors" in message, message
     assert Path(archive).is_relative_to(Path(job.job_dir) / "export")  # private app: next to the job
     with zipfile.ZipFile(archive) as zipped:
         assert sorted(zipped.namelist()) == ["README.md", "open_clip_config.json", "open_clip_model.safetensors"]

@@ -215,6 +215,12 @@ def classification_data(services, dataset: str | None, templates: str | None, se
     if uploaded and text == uploaded_label(uploaded):
         text = uploaded
     elif text.lower() not in OFFLINE_DATASETS + ("tuxpaint",):
+        from workbench.policy import PolicyError, looks_like_path
+
+        if services.policy.public and not looks_like_path(text):
+            # a hub set is gigabytes (ImageNet's test shards): a visitor does not make the server fetch it
+            raise PolicyError(f"Dataset {text!r}: this public app does not fetch datasets from the hub; pick "
+                              f"{', '.join(dataset_choices(session))}, or upload a zip of class folders.")
         text = services.policy.check_spec(services.real_path(text, session), "Dataset",
                                           services.allowed_roots(session)) or text
     lines = [t.strip() for t in (templates or "").splitlines() if t.strip()]

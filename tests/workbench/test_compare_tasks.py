@@ -166,5 +166,7 @@ def test_in_a_public_app_a_typed_dataset_path_is_checked_like_the_other_boxes(tm
     with pytest.raises(PolicyError, match="^Dataset: this app is public"):
         compare_tasks.classification_data(fake, str(tmp_path), "", {})
     assert compare_tasks.classification_data(fake, str(allowed), "", {})[0] == str(allowed.resolve())
-    for name in ("miniworld-colour", "tuxpaint", "imagenet1k"):  # names, not paths: allowed
+    for name in ("miniworld-colour", "tuxpaint"):  # the offline sets: names, not paths
         assert compare_tasks.classification_data(fake, name, "", {})[0] == name
+    with pytest.raises(PolicyError, match="^Dataset 'imagenet1k': this public app does not fetch datasets from the hub"):
+        compare_tasks.classification_data(fake, "imagenet1k", "", {})  # gigabytes: not on a visitor's word

@@ -117,10 +117,12 @@ def undefined_notes(results) -> list[str]:
 def build_view(table: pd.DataFrame, deltas: pd.DataFrame, points: pd.DataFrame) -> CompareView:
     figures: dict[str, Any] = {}
     deltas = defined(deltas)
-    groups = plots.metric_groups(table)
+    # an undefined metric (acc5 below five classes) would be an empty category in a plot; the notes say why
+    shown = table[table["value"].notna()] if table is not None and "value" in table.columns else table
+    groups = plots.metric_groups(shown)
     for group in groups:
-        figures[group] = (plots.rank_similarity_curves(table) if group == "paraphrased"
-                          else plots.group_bars(table, group))
+        figures[group] = (plots.rank_similarity_curves(shown) if group == "paraphrased"
+                          else plots.group_bars(shown, group))
     if deltas is not None and not deltas.empty:
         keys = headline_metrics(table)
         figures["forest"] = plots.delta_forest(deltas[[(t, m) in keys for t, m in zip(deltas["task"],

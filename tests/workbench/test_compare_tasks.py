@@ -107,6 +107,8 @@ def test_zero_shot_classification_shows_its_three_metrics_with_cis_and_says_why_
     assert "acc5 needs at least five classes" in notes
     shown = {slot for slot, plot in zip(compare.PLOT_SLOTS, plots) if plot.get("visible")}
     assert shown == {"classification", "forest"}
+    bars = dict(zip(compare.PLOT_SLOTS, plots))["classification"]["value"]
+    assert {x for trace in bars.data for x in trace.x} == {"acc1", "mean per class recall"}  # no empty acc5
 
 
 def test_zero_shot_classification_refuses_a_template_without_the_class_name(services):

@@ -189,8 +189,11 @@ METRIC_GROUPS = {
     "sts": ("STS: Spearman × 100", "Spearman × 100", "task", lambda task, metric: metric == "spearman"),
     "aro": ("VG-Relation / VG-Attribution: accuracy", "accuracy (%)", "task",
             lambda task, metric: task.startswith("vg-") and metric == "macro_accuracy"),
+    "classification": ("Zero-shot classification", "accuracy / recall (%)", "metric",
+                       lambda task, metric: metric in ("acc1", "acc5", "mean_per_class_recall")),
 }
-_SHORT_TASKS = {"paraphrased-retrieval": "paraphrased", "vg-relation": "VG-R", "vg-attribution": "VG-A"}
+_SHORT_TASKS = {"paraphrased-retrieval": "paraphrased", "vg-relation": "VG-R", "vg-attribution": "VG-A",
+                "zeroshot-classification": "zero-shot"}
 
 
 def short_task(task: str) -> str:

@@ -18,9 +18,10 @@ from typing import Any
 
 import gradio as gr
 
-from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, TASK_CHOICES, NoTaskCanRun, aro_dir,
-                                     build_available, save_aro_upload)
-from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view
+from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, OFFLINE_DATASETS, TASK_CHOICES, NoTaskCanRun,
+                                     aro_dir, build_available, classification_data, dataset_choices,
+                                     save_aro_upload, save_class_zip, uploaded_label)
+from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view, undefined_notes
 from workbench.examples import default_pairs
 from workbench.policy import user_error
 from workbench.runs import LANES, StoppableEncoder, Stopped, session_key
@@ -29,7 +30,8 @@ from workbench.uploads import UploadError
 LANE = "compare"
 __all__ = ["DEFAULT_TASKS", "TASK_CHOICES", "build", "prepare", "run_compare"]
 SLOT_LABELS = {"retrieval": "Zero-shot retrieval", "paraphrased": "AO@k / JS@k", "sts": "STS",
-               "aro": "VG-Relation / VG-Attribution", "forest": "Differences with CIs", "scatter": "STS scatter"}
+               "aro": "VG-Relation / VG-Attribution",
+               "classification": "Zero-shot classification", "forest": "Differences with CIs", "scatter": "STS scatter"}
 
 
 def parse_ks(text: str) -> tuple[int, ...]:
@@ -84,7 +86,7 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
 
 
 def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path,
-             session: dict | None = None) -> None:
+             session: dict | None = None, classification: tuple = (None, None)) -> None:
     """The worker thread: every model on every task; the models check the stop flag between batches."""
     from paraclip.evaluation.suite import ModelRef, SuiteData, evaluate_models
     from workbench.vocabulary import coverage_notes
@@ -95,7 +97,8 @@ def evaluate(services, run, state, choices, task_names, gallery, gallery_label, 
         state["message"] = f"{done}/{total}: {message}"
 
     try:
-        data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10))
+        data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10),
+                         dataset=classification[0], templates=classification[1])
         built = build_available(task_names, data, services.config.public)
         state["skipped"], state["skipped_tasks"] = built.skipped, built.skipped_tasks
         if not built.evaluators:
@@ -141,8 +144,9 @@ def outputs_for(view, files, status, notes, session) -> tuple:
 
 
 def run_compare(services, session, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit,
-                session_id="api"):
-    """Generator: yields (status, results, deltas, summary, notes, 6 plots, files, session)."""
+                session_id="api", dataset: str | None = None, templates: str | None = None):
+    """Generator: yields (status, results, deltas, summary, notes, one value per plot slot, files, session).
+    ``dataset`` and ``templates`` are zero-shot classification's (see ``compare_tasks.classification_data``)."""
     from paraclip.errors import ParaclipError
     from paraclip.evaluation.suite import sts_points
     from paraclip.results import save_results
@@ -158,6 +162,8 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
         try:
             choices, task_names, gallery, pairs, pairs_note, ks = prepare(
                 services, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit, session)
+            classification = (classification_data(services, dataset, templates, session)
+                              if "zeroshot-classification" in task_names else (None, None))
         except (ValueError, ParaclipError) as exc:
             yield (f"❌ {user_error(exc, services.config.public)}", *skips, session)
             return
@@ -165,7 +171,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
         state: dict[str, Any] = {"message": "starting"}
         worker = threading.Thread(target=evaluate, name="paraclip-wb-compare", daemon=True,
                                   args=(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks,
-                                        folder, session))
+                                        folder, session, classification))
         worker.start()
         while worker.is_alive():
             worker.join(0.5)
@@ -186,7 +192,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
         files = [str(p) for p in (folder / "results.csv", folder / "deltas.csv", json_path) if p.is_file()]
         skipped = state["output"].skipped if "output" in state else []
         notes = [pairs_note] if pairs_note else []
-        notes += state.get("skipped", []) + state.get("notes", [])
+        notes += state.get("skipped", []) + state.get("notes", []) + undefined_notes(results)
         notes += [f"{s.model} / {s.task} skipped: {s.reason}" for s in skipped]
         notes += state["output"].notes if "output" in state else []
         if state.get("stopped"):
@@ -216,6 +222,21 @@ def upload_aro(services, session, files):
     return f"✅ {', '.join(found)} and {count} images: VG tasks will use them.", session
 
 
+def upload_classes(services, session, files):
+    """A zip of class folders becomes this session's dataset for zero-shot classification."""
+    session = dict(session or {})
+    if not files:
+        return gr.skip(), gr.skip(), session
+    try:
+        folder, classes, count = save_class_zip(files, services.session_dir(session), services.config.max_upload_mb)
+    except UploadError as exc:
+        return f"❌ {exc}", gr.skip(), session
+    session["class_dir"] = str(folder)
+    shown = ", ".join(classes[:6]) + (f" … ({len(classes)} classes)" if len(classes) > 6 else "")
+    return (f"✅ {count} images in {len(classes)} classes ({shown}): picked as the dataset.",
+            gr.update(choices=dataset_choices(session), value=uploaded_label(folder)), session)
+
+
 class Handlers:
     """Bound methods, so Gradio sees the gr.Request type hints."""
 
@@ -227,9 +248,9 @@ class Handlers:
         return self.services.runs.waiting_message(run)
 
     def run(self, session, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit,
-            request: gr.Request):
+            dataset: str | None = None, templates: str | None = None, request: gr.Request = None):
         yield from run_compare(self.services, session, baseline, others, tasks, gallery_label, pairs_path, ks_text,
-                               gallery_limit, session_key(request))
+                               gallery_limit, session_key(request), dataset=dataset, templates=templates)
 
     def stop(self, request: gr.Request):
         if not self.services.runs.stop(LANE, session_key(request)):
@@ -254,6 +275,19 @@ def build(services, session: gr.State) -> dict[str, Any]:
         aro_upload = gr.File(label="ARO zip (annotation JSON + images)", file_types=[".zip", ".json"],
                              file_count="multiple", height=100, elem_id="compare-aro-upload")
         aro_message = gr.Markdown(elem_id="compare-aro-message")
+    with gr.Accordion("Data for zero-shot classification", open=False, elem_id="compare-zeroshot"):
+        with gr.Row():
+            dataset = gr.Dropdown(label="Labelled images", choices=dataset_choices(), value=OFFLINE_DATASETS[0],
+                                  allow_custom_value=True, elem_id="compare-dataset", min_width=200,
+                                  info="the mini-world sets render offline")
+            templates = gr.Textbox(label="Templates (one per line, {c} = class name)", lines=2, min_width=200,
+                                   placeholder="empty = the dataset's own, else open_clip's 80 ImageNet templates",
+                                   elem_id="compare-templates")
+        gr.Markdown(f"Or upload a zip with one folder of images per class (`dog/1.jpg`, `cat/2.jpg` …; ≤ "
+                    f"{services.config.max_upload_mb} MB); folder names are the class names.")
+        class_upload = gr.File(label="Zip of class folders", file_types=[".zip"], file_count="multiple", height=140,
+                               elem_id="compare-class-upload")
+        class_message = gr.Markdown(elem_id="compare-class-message")
     with gr.Row():
         gallery = gr.Dropdown(label="Gallery", choices=[], allow_custom_value=True, min_width=200)
         pairs = gr.Textbox(label="Paraphrase pairs (JSONL/CSV; filled by “Send to Compare”)", min_width=200,
@@ -271,18 +305,20 @@ def build(services, session: gr.State) -> dict[str, Any]:
     deltas = gr.Dataframe(headers=DELTA_VIEW_COLUMNS, label="Differences vs the baseline (paired bootstrap, 95% CI)",
                           interactive=False, elem_id="compare-deltas", wrap=True)
     slots = {}
-    for first, second in zip(PLOT_SLOTS[::2], PLOT_SLOTS[1::2]):
+    for row in range(0, len(PLOT_SLOTS), 2):
         with gr.Row():
-            for slot in (first, second):
+            for slot in PLOT_SLOTS[row:row + 2]:
                 # the figure carries its title; Gradio's label badge would cover it
                 slots[slot] = gr.Plot(label=SLOT_LABELS[slot], show_label=False, elem_id=f"compare-plot-{slot}",
                                       visible=False, min_width=360)
     files = gr.File(label="Download results (CSV, JSON)", file_count="multiple", interactive=False)
     outputs = [status, results, deltas, summary, notes, *[slots[s] for s in PLOT_SLOTS], files, session]
     run.click(handlers.queue, None, status, queue=False, api_visibility="private").then(
-        handlers.run, [session, baseline, others, tasks, gallery, pairs, ks, limit], outputs,
+        handlers.run, [session, baseline, others, tasks, gallery, pairs, ks, limit, dataset, templates], outputs,
         concurrency_id=LANE, concurrency_limit=LANES[LANE], api_name="compare", show_progress="minimal")
     stop.click(handlers.stop, None, status, queue=False, api_visibility="private")
     aro_upload.upload(functools.partial(upload_aro, services), [session, aro_upload], [aro_message, session],
                       api_visibility="private")
+    class_upload.upload(functools.partial(upload_classes, services), [session, class_upload],
+                        [class_message, dataset, session], api_visibility="private")
     return {"baseline": baseline, "others": others, "gallery": gallery, "pairs": pairs}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from paraclip.errors import DataError
-from workbench.image_uploads import save_image_upload
+from workbench.image_uploads import IMAGE_SUFFIXES, MAX_IMAGES, UNPACKED_FACTOR, save_image_upload
 from workbench.uploads import UploadError, upload_path
 
 TASK_CHOICES = {
@@ -29,6 +29,7 @@ TASK_CHOICES = {
     "STS: all 7 of the paper": "sts",
     "VG-Relation (ARO data)": "vg-relation",
     "VG-Attribution (ARO data)": "vg-attribution",
+    "zero-shot classification (labelled images)": "zeroshot-classification",
 }
 DEFAULT_TASKS = ["zero-shot retrieval (gallery)", "paraphrased retrieval AO@k / JS@k (gallery + pairs)",
                  "STS-B (offline)"]
@@ -42,7 +43,11 @@ TASK_NEEDS = {
            "hub); STS-B alone is packaged and runs offline",
     "retrieval": "a gallery (pick one above)",
     "paraphrased-retrieval": "a gallery and (caption, paraphrase) pairs",
+    "zeroshot-classification": "labelled images: pick a dataset (the mini-world sets render offline) or upload a "
+                               "zip with one folder of images per class",
 }
+OFFLINE_DATASETS = ("miniworld-shape", "miniworld-colour", "miniworld-count")
+CLASS_ZIP_PREFIX = "classes-"
 
 
 class NoTaskCanRun(DataError):
@@ -179,3 +184,106 @@ def _unzip_annotations(path: Path, folder: Path, budget: float) -> list[str]:
     except zipfile.BadZipFile:
         raise UploadError(f"{path.name}: not a readable zip file.") from None
     return found
+
+
+# -- zero-shot classification: which labelled images ----------------------------------------------
+
+def dataset_choices(session: dict | None = None) -> list[str]:
+    """The datasets Compare offers: the mini-world sets (rendered offline), Tux Paint's stamp categories
+    where Tux Paint is installed, and this session's uploaded class folders."""
+    from paraclip.data.galleries import TUXPAINT_STAMPS_DIR
+
+    choices = list(OFFLINE_DATASETS) + (["tuxpaint"] if TUXPAINT_STAMPS_DIR.is_dir() else [])
+    uploaded = (session or {}).get("class_dir")
+    return choices + ([uploaded_label(uploaded)] if uploaded and Path(uploaded).is_dir() else [])
+
+
+def uploaded_label(folder: str | os.PathLike) -> str:
+    return f"uploaded: {Path(folder).name}"
+
+
+def classification_data(services, dataset: str | None, templates: str | None, session: dict | None
+                        ) -> tuple[str, list[str] | None]:
+    """(dataset spec, templates) for zero-shot classification from Compare's boxes: the upload's label
+    becomes its folder; a typed path is checked against the app's access policy like the other boxes;
+    the templates box holds one template per line with ``{c}`` for the class name (empty = the
+    dataset's own, else open_clip's)."""
+    from paraclip.data.classification import check_template
+
+    text = (dataset or "").strip() or OFFLINE_DATASETS[0]
+    uploaded = (session or {}).get("class_dir")
+    if uploaded and text == uploaded_label(uploaded):
+        text = uploaded
+    elif text.lower() not in OFFLINE_DATASETS + ("tuxpaint",):
+        from workbench.policy import PolicyError, looks_like_path
+
+        if services.policy.public and not looks_like_path(text):
+            # a hub set is gigabytes (ImageNet's test shards): a visitor does not make the server fetch it
+            raise PolicyError(f"Dataset {text!r}: this public app does not fetch datasets from the hub; pick "
+                              f"{', '.join(dataset_choices(session))}, or upload a zip of class folders.")
+        text = services.policy.check_spec(services.real_path(text, session), "Dataset",
+                                          services.allowed_roots(session)) or text
+    lines = [t.strip() for t in (templates or "").splitlines() if t.strip()]
+    for n, line in enumerate(lines, 1):
+        check_template(line, f"Templates box, line {n}")
+    return text, (lines or None)
+
+
+def save_class_zip(files, dest_root: Path, max_mb: float) -> tuple[Path, list[str], int]:
+    """A zip of class folders (``[top/]<class>/<image>``) unpacked as ``paraclip.data.classification.folder_dataset``
+    reads it: returns (folder, class names, images). Images outside a class folder are left out."""
+    paths = [upload_path(f) for f in (files if isinstance(files, (list, tuple)) else [files]) if f is not None]
+    paths = [p for p in paths if p is not None and p.is_file() and p.suffix.lower() == ".zip"]
+    if not paths:
+        raise UploadError("Upload a .zip holding one folder of images per class (e.g. dog/1.jpg, cat/2.jpg).")
+    folder = dest_root / f"{CLASS_ZIP_PREFIX}{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    budget = [UNPACKED_FACTOR * max_mb * 1024 * 1024]
+    try:
+        count = sum(_unzip_classes(path, folder, budget) for path in paths)
+        classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if len(classes) < 2:
+            raise UploadError(f"The zip has {count} images in {len(classes)} class folder(s); zero-shot "
+                              f"classification needs at least two (one folder of images per class).")
+    except BaseException:  # a refused upload leaves nothing behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, classes, count
+
+
+def _class_entries(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str, str]]:
+    """(entry, class folder, file name) of each image in a class folder; a single top folder holding the
+    class folders is looked through."""
+    entries = []
+    for info in archive.infolist():
+        parts = [p for p in info.filename.replace("\\", "/").split("/") if p]
+        if info.is_dir() or not parts or parts[0] == "__MACOSX" or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        entries.append((info, parts[:-1], parts[-1]))
+    tops = {tuple(d[:1]) for _, d, _ in entries}
+    strip = 1 if len(tops) == 1 and all(len(d) >= 2 for _, d, _ in entries) else 0
+    return [(info, _safe(d[strip]), _safe(name)) for info, d, name in entries if len(d) > strip]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip(". ") or uuid.uuid4().hex[:6]
+
+
+def _unzip_classes(path: Path, folder: Path, budget: list[float]) -> int:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = _class_entries(archive)
+            if len(entries) > MAX_IMAGES:  # refused before anything is unpacked
+                raise UploadError(f"{path.name}: {len(entries)} images, over the limit of {MAX_IMAGES}; upload fewer.")
+            for info, label, name in entries:
+                (folder / label).mkdir(exist_ok=True)
+                with archive.open(info) as src, open(folder / label / name, "wb") as dst:
+                    while chunk := src.read(1 << 20):  # counted as read: a header may understate the size
+                        budget[0] -= len(chunk)
+                        if budget[0] < 0:
+                            raise UploadError(f"{path.name}: the images are too large once unpacked; upload "
+                                              f"fewer or smaller ones.")
+                        dst.write(chunk)
+    except zipfile.BadZipFile:
+        raise UploadError(f"{path.name}: not a readable zip file.") from None
+    return len(entries)

@@ -282,6 +282,12 @@ class Handlers:
     def pick(self, session, evt: gr.SelectData):
         return pick_from_history(self.services, evt, session)
 
+    def export(self, job_id, session, request: gr.Request):
+        from workbench.export_job import export_job
+
+        message, archive, session = export_job(self.services, job_id, session, getattr(request, "username", None))
+        return message, gr.update(value=archive, visible=archive is not None), session
+
 
 # The trainer's loss presets (paraclip.training.losses.LOSS_PRESETS; a test keeps the two equal) -
 # listed here so that building the page does not import torch.
@@ -333,6 +339,11 @@ def build(services, session: gr.State) -> dict[str, Any]:
     with gr.Accordion("Log", open=False):
         log = gr.Textbox(label="Log (last lines)", lines=12, max_lines=12, autoscroll=True)
     checkpoints = gr.File(label="Checkpoints", file_count="multiple", interactive=False)
+    with gr.Row():  # the message below the button: beside it, a phone squeezes it into a narrow column
+        export = gr.Button("Export as open_clip model (zip)", size="sm", elem_id="train-export", scale=0,
+                           min_width=240)
+    export_message = gr.Markdown(elem_id="train-export-message")
+    export_file = gr.File(label="Exported model", interactive=False, visible=False, elem_id="train-export-file")
     history = gr.Dataframe(headers=JOB_COLUMNS, label="Job history (kept across app restarts)", interactive=False,
                            elem_id="train-history")
     timer = gr.Timer(services.config.poll_s)
@@ -354,6 +365,8 @@ def build(services, session: gr.State) -> dict[str, Any]:
     timer.tick(functools.partial(poll, services, timer=True), [job_pick, session], outputs, api_visibility="private",
                show_progress="hidden", queue=False)
     job_pick.change(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private")
+    export.click(handlers.export, [job_pick, session], [export_message, export_file, session],
+                 api_visibility="private", concurrency_id="export", concurrency_limit=1)
     history.select(handlers.pick, session, job_pick, api_visibility="private")
     job_pick.focus(lambda s: gr.update(choices=job_ids(services, s)), session, job_pick, api_visibility="private")
     return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick,

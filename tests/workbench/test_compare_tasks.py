@@ -88,3 +88,87 @@ def test_an_aro_zip_becomes_the_sessions_aro_folder(services, tmp_path):
     assert message.startswith("❌") and "no images" in message
     with pytest.raises(UploadError, match="No ARO annotation file"):
         compare_tasks.save_aro_upload([str(tmp_path / "1.jpg")], tmp_path / "dest", 5)
+
+
+def test_zero_shot_classification_shows_its_three_metrics_with_cis_and_says_why_acc5_is_missing(services):
+    models = services.model_labels()
+    task = "zero-shot classification (labelled images)"
+    last = run_to_end(compare.run_compare(services, {}, models[0], [models[1]], [task], None, "", "10", 0,
+                                          dataset="miniworld-count", templates="a picture of {c}.\n{c}."))
+    status, results, deltas, summary, notes, *plots, files, _ = last
+    assert status.startswith("✅ 2 results"), status
+    rows = results.set_index("metric")
+    assert list(rows.index) == ["acc1", "mean_per_class_recall"]  # acc5: three classes, undefined (CLIP_benchmark)
+    assert rows.iloc[:, 2:].stack().between(0, 100).all()
+    assert set(results["task"]) == set(deltas["task"]) == {"zero-shot"}  # short enough for a phone's table
+    assert list(deltas["metric"]) == ["acc1", "mean_per_class_recall"]
+    assert all(ci.startswith("[") for ci in deltas["95% CI"])
+    assert "nan" not in summary.lower() and "zero-shot acc1: **" in summary
+    assert "acc5 needs at least five classes" in notes
+    shown = {slot for slot, plot in zip(compare.PLOT_SLOTS, plots) if plot.get("visible")}
+    assert shown == {"classification", "forest"}
+    bars = dict(zip(compare.PLOT_SLOTS, plots))["classification"]["value"]
+    assert {x for trace in bars.data for x in trace.x} == {"acc1", "mean per class recall"}  # no empty acc5
+
+
+def test_zero_shot_classification_refuses_a_template_without_the_class_name(services):
+    models = services.model_labels()
+    last = run_to_end(compare.run_compare(services, {}, models[0], [], ["zero-shot classification (labelled images)"],
+                                          None, "", "10", 0, dataset="miniworld-shape", templates="a {c}.\na photo."))
+    assert last[0].startswith("❌ Templates box, line 2") and "{c}" in last[0], last[0]
+
+
+def _class_zip(tmp_path, classes=("red thing", "blue_thing"), top="set"):
+    path = tmp_path / "classes.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, name in enumerate(classes):
+            Image.new("RGB", (8, 8), (255 * (n == 0), 0, 255 * (n == 1))).save(tmp_path / f"{n}.png")
+            for k in range(3):
+                archive.write(tmp_path / f"{n}.png", f"{top}/{name}/{k}.png")
+        archive.writestr("__MACOSX/set/._x.png", b"junk")
+        archive.writestr("set/readme.txt", "not an image")
+    return path
+
+
+def test_a_zip_of_class_folders_becomes_the_sessions_dataset_and_is_scored(services, tmp_path):
+    message, dropdown, session = compare.upload_classes(services, {}, [str(_class_zip(tmp_path))])
+    assert message.startswith("✅ 6 images in 2 classes (blue_thing, red thing)"), message
+    assert dropdown["value"] in dropdown["choices"] and dropdown["value"].startswith("uploaded: classes-")
+    spec, templates = compare_tasks.classification_data(services, dropdown["value"], "", session)
+    assert spec == session["class_dir"] and templates is None
+    models = services.model_labels()
+    last = run_to_end(compare.run_compare(services, session, models[0], [], ["zero-shot classification (labelled "
+                                          "images)"], None, "", "10", 0, dataset=dropdown["value"]))
+    assert last[0].startswith("✅ 1 results"), last[0]
+    assert set(last[1]["n"]) == {"6"}
+
+
+def test_a_class_zip_with_one_class_or_not_a_zip_is_refused_and_leaves_nothing(services, tmp_path):
+    message, _, session = compare.upload_classes(services, {}, [str(_class_zip(tmp_path, classes=("only",)))])
+    assert message.startswith("❌ The zip has 3 images in 1 class folder(s)") and "class_dir" not in session
+    assert not list(services.session_dir(session).glob("classes-*"))
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(UploadError, match="bad.zip: not a readable zip file"):
+        compare_tasks.save_class_zip([str(tmp_path / "bad.zip")], tmp_path / "dest", 5)
+    with pytest.raises(UploadError, match="one folder of images per class"):
+        compare_tasks.save_class_zip([str(tmp_path / "0.png")], tmp_path / "dest", 5)
+
+
+def test_in_a_public_app_a_typed_dataset_path_is_checked_like_the_other_boxes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench.policy import AccessPolicy, PolicyError
+
+    monkeypatch.delenv("PARACLIP_APP_DATA_DIRS", raising=False)
+    allowed = tmp_path / "allowed"
+    (allowed / "cat").mkdir(parents=True)
+    policy = AccessPolicy.from_env(public=True, roots=[allowed])
+    fake = SimpleNamespace(policy=policy, real_path=lambda text, session: text,
+                           allowed_roots=lambda session: [])
+    with pytest.raises(PolicyError, match="^Dataset: this app is public"):
+        compare_tasks.classification_data(fake, str(tmp_path), "", {})
+    assert compare_tasks.classification_data(fake, str(allowed), "", {})[0] == str(allowed.resolve())
+    for name in ("miniworld-colour", "tuxpaint"):  # the offline sets: names, not paths
+        assert compare_tasks.classification_data(fake, name, "", {})[0] == name
+    with pytest.raises(PolicyError, match="^Dataset 'imagenet1k': this public app does not fetch datasets from the hub"):
+        compare_tasks.classification_data(fake, "imagenet1k", "", {})  # gigabytes: not on a visitor's word

@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", help="API model name, or a local directory / .gguf file / HF model id "
                                        "(local default: the offline pack, else SmolLM2)")
     model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
-    model.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                       help="name of the environment variable holding the API key (the key is never printed)")
+    model.add_argument("--api-key-env", default=None,
+                       help="name of the environment variable holding the API key (default OPENAI_API_KEY; the "
+                            "key is never printed)")
     model.add_argument("--concurrency", type=number_arg(int, AT_LEAST_1), help="requests in flight (API) / parallel "
                        "sequences (llama.cpp) / batch size (transformers)")
     model.add_argument("--timeout", type=number_arg(float, POSITIVE), help="per-request timeout in seconds (API)")
@@ -122,17 +123,31 @@ def _config(args):
     return config.validate("command-line options")
 
 
+def _api_key_env(args) -> str:
+    """The variable holding the API key. One named with --api-key-env must be set: a typo there would
+    otherwise send keyless requests that fail only after every retry."""
+    import os
+
+    if args.api_key_env is None:
+        return "OPENAI_API_KEY"  # unset is fine here: a local server may need no key
+    if not os.environ.get(args.api_key_env):
+        raise DataError(f"--api-key-env {args.api_key_env}: that environment variable is not set (or empty). "
+                        f"Set it (export {args.api_key_env}=...) or drop --api-key-env for a server that needs "
+                        f"no key.")
+    return args.api_key_env
+
+
 def _backend(args):
     from paraclip.paraphrase import make_backend
 
     if args.backend in ("openai-batch", "batch"):
         prices = _prices(args)
-        return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=_api_key_env(args),
                             timeout=args.timeout, max_retries=args.max_retries, poll_interval=args.poll_interval,
                             max_requests_per_file=args.batch_max_requests, prices=prices,
                             confirm=lambda estimate: _confirm(estimate, args.yes))
     if args.backend in ("openai", "api"):
-        return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=_api_key_env(args),
                             concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -165,3 +165,14 @@ def test_format_plan_with_an_estimate():
     from paraclip.commands.paraphrase import format_plan
 
     assert format_plan({"total": 3, "done": 0, "estimate_s": 39.6}) == "3 captions x 2 steps, about 40 s on this machine"
+
+
+def test_cli_an_unset_api_key_env_is_refused_before_any_request(chat_server, tmp_path, capsys, monkeypatch):
+    server = chat_server()
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    code = main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+                 "--model", "mock", "--base-url", server.base_url, "--api-key-env", "NO_SUCH_KEY_VAR"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--api-key-env NO_SUCH_KEY_VAR" in err and "not set" in err
+    assert server.counts["requests"] == 0 and not (tmp_path / "o.jsonl").exists()

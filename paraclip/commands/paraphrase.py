@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "llama.cpp for .gguf files, else transformers) | llama.cpp | transformers")
     model.add_argument("--model", help="API model name, or a local directory / .gguf file / HF model id "
                                        "(local default: the offline pack, else SmolLM2)")
-    model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    model.add_argument("--base-url", type=_base_url, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     model.add_argument("--api-key-env", default=None,
                        help="name of the environment variable holding the API key (default OPENAI_API_KEY; the "
                             "key is never printed)")
@@ -90,6 +90,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "filtered, so training skips them; on a finished output, re-marks its records")
     run.add_argument("--setup-llm-pack", action="store_true",
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
+
+
+def _base_url(text: str) -> str:
+    """An http(s) URL with a host; anything else would only fail after every retry (``ftp://``, a typo)."""
+    from urllib.parse import urlparse
+
+    try:
+        url = urlparse(text.strip())
+        host = url.hostname
+    except ValueError:  # e.g. an unclosed [ in an IPv6 host
+        url, host = None, None
+    if url is None or url.scheme.lower() not in ("http", "https") or not host:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL with a host, e.g. "
+                                          f"http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
+    return text.strip()
 
 
 def _backend_name(text: str) -> str:

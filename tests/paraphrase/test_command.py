@@ -7,6 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from paraclip.cli import main
 from paraclip.paraphrase.lock import RunLock
 
@@ -176,3 +178,14 @@ def test_cli_an_unset_api_key_env_is_refused_before_any_request(chat_server, tmp
     err = capsys.readouterr().err
     assert code == 2 and "--api-key-env NO_SUCH_KEY_VAR" in err and "not set" in err
     assert server.counts["requests"] == 0 and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "not a url", "http://", "127.0.0.1:8000/v1"])
+def test_cli_a_base_url_that_is_not_http_is_a_usage_error_at_once(tmp_path, capsys, url):
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    with pytest.raises(SystemExit) as info:
+        main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+              "--model", "m", "--base-url", url])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--base-url" in err and "is not an http(s) URL" in err
+    assert not (tmp_path / "o.jsonl").exists()

@@ -132,3 +132,10 @@ def test_main_puts_the_callers_signal_handlers_back(tmp_path, capsys):
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     assert main(["sts", "--model", "paraclip-tiny", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+@pytest.mark.parametrize("models", ["", ",,", " , "])
+def test_evaluate_with_no_model_names_the_option(tmp_path, capsys, models):
+    code = main(["evaluate", "--models", models, "--tasks", "STSB", "--out", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--models" in err and "names no model" in err, err

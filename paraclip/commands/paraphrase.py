@@ -12,8 +12,8 @@ Prompts and sampling beyond the presets are set in a YAML file (``--config``) wi
 the config and the output path are checked before a model is loaded or a request is sent.
 ``--dry-run`` plans with any backend: nothing is sent, no model is loaded, no record is written.
 Exit status: 0 when the output is complete and holds at least one paraphrase (or after a dry
-run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C,
-143 after SIGTERM (both print the summary first).
+run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input (or no caption to
+paraphrase in it), 130 after Ctrl-C, 143 after SIGTERM (both print the summary first).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def run(args) -> int:
 
 def exit_status(summary: dict, interrupted: bool = False) -> int:
     """0: complete with at least one paraphrase (or a finished dry run); 1: nothing paraphrased or stopped
-    early; 130: Ctrl-C."""
+    early; 2: the input holds no caption to paraphrase (the user's to fix); 130: Ctrl-C."""
     if interrupted:
         return 130
     if (summary.get("batch") or {}).get("dry_run"):
@@ -256,7 +256,7 @@ def exit_status(summary: dict, interrupted: bool = False) -> int:
         print(f"paraclip paraphrase: error: no captions to paraphrase in {summary['input']} "
               f"({summary['input_captions']} read, {summary['filtered_by_length']} outside the length filter).",
               file=sys.stderr)
-        return 1
+        return 2
     return 0 if summary["complete"] else 1
 
 

@@ -189,3 +189,14 @@ def test_cli_a_base_url_that_is_not_http_is_a_usage_error_at_once(tmp_path, caps
     err = capsys.readouterr().err
     assert info.value.code == 2 and "--base-url" in err and "is not an http(s) URL" in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\t\n", "x\ny\n"], ids=["empty", "blank-lines", "all-too-short"])
+def test_cli_an_input_with_no_caption_to_paraphrase_is_exit_2_naming_it(chat_server, tmp_path, capsys, text):
+    server = chat_server()
+    (tmp_path / "c.txt").write_text(text)
+    code = main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+                 "--model", "mock", "--base-url", server.base_url])
+    err = capsys.readouterr().err
+    assert code == 2 and "no captions to paraphrase in" in err and "c.txt" in err, err
+    assert server.counts["requests"] == 0

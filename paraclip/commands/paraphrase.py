@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="retries per request on 429/5xx/timeouts (API); follow-up batches per failed request "
                             "(openai-batch, default 2)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
-    model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
+    model.add_argument("--dtype", type=_dtype_name, help="local: auto (bf16), fp32, fp16")
     model.add_argument("--threads", type=number_arg(int, AT_LEAST_1), help="local: CPU threads (default: all cores)")
 
     batch = parser.add_argument_group("openai-batch")
@@ -90,6 +90,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "filtered, so training skips them; on a finished output, re-marks its records")
     run.add_argument("--setup-llm-pack", action="store_true",
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
+
+
+# the names paraclip.paraphrase.backends.local.resolve_dtype knows; checked at parse time so that a
+# --dry-run (which loads no model) catches a typo too
+_DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
+
+
+def _dtype_name(text: str) -> str:
+    if text.strip().lower() not in _DTYPES:
+        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}; use auto, bf16, fp16 or fp32")
+    return text.strip().lower()
 
 
 def _base_url(text: str) -> str:

@@ -200,3 +200,12 @@ def test_cli_an_input_with_no_caption_to_paraphrase_is_exit_2_naming_it(chat_ser
     err = capsys.readouterr().err
     assert code == 2 and "no captions to paraphrase in" in err and "c.txt" in err, err
     assert server.counts["requests"] == 0
+
+
+def test_cli_an_unknown_dtype_is_refused_even_in_a_dry_run(tmp_path, capsys):
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    with pytest.raises(SystemExit) as info:
+        main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "transformers",
+              "--dtype", "fp7", "--dry-run"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--dtype" in err and "unknown dtype 'fp7'" in err, err

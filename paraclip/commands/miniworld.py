@@ -78,6 +78,10 @@ def run(args) -> int:
     from paraclip.miniworld.config import default_root
     from paraclip.miniworld.pipeline import ensure_default_models, reproduce
 
+    if args.out:  # a file there, or no permission: say so (exit 2) before any work
+        from paraclip.checks import check_output_dir
+
+        check_output_dir(args.out, "--out")
     if args.sample is not None:
         return _sample(args)
     config = _config(args)

@@ -141,10 +141,12 @@ def test_evaluate_with_no_model_names_the_option(tmp_path, capsys, models):
     assert code == 2 and "--models" in err and "names no model" in err, err
 
 
-@pytest.mark.parametrize("mode", [["--sample", "2"], ["--reproduce", "--preset", "smoke"]])
-def test_miniworld_out_that_is_a_file_is_exit_2_naming_it(tmp_path, capsys, mode):
+@pytest.mark.parametrize("mode, option", [(["--sample", "2"], "--out"), (["--reproduce", "--preset", "smoke"], "--out"),
+                                          (["--reproduce", "--preset", "smoke"], "--report-to"),
+                                          (["--preset", "smoke"], "--export-assets")])
+def test_miniworld_an_output_folder_that_is_a_file_is_exit_2_naming_it(tmp_path, capsys, mode, option):
     (tmp_path / "f").write_text("not a folder")
-    code = main(["miniworld", *mode, "--out", str(tmp_path / "f")])
+    code = main(["miniworld", *mode, option, str(tmp_path / "f")])
     err = capsys.readouterr().err
-    assert code == 2 and "--out" in err and "is a file, not a folder" in err, err
+    assert code == 2 and option in err and "is a file, not a folder" in err, err
     assert (tmp_path / "f").read_text() == "not a folder"

@@ -78,10 +78,13 @@ def run(args) -> int:
     from paraclip.miniworld.config import default_root
     from paraclip.miniworld.pipeline import ensure_default_models, reproduce
 
-    if args.out:  # a file there, or no permission: say so (exit 2) before any work
-        from paraclip.checks import check_output_dir
+    from paraclip.checks import check_output_dir
 
-        check_output_dir(args.out, "--out")
+    # a file where an output folder goes, or no permission: say so (exit 2) before any work, not after training
+    for option, folder in (("--out", args.out), ("--export-assets", args.export_assets),
+                           ("--report-to", args.report_to)):
+        if folder:
+            check_output_dir(folder, option)
     if args.sample is not None:
         return _sample(args)
     config = _config(args)

@@ -150,3 +150,10 @@ def test_miniworld_an_output_folder_that_is_a_file_is_exit_2_naming_it(tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and option in err and "is a file, not a folder" in err, err
     assert (tmp_path / "f").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("tasks", [",,", " , "])
+def test_sts_tasks_that_name_no_task_is_exit_2_not_an_empty_success(capsys, tasks):
+    code = main(["sts", "--model", "paraclip-tiny", "--tasks", tasks, "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--tasks" in err and "names no task" in err, err

@@ -74,6 +74,14 @@ def _first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
+def _is_damaged_compressed_input(exc: BaseException) -> bool:
+    import gzip
+    import zlib
+
+    # EOFError is what gzip/bz2/lzma raise when a file stops mid-stream
+    return isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile))
+
+
 def describe_exception(exc: BaseException, hide_file_text: bool = False) -> tuple[str, int]:
     """(a message for a person, the exit status) for any exception that ends a run.
 
@@ -93,6 +101,9 @@ def describe_exception(exc: BaseException, hide_file_text: bool = False) -> tupl
             if isinstance(exc, UnicodeDecodeError) else ""
         return (f"a text file could not be read as {getattr(exc, 'encoding', 'utf-8')}{where}. Input files must "
                 f"be UTF-8 text: re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`) and rerun."), 2
+    if _is_damaged_compressed_input(exc):  # gzip/zlib name no file; the readers add it where they can
+        return (f"a compressed input file is truncated or damaged ({type(exc).__name__}: {_first_line(str(exc))}). "
+                f"Check it with `gzip -t FILE`, download or copy it again, and rerun."), 2
     if isinstance(exc, ModuleNotFoundError):
         return (f"a package this needs is not installed: {exc.name or _first_line(str(exc))}. Install the "
                 f"project's dependencies (`scripts/setup.sh`, or `pip install -e .`) and rerun."), 2

@@ -132,3 +132,28 @@ def test_main_puts_the_callers_signal_handlers_back(tmp_path, capsys):
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     assert main(["sts", "--model", "paraclip-tiny", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+@pytest.mark.parametrize("models", ["", ",,", " , "])
+def test_evaluate_with_no_model_names_the_option(tmp_path, capsys, models):
+    code = main(["evaluate", "--models", models, "--tasks", "STSB", "--out", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--models" in err and "names no model" in err, err
+
+
+@pytest.mark.parametrize("mode, option", [(["--sample", "2"], "--out"), (["--reproduce", "--preset", "smoke"], "--out"),
+                                          (["--reproduce", "--preset", "smoke"], "--report-to"),
+                                          (["--preset", "smoke"], "--export-assets")])
+def test_miniworld_an_output_folder_that_is_a_file_is_exit_2_naming_it(tmp_path, capsys, mode, option):
+    (tmp_path / "f").write_text("not a folder")
+    code = main(["miniworld", *mode, option, str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert code == 2 and option in err and "is a file, not a folder" in err, err
+    assert (tmp_path / "f").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("tasks", [",,", " , "])
+def test_sts_tasks_that_name_no_task_is_exit_2_not_an_empty_success(capsys, tasks):
+    code = main(["sts", "--model", "paraclip-tiny", "--tasks", tasks, "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--tasks" in err and "names no task" in err, err

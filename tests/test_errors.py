@@ -63,3 +63,18 @@ def test_an_exception_whose_str_fails_still_gets_a_line():
 
     assert describe_exception(Odd()) == ("internal error: Odd (set PARACLIP_DEBUG=1 for the traceback; please "
                                          "report it)", 1)
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["bad-stream", "cut-short"])
+def test_a_truncated_or_damaged_gzip_input_is_the_users_to_fix(tmp_path, cut):
+    import gzip
+
+    path = tmp_path / "pairs.jsonl.gz"
+    whole = gzip.compress(b'{"sentence1": "a", "sentence2": "b", "score": 1}\n' * 200)
+    path.write_bytes(whole[: len(whole) // 3] if cut else b"\x1f\x8b\x08\x00garbage-after-the-magic")
+    with pytest.raises(Exception) as info:  # whatever gzip raises for this damage (EOFError, BadGzipFile, ...)
+        with gzip.open(path, "rb") as f:
+            f.read()
+    message, status = describe_exception(info.value)
+    assert status == 2 and message.startswith("a compressed input file is truncated or damaged"), message
+    assert "gzip -t" in message and "\n" not in message

@@ -74,6 +74,9 @@ def _models(args) -> list[tuple[str, str | None]]:
     from paraclip.errors import ParaclipError
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not names:
+        raise ParaclipError(f"--models {args.models!r} names no model; give comma-separated models, the baseline "
+                            f"first (e.g. --models ViT-B-32,run/final.pt).")
     pretrained = [p.strip() or None for p in args.pretrained.split(",")] if args.pretrained else []
     if len(pretrained) > len(names):
         raise ParaclipError(f"--pretrained has {len(pretrained)} entries for {len(names)} models; align them "
@@ -119,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise ParaclipError("--out DIR is required (one JSON per model and task, results.csv and deltas.csv go there).")
+    _models(args)  # an empty or misaligned --models/--pretrained is said before the gallery and models load
     check_output_dir(args.out, "--out")  # before any work
     lock = RunLock.for_folder(args.out, what="results folder", advice="choose another --out")
     lock.acquire()  # one evaluate per --out: two would resume from and overwrite each other's files

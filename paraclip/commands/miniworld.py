@@ -78,6 +78,13 @@ def run(args) -> int:
     from paraclip.miniworld.config import default_root
     from paraclip.miniworld.pipeline import ensure_default_models, reproduce
 
+    from paraclip.checks import check_output_dir
+
+    # a file where an output folder goes, or no permission: say so (exit 2) before any work, not after training
+    for option, folder in (("--out", args.out), ("--export-assets", args.export_assets),
+                           ("--report-to", args.report_to)):
+        if folder:
+            check_output_dir(folder, option)
     if args.sample is not None:
         return _sample(args)
     config = _config(args)

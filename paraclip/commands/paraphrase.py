@@ -12,8 +12,8 @@ Prompts and sampling beyond the presets are set in a YAML file (``--config``) wi
 the config and the output path are checked before a model is loaded or a request is sent.
 ``--dry-run`` plans with any backend: nothing is sent, no model is loaded, no record is written.
 Exit status: 0 when the output is complete and holds at least one paraphrase (or after a dry
-run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input, 130 after Ctrl-C,
-143 after SIGTERM (both print the summary first).
+run), 1 when nothing was paraphrased or the run stopped early, 2 for bad input (or no caption to
+paraphrase in it), 130 after Ctrl-C, 143 after SIGTERM (both print the summary first).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "llama.cpp for .gguf files, else transformers) | llama.cpp | transformers")
     model.add_argument("--model", help="API model name, or a local directory / .gguf file / HF model id "
                                        "(local default: the offline pack, else SmolLM2)")
-    model.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
-    model.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                       help="name of the environment variable holding the API key (the key is never printed)")
+    model.add_argument("--base-url", type=_base_url, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    model.add_argument("--api-key-env", default=None,
+                       help="name of the environment variable holding the API key (default OPENAI_API_KEY; the "
+                            "key is never printed)")
     model.add_argument("--concurrency", type=number_arg(int, AT_LEAST_1), help="requests in flight (API) / parallel "
                        "sequences (llama.cpp) / batch size (transformers)")
     model.add_argument("--timeout", type=number_arg(float, POSITIVE), help="per-request timeout in seconds (API)")
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="retries per request on 429/5xx/timeouts (API); follow-up batches per failed request "
                             "(openai-batch, default 2)")
     model.add_argument("--device", help="local: cpu, cuda, ...")
-    model.add_argument("--dtype", help="local: auto (bf16), fp32, fp16")
+    model.add_argument("--dtype", type=_dtype_name, help="local: auto (bf16), fp32, fp16")
     model.add_argument("--threads", type=number_arg(int, AT_LEAST_1), help="local: CPU threads (default: all cores)")
 
     batch = parser.add_argument_group("openai-batch")
@@ -91,6 +92,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
 
 
+# the names paraclip.paraphrase.backends.local.resolve_dtype knows; checked at parse time so that a
+# --dry-run (which loads no model) catches a typo too
+_DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
+
+
+def _dtype_name(text: str) -> str:
+    if text.strip().lower() not in _DTYPES:
+        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}; use auto, bf16, fp16 or fp32")
+    return text.strip().lower()
+
+
+def _base_url(text: str) -> str:
+    """An http(s) URL with a host; anything else would only fail after every retry (``ftp://``, a typo)."""
+    from urllib.parse import urlparse
+
+    try:
+        url = urlparse(text.strip())
+        host = url.hostname
+    except ValueError:  # e.g. an unclosed [ in an IPv6 host
+        url, host = None, None
+    if url is None or url.scheme.lower() not in ("http", "https") or not host:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL with a host, e.g. "
+                                          f"http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
+    return text.strip()
+
+
 def _backend_name(text: str) -> str:
     from paraclip.paraphrase import BACKENDS
 
@@ -122,17 +149,31 @@ def _config(args):
     return config.validate("command-line options")
 
 
+def _api_key_env(args) -> str:
+    """The variable holding the API key. One named with --api-key-env must be set: a typo there would
+    otherwise send keyless requests that fail only after every retry."""
+    import os
+
+    if args.api_key_env is None:
+        return "OPENAI_API_KEY"  # unset is fine here: a local server may need no key
+    if not os.environ.get(args.api_key_env):
+        raise DataError(f"--api-key-env {args.api_key_env}: that environment variable is not set (or empty). "
+                        f"Set it (export {args.api_key_env}=...) or drop --api-key-env for a server that needs "
+                        f"no key.")
+    return args.api_key_env
+
+
 def _backend(args):
     from paraclip.paraphrase import make_backend
 
     if args.backend in ("openai-batch", "batch"):
         prices = _prices(args)
-        return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        return make_backend("openai-batch", model=args.model, base_url=args.base_url, api_key_env=_api_key_env(args),
                             timeout=args.timeout, max_retries=args.max_retries, poll_interval=args.poll_interval,
                             max_requests_per_file=args.batch_max_requests, prices=prices,
                             confirm=lambda estimate: _confirm(estimate, args.yes))
     if args.backend in ("openai", "api"):
-        return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        return make_backend(args.backend, model=args.model, base_url=args.base_url, api_key_env=_api_key_env(args),
                             concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -212,7 +253,7 @@ def run(args) -> int:
 
 def exit_status(summary: dict, interrupted: bool = False) -> int:
     """0: complete with at least one paraphrase (or a finished dry run); 1: nothing paraphrased or stopped
-    early; 130: Ctrl-C."""
+    early; 2: the input holds no caption to paraphrase (the user's to fix); 130: Ctrl-C."""
     if interrupted:
         return 130
     if (summary.get("batch") or {}).get("dry_run"):
@@ -226,7 +267,7 @@ def exit_status(summary: dict, interrupted: bool = False) -> int:
         print(f"paraclip paraphrase: error: no captions to paraphrase in {summary['input']} "
               f"({summary['input_captions']} read, {summary['filtered_by_length']} outside the length filter).",
               file=sys.stderr)
-        return 1
+        return 2
     return 0 if summary["complete"] else 1
 
 

@@ -89,6 +89,10 @@ def _parse_tasks(spec, registry, default):
     if not spec:
         return list(default)
     parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if not parts:  # ",," would otherwise evaluate nothing and exit 0
+        from paraclip.errors import ParaclipError
+
+        raise ParaclipError(f"--tasks {spec!r} names no task; give task names ({', '.join(default)}) or a pairs file.")
     return [part if custom_task_file(part) else registry.parse_list(part)[0] for part in parts]
 
 

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
+    _check_features_folder(config.features_from)
     lock = _out_dir_lock(config.out_dir)
     try:
         result = train(config, progress=True)
@@ -75,6 +76,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"evaluate it with `paraclip sts --model {result.checkpoint}`; in Python, "
           f"open_clip.create_model_and_transforms({result.arch!r}, pretrained={str(result.checkpoint)!r})")
     return 0
+
+
+def _check_features_folder(features_from) -> None:
+    """A file where the feature cache's folder should be fails only after the model is loaded, as an
+    OS error; say so first. (Only "is a file": a read-only shared cache is fine to read from.)"""
+    from pathlib import Path
+
+    from paraclip.errors import ParaclipError
+
+    if not features_from:
+        return
+    folder = Path(features_from).expanduser()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ParaclipError(f"features_from {features_from}: {existing} is a file, not a folder (the image-feature "
+                            f"cache is a folder). Choose another path, or move the file.")
 
 
 def _out_dir_lock(out_dir):

@@ -81,4 +81,13 @@ def checkpoint_weights(ckpt, path: Path) -> dict:
             f"that are not named tensors (e.g. {shown}). A state dict maps parameter names to tensors; re-save "
             f"it with `torch.save(model.state_dict(), PATH)`.", file_text=[str(k) for k in bad[:3]]
         )
+    # NaN weights (a diverged run, a damaged file) load fine and then score everything as NaN or
+    # garbage: refuse them here. Infinities are left alone: attention masks legitimately hold -inf.
+    broken = [k for k, v in state.items() if v.is_floating_point() and bool(torch.isnan(v).any())]
+    if broken:
+        raise ModelLoadError(
+            f"{path} holds NaN weights in {len(broken)} tensor{'' if len(broken) == 1 else 's'} (e.g. "
+            f"{', '.join(broken[:3])}): the run that wrote it diverged or the file is damaged. Use an earlier "
+            f"checkpoint of the run (step-N.pt) or retrain with a lower --lr.", file_text=broken[:3]
+        )
     return state

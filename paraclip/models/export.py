@@ -36,6 +36,7 @@ def load_checkpoint_model(path: str | os.PathLike):
         raise ModelLoadError(f"--model {path}: no such checkpoint file (a final.pt or step-N.pt written by "
                              f"`paraclip train`).")
     ckpt = read_checkpoint(path)
+    checkpoint_weights(ckpt, path)  # a list, a tensor, strings, NaN: say what is wrong, not just "no arch"
     arch = ckpt.get("arch") if isinstance(ckpt, dict) else None
     if not isinstance(arch, str):
         raise ModelLoadError(f"{path} does not record its architecture ('arch'); export needs a checkpoint written "

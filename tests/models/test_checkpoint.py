@@ -33,3 +33,21 @@ def test_a_checkpoint_is_written_whole_with_normal_permissions(tmp_path, tiny_en
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left beside it
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_by_name_not_scored(tmp_path, tiny_encoder):
+    import pytest
+
+    from paraclip.errors import ModelLoadError
+    from paraclip.models.export import export_model
+
+    state = dict(tiny_encoder.model.state_dict())
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 2)
+    state[name] = torch.full_like(state[name], float("nan"))
+    path = save_checkpoint(tmp_path / "diverged.pt", state, "paraclip-tiny")
+    with pytest.raises(ModelLoadError, match=r"diverged\.pt holds NaN weights") as info:
+        load_encoder(str(path), device="cpu")
+    assert name in str(info.value)
+    with pytest.raises(ModelLoadError, match="NaN weights"):
+        export_model(path, tmp_path / "export")
+    assert not (tmp_path / "export").exists()

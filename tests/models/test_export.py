@@ -116,13 +116,18 @@ def test_cli_export_and_push(final_pt, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--model", "{missing}"], "no such checkpoint file"),
     (["--model", "{bare}"], "does not record its architecture"),
+    (["--model", "{a_list}"], "a_list.pt is not a model checkpoint: it holds a list"),
+    (["--model", "{strings}"], "strings.pt is not a model checkpoint: its 'state_dict' entry holds a str"),
     (["--model", "{final}", "--results", "{tmp}"], "no results.csv"),
     (["--model", "{final}", "--push-to-hub", "no-slash"], "give the repository as ORG/NAME"),
 ])
 def test_cli_bad_input(final_pt, tmp_path, capsys, argv, message):
     bare = tmp_path / "bare.pt"
     torch.save({"w": torch.zeros(1)}, bare)
-    values = {"missing": tmp_path / "nope.pt", "bare": bare, "final": final_pt, "tmp": tmp_path}
+    torch.save([1, 2, 3], tmp_path / "a_list.pt")
+    torch.save({"state_dict": "hello", "arch": "paraclip-tiny"}, tmp_path / "strings.pt")
+    values = {"missing": tmp_path / "nope.pt", "bare": bare, "final": final_pt, "tmp": tmp_path,
+              "a_list": tmp_path / "a_list.pt", "strings": tmp_path / "strings.pt"}
     argv = [a.format(**values) for a in argv]
     rc = main(["export", *argv, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -7,6 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from paraclip.cli import main
 from paraclip.paraphrase.lock import RunLock
 
@@ -165,3 +167,45 @@ def test_format_plan_with_an_estimate():
     from paraclip.commands.paraphrase import format_plan
 
     assert format_plan({"total": 3, "done": 0, "estimate_s": 39.6}) == "3 captions x 2 steps, about 40 s on this machine"
+
+
+def test_cli_an_unset_api_key_env_is_refused_before_any_request(chat_server, tmp_path, capsys, monkeypatch):
+    server = chat_server()
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    code = main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+                 "--model", "mock", "--base-url", server.base_url, "--api-key-env", "NO_SUCH_KEY_VAR"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--api-key-env NO_SUCH_KEY_VAR" in err and "not set" in err
+    assert server.counts["requests"] == 0 and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "not a url", "http://", "127.0.0.1:8000/v1"])
+def test_cli_a_base_url_that_is_not_http_is_a_usage_error_at_once(tmp_path, capsys, url):
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    with pytest.raises(SystemExit) as info:
+        main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+              "--model", "m", "--base-url", url])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--base-url" in err and "is not an http(s) URL" in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\t\n", "x\ny\n"], ids=["empty", "blank-lines", "all-too-short"])
+def test_cli_an_input_with_no_caption_to_paraphrase_is_exit_2_naming_it(chat_server, tmp_path, capsys, text):
+    server = chat_server()
+    (tmp_path / "c.txt").write_text(text)
+    code = main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "openai",
+                 "--model", "mock", "--base-url", server.base_url])
+    err = capsys.readouterr().err
+    assert code == 2 and "no captions to paraphrase in" in err and "c.txt" in err, err
+    assert server.counts["requests"] == 0
+
+
+def test_cli_an_unknown_dtype_is_refused_even_in_a_dry_run(tmp_path, capsys):
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    with pytest.raises(SystemExit) as info:
+        main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend", "transformers",
+              "--dtype", "fp7", "--dry-run"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--dtype" in err and "unknown dtype 'fp7'" in err, err

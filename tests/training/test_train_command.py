@@ -45,6 +45,16 @@ def test_errors_are_one_readable_line(world, tmp_path, capsys):
     assert "Did you mean 'steps'" in capsys.readouterr().err
 
 
+
+def test_a_file_where_the_feature_cache_folder_goes_is_refused_before_any_work(world, tmp_path, capsys):
+    (tmp_path / "features").write_text("not a folder")
+    cfg = _config_file(world, tmp_path / "run.yaml", tmp_path / "out", features_from=str(tmp_path / "features" / "sub"))
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "features_from" in err and "is a file, not a folder" in err and str(tmp_path / "features") in err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_resume_after_kill_9_equals_an_uninterrupted_run(world, tmp_path):
     common = dict(steps=100, batch_size=4, checkpoint_every=5, lr=5e-4)

@@ -159,7 +159,7 @@ def main() -> None:
                 t = time.perf_counter()
                 try:
                     out = call(http, url, "compare", [models[0], [models[1]], ["zero-shot retrieval (gallery)"],
-                                                      gallery, "", "1,5", 64])
+                                                      gallery, "", "1,5", 64, "miniworld-shape", ""])
                     assert str(out[0]).startswith("✅"), str(out[0])[:200]
                     cmp_times.append(time.perf_counter() - t)
                 except Exception as exc:  # noqa: BLE001 - counted

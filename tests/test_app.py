@@ -98,7 +98,8 @@ def test_space_compare_default_run_has_ao_js_and_nothing_trains(space):
     assert "paraphrased retrieval AO@k / JS@k (gallery + pairs)" in DEFAULT_TASKS
     pairs = str(REPO / "assets" / "pairs" / "in-vocab.jsonl")
     event, stream = call_api(space["url"], "compare", ["mini-world CLIP baseline", ["mini-world ParaCLIP"],
-                                                       DEFAULT_TASKS, "mini-world", pairs, "1,5,10,20", 0],
+                                                       DEFAULT_TASKS, "mini-world", pairs, "1,5,10,20", 0,
+                                                       "miniworld-shape", ""],
                              timeout=300)
     data = json.loads([line[5:] for line in stream.splitlines() if line.startswith("data:")][-1])
     assert event == "complete" and data[0].startswith("✅"), stream[-2000:]

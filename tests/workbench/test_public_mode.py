@@ -91,7 +91,8 @@ def compare_call(url, services, pairs="", gallery=None, baseline=None, task="par
     base, other, default_gallery = defaults(services)
     label = {"paraphrased-retrieval": "paraphrased retrieval AO@k / JS@k (gallery + pairs)",
              "retrieval": "zero-shot retrieval (gallery)"}[task]
-    return call(url, "compare", [baseline or base, [other], [label], gallery or default_gallery, pairs, "1,5", 48])
+    return call(url, "compare", [baseline or base, [other], [label], gallery or default_gallery, pairs, "1,5", 48,
+                                 "miniworld-shape", ""])  # the zero-shot dataset and templates (unused here)
 
 
 def assert_refused(event: str, stream: str):

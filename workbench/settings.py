@@ -34,8 +34,10 @@ def parse_bool(text: str) -> bool:
 def number(kind: type, lo: float, hi: float) -> Callable[[str], Any]:
     def parse(text: str):
         try:
+            if not text.strip().isascii():  # int() also reads other scripts' digits ('١٢' is 12): not a typo we guess at
+                raise ValueError
             value = kind(text.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"expected {'a whole number' if kind is int else 'a number'} from {lo:g} to {hi:g}") \
                 from None
         if not lo <= value <= hi:

@@ -12,7 +12,8 @@ from workbench.settings import SETTINGS, SettingsError, check_all, markdown_tabl
     ("PARACLIP_APP_MAX_UPLOAD_MB", "-1"), ("PARACLIP_APP_MAX_JOBS", "abc"), ("PARACLIP_APP_MAX_JOBS", "0"),
     ("PARACLIP_APP_PUBLIC", "maybe"), ("PARACLIP_APP_KEEP_JOBS", "2"), ("PARACLIP_APP_AUTH", "alice"),
     ("PARACLIP_APP_AUTH", "alice:pw,bob"), ("PARACLIP_APP_AUTH", ":pw"), ("PARACLIP_APP_AUTH", "alice:"),
-    ("PARACLIP_APP_MAX_JOB_MINUTES", "soon"),
+    ("PARACLIP_APP_MAX_JOB_MINUTES", "soon"), ("PARACLIP_APP_MAX_CAPTIONS", "١٢"), ("PARACLIP_APP_MAX_UPLOAD_MB", "1e999"),
+    ("PARACLIP_APP_MAX_UPLOAD_MB", "nan"),
 ])
 def test_a_bad_value_names_the_setting(name, value):
     with pytest.raises(SettingsError) as info:

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from paraclip.data.galleries import Gallery, shards_digest, tuxpaint_gallery
+from paraclip.data.galleries import Gallery, read_extraction, shards_digest, tuxpaint_gallery
 from paraclip.data.images import IMAGE_SUFFIXES, svg_rasteriser
 from paraclip.data.shards import shard_members
 from paraclip.errors import DataError
-from paraclip.files import atomic_write_text, cache_root, note_damaged_cache
+from paraclip.files import atomic_write_text, cache_root
 
 CLASSNAMES_FILE = "classnames.txt"
 TEMPLATES_FILE = "zeroshot_classification_templates.txt"  # CLIP_benchmark's name
@@ -186,7 +186,7 @@ def wds_dataset(root: str | os.PathLike, split: str = "test", name: str | None =
     name = name or root.name
     content = shards_digest(shards)  # keyed by the shards' bytes, like the retrieval galleries' extractions
     out = Path(extract_to) if extract_to else cache_root() / "classification" / f"{name}-{content[:20]}" / split
-    records = _read_labelled_index(out / "index.json", content)
+    records = read_extraction(out, content, {"key": str, "file": str, "label": int})
     if records is None:
         records = _extract_labelled(shards, out)
         atomic_write_text(out / "index.json", json.dumps({"shards": content, "records": records}))
@@ -199,28 +199,6 @@ def wds_dataset(root: str | os.PathLike, split: str = "test", name: str | None =
     gallery = Gallery(name, ids, [[classnames[lab]] for lab in labels], [out / r["file"] for r in records],
                       source=f"webdataset {root}/{split} ({len(shards)} shards)", rasterise=svg_rasteriser())
     return ClassificationSet(name, gallery, labels, classnames, _own_templates(root))
-
-
-def _read_labelled_index(index_file: Path, content: str) -> list[dict] | None:
-    """The records of an extraction of the shards hashed ``content``; None when there is none yet, it is
-    of other shards, or it is damaged (noted): then the shards are extracted again."""
-    if not index_file.exists():
-        return None
-    try:
-        index = json.loads(index_file.read_text(encoding="utf-8"))
-        if not isinstance(index, dict) or not isinstance(index.get("records"), list):
-            raise ValueError("not an extraction index")
-        if index.get("shards") != content:
-            return None
-        records = index["records"]
-        for r in records:
-            if not (isinstance(r, dict) and isinstance(r.get("file"), str) and isinstance(r.get("label"), int)
-                    and (index_file.parent / r["file"]).is_file()):
-                raise ValueError(f"malformed or missing sample {str(r)[:80]}")
-    except (OSError, ValueError, RecursionError) as exc:
-        note_damaged_cache(index_file, f"classification extraction unreadable ({exc}); extracting again")
-        return None
-    return records
 
 
 def _extract_labelled(shards: Sequence[Path], out: Path) -> list[dict]:

@@ -329,7 +329,7 @@ def wds_gallery(root: str | os.PathLike, split: str = "test", name: str | None =
     content = shards_digest(shards)
     out = Path(extract_to) if extract_to else (
         cache_root() / "galleries" / f"{_slug(name)}-{content[:20]}" / split)
-    records = _read_extraction(out, content)
+    records = read_extraction(out, content)
     if records is None:
         records = _extract_wds(shards, out)
         atomic_write_text(out / "index.json", json.dumps({"shards": content, "records": records}))
@@ -347,9 +347,13 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:] or "wds"
 
 
-def _read_extraction(out: Path, content: str) -> list[dict] | None:
+WDS_RECORD_FIELDS = {"key": str, "file": str, "captions": list, "size": int}
+
+
+def read_extraction(out: Path, content: str, fields: dict[str, type] = WDS_RECORD_FIELDS) -> list[dict] | None:
     """The records of an extraction of the shards whose hash is ``content``; None when there is none
-    yet, it is of other shards, or it is damaged (noted)."""
+    yet, it is of other shards, or it is damaged (noted). Each record must have ``fields`` of their
+    types and its extracted file (of its recorded ``size``, when recorded)."""
     index_file = out / "index.json"
     if not index_file.exists():
         return None
@@ -361,10 +365,9 @@ def _read_extraction(out: Path, content: str) -> list[dict] | None:
             return None  # an extraction of other shards (extract_to reused): extract again
         records = index["records"]
         for r in records:
-            if not (isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("file"), str)
-                    and isinstance(r.get("captions"), list) and isinstance(r.get("size"), int)):
+            if not (isinstance(r, dict) and all(isinstance(r.get(f), kind) for f, kind in fields.items())):
                 raise ValueError(f"malformed record {str(r)[:80]}")
-            if (out / r["file"]).stat().st_size != r["size"]:
+            if (out / r["file"]).stat().st_size != r.get("size", (out / r["file"]).stat().st_size):
                 raise ValueError(f"{r['file']} has {(out / r['file']).stat().st_size} bytes, not {r['size']}")
     except FileNotFoundError as exc:
         note_damaged_cache(index_file, f"extracted file missing: {exc.filename}")

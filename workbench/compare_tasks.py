@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from paraclip.errors import DataError
-from workbench.image_uploads import IMAGE_SUFFIXES, MAX_IMAGES, UNPACKED_FACTOR, save_image_upload
+from workbench.image_uploads import IMAGE_SUFFIXES, MAX_IMAGES, UNPACKED_FACTOR, copy_member, save_image_upload
 from workbench.uploads import UploadError, upload_path
 
 TASK_CHOICES = {
@@ -277,13 +277,7 @@ def _unzip_classes(path: Path, folder: Path, budget: list[float]) -> int:
                 raise UploadError(f"{path.name}: {len(entries)} images, over the limit of {MAX_IMAGES}; upload fewer.")
             for info, label, name in entries:
                 (folder / label).mkdir(exist_ok=True)
-                with archive.open(info) as src, open(folder / label / name, "wb") as dst:
-                    while chunk := src.read(1 << 20):  # counted as read: a header may understate the size
-                        budget[0] -= len(chunk)
-                        if budget[0] < 0:
-                            raise UploadError(f"{path.name}: the images are too large once unpacked; upload "
-                                              f"fewer or smaller ones.")
-                        dst.write(chunk)
+                copy_member(archive, info, folder / label / name, budget, path.name)
     except zipfile.BadZipFile:
         raise UploadError(f"{path.name}: not a readable zip file.") from None
     return len(entries)

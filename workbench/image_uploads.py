@@ -19,6 +19,16 @@ MAX_IMAGES = 20_000
 UNPACKED_FACTOR = 4  # the unpacked images may be at most this many times the upload limit
 
 
+def copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: list[int], name: str) -> None:
+    """Unpack one member, counting its bytes as read against ``budget[0]`` (a header may understate the size)."""
+    with archive.open(info) as src, open(target, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            budget[0] -= len(chunk)
+            if budget[0] < 0:
+                raise UploadError(f"{name}: the images are too large once unpacked; upload fewer or smaller ones.")
+            dst.write(chunk)
+
+
 def save_image_upload(files, dest_root: Path, max_mb: float) -> tuple[Path, int, int]:
     """Unpack/copy the upload into a new folder under ``dest_root``; returns (folder, images, skipped)."""
     paths = [upload_path(f) for f in (files if isinstance(files, (list, tuple)) else [files]) if f is not None]
@@ -79,13 +89,7 @@ def _unzip(path: Path, folder: Path, budget: list[float], room: int) -> tuple[in
                     raise UploadError(f"{path.name}: too many or too large images once unpacked (at most "
                                       f"{MAX_IMAGES} images); upload fewer.")
                 target = folder / _safe_name(info.filename)
-                with archive.open(info) as src, open(target, "wb") as dst:
-                    while chunk := src.read(1 << 20):  # counted as read: a header may understate the size
-                        budget[0] -= len(chunk)
-                        if budget[0] < 0:
-                            raise UploadError(f"{path.name}: the images are too large once unpacked; upload "
-                                              f"fewer or smaller ones.")
-                        dst.write(chunk)
+                copy_member(archive, info, target, budget, path.name)
                 count += 1
     except zipfile.BadZipFile:
         raise UploadError(f"{path.name}: not a readable zip file.") from None

@@ -80,6 +80,7 @@ def run(args) -> int:
 
     from paraclip.checks import check_output_dir
 
+    config = _config(args) if args.sample is None else None  # bad settings: refused before a folder is made
     # a file where an output folder goes, or no permission: say so (exit 2) before any work, not after training
     for option, folder in (("--out", args.out), ("--export-assets", args.export_assets),
                            ("--report-to", args.report_to)):
@@ -87,7 +88,6 @@ def run(args) -> int:
             check_output_dir(folder, option)
     if args.sample is not None:
         return _sample(args)
-    config = _config(args)
     root = args.out or default_root() / args.preset
     if args.export_assets:
         return _export_assets(args.export_assets, config, root)

@@ -122,7 +122,7 @@ CASES = [
          faults={"p_hang": 1.0, "hang_s": 2.0}, replace={"{dir}/o.jsonl": "{dir}/fresh.jsonl"}, keep_output=False),
     Case("every-output-a-copy", ["--max-retries", "0"], 1, ["4 x step 1: copy of the input", "nothing was paraphrased"],
          faults={"p_copy": 1.0}, replace={"{dir}/o.jsonl": "{dir}/fresh.jsonl"}, keep_output=False),
-    Case("nothing-passes-the-length-filter", [], 1, ["no captions to paraphrase", "4 outside the length filter"],
+    Case("nothing-passes-the-length-filter", [], 2, ["no captions to paraphrase", "4 outside the length filter"],
          files={"cfg.yaml": "max_words: 2\n"}, replace={"{dir}/o.jsonl": "{dir}/fresh.jsonl"},
          keep_output=False, faults={}),
 ]

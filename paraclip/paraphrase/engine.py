@@ -283,14 +283,16 @@ def run_paraphrasing(
             """Steps done (a caption has two), elapsed time and the ETA from this run's pace; returns elapsed."""
             elapsed = time.monotonic() - start
             stats["elapsed_s"] = round(elapsed, 3)
-            stats["steps_done"] = 2 * stats["done"] + paraphraser.steps_in_flight
+            # a record's steps leave "in flight" when its step 2 returns, a moment before it is written and
+            # counted as done: never report that gap as steps going backwards
+            stats["steps_done"] = max(stats["steps_done"], 2 * stats["done"] + paraphraser.steps_in_flight)
             run_steps = stats["steps_done"] - 2 * stats["resumed"]
             if run_steps > 0 and elapsed > 0:
                 stats["eta_s"] = round((stats["steps_total"] - stats["steps_done"]) * elapsed / run_steps, 1)
             return elapsed
 
         def report_steps() -> None:  # a step finished between two records
-            if 2 * stats["done"] + paraphraser.steps_in_flight == stats["steps_done"]:
+            if 2 * stats["done"] + paraphraser.steps_in_flight <= stats["steps_done"]:
                 return
             refresh_clock()
             if progress is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ALIASES = {"lr": "paraclip_lr", "steps": "paraclip_steps", "batch": "paraclip_batch_size", "loss": "paraclip_loss",
+ALIASES = {"lr": "lr_grid", "steps": "paraclip_steps", "batch": "paraclip_batch_size", "loss": "paraclip_loss",
            "wd": "paraclip_weight_decay"}
 
 
@@ -33,6 +33,8 @@ def parse_variant(text: str) -> dict:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+        if key == "lr_grid" and not isinstance(out[key], list):  # one rate: the run's first (and only) one
+            out[key] = [out[key]]
     return out
 
 

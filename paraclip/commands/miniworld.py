@@ -26,15 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="print N scenes' captions with their two-step paraphrases (and save images with --out)")
     parser.add_argument("--out", metavar="DIR",
                         help="run folder (default: $PARACLIP_CACHE/miniworld/<preset>); rerun to resume")
-    parser.add_argument("--preset", default="default", help="default (the reproduction) or smoke (seconds)")
+    parser.add_argument("--preset", default="default",
+                        help="default (one seed, ~25 min on 2 idle cores), full (the committed report: 3 seeds, a "
+                             "learning-rate grid, the ablations; ~2 h) or smoke (seconds)")
     parser.add_argument("--seeds", help="comma-separated training seeds (default 0,1,2)")
     parser.add_argument("--threads", type=number_arg(int, AT_LEAST_1), help="torch CPU threads (on a busy machine 1 can be much faster)")
     parser.add_argument("--llm-captions", type=number_arg(int, AT_LEAST_0), metavar="N",
                         help="also paraphrase N training captions with the offline LLM and compare (0 = off)")
     parser.add_argument("--ablations", action="store_true",
-                        help="also train and score the paper's ablation (each loss term dropped / alone) and fair "
-                             "controls (CLIP fine-tuning, LaCLIP) on their own schedule (ablation_steps x "
-                             "ablation_batch_size; ~770 CPU-seconds per seed, about 7 min on 2 idle cores)")
+                        help="also train and score the paper's loss ablation (each term dropped / alone) on its own "
+                             "schedule (ablation_steps x ablation_batch_size; about 4 min per seed on 2 idle cores)")
     parser.add_argument("--report-to", metavar="DIR", help="also copy the report files into DIR")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a MiniWorldConfig field, e.g. --set baseline_steps=800 (repeatable)")
@@ -101,7 +102,11 @@ def run(args) -> int:
     if out.report is not None:
         info = out.stages.get("report", {})
         print(f"report: {out.report}")
-        print(f"target effect (judged on the item-level CI bounds): {info.get('verdict', '?')}; "
+        brief = {("mw-paraphrase-heldout", "AO@10"), ("mw-paraphrase-canonical", "AO@10"), ("mw-retrieval", "t2i_R@1")}
+        for h in info.get("headline") or []:
+            if (h["task"], h["metric"]) in brief:
+                print(f"ParaCLIP − {h['baseline']}: {h['task']} {h['metric']} {h['delta']:+.1f} → {h['verdict']}")
+        print(f"against the vocabulary-blind baseline, target effect (judged on the item-level CI bounds): {info.get('verdict', '?')}; "
               f"on the seed-level CI bounds: {info.get('verdict_seeds', '?')}")
         for c in info.get("criteria", []):
             print(f"  {c['verdict']:<26} {c['criterion']}: {c['delta']:+.1f} item CI [{c['ci_low']:+.1f}, "

@@ -1,66 +1,34 @@
-"""The paper's ablation and fair controls on the mini-world (``paraclip miniworld --reproduce --ablations``).
+"""The paper's loss ablation on the mini-world (``paraclip miniworld --reproduce --ablations``).
 
 Every arm fine-tunes the text encoder of the same baseline (per seed) on the same training
 records, for the same number of steps, with the same seeds, learning rate and schedule; only
-the objective differs (presets of :mod:`paraclip.training.losses`):
+the objective differs (presets of :mod:`paraclip.training.losses`; the arms are in ``arms.py``):
 
 * ``paraclip`` — the paper's L1(image, p2) + L2(caption, p1) + L3(p1, p2) (Kim et al., 2024,
   Sec. 3), trained again on this stage's schedule so that it is compared like with like;
 * the paper's ablation (Kim et al., 2024, Sec. 4, the loss ablation): each term dropped
   (``no-l1``, ``no-l2``, ``no-l3``) and each term alone (``l1-only``, ``l2-only``, ``l3-only``),
-  at the same batch of images, as the paper does;
-* fair controls that use the same data without the paper's objective: plain CLIP fine-tuning on
-  the captions (``clip``), and LaCLIP-style paraphrases as extra captions (``laclip``; Fan et al.,
-  2023: each image paired with one text drawn per step from caption, p1 and p2). A ParaCLIP step
-  encodes three texts per image, these one, so their batch is three times larger: every arm sees
-  the same number of text samples (and the controls see each image three times as often).
+  at the same batch of images, as the paper does.
 
-The stage has its own schedule (``ablation_steps`` × ``ablation_batch_size``, default 300 × 128:
-an eighth of the main run's image samples, the setting of the first tuning run in TUNING.md,
-where the paper's effect was already clear; 9 arms × 3 seeds at the main schedule would take
-~2.5 h on 2 idle cores). The final checkpoint of every arm is scored — the budget is fixed in
-advance, nothing is selected by looking at results. Test-world scores of all arms go into one
-table of the report.
+The fair controls (CLIP fine-tuning, LaCLIP-style) are main arms now, at the main budget
+(``arms.py``). This stage has its own schedule (``ablation_steps`` × ``ablation_batch_size``,
+default 300 × 128: an eighth of the main run's image samples) and one learning rate
+(``ablation_lr``), both fixed in advance: the final checkpoint of every arm is scored, nothing is
+selected by looking at results. An arm beats another only by the report's one rule
+(``headline.verdict``: Holm-adjusted item test and seed interval both exclude 0).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 
+from paraclip.miniworld.arms import ABLATION_ARMS, Arm, text_samples_per_step
+from paraclip.miniworld.headline import BETTER, TIE, verdict
 from paraclip.miniworld.report import BASELINE, aggregate, fmt, interval, load_seed_results, mark_holm
 from paraclip.miniworld.runner import Stage
 from paraclip.miniworld.stages import baseline_checkpoint, paraclip_minutes, train_paraclip
 from paraclip.miniworld.tasks import EVALUATE_VERSION, TASK_NAMES, evaluate_seed
 
-TEXTS_PER_PARACLIP_SAMPLE = 3  # caption, paraphrase_1, paraphrase_2
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One objective of the ablation stage."""
-
-    name: str  # run folder / stage name part, and the loss preset unless ``loss`` says otherwise
-    label: str  # the model's name in results and the report
-    kind: str  # "paper", "ablation" or "control"
-    batch_factor: int = 1  # batch = ablation_batch_size × this (equal text samples for the controls)
-
-    @property
-    def loss(self) -> str:
-        return self.name
-
-
-ARMS: tuple[Arm, ...] = (
-    Arm("paraclip", "ParaCLIP (L1+L2+L3)", "paper"),
-    Arm("no-l1", "no L1 (L2+L3)", "ablation"),
-    Arm("no-l2", "no L2 (L1+L3)", "ablation"),
-    Arm("no-l3", "no L3 (L1+L2)", "ablation"),
-    Arm("l1-only", "L1 only (image, p2)", "ablation"),
-    Arm("l2-only", "L2 only (caption, p1)", "ablation"),
-    Arm("l3-only", "L3 only (p1, p2)", "ablation"),
-    Arm("clip", "CLIP fine-tuning (captions)", "control", TEXTS_PER_PARACLIP_SAMPLE),
-    Arm("laclip", "LaCLIP (paraphrases as captions)", "control", TEXTS_PER_PARACLIP_SAMPLE),
-)
+ARMS = ABLATION_ARMS
 ARM_BY_LABEL = {arm.label: arm for arm in ARMS}
 
 
@@ -77,15 +45,6 @@ def _text_sample_note(batch_size: int) -> str:
     return note + (f" except {', '.join(fewer)}" if fewer else "")
 
 
-def text_samples_per_step(arm: Arm, batch_size: int) -> int:
-    """Texts through the encoder per step: the loss's distinct text roles × the arm's batch."""
-    from paraclip.training.losses import RANDOM_TEXT, resolve_preset
-
-    roles = resolve_preset(arm.loss).roles
-    per_image = 1 if RANDOM_TEXT in roles else len([r for r in roles if r != "image"])
-    return per_image * batch_size * arm.batch_factor
-
-
 def ablation_training_stages(run) -> list[Stage]:
     """Every arm for every ablation seed; each fine-tunes that seed's baseline (the pipeline adds
     these after the main training stages)."""
@@ -99,11 +58,12 @@ def _arm_stage(run, arm: Arm, seed: int) -> Stage:
     return Stage(f"abl-{arm.name}-s{seed}", share * paraclip_minutes(cfg.ablation_steps, cfg.ablation_batch_size),
                  f"ablation {arm.label}, seed {seed} ({cfg.ablation_steps} steps x {batch})",
                  lambda fp: {"baseline": fp[f"baseline-s{seed}"], "paraphrases": fp["paraphrases"], "arm": arm.name,
-                             "loss": arm.loss, "steps": cfg.ablation_steps, "batch": batch, "lr": cfg.paraclip_lr,
+                             "loss": arm.loss, "steps": cfg.ablation_steps, "batch": batch, "lr": cfg.ablation_lr,
                              "wd": cfg.paraclip_weight_decay, "seed": seed},
                  [run.run_dir(f"abl-{arm.name}", seed)],
                  lambda: train_paraclip(run, seed, baseline_checkpoint(run, seed), kind=f"abl-{arm.name}",
-                                        steps=cfg.ablation_steps, batch_size=batch, loss=arm.loss))
+                                        steps=cfg.ablation_steps, batch_size=batch, loss=arm.loss,
+                                        lr=cfg.ablation_lr))
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -136,10 +96,12 @@ def _arm_evaluation_stage(run, seed: int) -> Stage:
 
 # Compact columns of the arms table: (task key, metric, short name)
 ARM_COLUMNS = (("in_vocab", "AO@10", "in-vocab AO@10"), ("heldout", "AO@10", "held-out AO@10"),
-               ("oov", "AO@10", "OOV AO@10"), ("in_vocab", "p_R@1", "in-vocab p R@1"),
+               ("canonical", "AO@10", "canonical-word AO@10"), ("oov", "AO@10", "OOV AO@10"), ("in_vocab", "p_R@1", "in-vocab p R@1"),
                ("heldout", "p_R@1", "held-out p R@1"), ("retrieval", "t2i_R@1", "t2i R@1"),
                ("retrieval", "i2t_R@1", "i2t R@1"), ("relation", "macro_accuracy", "rel-swap"),
-               ("attribute", "macro_accuracy", "attr-swap"), ("sts", "spearman", "STS-B"))
+               ("attribute", "macro_accuracy", "attr-swap"), ("sts", "spearman", "STS-B"),
+               ("zs_shape", "acc1", "zero-shot shape"), ("zs_colour", "acc1", "zero-shot colour"),
+               ("zs_count", "acc1", "zero-shot count"))
 
 
 def arms_results(run, evaluators) -> dict | None:
@@ -191,12 +153,13 @@ def arms_markdown(run, arms: dict) -> list[str]:
     labels = [BASELINE] + [arm.label for arm in ARMS]
     seeds = arms["seeds"]
     lines = [
-        "## The paper's ablation and fair controls", "",
+        "## The paper's loss ablation", "",
         f"Every arm fine-tunes the same baseline (per seed) on the same {cfg.n_train} training records for the same "
-        f"{cfg.ablation_steps} steps (batch {cfg.ablation_batch_size} images; the controls {TEXTS_PER_PARACLIP_SAMPLE}× "
-        f"that; {_text_sample_note(cfg.ablation_batch_size)}), with the same seeds ({', '.join(map(str, seeds))}), learning rate and schedule; only the objective "
-        "differs. This stage has its own, shorter schedule than the main run (the budget was fixed in advance; "
-        "no arm's steps were selected), so its ParaCLIP row is not the main model above. Test world, mean over "
+        f"{cfg.ablation_steps} steps (batch {cfg.ablation_batch_size} images; "
+        f"{_text_sample_note(cfg.ablation_batch_size)}), with the same seeds ({', '.join(map(str, seeds))}), learning "
+        f"rate ({cfg.ablation_lr:g}) and schedule; only the objective differs. This stage has its own, shorter "
+        "schedule than the main run and one learning rate, both fixed in advance (no arm's steps or rate were "
+        "selected), so its ParaCLIP row is not the main model above. Test world, mean over "
         f"{len(seeds)} seed(s).", "",
         "| arm | kind | objective | batch | text samples / step |", "|---|---|---|---|---|"]
     from paraclip.training.losses import resolve_preset
@@ -223,13 +186,21 @@ def arms_markdown(run, arms: dict) -> list[str]:
     lines += ["", "Bold: the best arm in the column (the baseline is not an arm). ▲ / ▼: above / below the ParaCLIP "
               f"arm with an item CI excluding 0; †: also survives Holm's adjustment over the {len(ARMS) - 1} "
               "comparisons in that column. `arms.csv` has every difference with its item and seed intervals.", "",
-              "Which arm wins where (differences against the ParaCLIP arm; item 95 % CI, then seed 95 % CI):", ""]
-    lines += _winners(columns, mean, vs_paper, best, paper)
+              "Which arm wins where (differences against the ParaCLIP arm; item 95 % CI, then seed 95 % CI). An arm "
+              "*beats* another only when the Holm-adjusted item test and the seed interval both exclude 0; "
+              "*suggestive* when one of them does; otherwise it is a *tie*:", ""]
+    from paraclip.miniworld.headline import uninformative_metrics
+
+    dull = uninformative_metrics(tidy, labels)
+    lines += _winners([c for c in columns if c[:2] not in dull], mean, vs_paper, best, paper)
+    if dull:
+        lines += ["", "Left out as uninformative (every model within 5 points of chance): "
+                  + ", ".join(name for task, metric, name in columns if (task, metric) in dull) + "."]
     return lines + [""]
 
 
 def _winners(columns, mean, vs_paper, best, paper) -> list[str]:
-    lines, tied_or_best, beaten_by = [], 0, {}
+    lines, tied_or_best, beaten_by, suggestive = [], 0, {}, {}
     for task, metric, name in columns:
         winner = best[(task, metric)]
         paper_value = mean.get((paper, task, metric), float("nan"))
@@ -238,24 +209,28 @@ def _winners(columns, mean, vs_paper, best, paper) -> list[str]:
             closest = max(runner, key=lambda r: r["delta"]) if runner else None
             detail = (f"; next: {closest['model']} {closest['delta']:+.1f} {interval(closest['ci_low'], closest['ci_high'])}"
                       f" {interval(closest['seed_ci_low'], closest['seed_ci_high'])}") if closest is not None else ""
-            lines.append(f"- **{name}**: the paper's objective is best or tied for best ({fmt(paper_value)}){detail}.")
+            lines.append(f"- **{name}**: the paper's objective is best ({fmt(paper_value)}){detail}.")
             tied_or_best += 1
             continue
         r = vs_paper[(vs_paper["model"] == winner) & (vs_paper["task"] == task) & (vs_paper["metric"] == metric)].iloc[0]
-        one_seed = math.isnan(r["seed_ci_low"])  # no seed interval: judged on the item CI alone
-        clear = r["ci_low"] > 0 and (one_seed or r["seed_ci_low"] > 0)
-        verdict = ("beats the paper's objective " + ("(item CI; one seed)" if one_seed else "on both intervals")
-                   if clear else "is ahead, but an interval includes 0 (a statistical tie)")
-        lines.append(f"- **{name}**: {winner} ({fmt(mean.get((winner, task, metric), float('nan')))}) {verdict}: "
+        said = verdict(r)
+        words = {BETTER: "beats the paper's objective (Holm item test and seed CI)",
+                 TIE: "is ahead, but neither interval test excludes 0 (a tie)"}.get(
+            said, "is ahead, suggestive only (one of the two tests excludes 0)")
+        lines.append(f"- **{name}**: {winner} ({fmt(mean.get((winner, task, metric), float('nan')))}) {words}: "
                      f"{r['delta']:+.1f} {interval(r['ci_low'], r['ci_high'])} "
                      f"{interval(r['seed_ci_low'], r['seed_ci_high'])} vs ParaCLIP {fmt(paper_value)}.")
-        if clear:
+        if said == BETTER:
             beaten_by.setdefault(winner, []).append(name)
         else:
             tied_or_best += 1
-    summary = (f"In short: the paper's three-term objective is the best arm, or statistically tied with the best, on "
+            if said != TIE:
+                suggestive.setdefault(winner, []).append(name)
+    summary = (f"In short: the paper's three-term objective is the best arm, or tied with the best by the rule, on "
                f"{tied_or_best} of {len(columns)} metrics")
     if beaten_by:
-        summary += "; it is clearly beaten by " + "; ".join(
-            f"{arm} on {', '.join(names)}" for arm, names in beaten_by.items())
+        summary += "; it is beaten by " + "; ".join(f"{arm} on {', '.join(names)}" for arm, names in beaten_by.items())
+    if suggestive:
+        summary += "; suggestive leads (not claimed): " + "; ".join(
+            f"{arm} on {', '.join(names)}" for arm, names in suggestive.items())
     return lines + ["", summary + "."]

@@ -146,29 +146,53 @@ def _file_entries(folder: Path, sources: dict[str, str], command: str) -> dict[s
     return entries
 
 
+def _shipped_models(cfg: MiniWorldConfig, root, progress) -> tuple[dict[str, str], dict[str, str], str]:
+    """(model -> checkpoint, model -> the stage that made it, which ParaCLIP checkpoint) of the first seed.
+
+    From a run whose select stage finished, ParaCLIP is the checkpoint chosen on the validation world
+    (rate and step); otherwise the seed's default models are built or found (``ensure_default_models``:
+    the first rate's final checkpoint)."""
+    from paraclip.miniworld.arms import PARACLIP, main_arm_checkpoint, run_kind
+
+    seed = cfg.seeds[0]
+    run = Run(cfg, root)
+    select = run.read_marker("select") or {}
+    chosen = (select.get("chosen") or {}).get("paraclip")
+    baseline = run.read_marker(f"baseline-s{seed}") or {}
+    if chosen and baseline.get("checkpoint"):
+        kind = run_kind(cfg, PARACLIP, seed, chosen["lr"])
+        paths = {"baseline": baseline["checkpoint"],
+                 "paraclip": main_arm_checkpoint(run, PARACLIP, seed, chosen["lr"], chosen["step"])}
+        return (paths, {"baseline": f"baseline-s{seed}", "paraclip": f"{kind}-s{seed}"},
+                f"the checkpoint chosen on the validation world (lr {chosen['lr']:g}, step {chosen['step']})")
+    single = dataclasses.replace(cfg, seeds=[seed])
+    paths = ensure_default_models(progress=progress, root=root, config=single)
+    kind = run_kind(single, PARACLIP, seed, single.lr_grid[0])
+    return paths, {"baseline": f"baseline-s{seed}", "paraclip": f"{kind}-s{seed}"}, "final checkpoint"
+
+
 def export_assets(dest: str | os.PathLike = "assets", config: MiniWorldConfig | None = None,
                   root: str | os.PathLike | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Write the assets folder from the seed-0 run of ``config`` (built first when missing); returns
     the manifest. The folder is replaced as a whole, so a stale file never survives an export."""
     cfg = config or MiniWorldConfig()
-    cfg = dataclasses.replace(cfg, seeds=[cfg.seeds[0]])
     seed = cfg.seeds[0]
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()) and not (dest / "manifest.json").is_file():
         raise ParaclipError(f"{dest} exists and is not an assets folder (no manifest.json); export into an empty "
                             f"or new folder, or into the existing assets folder to replace it.")
-    paths = ensure_default_models(progress=progress, root=root, config=cfg)
+    paths, stage_of, where = _shipped_models(cfg, root, progress)
     run = Run(cfg, root)
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "models").mkdir(parents=True)
     fingerprints = {name: (run.read_marker(name) or {}).get("fingerprint")
-                    for name in ("world", "paraphrases", "evalsets", f"baseline-s{seed}", f"paraclip-s{seed}")}
+                    for name in ("world", "paraphrases", "evalsets", *stage_of.values())}
     for model in MODEL_LABELS:
         save_fp16_safetensors(paths[model], tmp / FILES[model],
                               {"label": MODEL_LABELS[model], "seed": str(seed),
-                               "stage_fingerprint": str(fingerprints[f"{model}-s{seed}"])})
+                               "stage_fingerprint": str(fingerprints[stage_of[model]])})
     from paraclip.models.loading import CONFIG_DIR
 
     shutil.copyfile(CONFIG_DIR / f"{cfg.arch}.json", tmp / "models" / f"{cfg.arch}.json")
@@ -180,8 +204,8 @@ def export_assets(dest: str | os.PathLike = "assets", config: MiniWorldConfig | 
     examples = _write_examples(run, tmp / "examples")
     command = EXPORT_COMMAND.format(dest=dest.as_posix())
     sources = {
-        "baseline": f"stage baseline-s{seed}: final checkpoint, weights cast to fp16",
-        "paraclip": f"stage paraclip-s{seed}: final checkpoint, weights cast to fp16",
+        "baseline": f"stage {stage_of['baseline']}: final checkpoint, weights cast to fp16",
+        "paraclip": f"stage {stage_of['paraclip']}: {where}, weights cast to fp16",
         "config": f"paraclip/models/configs/{cfg.arch}.json (register it with open_clip.add_model_config)",
         "gallery": "stage world: the held-out eval scenes and their canonical captions",
         "pairs_in_vocab": "stage evalsets: pairs-in-vocab.jsonl", "pairs_oov": "stage evalsets: pairs-oov.jsonl",

@@ -22,7 +22,7 @@ from paraclip.files import cache_root
 
 @dataclass
 class MiniWorldConfig:
-    """Everything that defines a mini-world reproduction (the defaults fit ~30 min on 2 CPU cores)."""
+    """Everything that defines a mini-world reproduction (see PRESETS for the runs it is used for)."""
 
     world_seed: int = 0
     n_train: int = 24000
@@ -30,7 +30,7 @@ class MiniWorldConfig:
     n_val: int = 1000  # the validation world: settings are chosen there, the test world is scored once
     image_size: int = 64
     arch: str = "paraclip-mini"
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = field(default_factory=lambda: [0])  # the first is the selection seed (selection.py)
     # baseline: CLIP from scratch on canonical captions (both towers, image-caption InfoNCE)
     baseline_steps: int = 600
     baseline_batch_size: int = 128
@@ -39,9 +39,14 @@ class MiniWorldConfig:
     # ParaCLIP: text encoder only, L1 + L2 + L3 (the paper's objective)
     paraclip_steps: int = 1200  # R@1 drop shrinks with fine-tuning samples (TUNING.md)
     paraclip_batch_size: int = 256
-    paraclip_lr: float = 1e-3
+    # learning rates tried for every main arm (ParaCLIP and the controls): the rate and the stopping step
+    # are chosen together on the validation world from the selection seed's runs (selection.py)
+    lr_grid: list[float] = field(default_factory=lambda: [1e-3])
     paraclip_weight_decay: float = 0.1
     paraclip_loss: str = "paraclip"
+    # the fair controls at the main budget: plain CLIP fine-tuning on captions and LaCLIP-style
+    # paraphrases as captions, trained and selected exactly like ParaCLIP (arms.py)
+    controls: bool = True
     # the stopping step is chosen on the validation world among this many evenly spaced checkpoints
     # of each ParaCLIP run (early stopping; the cosine schedule always spans paraclip_steps)
     stop_candidates: int = 4
@@ -58,6 +63,7 @@ class MiniWorldConfig:
     ablations: bool = False
     ablation_steps: int = 300
     ablation_batch_size: int = 128
+    ablation_lr: float = 1e-3  # fixed in advance for every ablation arm (nothing is selected there)
     ablation_seeds: list[int] = field(default_factory=list)  # empty: the training seeds
     # evaluation
     sts: bool = True
@@ -67,7 +73,8 @@ class MiniWorldConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "MiniWorldConfig":
-        """``default`` (the reproduction) or ``smoke`` (tiny: CI exercises every stage in seconds)."""
+        """``default`` (one seed, ~25 min), ``full`` (the committed report) or ``smoke`` (tiny: CI exercises
+        every stage in seconds)."""
         if name not in PRESETS:
             from paraclip.registry import suggest
 
@@ -100,13 +107,13 @@ ALLOWED: dict[str, Bounds | tuple[str, ...] | typing.Callable[[], list[str]]] = 
     "world_seed": SEED, "n_train": _COUNT, "n_eval": _COUNT, "n_val": _COUNT, "image_size": Bounds(16, 1024),
     "arch": lambda: sorted(p.stem for p in (Path(__file__).parents[1] / "models" / "configs").glob("*.json")),
     "seeds": SEED, "baseline_steps": _STEPS, "baseline_batch_size": _BATCH, "baseline_lr": _RATE,
-    "baseline_weight_decay": _DECAY, "paraclip_steps": _STEPS, "paraclip_batch_size": _BATCH, "paraclip_lr": _RATE,
+    "baseline_weight_decay": _DECAY, "paraclip_steps": _STEPS, "paraclip_batch_size": _BATCH, "lr_grid": _RATE,
     "paraclip_weight_decay": _DECAY, "paraclip_loss": lambda: _loss_names(), "stop_candidates": Bounds(1, 1000),
     "rewriter_seed": SEED, "llm_captions": Bounds(0, 10_000_000), "llm_backend": ("local", "openai"),
     "llm_paraclip_steps": _STEPS, "llm_paraclip_batch_size": _BATCH, "ablation_steps": _STEPS,
-    "ablation_batch_size": _BATCH, "ablation_seeds": SEED, "n_boot": _COUNT, "threads": Bounds(1, 4096),
+    "ablation_batch_size": _BATCH, "ablation_lr": _RATE, "ablation_seeds": SEED, "n_boot": _COUNT, "threads": Bounds(1, 4096),
 }
-NOT_EMPTY = ("seeds",)  # a reproduction needs at least one training seed
+NOT_EMPTY = ("seeds", "lr_grid")  # a reproduction needs at least one training seed and learning rate
 
 
 def _loss_names() -> list[str]:
@@ -159,7 +166,11 @@ def _value_problem(name: str, value: Any, tp: type) -> str | None:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
+    # ~25 min on 2 idle cores: one seed, the three main arms at one learning rate, no ablations
     "default": {},
+    # the committed report (reports/miniworld): 3 seeds, a 3-rate grid for every main arm, the ablations
+    # at 3 seeds (~2 h on 2 idle cores)
+    "full": dict(seeds=[0, 1, 2], lr_grid=[5e-4, 1e-3, 2e-3], ablations=True),
     "smoke": dict(n_train=96, n_eval=40, n_val=40, image_size=32, arch="paraclip-tiny", seeds=[0], baseline_steps=4,
                   baseline_batch_size=16, paraclip_steps=3, paraclip_batch_size=16, llm_paraclip_steps=3,
                   llm_paraclip_batch_size=16, ablation_steps=3, ablation_batch_size=16, n_boot=50, sts=False),

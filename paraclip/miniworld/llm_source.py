@@ -135,7 +135,7 @@ def _variant_stage(run, kind: str) -> Stage:
     return Stage(f"{kind}-s{seed}", paraclip_minutes(steps, batch),
                  f"{LLM_LABELS[kind]}, seed {seed} ({steps} steps x {batch})",
                  lambda fp: {"baseline": fp[f"baseline-s{seed}"], "llm": fp["llm"], "kind": kind, "steps": steps,
-                             "batch": batch, "lr": cfg.paraclip_lr, "loss": cfg.paraclip_loss, "seed": seed},
+                             "batch": batch, "lr": cfg.lr_grid[0], "loss": cfg.paraclip_loss, "seed": seed},
                  [run.run_dir(kind, seed)],
                  lambda: train_paraclip(run, seed, baseline_checkpoint(run, seed), data=_paths(run)[data], kind=kind,
                                         steps=steps, batch_size=batch),

@@ -44,18 +44,29 @@ from paraclip.miniworld.runner import Progress, ProgressFn, Run, Stage
 
 def plan_stages(run: Run, evaluate: bool = True) -> list[Stage]:
     """Every stage of a reproduction, in order: the one list that both the progress bar and the
-    run use. The LLM source and the ablations extend it with their own stages."""
-    from paraclip.miniworld import ablations, llm_source, scoring
-    from paraclip.miniworld.stages import main_stages
+    run use. The LLM source and the ablations extend it with their own stages.
+
+    The selection seed (the first) comes first: its baseline, then every main arm at every rate of
+    ``lr_grid``; the select stage chooses each arm's rate and stopping step on the validation world;
+    the other seeds then train each arm at its chosen rate."""
+    from paraclip.miniworld import ablations, arms, llm_source, scoring
+    from paraclip.miniworld.stages import baseline_stage, data_stages
 
     cfg = run.config
-    stages = main_stages(run)
+    first, *others = cfg.seeds
+    stages = data_stages(run) + [baseline_stage(run, first)]
+    stages += [arms.main_arm_stage(run, arm, first, lr) for arm in arms.main_arms(cfg) for lr in cfg.lr_grid]
+    if evaluate or others:
+        stages.append(scoring.select_stage(run))
+    for seed in others:
+        stages += [baseline_stage(run, seed)] + [arms.main_arm_stage(run, arm, seed, None)
+                                                 for arm in arms.main_arms(cfg)]
     if cfg.llm_captions > 0:
         stages += llm_source.llm_stages(run)
     if cfg.ablations:
         stages += ablations.ablation_training_stages(run)
     if evaluate:
-        stages += [scoring.select_stage(run)] + [scoring.evaluate_stage(run, seed) for seed in cfg.seeds]
+        stages += [scoring.evaluate_stage(run, seed) for seed in cfg.seeds]
         if cfg.ablations:
             stages += ablations.ablation_evaluation_stages(run)
         stages.append(scoring.report_stage(run))
@@ -91,12 +102,13 @@ def checkpoints_of(run: Run) -> dict[str, dict[int, str]]:
     """``model -> seed -> checkpoint`` of a finished run: ``baseline``, ``paraclip`` (at the chosen
     step once the select stage ran, else its final checkpoint) and each LLM-data variant's label."""
     from paraclip.miniworld import llm_source, scoring
+    from paraclip.miniworld.arms import PARACLIP, run_kind
 
     out: dict[str, dict[int, str]] = {"baseline": {}, "paraclip": {}}
     for seed in run.config.seeds:
         out["baseline"][seed] = run.infos[f"baseline-s{seed}"]["checkpoint"]
-        out["paraclip"][seed] = (scoring.chosen_checkpoint(run, seed) if "select" in run.infos
-                                 else run.infos[f"paraclip-s{seed}"]["checkpoint"])
+        out["paraclip"][seed] = (scoring.chosen_checkpoint(run, PARACLIP, seed) if "select" in run.infos
+                                 else run.infos[f"{run_kind(run.config, PARACLIP, seed)}-s{seed}"]["checkpoint"])
     for kind, label in llm_source.LLM_LABELS.items():
         for seed in run.config.seeds:
             info = run.infos.get(f"{kind}-s{seed}")
@@ -150,7 +162,7 @@ def ensure_default_models(progress: ProgressFn | None = None, root: str | os.Pat
     so whichever runs first builds them for the other.
     """
     cfg = config or MiniWorldConfig()
-    cfg = dataclasses.replace(cfg, seeds=[cfg.seeds[0]])
+    cfg = dataclasses.replace(cfg, seeds=[cfg.seeds[0]], lr_grid=[cfg.lr_grid[0]], controls=False)
     out = reproduce(cfg, root, progress=progress, evaluate=False)
     seed = cfg.seeds[0]
     return {"baseline": out.checkpoints["baseline"][seed], "paraclip": out.checkpoints["paraclip"][seed],

@@ -8,6 +8,7 @@ import time
 
 from paraclip.files import atomic_write_text
 from paraclip.miniworld.ablations import arms_markdown, arms_results
+from paraclip.miniworld.arms import TEXTS_PER_PARACLIP_SAMPLE
 from paraclip.miniworld.jsonl import read_jsonl, read_run_json
 from paraclip.miniworld.llm_source import llm_report_lines
 from paraclip.miniworld.report import (
@@ -36,16 +37,38 @@ VERDICT_WORDS = {MET: "**reached** (every criterion met on its 95 % CI bound)",
                  NOT_MET: "**NOT reached**", NO_INTERVAL: "not judged (one seed: no seed interval)"}
 
 
-def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], arms=None) -> str:
+def preset_name(cfg) -> str | None:
+    """The preset ``cfg`` equals (None: a custom configuration)."""
+    from paraclip.miniworld.config import PRESETS, MiniWorldConfig
+
+    for name in PRESETS:
+        preset = MiniWorldConfig.preset(name)
+        if {**preset.to_dict(), "threads": None} == {**cfg.to_dict(), "threads": None}:
+            return name
+    return None
+
+
+def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], arms=None, headline=None,
+             tidy=None) -> str:
+    from paraclip.miniworld.headline import headline_markdown
+
     cfg = run.config
     seeds = cfg.seeds
+    preset = preset_name(cfg)
+    command = "paraclip miniworld --reproduce" + (f" --preset {preset}" if preset and preset != "default" else
+                                                   "" if preset else " (custom settings: see Setup)")
     lines = ["# ParaCLIP on the mini-world: reproduction report", "",
-             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `paraclip miniworld --reproduce"
-             f"{' --ablations' if cfg.ablations else ''}` (run folder `{run.root.name}` under the mini-world cache; "
+             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by `{command}` (run folder `{run.root.name}`; "
              "machine paths are left out).", ""]
+    if headline is not None:
+        lines += headline_markdown(run, headline, tidy)
     lines += protocol_section(run)
-    lines += ["## Result", "",
-              f"The target effect was {VERDICT_WORDS[overall(targets)]} on the item-level intervals; on the "
+    lines += ["## Vocabulary exposure: ParaCLIP against the vocabulary-blind baseline", "",
+              "The baseline CLIP is trained on canonical captions only; ParaCLIP's data adds the rewriter's "
+              "synonyms. Most of the gain below on the in-vocabulary and held-out rewriter pairs measures that "
+              "ParaCLIP has read those words (see Data for the share of pairs holding a word the baseline never "
+              "read); the fair comparison is the headline above.", ""]
+    lines += [f"The paper's target effect (against the baseline) was {VERDICT_WORDS[overall(targets)]} on the item-level intervals; on the "
               f"seed-level intervals it was {VERDICT_WORDS[overall(targets, 'verdict_seeds')]}.", "",
               f"Differences are ParaCLIP − baseline in points, averaged over {len(seeds)} seed(s) "
               f"({', '.join(map(str, seeds))}); each seed trains its own baseline CLIP from scratch and fine-tunes it. "
@@ -63,7 +86,7 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
         lines.append(f"| {t['criterion']} | {fmt(r['baseline_mean'])} | {fmt(r['value_mean'])} | {r['delta']:+.1f} | "
                      f"{interval(r['ci_low'], r['ci_high'])} | {interval(r['seed_ci_low'], r['seed_ci_high'])} | "
                      f"{r['per_seed_delta']} | {t['verdict']} | {t['verdict_seeds']} |")
-    lines += ["", "## All metrics (test world; mean ± sd over seeds)", "",
+    lines += ["", "### All metrics (test world; ParaCLIP against the baseline; mean ± sd over seeds)", "",
               "| task | metric | baseline | ParaCLIP | Δ | item 95 % CI | seed 95 % CI | n |",
               "|---|---|---|---|---|---|---|---|"]
     main = deltas[deltas["model"] == PARACLIP] if not deltas.empty else deltas
@@ -79,7 +102,9 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
                          f"{fmt(r['value_mean'])} ± {fmt(r['value_sd'])} | {r['delta']:+.1f}{marks(r)} | "
                          f"{interval(r['ci_low'], r['ci_high'])} | {interval(r['seed_ci_low'], r['seed_ci_high'])} | "
                          f"{r['n']} |")
-    others = deltas[(deltas["model"] != PARACLIP)] if not deltas.empty else deltas
+    from paraclip.miniworld.llm_source import LLM_LABELS
+
+    others = deltas[deltas["model"].isin(list(LLM_LABELS.values()))] if not deltas.empty else deltas
     if not others.empty:
         lines += ["", "### Other models (the LLM paraphrase source)", "",
                   "| model | task | metric | value | Δ vs baseline | item 95 % CI |", "|---|---|---|---|---|---|"]
@@ -92,7 +117,8 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
               f"survives Holm's adjustment for these {family} comparisons (bootstrap p-values, family-wise error "
               "5 %). Neither mark accounts for training noise: read the seed CI for that. AO/JS/R are percentages; "
               "swap accuracy is ARO's rule (true caption scores strictly higher) macro-averaged over relations / "
-              "swapped attributes; STS-B is Spearman × 100.", ""]
+              "swapped attributes; STS-B is Spearman × 100; zero-shot acc1 as CLIP_benchmark computes it. "
+              "q_R@1 of the paraphrase tasks is not listed: it is t2i_R@1 of mw-retrieval.", ""]
     if arms is not None:
         lines += arms_markdown(run, arms)
     lines += caveats_section(run)
@@ -103,70 +129,106 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
     if stages.get("llm"):
         lines += llm_report_lines(run, stages)
     lines += ["## Files", "", "- `results.csv`: every (seed, model, task, metric) value on the test world",
-              "- `deltas.csv`: seed-mean differences with item- and seed-level intervals and bootstrap p-values"]
+              "- `deltas.csv`: seed-mean differences against the baseline with item- and seed-level intervals and "
+              "bootstrap p-values"]
+    if headline is not None:
+        lines.append("- `headline.csv`: ParaCLIP against each control, with both intervals, Holm and the verdict")
     if arms is not None:
         lines.append("- `arms.csv`: every ablation arm against the baseline and against the ParaCLIP arm")
+    lines += ["- `items.jsonl.gz`: the per-item scores of every (seed, model, task) on the test world, from which "
+              "every item bootstrap above can be recomputed (`paraclip.evaluation` evaluators' `metrics(items, "
+              "index)`)", "- `selection.json`: every validation-world candidate score and the choices"]
     lines += ["- `figures.html`: interactive plotly figures, plotly inlined so they open offline (in the run folder "
               "only); `figures-cdn.html`: the same, loading plotly from its CDN", ""]
     return "\n".join(lines)
 
 
 def protocol_section(run) -> list[str]:
+    from paraclip.miniworld.arms import main_arms
+    from paraclip.miniworld.scoring import test_world_record
+    from paraclip.miniworld.stages import STREAMS
+
     cfg = run.config
+    record = read_run_json(test_world_record(run), redo=test_world_record(run)) if test_world_record(run).is_file() else {}
+    mix = run.infos.get("world", {}).get("one_group_share", {})
     lines = ["## Protocol", "",
              f"Three disjoint sets of scenes (no meaning shared): {cfg.n_train} training scenes, a **validation "
-             f"world** of {cfg.n_val} scenes (its own scene stream) with its own paraphrase and swap sets, and the "
-             f"**test world** of {cfg.n_eval} scenes scored in this report. Settings are chosen on the validation "
-             "world; the test world is scored once, with the chosen settings.", ""]
+             f"world** of {cfg.n_val} scenes (stream `{STREAMS['val']}`) with its own paraphrase and swap sets, and "
+             f"the **test world** of {cfg.n_eval} scenes (stream `{STREAMS['eval']}`, world seed {cfg.world_seed}) "
+             "scored in this report. The test stream is new in protocol 3: no earlier run scored it (the earlier "
+             "test world, stream `eval`, was looked at while earlier settings were tuned and is retired). "
+             f"This run folder first scored it at **{record.get('first_scored', 'an unrecorded time')}** (UTC). "
+             "Settings are chosen on the validation world; the test world is scored once, with the chosen settings.",
+             ""]
+    if mix:
+        lines += [f"Scene mix (share of one-group scenes): test {100 * mix.get('eval', float('nan')):.1f} %, "
+                  f"validation {100 * mix.get('val', float('nan')):.1f} % (one share fixed for both), training "
+                  f"{100 * mix.get('train', float('nan')):.1f} % (the 540 one-group meanings are mostly taken by the "
+                  "evaluation worlds, which training must not repeat).", ""]
     sel = read_selection(run)
-    if sel is None:
+    if sel is None or "chosen" not in sel:
         return lines + ["(No selection was recorded for this run.)", ""]
     names = " + ".join(f"{metric} ({task})" for task, metric in SELECTION_METRICS)
-    lines += [f"Chosen on the validation world: the ParaCLIP stopping step, among the checkpoints at steps "
-              f"{', '.join(map(str, sel['candidates']))} of each {cfg.paraclip_steps}-step run (one cosine schedule; "
-              f"early stopping). Rule, fixed before any result was seen: maximise the seed mean of {names}; ties "
-              f"go to fewer steps. **Chosen: step {sel['chosen_step']}.**", "",
-              "| model | step | " + " | ".join(f"val {m}" for _, m in SELECTION_METRICS) + " | score (seed mean) |",
-              "|---|---|" + "---|" * len(SELECTION_METRICS) + "---|"]
-    rows = sel["rows"]
-    for step in [None] + sel["candidates"]:
-        mine = [r for r in rows if r["step"] == step]
-        if not mine:
-            continue
-        vals = [sum(r["metrics"][t][m] for r in mine) / len(mine) for t, m in SELECTION_METRICS]
-        score = sum(r["score"] for r in mine) / len(mine)
-        label = "baseline" if step is None else ("**ParaCLIP**" if step == sel["chosen_step"] else "ParaCLIP")
-        lines.append(f"| {label} | {step or '–'} | " + " | ".join(fmt(v) for v in vals) + f" | {fmt(score)} |")
-    lines += ["", "Settings carried over from earlier tuning (`TUNING.md`): the architecture, learning rates, batch "
-              f"sizes, the baseline's {cfg.baseline_steps} steps and the {cfg.paraclip_steps}-step ParaCLIP schedule. "
-              "They were chosen in earlier sessions by looking at held-out scenes of an earlier version of this "
-              "world, which played the role the test world plays here; only the stopping step above was chosen "
-              "by this protocol.", ""]
+    steps = sel["candidates"]
+    lines += [f"Chosen on the validation world, for every main arm the same way: the learning rate (grid "
+              f"{', '.join(f'{lr:g}' for lr in sel['lr_grid'])}) and the stopping step (checkpoints at steps "
+              f"{', '.join(map(str, steps))} of each {cfg.paraclip_steps}-step cosine schedule), from the runs of "
+              f"the selection seed {sel['seed']}; the other seeds train at the chosen rate and are scored at the "
+              f"chosen step. Rule, written down before any result of this protocol was seen: maximise {names}; "
+              "ties go to fewer steps, then the lower rate. Validation scores (the rule's sum):", "",
+              "| arm | lr | " + " | ".join(f"step {st}" for st in steps) + " |", "|---|---|" + "---|" * len(steps)]
+    base = next((r for r in sel["rows"] if r["arm"] == "baseline"), None)
+    if base is not None:
+        lines.append("| baseline | – | " + " | ".join([fmt(base["score"])] + [""] * (len(steps) - 1)) + " |")
+    for arm in main_arms(cfg):
+        chosen = sel["chosen"].get(arm.name)
+        for lr in sel["lr_grid"]:
+            cells = []
+            for st in steps:
+                row = next((r for r in sel["rows"] if r["arm"] == arm.name and r["lr"] == lr and r["step"] == st),
+                           None)
+                text = fmt(row["score"]) if row else "–"
+                cells.append(f"**{text}**" if chosen and chosen["lr"] == lr and chosen["step"] == st else text)
+            lines.append(f"| {arm.label} | {lr:g} | " + " | ".join(cells) + " |")
+    lines += ["", "Chosen (bold): " + "; ".join(
+        f"{arm.label} lr {sel['chosen'][arm.name]['lr']:g}, step {sel['chosen'][arm.name]['step']}"
+        for arm in main_arms(cfg) if arm.name in sel["chosen"]) + ".", "",
+              "Settings carried over from earlier tuning (`TUNING.md`), not selected here: the architecture, the "
+              f"batch sizes, the baseline's {cfg.baseline_steps}-step schedule and the {cfg.paraclip_steps}-step "
+              "main budget. They were chosen in earlier sessions while looking at the retired `eval` test world; "
+              "they apply to every arm alike.", ""]
     return lines
 
 
 def caveats_section(run) -> list[str]:
     summary = read_run_json(run.evalsets / "summary.json", redo=run.evalsets)
     novelty = summary.get("bigram_novelty", {})
+    unseen = summary.get("unseen_by_baseline", {})
+    pct = lambda key: fmt(100 * unseen.get(key, float("nan")), 1)  # noqa: E731
     return [
         "## Caveats", "",
-        "- **The baseline never saw the paraphrase vocabulary.** It is trained on canonical captions only; the "
-        "in-vocabulary pairs use words that only the training paraphrases contain, so most of the in-vocabulary "
-        "AO@10 / JS@10 gain measures that ParaCLIP's data teaches those words. Fair comparisons are the controls "
-        "trained on the same paraphrases (`laclip`; `--ablations`) and the held-out rewriter's pairs.",
+        "- **Vocabulary exposure.** The baseline is trained on canonical captions only. Pairs holding a word no "
+        f"training caption contains: in-vocabulary {pct('in_vocab')} %, held-out rewriter {pct('heldout')} %, "
+        f"canonical-word {pct('canonical')} %, OOV {pct('oov')} %. Gains against the baseline on the first two "
+        "mostly measure that the fine-tuning data teaches those words; the canonical-word pairs and the "
+        "controls (same data) measure robustness without that exposure.",
         "- **The in-vocabulary pairs share the training rewriter's synonym table.** The held-out rewriter's pairs "
-        "use only words the models have read, in phrasings no training text contains (share of their word bigrams "
-        f"never seen in training: {fmt(100 * novelty.get('heldout', float('nan')), 0)} %, against "
-        f"{fmt(100 * novelty.get('in_vocab', float('nan')), 0)} % for the in-vocabulary pairs); the OOV pairs use "
-        "words no model here can read.",
+        "use only words the fine-tuned models have read, in phrasings no training text contains (share of their "
+        f"word bigrams never seen in training: {fmt(100 * novelty.get('heldout', float('nan')), 0)} %, against "
+        f"{fmt(100 * novelty.get('in_vocab', float('nan')), 0)} % for the in-vocabulary pairs and "
+        f"{fmt(100 * novelty.get('canonical', float('nan')), 0)} % for the canonical-word pairs); the OOV pairs "
+        "use words no model here can read.",
+        "- **Relation swaps.** Every model here, the baseline included, sits near chance (50 %) on relation "
+        "swaps: this tiny CLIP does not read word order for relations, so the task cannot show a cost or a "
+        "gain and is reported as uninformative.",
         "- **Intervals.** The item CI holds the trained models fixed; the seed CI holds the items fixed and rests "
         + (f"on {len(run.config.seeds)} seeds (t with {len(run.config.seeds) - 1} degrees of freedom: wide)"
-           if len(run.config.seeds) > 1 else "on one seed, so there is none here")
-        + ". Neither covers both sources of noise; a difference is solid when both exclude 0.",
-        "- **Multiple comparisons.** `*` marks are per-row 95 % tests; with many rows some are expected by chance. "
-        "Use `†` (Holm) for a family-wise claim.",
-        "- **Settings carried over** (see Protocol) were tuned on an earlier world's held-out scenes; the "
-        "validation world chose only the stopping step, so the other settings may still favour ParaCLIP a little.",
+           if len(run.config.seeds) > 1 else "on one seed, so there is none here and no verdict can be "
+           "'better' or 'worse'")
+        + ". Neither covers both sources of noise; the verdict rule asks for both.",
+        "- **Selection on one seed.** The learning rate and stopping step of each arm are chosen on the "
+        "selection seed's validation scores alone (cheaper than every seed × every rate), so they carry that "
+        "seed's noise; the same holds for every arm.",
         f"- **A toy world.** {run.config.image_size} px procedural scenes, a {summary['training_vocabulary']}-word "
         "vocabulary and a CLIP trained from scratch on CPU: "
         "this tests the mechanism of the paper's objective, not its numbers on real images.", ""]
@@ -194,8 +256,13 @@ def data_section(run, read_jsonl) -> list[str]:
         f"- Test paraphrase pairs: {summary['in_vocab_pairs']} in-vocabulary (dropped: "
         f"{summary['in_vocab_dropped'] or 'none'}), {summary['heldout_pairs']} held-out rewriter (dropped: "
         f"{summary['heldout_dropped'] or 'none'}; every held-out phrase checked absent from the training text), "
-        f"{summary['oov_pairs']} out-of-vocabulary (dropped: {summary['oov_dropped'] or 'none'}). Validation: "
-        f"{val.get('in_vocab_pairs', '–')} / {val.get('heldout_pairs', '–')} / {val.get('oov_pairs', '–')}.",
+        f"{summary['oov_pairs']} out-of-vocabulary (dropped: {summary['oov_dropped'] or 'none'}), "
+        f"{summary.get('canonical_pairs', '–')} canonical-word (only words of the training captions, in a new "
+        "adjective order and, for two groups, the converse relation; dropped: "
+        f"{summary.get('canonical_dropped') or 'none'}). Validation: {val.get('in_vocab_pairs', '–')} / "
+        f"{val.get('heldout_pairs', '–')} / {val.get('oov_pairs', '–')} / {val.get('canonical_pairs', '–')}.",
+        "- Zero-shot classification: rendered one-group scenes labelled by shape (5 classes), colour (6) and "
+        "count (3), 100 images per class, with the sets' own templates (`paraclip.data.classification`).",
         f"- OOV words ({len(summary['oov_words'])}) found in training text: "
         f"{', '.join(leak) if leak else 'none (checked)'}.",
         f"- Swap pairs: {len(rel)} relation swaps, {len(att)} attribute swaps.", "",
@@ -203,9 +270,12 @@ def data_section(run, read_jsonl) -> list[str]:
     ]
     for r in para[:3]:
         lines.append(f"- {r['caption']} → {r['paraphrase_1']} → {r['paraphrase_2']}")
-    lines += ["", "Examples (test pairs: query → in-vocabulary / held-out rewriter / OOV paraphrase):", ""]
+    lines += ["", "Examples (test pairs: query → in-vocabulary / held-out rewriter / OOV / canonical-word paraphrase):",
+              ""]
+    canonical = {r["image_id"]: r for r in read_jsonl(sets / "pairs-canonical.jsonl")} \
+        if (sets / "pairs-canonical.jsonl").is_file() else {}
     for r in in_vocab[:3]:
-        extra = [d[r["image_id"]]["paraphrase"] for d in (held, oov) if r["image_id"] in d]
+        extra = [d[r["image_id"]]["paraphrase"] for d in (held, oov, canonical) if r["image_id"] in d]
         lines.append(f"- {r['original']} → " + " / ".join([r["paraphrase"], *extra]))
     lines += ["", "Examples (swaps: true / false):", ""]
     for r in (rel[:1] + att[:2]):
@@ -225,7 +295,9 @@ def setup_section(run, stages: dict) -> list[str]:
         f"{cfg.baseline_batch_size}, AdamW lr {cfg.baseline_lr:g}, weight decay {cfg.baseline_weight_decay:g}.",
         f"- ParaCLIP: image tower frozen (cached features), text encoder trained with `{cfg.paraclip_loss}` "
         f"(L1(image, p2) + L2(caption, p1) + L3(p1, p2)), a {cfg.paraclip_steps}-step cosine schedule × batch "
-        f"{cfg.paraclip_batch_size}, lr {cfg.paraclip_lr:g}, stopped at the step chosen on the validation world.",
+        f"{cfg.paraclip_batch_size}, weight decay {cfg.paraclip_weight_decay:g}; the controls the same with "
+        f"{TEXTS_PER_PARACLIP_SAMPLE}× the images per batch; learning rate (grid "
+        f"{', '.join(f'{lr:g}' for lr in cfg.lr_grid)}) and stopping step chosen on the validation world.",
         f"- Machine: {_machine()}.", "",
         "Stage times (a cached stage shows the run that made it). Wall time depends on what else the machine "
         "runs; CPU time is this process's user + system time; load is the 1-minute load average before / "
@@ -243,28 +315,72 @@ def setup_section(run, stages: dict) -> list[str]:
 
 
 def write_report(run, stages: dict) -> dict:
-    """Write report.md, results.csv, deltas.csv (and arms.csv with the ablation stage) and figures."""
+    """Write report.md, results.csv, deltas.csv, headline.csv (with the controls), arms.csv (with the
+    ablation stage), items.jsonl.gz, selection.json and the figures."""
+    import shutil
+
+    from paraclip.miniworld.headline import head_to_head, uninformative_metrics
+    from paraclip.miniworld.selection import selection_file
+
     out = run.report_dir
     out.mkdir(parents=True, exist_ok=True)
     evaluators, notes = build_tasks(run)
     by_seed = load_seed_results({seed: run.results_dir(seed) for seed in run.config.seeds})
     tidy, deltas = aggregate(evaluators, by_seed, n_boot=run.config.n_boot)
-    mark_holm(deltas, lambda r: r["model"] if is_headline(r) else None)
+    models = list(dict.fromkeys(tidy["model"])) if not tidy.empty else []
+    dull = uninformative_metrics(tidy, models)
+    mark_holm(deltas, lambda r: r["model"] if is_headline(r) and (r["task"], r["metric"]) not in dull else None)
     tidy.to_csv(out / "results.csv", index=False)
     deltas.to_csv(out / "deltas.csv", index=False)
+    headline = head_to_head(evaluators, by_seed, tidy, run.config.n_boot)
+    if headline is not None:
+        headline["deltas"].to_csv(out / "headline.csv", index=False)
     arms = None
     if run.config.ablations:
         arms = arms_results(run, evaluators)
         if arms is not None:
             arms["deltas"].to_csv(out / "arms.csv", index=False)
+    write_items(out / "items.jsonl.gz", by_seed, arms_dirs=_ablation_dirs(run) if arms is not None else {})
+    if selection_file(run).is_file():
+        shutil.copyfile(selection_file(run), out / "selection.json")
     figs = figures(tidy, deltas, run)
     write_html(figs, out / "figures.html", "ParaCLIP mini-world reproduction")
     write_html(figs, out / "figures-cdn.html", "ParaCLIP mini-world reproduction", plotlyjs="cdn")
-    targets = target_table(deltas)
-    atomic_write_text(out / "report.md", markdown(run, stages, deltas, targets, notes, arms))
+    targets = target_table(deltas, uninformative=dull)
+    atomic_write_text(out / "report.md", markdown(run, stages, deltas, targets, notes, arms, headline, tidy))
     return {"target_reached": overall(targets) == MET, "verdict": overall(targets),
             "verdict_seeds": overall(targets, "verdict_seeds"),
-            "criteria": [{k: v for k, v in t.items() if k != "row"} for t in targets]}
+            "criteria": [{k: v for k, v in t.items() if k != "row"} for t in targets],
+            "headline": None if headline is None else [
+                {k: r[k] for k in ("baseline", "task", "metric", "delta", "verdict")}
+                for _, r in headline["deltas"].iterrows()]}
+
+
+def _ablation_dirs(run) -> dict:
+    from paraclip.miniworld.ablations import ablation_results_dir, ablation_seeds
+
+    return {s: ablation_results_dir(run, s) for s in ablation_seeds(run.config) if ablation_results_dir(run, s).is_dir()}
+
+
+def write_items(path, by_seed: dict, arms_dirs: dict) -> None:
+    """Every result's per-item scores, one JSON line per (part, seed, model, task), gzip-compressed."""
+    import gzip
+    import json
+
+    from paraclip.evaluation.suite import item_arrays
+
+    parts = [("main", by_seed)]
+    if arms_dirs:
+        parts.append(("ablations", load_seed_results(arms_dirs)))
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for part, results in parts:
+            for seed, found in results.items():
+                for (model, task), res in found.items():
+                    items = {k: v.tolist() for k, v in item_arrays(res).items()}
+                    f.write(json.dumps({"part": part, "seed": seed, "model": model, "task": task, "n": res.n,
+                                        "items": items}) + "\n")
+    tmp.replace(path)
 
 
 __all__ = ["fmt", "interval", "markdown", "write_report"]

@@ -1,15 +1,18 @@
-"""Choosing the ParaCLIP stopping step on the validation world, so the test world is scored once.
+"""Choosing each main arm's learning rate and stopping step on the validation world, so the test
+world is scored once.
 
 The validation world is a set of scenes drawn from its own stream (split ``val``), disjoint in
 meaning from the test scenes and from training, with its own paraphrase and swap sets
-(``evalsets/val``). Each ParaCLIP run keeps the checkpoints at ``candidate_steps`` (evenly
-spaced along its one cosine schedule); every candidate is scored on the validation world and
-the rule below picks one step for all seeds (a setting, chosen once). Only the chosen
-checkpoint is then evaluated on the test world.
+(``evalsets/val``). On the selection seed (the first training seed) every main arm (ParaCLIP and
+the controls, ``arms.py``) is trained at every rate of ``lr_grid``, each run keeping the checkpoints
+at ``candidate_steps`` (evenly spaced along its one cosine schedule). Every (rate, step) candidate
+is scored on the validation world and the rule below picks one per arm; the other seeds train at
+that rate and are scored at that step. Only the chosen checkpoints are evaluated on the test world.
 
-The rule, fixed before any result was seen: maximise the seed mean of validation in-vocabulary
-AO@10 + canonical text→image R@1 — the paper's paraphrase-robustness measure plus the retrieval
-it must not cost (both in the target) — with ties going to fewer steps.
+The rule, written down before any result of protocol 3 was seen and the same for every arm:
+maximise validation in-vocabulary AO@10 + canonical text→image R@1 (the paper's
+paraphrase-robustness measure plus the retrieval it must not cost) on the selection seed; ties
+(to 1e-9) go to fewer steps, then to the lower rate.
 """
 
 from __future__ import annotations
@@ -24,15 +27,7 @@ from paraclip.miniworld.tasks import TASK_NAMES, build_tasks
 
 SELECTION_TASKS = ("in_vocab", "retrieval")
 SELECTION_METRICS = ((TASK_NAMES["in_vocab"], "AO@10"), (TASK_NAMES["retrieval"], "t2i_R@1"))
-SELECTION_VERSION = 1
-
-
-def candidate_checkpoint(run, seed: int, step: int) -> Path:
-    """The ParaCLIP checkpoint of ``seed`` at ``step`` (the final one at the last step)."""
-    from paraclip.training.checkpoint import RunFiles
-
-    files = RunFiles(run.run_dir("paraclip", seed))
-    return files.final if step == run.config.paraclip_steps else files.step_path(step)
+SELECTION_VERSION = 2  # protocol 3: every main arm, a learning-rate grid
 
 
 def selection_score(metrics: dict[str, dict[str, float]]) -> float:
@@ -40,13 +35,11 @@ def selection_score(metrics: dict[str, dict[str, float]]) -> float:
     return sum(metrics[task][metric] for task, metric in SELECTION_METRICS)
 
 
-def choose_step(rows: list[dict], steps: list[int]) -> tuple[int, dict[int, float]]:
-    """The rule: the candidate step with the highest seed-mean score; ties (to 1e-9) go to fewer steps."""
-    means = {}
-    for step in steps:
-        scores = [r["score"] for r in rows if r["step"] == step]
-        means[step] = sum(scores) / len(scores)
-    return max(steps, key=lambda s: (round(means[s], 9), -s)), means
+def choose(rows: list[dict]) -> dict:
+    """The rule over one arm's candidate rows (``lr``, ``step``, ``score``): the best score; ties (to
+    1e-9) to fewer steps, then the lower rate."""
+    best = max(rows, key=lambda r: (round(r["score"], 9), -r["step"], -r["lr"]))
+    return {"lr": best["lr"], "step": best["step"], "score": best["score"]}
 
 
 def _validation_metrics(evaluators, checkpoint: str, seed: int) -> dict[str, dict[str, float]]:
@@ -58,28 +51,34 @@ def _validation_metrics(evaluators, checkpoint: str, seed: int) -> dict[str, dic
     return {ev.name: ev(encoder) for ev in evaluators}
 
 
-def select_stopping_step(run) -> dict:
-    """Score the baseline and every candidate step of every seed on the validation world; pick one step."""
+def select_settings(run) -> dict:
+    """Score the baseline and every (arm, rate, step) candidate of the selection seed on the validation
+    world; choose a rate and a step per arm."""
+    from paraclip.miniworld.arms import main_arm_checkpoint, main_arms, selection_seed
+
     cfg = run.config
+    seed = selection_seed(cfg)
     evaluators, _ = build_tasks(run, split="val", only=SELECTION_TASKS)
     steps = candidate_steps(cfg.paraclip_steps, cfg.stop_candidates)
-    total = len(cfg.seeds) * (len(steps) + 1)
-    rows: list[dict] = []
-    for seed in cfg.seeds:
-        models = [("baseline", None, str(run.run_dir("baseline", seed) / "final.pt"))]
-        models += [("ParaCLIP", step, str(candidate_checkpoint(run, seed, step))) for step in steps]
-        for model, step, checkpoint in models:
-            run.progress.update(len(rows) / total, f"validation world: seed {seed}, {model}"
-                                + (f" at step {step}" if step else ""))
-            metrics = _validation_metrics(evaluators, checkpoint, seed)
-            rows.append({"seed": seed, "model": model, "step": step, "metrics": metrics,
-                         "score": selection_score(metrics)})
-    chosen, means = choose_step(rows, steps)
-    info = {"version": SELECTION_VERSION, "rule": "max seed-mean validation in-vocab AO@10 + canonical t2i R@1; "
-            "ties to fewer steps", "candidates": steps, "mean_score": {str(s): v for s, v in means.items()},
-            "chosen_step": chosen, "rows": rows}
+    arms = main_arms(cfg)
+    total = 1 + len(arms) * len(cfg.lr_grid) * len(steps)
+    baseline = _validation_metrics(evaluators, str(run.run_dir("baseline", seed) / "final.pt"), seed)
+    rows: list[dict] = [{"arm": "baseline", "lr": None, "step": None, "metrics": baseline,
+                         "score": selection_score(baseline)}]
+    for arm in arms:
+        for lr in cfg.lr_grid:
+            for step in steps:
+                run.progress.update(len(rows) / total, f"validation world: {arm.label}, lr {lr:g}, step {step}")
+                metrics = _validation_metrics(evaluators, main_arm_checkpoint(run, arm, seed, lr, step), seed)
+                rows.append({"arm": arm.name, "lr": lr, "step": step, "metrics": metrics,
+                             "score": selection_score(metrics)})
+    chosen = {arm.name: choose([r for r in rows if r["arm"] == arm.name]) for arm in arms}
+    info = {"version": SELECTION_VERSION, "seed": seed,
+            "rule": "max validation in-vocab AO@10 + canonical t2i R@1 on the selection seed; ties to fewer "
+                    "steps, then the lower rate", "candidates": steps, "lr_grid": list(cfg.lr_grid),
+            "chosen": chosen, "rows": rows}
     atomic_write_text(selection_file(run), json.dumps(info, indent=1))
-    return {"chosen_step": chosen, "candidates": steps, "mean_score": info["mean_score"]}
+    return {"chosen": chosen, "candidates": steps, "lr_grid": list(cfg.lr_grid), "seed": seed}
 
 
 def selection_file(run) -> Path:

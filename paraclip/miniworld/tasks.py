@@ -22,16 +22,22 @@ from paraclip.errors import ParaclipError
 from paraclip.miniworld.jsonl import read_jsonl
 
 RANK_KS = (1, 3, 5, 10, 20)
-EVALUATE_VERSION = 2  # exact, index-ordered ties in the gallery search; the held-out rewriter's pairs
+EVALUATE_VERSION = 3  # protocol 3: the canonical-word pairs and zero-shot classification
 TASK_NAMES = {
     "in_vocab": "mw-paraphrase-in-vocab",
     "oov": "mw-paraphrase-oov",
     "heldout": "mw-paraphrase-heldout",
+    "canonical": "mw-paraphrase-canonical",
     "retrieval": "mw-retrieval",
     "relation": "mw-relation-swap",
     "attribute": "mw-attribute-swap",
     "sts": "STSB",
+    "zs_shape": "mw-zeroshot-shape",
+    "zs_colour": "mw-zeroshot-colour",
+    "zs_count": "mw-zeroshot-count",
 }
+ZEROSHOT_PER_CLASS = 100  # images per class of the zero-shot sets (shape 5, colour 6, count 3 classes)
+TEST_ONLY = ("sts", "zs_shape", "zs_colour", "zs_count")
 
 
 def _pairs(path: Path):
@@ -74,12 +80,16 @@ def build_tasks(run, split: str = "test", only: tuple[str, ...] | None = None) -
                                                      name=TASK_NAMES["oov"]),
         "heldout": lambda: ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-heldout.jsonl"), gallery, ks=ks,
                                                          name=TASK_NAMES["heldout"]),
+        "canonical": lambda: ParaphrasedRetrievalEvaluator(_pairs(sets / "pairs-canonical.jsonl"), gallery, ks=ks,
+                                                           name=TASK_NAMES["canonical"]),
         "retrieval": lambda: RetrievalEvaluator(gallery, name=TASK_NAMES["retrieval"]),
         "relation": lambda: AROEvaluator(_swaps(sets / "swaps-relation.jsonl", folder), name=TASK_NAMES["relation"],
                                          source=str(sets / "swaps-relation.jsonl")),
         "attribute": lambda: AROEvaluator(_swaps(sets / "swaps-attribute.jsonl", folder),
                                           name=TASK_NAMES["attribute"], source=str(sets / "swaps-attribute.jsonl")),
     }
+    if split == "test":
+        builders.update({key: _zeroshot_builder(run, key) for key in ("zs_shape", "zs_colour", "zs_count")})
     evaluators = [build() for key, build in builders.items() if key in wanted]
     notes = []
     if run.config.sts and split == "test" and "sts" in wanted:
@@ -90,6 +100,21 @@ def build_tasks(run, split: str = "test", only: tuple[str, ...] | None = None) -
         except ParaclipError as exc:
             notes.append(f"STS-B skipped: {exc}")
     return evaluators, notes
+
+
+def _zeroshot_builder(run, key: str):
+    """Zero-shot classification of rendered one-group scenes by one attribute, with the set's templates
+    (``data/classification.py``): what fine-tuning the text tower costs outside paraphrase retrieval."""
+    def build():
+        from paraclip.data.classification import miniworld_dataset
+        from paraclip.evaluation.zeroshot import ZeroShotClassificationEvaluator
+
+        attribute = key.removeprefix("zs_")
+        dataset = miniworld_dataset(attribute, per_class=ZEROSHOT_PER_CLASS, seed=run.config.world_seed,
+                                    image_size=run.config.image_size, out=run.root / "zeroshot" / attribute)
+        return ZeroShotClassificationEvaluator(dataset, name=TASK_NAMES[key])
+
+    return build
 
 
 def evaluate_seed(run, seed: int, models: dict[str, str], out_dir: Path | None = None,

@@ -111,7 +111,7 @@ def test_export_writes_a_complete_folder(exported, capsys):
             FILES["paraphrases"], "gallery/captions.csv", "models/paraclip-tiny.json"} <= listed
     assert sum(1 for rel in listed if rel.startswith("gallery/") and rel.endswith(".png")) == manifest["gallery_images"]
     assert manifest["command"] == f"paraclip miniworld --export-assets {dest.as_posix()}"
-    assert manifest["config"]["arch"] == "paraclip-tiny" and manifest["stage_fingerprints"]["paraclip-s0"]
+    assert manifest["config"]["arch"] == "paraclip-tiny" and manifest["stage_fingerprints"]["paraclip-lr0.001-s0"]
     for model in MODEL_LABELS:
         assert set(manifest["metrics"][model]) == {"in-vocab", "oov"}
         _plain_open_clip(dest, model)

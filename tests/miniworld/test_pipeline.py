@@ -51,11 +51,14 @@ def _markers(root):
 def test_reproduction_writes_an_honest_report(smoke):
     config, root, out, _ = smoke
     report = out.report.read_text()
-    assert "## Result" in report and "The target effect was **" in report
+    assert "## Headline: ParaCLIP against its fair controls" in report and "The paper's target effect" in report
     for section in ("## Protocol", "validation world", "seed 95 % CI", "verdict (item CI)", "Holm",
-                    "## The paper's ablation and fair controls", "Which arm wins where", "## Caveats"):
+                    "## Vocabulary exposure", "## The paper's loss ablation", "Which arm wins where", "## Caveats",
+                    "first scored it at **20", "canonical-word AO@10", "zero-shot shape acc@1"):
         assert section in report, section
-    for name in ("results.csv", "deltas.csv", "arms.csv", "figures.html"):
+    assert str(root) not in report  # no machine path
+    for name in ("results.csv", "deltas.csv", "headline.csv", "arms.csv", "figures.html", "items.jsonl.gz",
+                 "selection.json"):
         assert (root / "report" / name).stat().st_size > 0
     assert "plotly" in (root / "report" / "figures.html").read_text()[:5_000_000].lower()
     import pandas as pd
@@ -63,7 +66,12 @@ def test_reproduction_writes_an_honest_report(smoke):
     results = pd.read_csv(root / "report" / "results.csv")
     tasks = set(TASK_NAMES.values()) - {TASK_NAMES["sts"]}  # STS-B: see test_sts_task_is_included_when_asked
     assert set(results["task"]) == tasks
-    assert set(results["model"]) == {"baseline", "ParaCLIP"}
+    assert set(results["model"]) == {"baseline", "ParaCLIP", "LaCLIP-style", "CLIP fine-tuning"}
+    assert "q_R@1" not in set(pd.read_csv(root / "report" / "deltas.csv").query("holm == True")["metric"])
+    headline = pd.read_csv(root / "report" / "headline.csv")
+    assert set(headline["baseline"]) == {"LaCLIP-style", "CLIP fine-tuning"} and set(headline["model"]) == {"ParaCLIP"}
+    assert set(headline["verdict"]) <= {"better", "worse", "tie", "suggestive (better)", "suggestive (worse)",
+                                        "uninformative"}
     deltas = pd.read_csv(root / "report" / "deltas.csv")
     row = deltas[(deltas.task == TASK_NAMES["in_vocab"]) & (deltas.metric == "AO@10")].iloc[0]
     assert row.ci_low <= row.delta <= row.ci_high and 0 < row.p_boot <= 1
@@ -72,19 +80,37 @@ def test_reproduction_writes_an_honest_report(smoke):
 
     assert set(arms["model"]) == {arm.label for arm in ARMS}
     assert set(arms["baseline"]) == {"baseline", ARMS[0].label}
+    import gzip
+
+    with gzip.open(root / "report" / "items.jsonl.gz", "rt") as f:
+        items = [json.loads(line) for line in f]
+    assert {(r["part"], r["model"]) for r in items} >= {("main", "ParaCLIP"), ("ablations", ARMS[1].label)}
+    assert all(len(next(iter(r["items"].values()))) == r["n"] for r in items if r["items"])
 
 
-def test_stopping_step_is_chosen_on_the_validation_world_and_scored_once(smoke):
-    from paraclip.miniworld.selection import candidate_checkpoint, choose_step, read_selection
+def test_rate_and_step_are_chosen_on_the_validation_world_and_scored_once(smoke):
+    from paraclip.miniworld.arms import LACLIP, PARACLIP, main_arm_checkpoint
+    from paraclip.miniworld.selection import choose, read_selection
 
     config, root, out, _ = smoke
     run = Run(config, root)
     sel = read_selection(run)
     assert sel["candidates"] == [1, 2, 3] and {r["step"] for r in sel["rows"]} == {None, 1, 2, 3}
-    assert sel["chosen_step"] == choose_step([r for r in sel["rows"] if r["step"]], sel["candidates"])[0]
-    chosen = str(candidate_checkpoint(run, 0, sel["chosen_step"]))
-    assert out.checkpoints["paraclip"][0] == chosen
-    assert _markers(root)["evaluate-s0"]["models"]["ParaCLIP"] == chosen
+    assert set(sel["chosen"]) == {"paraclip", "laclip", "clip"}
+    for arm in ("paraclip", "laclip", "clip"):
+        assert sel["chosen"][arm] == choose([r for r in sel["rows"] if r["arm"] == arm])
+    chosen = sel["chosen"]["paraclip"]
+    path = main_arm_checkpoint(run, PARACLIP, 0, chosen["lr"], chosen["step"])
+    assert out.checkpoints["paraclip"][0] == path
+    models = _markers(root)["evaluate-s0"]["models"]
+    assert models["ParaCLIP"] == path
+    assert models["LaCLIP-style"] == main_arm_checkpoint(run, LACLIP, 0, sel["chosen"]["laclip"]["lr"],
+                                                         sel["chosen"]["laclip"]["step"])
+    # the test world's first scoring is recorded once and kept
+    from paraclip.miniworld.scoring import note_test_world_scoring
+
+    first = json.loads((root / "test-world-scored.json").read_text())["first_scored"]
+    assert note_test_world_scoring(run) == first == _markers(root)["evaluate-s0"]["test_world_first_scored"]
     # the validation scores came from the validation world's own sets
     assert (root / "evalsets" / "val" / "pairs-in-vocab.jsonl").is_file()
     val_ids = {r["image_id"] for r in read_jsonl(root / "evalsets" / "val" / "pairs-in-vocab.jsonl")}
@@ -101,7 +127,7 @@ def test_ablation_arms_share_data_steps_and_seed(smoke):
         cfg = meta["config"]
         assert meta["loss_preset"] == arm.loss and meta["step"] == config.ablation_steps
         assert cfg["seed"] == 0 and cfg["model"] == str(base) and cfg["data"] == str(root / "data" / "paraphrases.jsonl")
-        assert cfg["batch_size"] == config.ablation_batch_size * arm.batch_factor and cfg["lr"] == config.paraclip_lr
+        assert cfg["batch_size"] == config.ablation_batch_size * arm.batch_factor and cfg["lr"] == config.ablation_lr
 
 
 def test_paraclip_changed_only_the_text_tower(smoke):
@@ -137,11 +163,11 @@ def test_rerun_skips_finished_stages(mutable_smoke):
 def test_interrupted_stage_is_finished_on_rerun(mutable_smoke):
     """A crash after training but before its marker: the trainer finds the finished run, nothing retrains."""
     config, root, _, _ = mutable_smoke
-    (root / "stages" / "paraclip-s0.json").unlink()
-    mtime = (root / "runs" / "paraclip-s0" / "final.pt").stat().st_mtime
+    (root / "stages" / "paraclip-lr0.001-s0.json").unlink()
+    mtime = (root / "runs" / "paraclip-lr0.001-s0" / "final.pt").stat().st_mtime
     reproduce(config, root, evaluate=False)
-    assert (root / "stages" / "paraclip-s0.json").is_file()
-    assert (root / "runs" / "paraclip-s0" / "final.pt").stat().st_mtime == mtime
+    assert (root / "stages" / "paraclip-lr0.001-s0.json").is_file()
+    assert (root / "runs" / "paraclip-lr0.001-s0" / "final.pt").stat().st_mtime == mtime
 
 
 def test_changed_setting_redoes_what_depends_on_it(mutable_smoke):
@@ -151,8 +177,8 @@ def test_changed_setting_redoes_what_depends_on_it(mutable_smoke):
     reproduce(changed, root, evaluate=False)
     after = _markers(root)
     assert after["baseline-s0"]["finished"] == before["baseline-s0"]["finished"]
-    assert after["paraclip-s0"]["finished"] != before["paraclip-s0"]["finished"]
-    assert after["paraclip-s0"]["steps"] == config.paraclip_steps + 1
+    assert after["paraclip-lr0.001-s0"]["finished"] != before["paraclip-lr0.001-s0"]["finished"]
+    assert after["paraclip-lr0.001-s0"]["steps"] == config.paraclip_steps + 1
 
 
 def test_cli_reproduce_resumes_and_prints_the_verdict(mutable_smoke, capsys):
@@ -189,7 +215,7 @@ def test_default_gallery_is_the_held_out_world(smoke):
 
     config, root, _, _ = smoke
     gallery = default_gallery(root, config)
-    assert len(gallery) == config.n_eval and gallery.ids[0].startswith("eval-")
+    assert len(gallery) == config.n_eval and gallery.ids[0].startswith("test3-")
     assert gallery.load_image(gallery.ids[0]).size == (config.image_size, config.image_size)
 
 
@@ -278,10 +304,11 @@ def test_fingerprints_come_from_the_settings_not_the_clock(tmp_path, monkeypatch
     monkeypatch.setattr(time, "time", lambda: later)
     second = _planned_fingerprints(config, tmp_path / "b")
     assert first == second
-    assert {"world", "paraclip-s0", "select", "evaluate-s0", "abl-evaluate-s0", "report"} <= first.keys()
+    assert {"world", "paraclip-lr0.001-s0", "select", "evaluate-s0", "abl-evaluate-s0", "report"} <= first.keys()
     changed = _planned_fingerprints(dataclasses.replace(config, paraclip_steps=config.paraclip_steps + 1), tmp_path)
     differ = {name for name in first if first[name] != changed[name]}
-    assert differ == {"paraclip-s0", "select", "evaluate-s0", "report"}
+    assert differ == {"paraclip-lr0.001-s0", "laclip-lr0.001-s0", "clip-lr0.001-s0", "select", "evaluate-s0",
+                      "report"}
 
 
 def test_planned_fingerprints_are_the_ones_the_run_recorded(smoke):

@@ -112,3 +112,25 @@ def test_the_most_crowded_scenes_always_lay_out(relation):
     for i in range(200):
         layout = sample_layout(spec, scene_rng(1, relation, i))
         assert len(layout.objects) == 3
+
+
+def test_evaluation_worlds_share_one_scene_mix():
+    """The validation world is drawn after the test world and must avoid its meanings; with one fixed
+    share of one-group scenes both keep the same mix (before, the later world got half as many)."""
+    from paraclip.miniworld.world import ONE_GROUP_MEANINGS, evaluation_one_group_share
+
+    assert ONE_GROUP_MEANINGS == 540
+    share = evaluation_one_group_share(1200)
+    test = list(iter_scenes(0, "test3", 600, one_group_share=share))
+    val = list(iter_scenes(0, "val", 600, exclude={s.spec.meaning_key() for s in test}, one_group_share=share))
+    shares = [sum(len(s.spec.groups) == 1 for s in split) / len(split) for split in (test, val)]
+    assert all(abs(x - share) < 0.05 for x in shares), shares
+    assert not {s.spec.meaning_key() for s in test} & {s.spec.meaning_key() for s in val}
+    assert evaluation_one_group_share(2000) == round(0.8 * 540 / 2000, 4)  # never more than the meanings allow
+
+
+def test_running_out_of_one_group_meanings_is_said():
+    import pytest
+
+    with pytest.raises(RuntimeError, match="one-group scene .* too few"):
+        list(iter_scenes(0, "x", 600, one_group_share=1.0))

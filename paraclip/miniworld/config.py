@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paraclip.checks import ABSURD, AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, Bounds
+from paraclip.checks import ABSURD, SEED, Bounds
 from paraclip.errors import ParaclipError
 from paraclip.files import cache_root
 

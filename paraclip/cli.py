@@ -37,19 +37,52 @@ def available_commands() -> dict[str, str]:
     return {name: mod for name, mod in COMMANDS.items() if importlib.util.find_spec(mod) is not None}
 
 
+class SuggestingParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors name a mistyped ``--option`` first, with close matches.
+
+    argparse checks required options before it reports unknown ones, so ``--modle x`` used to be
+    reported as "--model is required"; the mistyped word is what the user needs to see."""
+
+    argv: list[str] = []  # the command line being parsed (set by _main)
+    commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str):  # type: ignore[override]
+        hint = self.unknown_option_hint()
+        if hint:
+            message = hint if message.startswith("unrecognized arguments") else f"{hint}; also: {message}"
+        super().error(message)
+
+    def unknown_option_hint(self) -> str:
+        from paraclip.registry import suggest
+
+        parser = self.commands.get(next((t for t in self.argv if not t.startswith("-")), ""), self) \
+            if self.prog == "paraclip" else self
+        known = list(parser._option_string_actions)
+        # a prefix of a known option is an abbreviation argparse accepts (or reports as ambiguous itself)
+        unknown = [name for tok in self.argv if tok.startswith("--") and tok != "--"
+                   and not any(k.startswith(name := tok.split("=", 1)[0]) for k in known)]
+        parts = []
+        for tok in dict.fromkeys(unknown):
+            close = suggest(tok, [k for k in known if k.startswith("--")], n=1)
+            parts.append(f"unknown option {tok}" + (f" (did you mean {close[0]}?)" if close else ""))
+        return "; ".join(parts)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="paraclip",
         description="ParaCLIP Workbench: two-step paraphrasing, CLIP text-encoder fine-tuning and evaluation.",
     )
     parser.add_argument("--version", action="version", version=f"paraclip {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SuggestingParser)
+    SuggestingParser.commands = {}
     for name, module_name in available_commands().items():
         signal_self_at(f"import:{name}")
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
+        SuggestingParser.commands[name] = cmd
     return parser
 
 
@@ -66,6 +99,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         signal_self_at("imports")
         parser = build_parser()
+        SuggestingParser.argv = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
         command = args.command
         _raise_if_signalled()  # a signal whose KeyboardInterrupt an import swallowed

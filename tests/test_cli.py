@@ -157,3 +157,23 @@ def test_sts_tasks_that_name_no_task_is_exit_2_not_an_empty_success(capsys, task
     code = main(["sts", "--model", "paraclip-tiny", "--tasks", tasks, "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 2 and "--tasks" in err and "names no task" in err, err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["train", "--modle", "x", "--data", "y"], "unknown option --modle (did you mean --model?)"),
+    (["sts", "--modle", "x"], "unknown option --modle (did you mean --model?)"),  # not "--model is required" alone
+    (["sts", "--model=x", "--batchsize", "3"], "unknown option --batchsize (did you mean --batch-size?)"),
+    (["miniworld", "--reproduce", "--sets", "a=1"], "unknown option --sets (did you mean --set?)"),
+])
+def test_a_mistyped_option_is_named_with_a_close_match(argv, said, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_an_abbreviation_argparse_accepts_is_not_called_unknown(capsys):
+    with pytest.raises(SystemExit):
+        main(["sts", "--mod", "x", "--batch-size", "zero"])
+    err = capsys.readouterr().err
+    assert "unknown option" not in err and "--batch-size" in err

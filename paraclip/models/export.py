@@ -92,14 +92,9 @@ def results_table(results_dir: str | os.PathLike) -> str:
     results_csv, deltas_csv = folder / "results.csv", folder / "deltas.csv"
     if not results_csv.is_file():
         raise DataError(f"--results {folder}: no results.csv; point it at the --out folder of `paraclip evaluate`.")
-    try:
-        results = pd.read_csv(results_csv)
-        deltas = pd.read_csv(deltas_csv) if deltas_csv.is_file() else None
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"--results {folder}: cannot read its CSV files ({exc}).") from None
-    needed = {"label", "task", "metric", "value"}
-    if not needed <= set(results.columns):
-        raise DataError(f"{results_csv}: expected columns {', '.join(sorted(needed))} (written by `paraclip evaluate`).")
+    results = _read_csv(results_csv, {"label", "task", "metric", "value"})
+    deltas = _read_csv(deltas_csv, {"task", "metric", "model", "delta", "ci_low", "ci_high", "n", "significant",
+                                    "confidence", "n_boot"}) if deltas_csv.is_file() else None
     lines = ["| task | metric | " + " | ".join(dict.fromkeys(results["label"])) + " |"]
     labels = list(dict.fromkeys(results["label"]))
     lines.append("|" + "---|" * (2 + len(labels)))
@@ -117,6 +112,22 @@ def results_table(results_dir: str | os.PathLike) -> str:
             lines.append(f"| {r.task} | {r.metric} | {r.model} | {_num(r.delta, sign=True)}{mark} | "
                          f"[{_num(r.ci_low, sign=True)}, {_num(r.ci_high, sign=True)}] | {r.n} |")
     return "\n".join(lines)
+
+
+def _read_csv(path: Path, needed: set[str]):
+    """A CSV written by ``paraclip evaluate``; a damaged or foreign one is a DataError naming the file."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, OSError) as exc:  # bad UTF-8 is a ValueError too
+        raise DataError(f"{path}: cannot read it as CSV ({str(exc).splitlines()[0][:200]}). Rerun `paraclip evaluate "
+                        f"--out` to write it again, or leave out --results.") from None
+    missing = needed - set(table.columns)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))} (expected the file `paraclip "
+                        f"evaluate` writes). Rerun it, or leave out --results.")
+    return table
 
 
 def _num(value: Any, sign: bool = False) -> str:

@@ -133,3 +133,16 @@ def test_cli_bad_input(final_pt, tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "o" / WEIGHTS_NAME).exists()
+
+
+@pytest.mark.parametrize("damage, file, said", [
+    (b"\xff\xfe\x00garbage", "results.csv", "results.csv: cannot read it as CSV"),
+    (b"a,b\n1,2\n", "results.csv", "results.csv: missing column(s) label, metric, task, value"),
+    (b'task,metric\n"unclosed,1\n', "deltas.csv", "deltas.csv: "),
+    (b"task,metric,model\nSTSB,spearman,x\n", "deltas.csv", "deltas.csv: missing column(s) ci_high, ci_low"),
+])
+def test_a_damaged_results_file_is_named(final_pt, results_dir, tmp_path, capsys, damage, file, said):
+    (results_dir / file).write_bytes(damage)
+    rc = main(["export", "--model", str(final_pt), "--results", str(results_dir), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and said in err and "Traceback" not in err and "internal error" not in err

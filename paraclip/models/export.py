@@ -86,8 +86,6 @@ def _safetensors_bytes(tensors: dict, arch: str) -> bytes:
 
 def results_table(results_dir: str | os.PathLike) -> str:
     """Markdown: each model's headline scores, and the deltas vs the baseline with their CIs."""
-    import pandas as pd
-
     folder = Path(results_dir).expanduser()
     results_csv, deltas_csv = folder / "results.csv", folder / "deltas.csv"
     if not results_csv.is_file():

@@ -18,13 +18,12 @@ captions) and is verified by the scene-spec checker to keep the scene's meaning.
 
 from __future__ import annotations
 
-import hashlib
 from itertools import permutations
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from paraclip.miniworld.evalsets import PairSet, _add, training_vocabulary
+from paraclip.miniworld.evalsets import PairSet, pairs_from, training_vocabulary
 from paraclip.miniworld.wording import words
 from paraclip.miniworld.world import CONVERSE, COUNT_WORDS, SHAPE_PLURALS, ObjectGroup, SceneSpec
 
@@ -53,12 +52,8 @@ def make_canonical_pairs(scenes, train_captions: Iterable[str], seed: int = 0) -
     """(canonical caption, canonical-word paraphrase) pairs for ``scenes``; a paraphrase with a word no
     training caption contains, or one the checker rejects, is dropped and counted."""
     vocab = training_vocabulary(train_captions)
-    pairs = PairSet("canonical words")
-    for scene in scenes:
-        digest = hashlib.sha256(f"{seed}|canonical|{scene.image_id}".encode()).digest()
-        text = canonical_word_paraphrase(scene.spec, np.random.default_rng(int.from_bytes(digest[:8], "little")))
-        _add(pairs, scene, text, [], lambda t: set(words(t)) <= vocab)
-    return pairs
+    return pairs_from(scenes, "canonical words", seed, "canonical", canonical_word_paraphrase,
+                      lambda t: set(words(t)) <= vocab)
 
 
 def unseen_word_share(paraphrases: Sequence[str], known: set[str]) -> float:

@@ -253,6 +253,15 @@ def _add(target: PairSet, scene: Scene, text: str, used: list[str], vocab_ok) ->
     target.oov.append(used)
 
 
+def pairs_from(scenes: Sequence[Scene], name: str, seed: int, what: str, paraphrase, vocab_ok) -> PairSet:
+    """One pair per scene from ``paraphrase(spec, rng)`` (``rng`` a pure function of seed, ``what`` and the
+    image id); a pair failing ``vocab_ok(text)`` or the meaning check is dropped and counted."""
+    pairs = PairSet(name)
+    for scene in scenes:
+        _add(pairs, scene, paraphrase(scene.spec, _rng(seed, what, scene.image_id)), [], vocab_ok)
+    return pairs
+
+
 SWAPPABLE_ATTRIBUTES = ("colour", "size", "texture")  # adjectives, as VG-Attribution swaps adjectives
 
 

@@ -23,12 +23,11 @@ the scene's meaning. Deterministic in (seed, image id). The phrase tables are
 
 from __future__ import annotations
 
-import hashlib
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from paraclip.miniworld.evalsets import PairSet, _add, training_vocabulary
+from paraclip.miniworld.evalsets import pairs_from, training_vocabulary
 from paraclip.miniworld.wording import (
     COUNT_PHRASES, HELDOUT_ANAPHORIC, HELDOUT_COLOURS, HELDOUT_RELATIONS, HELDOUT_SHAPES, HELDOUT_TEXTURES, SIZE_WORDS,
     fix_articles, words,
@@ -112,12 +111,8 @@ def make_heldout_pairs(scenes, train_texts: Sequence[str], seed: int = 0):
     if leaked:
         raise ValueError(f"held-out phrases occur in the training text: {leaked}")
     vocab = training_vocabulary(train_texts)
-    pairs = PairSet("held-out rewriter")
-    for scene in scenes:
-        digest = hashlib.sha256(f"{seed}|heldout|{scene.image_id}".encode()).digest()
-        text = heldout_paraphrase(scene.spec, np.random.default_rng(int.from_bytes(digest[:8], "little")))
-        _add(pairs, scene, text, [], lambda t: set(words(t)) <= vocab)
-    return pairs
+    return pairs_from(scenes, "held-out rewriter", seed, "heldout", heldout_paraphrase,
+                      lambda t: set(words(t)) <= vocab)
 
 
 __all__ = ["bigram_novelty", "heldout_paraphrase", "heldout_phrases", "make_heldout_pairs", "phrases_in_training"]

@@ -38,7 +38,7 @@ from typing import Any
 
 from paraclip.errors import DataError, ParaclipError
 from paraclip.files import atomic_write_text, parse_json
-from paraclip.miniworld.config import MiniWorldConfig
+from paraclip.miniworld.config import MiniWorldConfig, preset_name
 from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
 from paraclip.miniworld.pipeline import ensure_default_models
 from paraclip.miniworld.runner import ProgressFn, Run
@@ -202,7 +202,9 @@ def export_assets(dest: str | os.PathLike = "assets", config: MiniWorldConfig | 
         write_jsonl(tmp / FILES[key], read_jsonl(run.evalsets / stage_file))
     (tmp / "examples").mkdir()
     examples = _write_examples(run, tmp / "examples")
-    command = EXPORT_COMMAND.format(dest=dest.as_posix())
+    preset = preset_name(cfg)
+    command = EXPORT_COMMAND.format(dest=dest.as_posix()) + (f" --preset {preset}" if preset not in (None, "default")
+                                                             else "" if preset else " (custom settings: see config)")
     sources = {
         "baseline": f"stage {stage_of['baseline']}: final checkpoint, weights cast to fp16",
         "paraclip": f"stage {stage_of['paraclip']}: {where}, weights cast to fp16",

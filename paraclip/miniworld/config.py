@@ -177,6 +177,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def preset_name(cfg: MiniWorldConfig) -> str | None:
+    """The preset ``cfg`` equals, CPU threads aside (None: a custom configuration)."""
+    for name in PRESETS:
+        if {**MiniWorldConfig.preset(name).to_dict(), "threads": None} == {**cfg.to_dict(), "threads": None}:
+            return name
+    return None
+
+
 def default_root() -> Path:
     """Where reproductions live: ``$PARACLIP_CACHE/miniworld`` (one folder per preset below it)."""
     return cache_root() / "miniworld"

@@ -37,23 +37,14 @@ VERDICT_WORDS = {MET: "**reached** (every criterion met on its 95 % CI bound)",
                  NOT_MET: "**NOT reached**", NO_INTERVAL: "not judged (one seed: no seed interval)"}
 
 
-def preset_name(cfg) -> str | None:
-    """The preset ``cfg`` equals (None: a custom configuration)."""
-    from paraclip.miniworld.config import PRESETS, MiniWorldConfig
-
-    for name in PRESETS:
-        preset = MiniWorldConfig.preset(name)
-        if {**preset.to_dict(), "threads": None} == {**cfg.to_dict(), "threads": None}:
-            return name
-    return None
-
-
 def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], arms=None, headline=None,
              tidy=None) -> str:
     from paraclip.miniworld.headline import headline_markdown
 
     cfg = run.config
     seeds = cfg.seeds
+    from paraclip.miniworld.config import preset_name
+
     preset = preset_name(cfg)
     command = "paraclip miniworld --reproduce" + (f" --preset {preset}" if preset and preset != "default" else
                                                    "" if preset else " (custom settings: see Setup)")

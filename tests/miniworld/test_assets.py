@@ -47,8 +47,10 @@ def shipped():
 def test_shipped_files_match_the_manifest(shipped):
     assert check_assets(REPO_ASSETS, verify_hashes=True) == []
     for rel, entry in shipped["files"].items():
-        assert entry["command"] == "paraclip miniworld --export-assets assets" and entry["made_from"], rel
-    assert shipped["config"]["seeds"] == [0]
+        assert entry["command"] == shipped["command"] and entry["made_from"], rel
+    # the shipped models come from the committed report's run (reports/miniworld): the full preset
+    assert shipped["command"] == "paraclip miniworld --export-assets assets --preset full"
+    assert shipped["config"]["seeds"][0] == 0
     total = sum(e["size"] for e in shipped["files"].values()) + (REPO_ASSETS / "manifest.json").stat().st_size
     assert total <= SIZE_BUDGET_MB * 1024 * 1024, f"assets/ is {total / 1e6:.1f} MB"
     paths = shipped_defaults(REPO_ASSETS)
@@ -110,7 +112,7 @@ def test_export_writes_a_complete_folder(exported, capsys):
     assert {FILES["baseline"], FILES["paraclip"], FILES["pairs_in_vocab"], FILES["pairs_oov"], FILES["captions"],
             FILES["paraphrases"], "gallery/captions.csv", "models/paraclip-tiny.json"} <= listed
     assert sum(1 for rel in listed if rel.startswith("gallery/") and rel.endswith(".png")) == manifest["gallery_images"]
-    assert manifest["command"] == f"paraclip miniworld --export-assets {dest.as_posix()}"
+    assert manifest["command"] == f"paraclip miniworld --export-assets {dest.as_posix()} --preset smoke"
     assert manifest["config"]["arch"] == "paraclip-tiny" and manifest["stage_fingerprints"]["paraclip-lr0.001-s0"]
     for model in MODEL_LABELS:
         assert set(manifest["metrics"][model]) == {"in-vocab", "oov"}

@@ -52,9 +52,19 @@ def stop(demo, keep_jobs: bool) -> None:
     closer.join(STOP_S / 2)
 
 
+def apply_torch_threads(values: dict[str, Any]) -> None:
+    """Set the app's torch threads (``PARACLIP_APP_TORCH_THREADS``; 0 keeps torch's one per core) before any
+    model loads: concurrent visitors are the parallelism, not torch's per-op threads."""
+    if values["PARACLIP_APP_TORCH_THREADS"]:
+        import torch
+
+        torch.set_num_threads(values["PARACLIP_APP_TORCH_THREADS"])
+
+
 def serve(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
     """Build and launch the app; returns (exit status 0) after a stop signal."""
     values = checked_settings(host, port)
+    apply_torch_threads(values)
     from workbench.app import build_demo, launch_kwargs
 
     demo = build_demo()

@@ -41,3 +41,21 @@ def test_check_all_lists_every_bad_setting():
 def test_the_readme_table_lists_every_setting():
     table = markdown_table()
     assert all(f"`{name}`" in table for name in SETTINGS)
+
+
+def test_the_app_sets_its_torch_threads_before_serving(monkeypatch):
+    import torch
+
+    from workbench.serving import apply_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("PARACLIP_APP_TORCH_THREADS", "1")
+        apply_torch_threads(check_all())
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setenv("PARACLIP_APP_TORCH_THREADS", "0")  # 0: torch's own default is left alone
+        apply_torch_threads(check_all())
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -49,9 +49,17 @@ def _describe(signum: int) -> str:
     return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
+_quitting = threading.Lock()
+
+
 def _quit_now(signum: int, what: str) -> None:
-    which = "Ctrl-C" if signum == signal.SIGINT else f"signal ({_describe(signum)})"
-    os.write(2, f"\nsecond {which}: quitting now; {what}, rerun the same command to resume.\n".encode())
+    # once: the main thread's handler and the watcher may both get here; the second waits while the first
+    # writes its line and exits (the lock is never released)
+    if _quitting.acquire(blocking=False):
+        which = "Ctrl-C" if signum == signal.SIGINT else f"signal ({_describe(signum)})"
+        os.write(2, f"\nsecond {which}: quitting now; {what}, rerun the same command to resume.\n".encode())
+    else:
+        _quitting.acquire(timeout=1.0)
     os._exit(128 + signum)
 
 
@@ -120,8 +128,43 @@ class GracefulInterrupt:
                     f"{again} to quit at once\n".encode())
         self._stop(signum)
 
+    def _watch(self, reader) -> None:
+        """Quit at the second signal as soon as its byte arrives on the wakeup fd.
+
+        The first signal is handled by ``_handle`` on the main thread (at once when the process signals
+        itself, so the work stops exactly where it should). But CPython 3.11 can leave a signal pending on
+        the main thread while other threads run (a worker thread clears the eval breaker it may not act
+        on), and a second Ctrl-C then waited for the work in flight, up to minutes, instead of quitting.
+        The C-level handler writes the wakeup fd from whichever thread it runs on, at once."""
+        seen = 0
+        while True:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in HANDLED:
+                    seen += 1
+                    if seen >= 2:
+                        _quit_now(signum, self.what)
+
     def __enter__(self) -> "GracefulInterrupt":
+        self._wakeup = None
         if threading.current_thread() is threading.main_thread():
+            import socket
+
+            reader, writer = socket.socketpair()
+            writer.setblocking(False)
+            try:
+                previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+            except ValueError:  # not possible here: keep the handlers alone
+                reader.close()
+                writer.close()
+            else:
+                self._wakeup = (reader, writer, previous_fd)
+                threading.Thread(target=self._watch, args=(reader,), name="paraclip-signals", daemon=True).start()
             for sig in HANDLED:
                 self._previous[sig] = signal.signal(sig, self._handle)
         if received_signal() is not None:  # arrived during setup and was swallowed on the way here
@@ -132,4 +175,10 @@ class GracefulInterrupt:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+        if self._wakeup is not None:
+            reader, writer, previous_fd = self._wakeup
+            signal.set_wakeup_fd(previous_fd)
+            writer.close()
+            reader.close()  # the watcher's recv ends
+            self._wakeup = None
         sys.stderr.flush()

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from paraclip.paraphrase.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
-from paraclip.paraphrase.meaning import check_meaning  # noqa: E402
-from paraclip.paraphrase.meaning_eval import read_labelled, score  # noqa: E402
+from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
+from paraclip.paraphrase.meaning.rules import check_meaning  # noqa: E402
+from paraclip.paraphrase.meaning.evaluation import read_labelled, score  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "paraphrase" / "data" / "meaning"
 

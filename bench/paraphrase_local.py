@@ -104,7 +104,7 @@ def main() -> None:
         args.parallel = int(args.parallel)
         return child(args)
 
-    from paraclip.paraphrase.llm_pack import installed_pack, smollm2_path
+    from paraclip.paraphrase.local.pack import installed_pack, smollm2_path
 
     path = {"smollm2": smollm2_path(), "pack": installed_pack()}.get(args.model, args.model)
     if path is None:

@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
 
 
-# the names paraclip.paraphrase.backends.local.resolve_dtype knows; checked at parse time so that a
+# the names paraclip.paraphrase.local.transformers_runtime.resolve_dtype knows; checked at parse time so that a
 # --dry-run (which loads no model) catches a typo too
 _DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
 

@@ -15,10 +15,10 @@ from paraclip.paraphrase.engine import (BackendFatalError, Paraphraser, paraphra
                                        select_captions)
 from paraclip.paraphrase.io import (REVIEW_STATES, CaptionItem, Captions, load_records, read_captions,
                                     update_review, update_reviews)
-from paraclip.paraphrase.judge import LLMJudge
-from paraclip.paraphrase.llm_pack import QWEN_PACK, default_local_model, installed_pack, setup_llm_pack
-from paraclip.paraphrase.local_runtime import make_local_backend, resolve_local_model, shared_local_backend
-from paraclip.paraphrase.meaning import MeaningCheck, check_meaning, meaning_signals
+from paraclip.paraphrase.meaning.judge import LLMJudge
+from paraclip.paraphrase.local.pack import QWEN_PACK, default_local_model, installed_pack, setup_llm_pack
+from paraclip.paraphrase.local.runtime import make_local_backend, resolve_local_model, shared_local_backend
+from paraclip.paraphrase.meaning.rules import MeaningCheck, check_meaning, meaning_signals
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PRESETS, PromptPreset, Sampling
 

@@ -36,7 +36,7 @@ from paraclip.paraphrase.io import (
     recover_output,
     write_records,
 )
-from paraclip.paraphrase.meaning import drop_if_changed
+from paraclip.paraphrase.meaning.rules import drop_if_changed
 from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals

@@ -2,7 +2,7 @@
 optional similarity.
 
 The meaning-change flags (``meaning_changed``, ``meaning_changed_1/_2``, ``meaning_reason_1/_2``)
-come from the cheap check in :mod:`paraclip.paraphrase.meaning`, measured on a labelled set
+come from the cheap check in :mod:`paraclip.paraphrase.meaning.rules`, measured on a labelled set
 (README). The sentence-encoder cosine similarity was measured not to separate
 meaning-changing paraphrases from good ones (AUC ~0.78 on everyday captions; left/right and
 colour swaps score > 0.96), so it is reported and usable as a user-chosen filter, nothing more.
@@ -14,7 +14,7 @@ import re
 import threading
 from typing import Any
 
-from paraclip.paraphrase.meaning import meaning_signals
+from paraclip.paraphrase.meaning.rules import meaning_signals
 from paraclip.paraphrase.postprocess import is_copy
 
 # A small English stop-word list: words whose change says nothing about rewording.

@@ -58,7 +58,7 @@ def test_http_backends_send_nothing(backend, chat_server, fake_openai, tmp_path,
 def test_local_backends_load_no_model(backend, tmp_path, capsys, monkeypatch):
     import paraclip.paraphrase as paraphrase
     import paraclip.paraphrase.backends as backends
-    import paraclip.paraphrase.local_runtime as local_runtime
+    import paraclip.paraphrase.local.runtime as local_runtime
 
     def no_model(*args, **kwargs):
         raise AssertionError("a dry run built a backend (and so loaded a model)")

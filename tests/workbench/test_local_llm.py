@@ -57,7 +57,7 @@ def test_explores_generate_button_gives_the_same_message(monkeypatch):
 
 
 def test_the_tab_says_which_local_model_runs_and_warns_about_the_tiny_fallback(monkeypatch, tmp_path):
-    from paraclip.paraphrase import llm_pack, local_runtime
+    from paraclip.paraphrase.local import pack as llm_pack, runtime as local_runtime
 
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF")

@@ -20,9 +20,9 @@ from paraclip.registry import Registry
 BACKENDS: Registry[str] = Registry("paraphrase backend")
 BACKENDS.register("openai", "paraclip.paraphrase.backends.openai_compat:OpenAICompatibleBackend", "api")
 # "local" picks the runtime: llama.cpp for GGUF files on a CPU, transformers otherwise
-BACKENDS.register("local", "paraclip.paraphrase.local_runtime:make_local_backend")
-BACKENDS.register("llama.cpp", "paraclip.paraphrase.backends.llama_cpp:LlamaCppBackend", "llama-cpp", "gguf")
-BACKENDS.register("transformers", "paraclip.paraphrase.backends.local:LocalBackend", "hf")
+BACKENDS.register("local", "paraclip.paraphrase.local.runtime:make_local_backend")
+BACKENDS.register("llama.cpp", "paraclip.paraphrase.local.llama_cpp:LlamaCppBackend", "llama-cpp", "gguf")
+BACKENDS.register("transformers", "paraclip.paraphrase.local.transformers_runtime:TransformersBackend", "hf")
 BACKENDS.register("openai-batch", "paraclip.paraphrase.backends.openai_batch:OpenAIBatchBackend", "batch")
 
 

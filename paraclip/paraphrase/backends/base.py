@@ -130,7 +130,7 @@ class LocalModelBackend(Backend):
     def model_or_default(model):
         if model is not None:
             return model
-        from paraclip.paraphrase.local_runtime import resolve_local_model
+        from paraclip.paraphrase.local.runtime import resolve_local_model
 
         return resolve_local_model()
 

@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from paraclip.errors import ModelLoadError
-from paraclip.paraphrase import local_runtime
-from paraclip.paraphrase.backends.llama_cpp import llama_cpp_available
-from paraclip.paraphrase.llm_pack import QWEN_PACK, PackMissingWarning, smollm2_path
+from paraclip.paraphrase.local import runtime as local_runtime
+from paraclip.paraphrase.local.llama_cpp import llama_cpp_available
+from paraclip.paraphrase.local.pack import QWEN_PACK, PackMissingWarning, smollm2_path
 
 FAKE_REPO, FAKE_FILE = "test-org/tiny-gguf", "tiny-q4.gguf"
 

@@ -61,7 +61,7 @@ QWEN_PACK = LLMPack(
 
 
 def packs_dir() -> Path:
-    from paraclip.paraphrase.backends.local import llm_cache_dir
+    from paraclip.paraphrase.local.transformers_runtime import llm_cache_dir
 
     return Path(os.environ.get("PARACLIP_LLM_PACK_DIR") or (llm_cache_dir() / "packs"))
 
@@ -218,7 +218,7 @@ def smollm2_path() -> Path | None:
 
 
 def default_local_model(pack: LLMPack = QWEN_PACK) -> str:
-    """The local model used when none is given: see :func:`paraclip.paraphrase.local_runtime.resolve_local_model`."""
-    from paraclip.paraphrase.local_runtime import resolve_local_model
+    """The local model used when none is given: see :func:`paraclip.paraphrase.local.runtime.resolve_local_model`."""
+    from paraclip.paraphrase.local.runtime import resolve_local_model
 
     return resolve_local_model()

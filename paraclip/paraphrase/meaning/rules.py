@@ -1,7 +1,7 @@
 """Meaning-change flags: does a paraphrase still describe the caption's picture? (ours)
 
 The default check is cheap and offline (about a millisecond per pair, no model): both texts
-are parsed (:mod:`paraclip.paraphrase.meaning_parse`) and compared. A paraphrase changes the
+are parsed (:mod:`paraclip.paraphrase.meaning.parse`) and compared. A paraphrase changes the
 meaning when it
 
 * names another object (``fire hydrant -> fire truck``), drops one or adds one,
@@ -16,7 +16,7 @@ Synonyms and broader words keep the meaning (``couch -> sofa``, ``man -> person`
 ``cars -> vehicles``); dropped non-colour adjectives count as concision. Step 2 is compared
 with the caption, not with step 1, so a change made at step 1 shows at both steps.
 Precision and recall on the committed labelled set are in the README; the opt-in LLM judge
-(:mod:`paraclip.paraphrase.judge`) was measured on the same set.
+(:mod:`paraclip.paraphrase.meaning.judge`) was measured on the same set.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from paraclip.paraphrase.meaning_lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
+from paraclip.paraphrase.meaning.lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
                                                  IMPLIED_COLOURS, ROLE_NOUNS, SYNONYM_GROUPS)
-from paraclip.paraphrase.meaning_parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
+from paraclip.paraphrase.meaning.parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
 METHOD = "lexical-v1"
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",

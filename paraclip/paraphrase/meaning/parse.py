@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from paraclip.paraphrase.meaning_lexicon import (COLOURS, FRAMING_NOUNS, GENERALISATIONS, NUMBERS, RELATIONS,
+from paraclip.paraphrase.meaning.lexicon import (COLOURS, FRAMING_NOUNS, GENERALISATIONS, NUMBERS, RELATIONS,
                                                  STOPWORDS, SYNONYM_GROUPS)
-from paraclip.paraphrase.meaning_verbs import LIGHT_VERBS, VERB_GROUPS
+from paraclip.paraphrase.meaning.verbs import LIGHT_VERBS, VERB_GROUPS
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _BE = frozenset("is are was were be been being am".split())

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from paraclip.paraphrase import llm_pack
-from paraclip.paraphrase.llm_pack import LLMPack, PackError, installed_pack, part_number, setup_llm_pack
+from paraclip.paraphrase.local import pack as llm_pack
+from paraclip.paraphrase.local.pack import LLMPack, PackError, installed_pack, part_number, setup_llm_pack
 
 N_PARTS = 11  # > 9, so joining in lexical order ("part10" < "part2") would break the checksum
 

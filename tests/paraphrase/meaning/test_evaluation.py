@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from paraclip.errors import DataError
-from paraclip.paraphrase.judge import JUDGE_VERSION, parse_verdict
-from paraclip.paraphrase.meaning import check_meaning
-from paraclip.paraphrase.meaning_eval import read_labelled, score
+from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, parse_verdict
+from paraclip.paraphrase.meaning.rules import check_meaning
+from paraclip.paraphrase.meaning.evaluation import read_labelled, score
 
-DATA = Path(__file__).parent / "data" / "meaning"
+DATA = Path(__file__).parent.parent / "data" / "meaning"
 ITEMS = read_labelled(DATA / "meaning_eval.jsonl")
 
 # measured (precision, recall), rounded down to 3 decimals; "qwen-test" was labelled after the check was

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 
 from paraclip.paraphrase import ParaphraseConfig, load_records, make_backend, run_paraphrasing
-from paraclip.paraphrase.meaning import check_meaning, drop_if_changed, meaning_signals
-from paraclip.paraphrase.meaning_parse import analyse
+from paraclip.paraphrase.meaning.rules import check_meaning, drop_if_changed, meaning_signals
+from paraclip.paraphrase.meaning.parse import analyse
 
-DATA = Path(__file__).parent / "data" / "meaning"
+DATA = Path(__file__).parent.parent / "data" / "meaning"
 
 
 @pytest.mark.parametrize("caption, paraphrase", [

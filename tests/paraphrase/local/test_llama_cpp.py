@@ -4,10 +4,10 @@ import pytest
 
 from paraclip.paraphrase import PRESETS, ChatRequest, ParaphraseConfig, Sampling, load_records, run_paraphrasing
 from paraclip.paraphrase.backends.base import CANCELLED
-from paraclip.paraphrase.backends.llama_cpp import llama_cpp_available
-from paraclip.paraphrase.llm_pack import smollm2_path
+from paraclip.paraphrase.local.llama_cpp import llama_cpp_available
+from paraclip.paraphrase.local.pack import smollm2_path
 
-from .stopping import stop_one_of_two
+from ..stopping import stop_one_of_two
 
 pytestmark = [
     pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python not installed (scripts/setup.sh builds it)"),
@@ -17,7 +17,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def llama():
-    from paraclip.paraphrase.backends.llama_cpp import LlamaCppBackend
+    from paraclip.paraphrase.local.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(model=str(smollm2_path()), threads=1, parallel=3, seed=0)
     yield backend

@@ -3,8 +3,8 @@
 import pytest
 
 from paraclip.paraphrase import ChatRequest, ParaphraseConfig, PRESETS, load_records, make_backend, run_paraphrasing
-from paraclip.paraphrase.backends.local import converted_gguf_dir, resolve_dtype
-from paraclip.paraphrase.llm_pack import smollm2_path
+from paraclip.paraphrase.local.transformers_runtime import converted_gguf_dir, resolve_dtype
+from paraclip.paraphrase.local.pack import smollm2_path
 
 # slow as a whole: every test shares the module fixture that loads the model (~3 min on 2 shared cores)
 pytestmark = [pytest.mark.slow,
@@ -63,7 +63,7 @@ def test_two_steps_end_to_end_with_smollm2(smollm2, tmp_path):
 def test_stopping_one_caller_ends_only_its_rows(smollm2):
     from paraclip.paraphrase.backends.base import CANCELLED
 
-    from .stopping import stop_one_of_two
+    from ..stopping import stop_one_of_two
 
     preset = PRESETS.get("paper").with_overrides(max_tokens=400, temperature=1.0, top_p=1.0)
     results = {}

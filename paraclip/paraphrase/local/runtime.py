@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from paraclip.errors import ModelLoadError
 from paraclip.paraphrase.backends.base import Backend
-from paraclip.paraphrase.llm_pack import QWEN_PACK, PackMissingWarning, installed_pack, smollm2_path
+from paraclip.paraphrase.local.pack import QWEN_PACK, PackMissingWarning, installed_pack, smollm2_path
 
 Progress = Callable[[float, str], None]
 
@@ -154,7 +154,7 @@ def gpu_present() -> bool:
 
 def choose_runtime(model: str, device: str | None = None, dtype: str | None = None) -> str:
     """'llama.cpp' or 'transformers' for ``model`` (see the module docstring)."""
-    from paraclip.paraphrase.backends.llama_cpp import llama_cpp_available
+    from paraclip.paraphrase.local.llama_cpp import llama_cpp_available
 
     path = Path(model).expanduser()
     is_gguf = path.suffix.lower() == ".gguf" and path.is_file()
@@ -178,14 +178,14 @@ def make_local_backend(model: str | os.PathLike | None = None, runtime: str = "a
     if runtime == "auto":
         runtime = choose_runtime(model, options.get("device"), options.get("dtype"))
     if runtime == "llama.cpp":
-        from paraclip.paraphrase.backends.llama_cpp import LlamaCppBackend
+        from paraclip.paraphrase.local.llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend(model=model, **options)
     if runtime != "transformers":
         raise ModelLoadError(f"Unknown local runtime {runtime!r}: use auto, llama.cpp or transformers.")
-    from paraclip.paraphrase.backends.local import LocalBackend
+    from paraclip.paraphrase.local.transformers_runtime import TransformersBackend
 
-    return LocalBackend(model=model, **{k: v for k, v in options.items() if k not in _LLAMA_ONLY})
+    return TransformersBackend(model=model, **{k: v for k, v in options.items() if k not in _LLAMA_ONLY})
 
 
 _shared: dict[str, Backend] = {}

@@ -3,7 +3,7 @@
 The judge asks any paraphrasing backend (the local GGUF model, an OpenAI-compatible API)
 whether a paraphrase describes the same picture as its caption, with greedy decoding and a
 few tokens of output. It costs one request per paraphrase, so it is not the default: the
-cheap lexical check (:mod:`paraclip.paraphrase.meaning`) is. Both were measured on the same
+cheap lexical check (:mod:`paraclip.paraphrase.meaning.rules`) is. Both were measured on the same
 labelled set; the figures are in the README.
 """
 
@@ -13,7 +13,7 @@ import re
 from typing import Sequence
 
 from paraclip.paraphrase.backends.base import Backend, ChatRequest
-from paraclip.paraphrase.meaning import MeaningCheck
+from paraclip.paraphrase.meaning.rules import MeaningCheck
 from paraclip.paraphrase.prompts import Sampling
 
 JUDGE_VERSION = "judge-v1"

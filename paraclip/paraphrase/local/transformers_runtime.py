@@ -92,7 +92,7 @@ def load_gguf_converted(gguf_path: Path, dtype) -> Path:
     return target
 
 
-class LocalBackend(LocalModelBackend):
+class TransformersBackend(LocalModelBackend):
     runtime = "transformers"
 
     def __init__(
@@ -148,7 +148,7 @@ class LocalBackend(LocalModelBackend):
         self._outstanding = 0  # requests submitted and not yet answered
 
     def __repr__(self) -> str:
-        return f"LocalBackend(model={self.model!r}, device={self.device!r}, dtype={self.torch_dtype})"
+        return f"TransformersBackend(model={self.model!r}, device={self.device!r}, dtype={self.torch_dtype})"
 
     def identity(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": self.model, "source": self.source, "dtype": str(self.torch_dtype)}

@@ -1,0 +1,10 @@
+"""Meaning-change flags: does a paraphrase still describe the caption's picture?
+
+:mod:`.rules` compares two parsed texts (:mod:`.parse`, word knowledge in :mod:`.lexicon` and
+:mod:`.verbs`); :mod:`.judge` asks an LLM about the rows the rules flag; :mod:`.evaluation` scores a
+flagger against a labelled set.
+"""
+
+from paraclip.paraphrase.meaning.rules import MeaningCheck, check_meaning, drop_if_changed, meaning_signals
+
+__all__ = ["MeaningCheck", "check_meaning", "drop_if_changed", "meaning_signals"]

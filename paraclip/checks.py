@@ -13,7 +13,6 @@ given as any path (reading or writing it blocks forever, or replaces a device no
 from __future__ import annotations
 
 import argparse
-import errno
 import math
 import os
 import stat
@@ -21,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from paraclip.errors import ParaclipError
+from paraclip.errors import ParaclipError, describe_os_error  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -184,22 +183,6 @@ def check_no_special_files(args: argparse.Namespace) -> None:
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(item, (str, os.PathLike)) and str(item) and len(str(item)) < 4096:
                 check_regular_path(item, option)
-
-
-def describe_os_error(exc: OSError, action: str = "use", path: str | os.PathLike | None = None) -> str:
-    """One sentence for an OS error while reading or writing (disk full, permissions, …); ``path`` names the
-    file when the error does not (a failed ``write()`` or ``fsync()`` on an open file carries no name)."""
-    name = getattr(exc, "filename", None) or path
-    target = f" {name}" if name else ""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    hint = {
-        errno.ENOSPC: "The disk is full: free some space",
-        errno.EDQUOT: "The disk quota is exceeded: free some space",
-        errno.EACCES: "Permission denied: choose a place you can write to",
-        errno.EROFS: "The file system is read-only: choose another place",
-        errno.EFBIG: "The file is larger than this system allows",
-    }.get(exc.errno, "Check the path and the disk")
-    return f"could not {action}{target}: {reason}. {hint}, then rerun the same command."
 
 
 __all__ = ["ABSURD", "AT_LEAST_0", "AT_LEAST_1", "Bounds", "POSITIVE", "SEED", "UNIT_OPEN", "check_no_special_files",

@@ -4,6 +4,11 @@ Every error the CLI can show is a :class:`ParaclipError`; its message says what 
 asked, what was tried and what to do. The CLI prints it without a stack trace.
 """
 
+from __future__ import annotations
+
+import errno
+import os
+
 
 class ParaclipError(Exception):
     """Base class for errors that carry a user-facing explanation.
@@ -108,8 +113,6 @@ def describe_exception(exc: BaseException, hide_file_text: bool = False) -> tupl
         return (f"a package this needs is not installed: {exc.name or _first_line(str(exc))}. Install the "
                 f"project's dependencies (`scripts/setup.sh`, or `pip install -e .`) and rerun."), 2
     if isinstance(exc, OSError):  # disk full, permissions, a folder where a file was expected, …
-        from paraclip.checks import describe_os_error
-
         return describe_os_error(exc), 1
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch.cuda's OOM
         return ("ran out of memory. Use a smaller batch (--batch-size), a smaller model or gallery "
@@ -124,3 +127,19 @@ def describe_exception(exc: BaseException, hide_file_text: bool = False) -> tupl
         detail = ""
     return (f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} "
             f"(set PARACLIP_DEBUG=1 for the traceback; please report it)"), 1
+
+
+def describe_os_error(exc: OSError, action: str = "use", path: str | os.PathLike | None = None) -> str:
+    """One sentence for an OS error while reading or writing (disk full, permissions, …); ``path`` names the
+    file when the error does not (a failed ``write()`` or ``fsync()`` on an open file carries no name)."""
+    name = getattr(exc, "filename", None) or path
+    target = f" {name}" if name else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = {
+        errno.ENOSPC: "The disk is full: free some space",
+        errno.EDQUOT: "The disk quota is exceeded: free some space",
+        errno.EACCES: "Permission denied: choose a place you can write to",
+        errno.EROFS: "The file system is read-only: choose another place",
+        errno.EFBIG: "The file is larger than this system allows",
+    }.get(exc.errno, "Check the path and the disk")
+    return f"could not {action}{target}: {reason}. {hint}, then rerun the same command."

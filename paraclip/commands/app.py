@@ -1,8 +1,18 @@
-"""``paraclip app``: serve the Workbench (the same app as ``python app.py``)."""
+"""``paraclip app``: serve the Workbench (the same app as ``python app.py``).
+
+The library never imports the app: this command checks its options, then replaces itself with
+``python -m workbench`` (same process id, so signals and the exit status are the app's own).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from paraclip.errors import ParaclipError
 
 HELP = "Serve the ParaCLIP Workbench web app (Gradio) on its offline defaults."
 
@@ -24,13 +34,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--share", action="store_true", help="also make a temporary public gradio.live link")
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        from workbench.serving import serve
-    except ImportError as exc:  # the library is installed without the app folder
-        from paraclip.errors import ParaclipError
+def app_argv(args: argparse.Namespace) -> list[str]:
+    """The ``python -m workbench`` command line for these options."""
+    argv = [sys.executable, "-m", "workbench"]
+    if args.host is not None:
+        argv += ["--host", args.host]
+    if args.port is not None:
+        argv += ["--port", str(args.port)]
+    return argv + (["--share"] if args.share else [])
 
-        raise ParaclipError(f"the Workbench app is not available ({exc}); run `python app.py` from a source "
-                            f"checkout with gradio installed.") from None
-    serve(host=args.host, port=args.port, share=args.share)
-    return 0
+
+def run(args: argparse.Namespace) -> int:
+    spec = importlib.util.find_spec("workbench")  # finds the folder without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ParaclipError("the Workbench app is not available (no `workbench` package next to this install); "
+                            "run `python app.py` from a source checkout with gradio installed.")
+    # the child must find the same workbench/ even when the console script runs from another folder
+    source_root = str(Path(list(spec.submodule_search_locations)[0]).parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")])))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, app_argv(args), env)
+    return 0  # not reached: execve replaces this process

@@ -136,11 +136,11 @@ def markdown(run, stages: dict, deltas, targets: list[dict], notes: list[str], a
 
 def protocol_section(run) -> list[str]:
     from paraclip.miniworld.arms import main_arms
-    from paraclip.miniworld.scoring import test_world_record
     from paraclip.miniworld.stages import STREAMS
 
     cfg = run.config
-    record = read_run_json(test_world_record(run), redo=test_world_record(run)) if test_world_record(run).is_file() else {}
+    scored = run.test_world_scored
+    record = read_run_json(scored, redo=scored) if scored.is_file() else {}
     mix = run.infos.get("world", {}).get("one_group_share", {})
     lines = ["## Protocol", "",
              f"Three disjoint sets of scenes (no meaning shared): {cfg.n_train} training scenes, a **validation "

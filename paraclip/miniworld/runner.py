@@ -119,6 +119,7 @@ class Run:
         self.paraphrases = self.root / "data" / "paraphrases.jsonl"
         self.evalsets = self.root / "evalsets"
         self.report_dir = self.root / "report"
+        self.test_world_scored = self.root / "test-world-scored.json"  # when the test world was first scored
         self._lock = RunLock.for_folder(self.root, what="mini-world run folder",
                                         advice="give this run another folder (--out)")
         self._lock_depth = 0

@@ -83,7 +83,7 @@ def note_test_world_scoring(run: Run) -> str:
     cfg = run.config
     world = {"stream": STREAMS["eval"], "world_seed": cfg.world_seed, "n_eval": cfg.n_eval,
              "world_version": WORLD_VERSION}
-    path = test_world_record(run)
+    path = run.test_world_scored
     try:
         known = json.loads(path.read_text(encoding="utf-8"))
         if known.get("world") == world and isinstance(known.get("first_scored"), str):
@@ -94,9 +94,6 @@ def note_test_world_scoring(run: Run) -> str:
     atomic_write_text(path, json.dumps({"world": world, "first_scored": first}, indent=1))
     return first
 
-
-def test_world_record(run: Run):
-    return run.root / "test-world-scored.json"
 
 
 def report_stage(run: Run) -> Stage:

@@ -102,3 +102,13 @@ def test_sigterm_stops_the_app_in_2_s_and_interrupts_its_jobs(tmp_path, keep):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         runner.cancel_all()
+
+
+def test_paraclip_app_runs_the_workbench_and_its_setting_checks(tmp_path):
+    """``paraclip app`` hands over to ``python -m workbench`` (the library never imports the app); the app's
+    own setting check answers, from any working folder."""
+    out = subprocess.run([sys.executable, "-m", "paraclip.cli", "app", "--port", "7999"], cwd=tmp_path,
+                         env=app_env(tmp_path, PARACLIP_APP_MAX_JOBS="abc"), capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "PARACLIP_APP_MAX_JOBS" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and not (tmp_path / "app").exists()

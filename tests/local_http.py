@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
+
+from paraclip.testing.mock_server import LocalHTTPServer
 
 CHAT_REPLY = "A picture of a red circle."
 
@@ -25,10 +26,10 @@ def chat_completion(text: str = CHAT_REPLY) -> tuple[int, dict, dict]:
     return 200, {}, {"choices": [{"message": {"content": text}}]}
 
 
-class JsonServer:
-    """A threaded HTTP server on ``host`` whose ``respond(path)`` gives (status, headers, JSON body or
-    None) for every POST. ``paths`` records each request's path, so a refused URL is proven never
-    contacted; ``url`` is its ``/v1`` base URL."""
+class JsonServer(LocalHTTPServer):
+    """The project's local server (:class:`LocalHTTPServer`) answering every POST with ``respond(path)``:
+    (status, headers, JSON body or None). ``paths`` records each request's path, so a refused URL is
+    proven never contacted; ``url`` is its ``/v1`` base URL. Running from construction to ``close()``."""
 
     def __init__(self, respond: Callable[[str], tuple[int, dict, dict | None]] = lambda path: chat_completion(),
                  host: str = "127.0.0.1"):
@@ -51,18 +52,17 @@ class JsonServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://{host}:{self.port}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        super().__init__(Handler, host)
+        self.port = self._httpd.server_address[1]
+        self.url = self.base_url
+        self.start()
 
     @property
     def hits(self) -> int:
         return len(self.paths)
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.stop()
 
 
 def call_api(url: str, api: str, data: list, timeout: float = 120) -> tuple[str, str]:

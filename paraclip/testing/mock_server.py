@@ -58,17 +58,26 @@ def rule_paraphrase(prompt: str) -> str:
 
 
 class LocalHTTPServer:
-    """A threading HTTP server on 127.0.0.1 serving ``/v1``: ``with Server(...) as server: server.base_url``.
+    """The one local HTTP server of the tests, benchmarks and demos: a threading server on 127.0.0.1 (port 0
+    = a free one) answering with ``handler_class``. ``with Server(...) as server: server.base_url``.
 
-    Subclasses set ``self._httpd = ThreadingHTTPServer(...)`` in ``__init__``.
+    The OpenAI-compatible chat mock below, the Batch API fake and the tests' JSON and hub stand-ins are
+    subclasses that only supply their handler.
     """
 
-    _httpd: ThreadingHTTPServer
+    def __init__(self, handler_class: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0):
+        self._httpd = ThreadingHTTPServer((host, port), handler_class)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.root_url}/v1"
 
     def start(self):
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -101,9 +110,8 @@ class MockChatServer(LocalHTTPServer):
         self.event_seen = threading.Condition()
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self.in_flight = self.max_in_flight = 0
+        super().__init__(self._handler_class(), host, port)
 
     def _outcome(self) -> str:
         with self._lock:
@@ -176,7 +184,12 @@ class MockChatServer(LocalHTTPServer):
                         server.bodies.append(body)
                         server.headers.append(dict(self.headers))
                 if server.faults.latency:
+                    with server._lock:  # how many requests the server holds at once (the client's real concurrency)
+                        server.in_flight += 1
+                        server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     time.sleep(server.faults.latency)
+                    with server._lock:
+                        server.in_flight -= 1
                 if outcome == "429":
                     self._send(429, b'{"error": {"message": "rate limited"}}',
                                {"Retry-After": f"{server.faults.retry_after:g}"})

@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -57,8 +57,7 @@ class FakeOpenAI(LocalHTTPServer):
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        super().__init__(self._handler())
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids):06d}"

@@ -95,14 +95,13 @@ def test_unreachable_server_is_fatal():
 
 
 def test_many_requests_run_concurrently(chat_server):
-    server = chat_server(latency=0.2)
+    """Concurrency seen from the server (requests it held at once), not from a clock: true on any machine."""
+    server = chat_server(latency=0.5)
     with _backend(server, concurrency=16) as backend:
-        start = time.monotonic()
         outs = backend.generate([_request(f"caption number {i}") for i in range(32)])
-        elapsed = time.monotonic() - start
     assert all(o.ok for o in outs)
     assert [o.text for o in outs] == [f"An image showing caption number {i}." for i in range(32)]
-    assert elapsed < 32 * 0.2 / 2  # far below sequential time (6.4 s); ~0.4 s expected
+    assert 2 <= server.max_in_flight <= 16  # several at once, never more than asked for
 
 
 def test_retry_after_parsing():

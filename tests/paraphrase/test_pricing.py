@@ -15,15 +15,27 @@ def test_prices_match_the_longest_model_prefix_and_can_be_overridden():
 
 
 def test_estimate_counts_chat_tokens_and_halves_the_realtime_price():
-    preset = PRESETS.get("paper")
-    caption = "a dog runs along the beach with a red ball"  # 42 characters
-    request = ChatRequest.from_messages(preset.messages(1, caption), preset.sampling)
-    text = request.messages[0][1]
-    assert request_tokens(request) == 3 + 4 + -(-len(text) // 4)
-    estimate = estimate_cost([(request, caption)] * 1000, "gpt-4o-mini")
-    assert estimate.requests == 1000 and estimate.output_tokens == 1000 * (-(-11 * 13 // 10) + 4)
-    realtime = (estimate.input_tokens * 0.15 + estimate.output_tokens * 0.60) / 1e6
-    assert estimate.realtime_usd == pytest.approx(realtime) and estimate.batch_usd == pytest.approx(realtime * BATCH_DISCOUNT)
-    assert "$" in estimate.describe() and "openai.com/api/pricing" in estimate.describe()
-    unknown = estimate_cost([(request, caption)], "local-llama")
+    """A worked example, figures computed by hand: one 40-character message is 3 (reply priming) + 4
+    (message framing) + 10 (40 characters / 4) = 17 input tokens; a 20-character text to rewrite gives
+    ceil(1.3 * 5) + 4 = 11 output tokens. 1,000 such requests on gpt-4o-mini ($0.15 / $0.60 per 1M):
+    17,000 x 0.15e-6 + 11,000 x 0.60e-6 = $0.00915 realtime, $0.004575 with the Batch API."""
+    request = ChatRequest(messages=(("user", "x" * 40),), temperature=1.0, top_p=1.0, max_tokens=64)
+    estimate = estimate_cost([(request, "y" * 20)] * 1000, "gpt-4o-mini")
+    assert (estimate.requests, estimate.input_tokens, estimate.output_tokens) == (1000, 17_000, 11_000)
+    assert estimate.realtime_usd == pytest.approx(0.00915) and estimate.batch_usd == pytest.approx(0.004575)
+    assert "$0.0046 with the Batch API" in estimate.describe() and "openai.com/api/pricing" in estimate.describe()
+    assert "$0.0092 at realtime prices" in estimate.describe(batch=False)
+    capped = ChatRequest(messages=(("user", "x"),), temperature=1.0, top_p=1.0, max_tokens=8)
+    assert estimate_cost([(capped, "y" * 400)], "gpt-4o-mini").output_tokens == 8  # never above max_tokens
+    unknown = estimate_cost([(request, "y" * 20)], "local-llama")
     assert unknown.batch_usd is None and "--price-input" in unknown.describe()
+
+
+def test_a_real_paper_prompt_costs_cents_per_thousand_captions():
+    """Order of magnitude on the paper's own prompt: 1,000 captions at step 1 on gpt-4o-mini cost well
+    under a dollar (about 100 tokens per request)."""
+    preset = PRESETS.get("paper")
+    caption = "a dog runs along the beach with a red ball"
+    request = ChatRequest.from_messages(preset.messages(1, caption), preset.sampling)
+    estimate = estimate_cost([(request, caption)] * 1000, "gpt-4o-mini")
+    assert 30_000 < estimate.input_tokens < 300_000 and 0.001 < estimate.batch_usd < 1.0

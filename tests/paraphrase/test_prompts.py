@@ -41,7 +41,7 @@ def test_template_without_placeholder_is_rejected():
 
 
 def test_unknown_preset_suggests_close_match():
-    with pytest.raises(UnknownNameError, match="papr|paper"):
+    with pytest.raises(UnknownNameError, match=r"'papr'\. Did you mean 'paper'\?"):
         PRESETS.get("papr")
 
 

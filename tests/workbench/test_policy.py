@@ -105,7 +105,14 @@ def test_public_urls_pass_the_policy_check(monkeypatch):
     policy.check_url("https://api.example/v1")
     with pytest.raises(PolicyError, match="PARACLIP_APP_ALLOWED_API_HOSTS"):
         policy.check_url("https://intranet.example/v1")
-    assert policy.transport(4) is not None
+    # the transport a public app's requests go through checks every connection, so a host that resolves to
+    # an internal address later (DNS rebinding) is still refused, before any connection is made
+    import httpx
+
+    with httpx.Client(transport=policy.transport(4)) as client:
+        with pytest.raises(httpx.ConnectError, match="blocked"):
+            client.get("http://intranet.example/v1/models")
+    assert AccessPolicy(public=False, guard=guard).transport(4) is None  # off public mode: httpx's own
 
 
 def test_user_error_hides_file_text_and_foreign_exception_details():

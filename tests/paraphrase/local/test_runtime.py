@@ -2,7 +2,7 @@
 
 import hashlib
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -10,6 +10,7 @@ from paraclip.errors import ModelLoadError
 from paraclip.paraphrase.local import runtime as local_runtime
 from paraclip.paraphrase.local.llama_cpp import llama_cpp_available
 from paraclip.paraphrase.local.pack import QWEN_PACK, PackMissingWarning, smollm2_path
+from paraclip.testing.mock_server import LocalHTTPServer
 
 FAKE_REPO, FAKE_FILE = "test-org/tiny-gguf", "tiny-q4.gguf"
 
@@ -32,7 +33,7 @@ def no_pack(monkeypatch, tmp_path):
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))  # read at call time
 
 
-class FakeHub:
+class FakeHub(LocalHTTPServer):
     """Serves one file the way the hub's /resolve/ endpoint does (HEAD metadata + GET body)."""
 
     def __init__(self, payload: bytes):
@@ -66,13 +67,9 @@ class FakeHub:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = self.root_url
+        self.start()
 
 
 def test_an_installed_pack_comes_first(monkeypatch, tmp_path):

@@ -122,7 +122,7 @@ def describe(cls, name: str) -> str:
     elif origin is list:
         text = "a list of " + _describe_item(typing.get_args(tp)[0], spec, plural=True)
     elif origin is dict:
-        text = "a mapping of name: " + _describe_item(float, spec)
+        text = "a mapping of names to " + _describe_item(float, spec, plural=True)
     else:
         text = _describe_item(tp, spec)
     return text

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = f"--{name.replace('_', '-')}"
         flags = [flag] + ([f"--{name}"] if "_" in name else [])
         allowed = (spec.bounds.describe() if spec.bounds is not None
-                   else ", ".join(spec.choice_names()) if spec.choices is not None else "")
+                   else ", ".join(spec.choices) if isinstance(spec.choices, tuple) else "")  # a function may import torch
         help_text = spec.help + (f" [{allowed}]" if allowed else "")
         kwargs = dict(dest=f"opt__{name}", default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         if tp is bool:

@@ -37,6 +37,11 @@ class DataError(ParaclipError):
     """Input data that is missing or malformed (the message names file, line and field)."""
 
 
+class ConfigError(DataError):
+    """A setting with a bad name or value, from a config file (the message names the file, line and key)
+    or from the command line (it names the option), with what is allowed."""
+
+
 class UnknownNameError(ParaclipError, KeyError):
     """A name that is not in a registry (the message lists close matches)."""
 

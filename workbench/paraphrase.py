@@ -288,13 +288,17 @@ def build(services, session: gr.State) -> dict[str, Any]:
                 api_key = gr.Textbox(label="API key (never stored or logged)", type="password")
             limit = gr.Number(label="Paraphrase at most N captions (0 = all)", value=0, precision=0)
     with gr.Accordion("Prompts and sampling (the paper's two steps)", open=False):
-        preset = gr.Dropdown(["paper", "small-model"], value="small-model", label="Preset",
+        from paraclip.paraphrase.config import ParaphraseConfig  # the choices and ranges below are its fields'
+        from paraclip.settings import spec_of
+
+        preset = gr.Dropdown(spec_of(ParaphraseConfig, "preset").choice_names(), value="small-model", label="Preset",
                              info="paper: the official prompts for API models; small-model: for local LLMs < 3B")
         p_step1 = gr.Textbox(label="Step 1 prompt ({} = caption)", value=step1, lines=2)
         p_step2 = gr.Textbox(label="Step 2 prompt ({} = step-1 output)", value=step2, lines=2)
         with gr.Row():
-            temp = gr.Slider(0, 2, value=temperature, step=0.05, label="temperature")
-            topp = gr.Slider(0.01, 1, value=top_p, step=0.01, label="top_p")
+            t_range, p_range = ParaphraseConfig.bounds("temperature"), ParaphraseConfig.bounds("top_p")
+            temp = gr.Slider(t_range.low, t_range.high, value=temperature, step=0.05, label="temperature")
+            topp = gr.Slider(p_range.low + 0.01, p_range.high, value=top_p, step=0.01, label="top_p")  # (0, 1]
             maxtok = gr.Number(value=max_tokens, precision=0, label="max tokens")
     with gr.Row():
         run = gr.Button("Generate paraphrases", variant="primary", elem_id="paraphrase-run")

@@ -322,7 +322,8 @@ def build(services, session: gr.State) -> dict[str, Any]:
                                           info="paraclip = L1 + L2 + L3 (the paper); ablations drop terms")
                 loss_weights = gr.Textbox(label="loss weights (e.g. l1=1,l2=0.5)")
             with gr.Row():
-                val_split = gr.Slider(0, 0.5, value=0.1, step=0.05, label="held-out fraction for validation")
+                val_split = gr.Slider(*LIMITS["val_split"], value=0.1, step=0.05,
+                                      label="held-out fraction for validation")
                 device = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", label="device")
             job_name = gr.Textbox(label="Job name (optional)")
     with gr.Row():

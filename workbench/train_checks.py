@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# What the app lets a visitor start (the CLI takes anything the trainer accepts).
-LIMITS = {"steps": (1, 20_000), "batch_size": (2, 1024), "lr": (1e-7, 0.1), "val_split": (0.0, 0.5)}
+from paraclip.training.config import TrainConfig
+
+# What the app lets a visitor start (the CLI takes anything the trainer accepts): the trainer's lower ends
+# (TrainConfig's ranges), the app's own caps above.
+LIMITS = {"steps": (TrainConfig.bounds("steps").low, 20_000),
+          "batch_size": (TrainConfig.bounds("batch_size").low, 1024),
+          "lr": (1e-7, 0.1), "val_split": (TrainConfig.bounds("val_split").low, 0.5)}
 OFFER = ("Choose one: **Use text-only losses** (`no-l1` = L2 + L3, the paper's ablation without the image term; "
          "needs no images), **upload the images** (a zip of files named by image_id), or **Use the example data** "
          "(mini-world scenes with paraphrases and images).")

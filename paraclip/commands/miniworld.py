@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
-from paraclip.checks import AT_LEAST_0, AT_LEAST_1, Bounds, number_arg
+from paraclip.checks import Bounds, number_arg
+from paraclip.settings import number_option
 
 HELP = "mini-world: train a CLIP from scratch, ParaCLIP-fine-tune it and report, offline on CPU"
+
+
+def _config_class():
+    from paraclip.miniworld.config import MiniWorldConfig  # the options' ranges are its fields'
+
+    return MiniWorldConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,33 +36,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default (one seed, ~25 min on 2 idle cores), full (the committed report: 3 seeds, a "
                              "learning-rate grid, the ablations; ~2 h) or smoke (seconds)")
     parser.add_argument("--seeds", help="comma-separated training seeds (default 0,1,2)")
-    parser.add_argument("--threads", type=number_arg(int, AT_LEAST_1), help="torch CPU threads (on a busy machine 1 can be much faster)")
-    parser.add_argument("--llm-captions", type=number_arg(int, AT_LEAST_0), metavar="N",
+    parser.add_argument("--threads", type=number_option(_config_class, "threads"), help="torch CPU threads (on a busy machine 1 can be much faster)")
+    parser.add_argument("--llm-captions", type=number_option(_config_class, "llm_captions"), metavar="N",
                         help="also paraphrase N training captions with the offline LLM and compare (0 = off)")
-    parser.add_argument("--ablations", action="store_true",
+    parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=None,
                         help="also train and score the paper's loss ablation (each term dropped / alone) on its own "
-                             "schedule (ablation_steps x ablation_batch_size; about 4 min per seed on 2 idle cores)")
+                             "schedule (ablation_steps x ablation_batch_size; about 4 min per seed on 2 idle cores); "
+                             "--no-ablations turns them off in a preset that has them (full)")
     parser.add_argument("--report-to", metavar="DIR", help="also copy the report files into DIR")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a MiniWorldConfig field, e.g. --set baseline_steps=800 (repeatable)")
 
 
 def _config(args):
-    from paraclip.errors import ParaclipError
+    """The preset, then ``--set`` values, then the options given (each overrides the preset both ways:
+    ``--no-ablations`` turns off the full preset's ablations); every value is checked here, naming the
+    option or key."""
+    from paraclip.errors import ConfigError
     from paraclip.miniworld.config import MiniWorldConfig
+    from paraclip.settings import check_keys, read_settings
 
     overrides = {}
-    fields = {f.name: f for f in dataclasses.fields(MiniWorldConfig)}
     for item in args.set:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            from paraclip.registry import suggest
-
-            close = suggest(key, list(fields))
-            raise ParaclipError(f"--set {item!r}: expected KEY=VALUE with KEY a MiniWorldConfig field"
-                                + (f" (did you mean {close[0]!r}?)" if close else "")
-                                + f". Fields: {', '.join(fields)}.")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with KEY a MiniWorldConfig field, e.g. "
+                              f"--set baseline_steps=800.")
+        check_keys(MiniWorldConfig, [key], f"--set {item!r}", kind="mini-world setting")
         try:
             overrides[key] = json.loads(value)
         except (ValueError, RecursionError):  # not JSON (or absurdly nested / long): taken as text
@@ -65,14 +72,14 @@ def _config(args):
         try:
             overrides["seeds"] = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
-            raise ParaclipError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
-    if args.threads:
-        overrides["threads"] = args.threads
-    if args.llm_captions is not None:
-        overrides["llm_captions"] = args.llm_captions
-    if args.ablations:
-        overrides["ablations"] = True
-    return MiniWorldConfig.preset(args.preset, **overrides)
+            raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    flags = {"seeds": "--seeds"} if args.seeds is not None else {}
+    for key, flag in (("threads", "--threads"), ("llm_captions", "--llm-captions"), ("ablations", "--ablations")):
+        if getattr(args, key) is not None:
+            overrides[key], flags[key] = getattr(args, key), flag
+    sets = {key: f"--set {key}" for key in overrides if key not in flags}
+    return MiniWorldConfig.preset(args.preset, **read_settings(MiniWorldConfig, overrides, flags={**sets, **flags},
+                                                               kind="mini-world setting"))
 
 
 def run(args) -> int:

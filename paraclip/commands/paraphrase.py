@@ -24,18 +24,26 @@ import warnings
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, Bounds, number_arg
 from paraclip.errors import DataError
+from paraclip.settings import number_option
 
 HELP = "Paraphrase captions twice with an LLM (the ParaCLIP method); resumable JSONL output."
+
+
+def _config_class():
+    from paraclip.paraphrase.config import ParaphraseConfig  # the options' ranges are its fields'
+
+    return ParaphraseConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", help="captions: .txt (one per line), .csv/.tsv/.jsonl/.json/.parquet, "
                                                  "or hf://DATASET[:SPLIT]")
     parser.add_argument("--out", help="output JSONL (appended to and resumed)")
-    parser.add_argument("--limit", type=number_arg(int, AT_LEAST_1), help="paraphrase only the first N kept captions")
+    parser.add_argument("--limit", type=number_option(_config_class, "limit"), help="paraphrase only the first N kept captions")
     parser.add_argument("--preset", help="prompt preset: paper | small-model (default: paper for API models, "
                                          "small-model for local models under 3B)")
-    parser.add_argument("--config", help="YAML file with ParaphraseConfig fields (prompts, sampling, filters, ...)")
+    parser.add_argument("--config", help="YAML file with ParaphraseConfig fields (prompts, sampling, filters, ...); "
+                                         "the options given here override it, --x and --no-x both ways")
 
     model = parser.add_argument_group("backend")
     model.add_argument("--backend", default="local", type=_backend_name,
@@ -48,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--api-key-env", default=None,
                        help="name of the environment variable holding the API key (default OPENAI_API_KEY; the "
                             "key is never printed)")
-    model.add_argument("--concurrency", type=number_arg(int, AT_LEAST_1), help="requests in flight (API) / parallel "
+    model.add_argument("--concurrency", type=number_option(_config_class, "concurrency"), help="requests in flight (API) / parallel "
                        "sequences (llama.cpp) / batch size (transformers)")
     model.add_argument("--timeout", type=number_arg(float, POSITIVE), help="per-request timeout in seconds (API)")
     model.add_argument("--max-retries", type=number_arg(int, AT_LEAST_0),
@@ -73,19 +81,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--caption-column", help="caption column / field (default: caption)")
     data.add_argument("--image-id-column", help="image-id column / field (default: image_id)")
     data.add_argument("--image-ids", help="text input: parallel file with one image id per line (as in the paper)")
-    data.add_argument("--skip-bad-lines", action="store_true", help="report and skip malformed input lines")
+    data.add_argument("--skip-bad-lines", action=argparse.BooleanOptionalAction, default=None,
+                      help="report and skip malformed input lines (--no-skip-bad-lines: stop at one)")
 
     run = parser.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true",
                      help="plan only, with any backend: print the captions to do, the requests and (for API models "
                           "with a known price) the cost estimate; send nothing, load no model, write nothing")
-    run.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
-    run.add_argument("--retry-failed", action="store_true", help="redo records that failed in an earlier run")
-    run.add_argument("--similarity", action="store_true",
+    run.add_argument("--cache", dest="use_cache", action=argparse.BooleanOptionalAction, default=None,
+                     help="read and write the request cache (default); --no-cache: do not")
+    run.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=None,
+                     help="redo records that failed in an earlier run")
+    run.add_argument("--similarity", action=argparse.BooleanOptionalAction, default=None,
                      help="add cosine similarity under all-MiniLM-L6-v2 to the quality signals")
-    run.add_argument("--min-similarity", type=number_arg(float, Bounds(-1, 1)),
+    run.add_argument("--min-similarity", type=number_option(_config_class, "min_similarity", float),
                      help="mark records below this similarity as filtered (a filter, not a correctness check)")
-    run.add_argument("--drop-changed", action="store_true",
+    run.add_argument("--drop-changed", action=argparse.BooleanOptionalAction, default=None,
                      help="mark records whose paraphrase changed the caption's meaning (quality.meaning_changed) as "
                           "filtered, so training skips them; on a finished output, re-marks its records")
     run.add_argument("--setup-llm-pack", action="store_true",
@@ -128,25 +139,28 @@ def _backend_name(text: str) -> str:
     return text.strip().lower()
 
 
-def _config(args):
-    from paraclip.paraphrase import ParaphraseConfig
+# the options that are ParaphraseConfig settings: setting -> (option, its attribute in args)
+CONFIG_OPTIONS = {
+    "preset": ("--preset", "preset"), "limit": ("--limit", "limit"), "min_similarity": ("--min-similarity",
+                                                                                         "min_similarity"),
+    "caption_column": ("--caption-column", "caption_column"), "image_id_column": ("--image-id-column",
+                                                                                  "image_id_column"),
+    "image_ids_path": ("--image-ids", "image_ids"), "skip_bad_lines": ("--skip-bad-lines", "skip_bad_lines"),
+    "retry_failed": ("--retry-failed", "retry_failed"), "similarity": ("--similarity", "similarity"),
+    "drop_changed": ("--drop-changed", "drop_changed"), "use_cache": ("--cache/--no-cache", "use_cache"),
+}
 
+
+def _config(args):
+    """The YAML config (if any), then the options the user gave: an option given overrides the file both
+    ways (``--no-similarity`` turns off ``similarity: true``, ``--limit 5`` replaces ``limit: 100``);
+    an option left out leaves the file's value (or the default)."""
+    ParaphraseConfig = _config_class()
     config = ParaphraseConfig.from_yaml(args.config) if args.config else ParaphraseConfig()
-    overrides = [
-        (config, {"preset": args.preset, "limit": args.limit, "min_similarity": args.min_similarity}),
-        (config.input, {"caption_column": args.caption_column, "image_id_column": args.image_id_column,
-                        "image_ids_path": args.image_ids}),
-    ]
-    for settings, values in overrides:
-        for key, value in values.items():
-            if value is not None:
-                setattr(settings, key, value)
-    config.input.skip_bad_lines = config.input.skip_bad_lines or args.skip_bad_lines
-    config.retry_failed = config.retry_failed or args.retry_failed
-    config.similarity = config.similarity or args.similarity
-    config.drop_changed = config.drop_changed or args.drop_changed
-    config.use_cache = config.use_cache and not args.no_cache
-    return config.validate("command-line options")
+    given = {key: getattr(args, attr) for key, (_, attr) in CONFIG_OPTIONS.items()
+             if getattr(args, attr, None) is not None}
+    flags = {key: CONFIG_OPTIONS[key][0] for key in given}
+    return config.updated(given, "command-line options", flags=flags)
 
 
 def _api_key_env(args) -> str:

@@ -27,24 +27,29 @@ def _type_label(tp) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from paraclip.training.config import _field_types, _strip_optional, config_fields
+    from paraclip.settings import field_type, specs
+    from paraclip.training.config import TrainConfig
 
     parser.add_argument("--config", default=None, help="YAML file of options (keys are the flags below, with _ or -)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
-    group = parser.add_argument_group("training options (override the YAML file)")
-    types = _field_types()
-    for name, f in config_fields().items():
-        tp, _ = _strip_optional(types[name])
-        flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
-        allowed = (f.metadata["bounds"].describe() if "bounds" in f.metadata
-                   else ", ".join(f.metadata["choices"]) if "choices" in f.metadata else "")
-        help_text = f.metadata.get("help", "") + (f" [{allowed}]" if allowed else "")
+    group = parser.add_argument_group("training options (override the YAML file; only the flags given do)")
+    for name, spec in specs(TrainConfig).items():
+        tp, _ = field_type(TrainConfig, name)
+        flag = f"--{name.replace('_', '-')}"
+        flags = [flag] + ([f"--{name}"] if "_" in name else [])
+        allowed = (spec.bounds.describe() if spec.bounds is not None
+                   else ", ".join(spec.choices) if isinstance(spec.choices, tuple) else "")  # a function may import torch
+        help_text = spec.help + (f" [{allowed}]" if allowed else "")
         kwargs = dict(dest=f"opt__{name}", default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         if tp is bool:
+            # --freeze-image, --freeze-image false, --no-freeze-image: each overrides the YAML either way
             kwargs.update(nargs="?", const="true", metavar="BOOL")
-        else:
-            kwargs.update(metavar=_type_label(tp) if typing.get_origin(tp) is None else
-                          ("K=V,…" if typing.get_origin(tp) is dict else "A,B"))
+            group.add_argument(*flags, **kwargs)
+            group.add_argument(f"--no-{flag[2:]}", dest=f"opt__{name}", action="store_const", const="false",
+                               default=argparse.SUPPRESS, help=f"same as {flag} false")
+            continue
+        kwargs.update(metavar=_type_label(tp) if typing.get_origin(tp) is None else
+                      ("K=V,…" if typing.get_origin(tp) is dict else "A,B"))
         group.add_argument(*flags, **kwargs)
 
 

@@ -11,43 +11,34 @@ warmup + cosine) and scaled down for fine-tuning (lr 1e-5).
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import reprlib
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from paraclip.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, UNIT_OPEN, Bounds
-from paraclip.errors import DataError, ParaclipError
+from paraclip.errors import ConfigError, DataError, ParaclipError
 from paraclip.files import read_yaml_mapping
 from paraclip.registry import suggest
-
-
-def _option(default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None,
-            **allowed) -> Any:
-    """A config field: its default (or ``factory``), its ``help`` text (also ``paraclip train --help``), and
-    what values are allowed — ``bounds`` (a numeric range; for a mapping, of each value), ``choices``
-    (for a list, of each item) or ``check(value) -> problem``."""
-    metadata = {"help": help, **allowed}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
+from paraclip.settings import bounds_of, check_keys, check_value, problems, read_settings, setting
 
 # The names the trainer's `validation` field understands (see validation.BUILT_IN_VALIDATORS).
 VALIDATORS = ("stsb-dev", "heldout")
 VALIDATOR_ALIASES = {"sts-b-dev": "stsb-dev", "stsb": "stsb-dev"}
 
 
-def _loss_preset_problem(value: str) -> str | None:
+def _loss_presets() -> list[str]:
     from paraclip.training.losses import LOSS_PRESETS
 
-    if value in LOSS_PRESETS:
+    return LOSS_PRESETS.names()
+
+
+def _validators_problem(names: list[str]) -> str | None:
+    bad = next((n for n in names if normalise_validator(n) not in VALIDATORS), None)
+    if bad is None:
         return None
-    return _choice_problem([value], LOSS_PRESETS.names(), "a loss preset")
+    close = suggest(normalise_validator(bad), list(VALIDATORS))
+    return (f"must name validators from {', '.join(VALIDATORS)} (got {bad!r})."
+            + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""))
 
 
 def _device_problem(value: str) -> str | None:
@@ -70,99 +61,100 @@ class TrainConfig:
     """Everything that defines a training run. Field help doubles as ``paraclip train --help``."""
 
     # -- model ----------------------------------------------------------------------------
-    model: str = _option("ViT-B-32", "open_clip architecture (ViT-B-32, paraclip-mini, …) or a checkpoint "
+    model: str = setting("ViT-B-32", "open_clip architecture (ViT-B-32, paraclip-mini, …) or a checkpoint "
                          "written by `paraclip train`")
-    pretrained: str | None = _option("openai", "open_clip pretrained tag or checkpoint path; none = random init "
+    pretrained: str | None = setting("openai", "open_clip pretrained tag or checkpoint path; none = random init "
                                      "(training from scratch)")
     # -- data -----------------------------------------------------------------------------
-    data: str | None = _option(None, "paraphrase JSONL (image_id, caption, paraphrase_1, paraphrase_2, status), "
+    data: str | None = setting(None, "paraphrase JSONL (image_id, caption, paraphrase_1, paraphrase_2, status), "
                                "as `paraclip paraphrase` writes")
-    images: str | None = _option(None, "images: a folder (files named by image_id), a CSV/JSONL with image_id + "
+    images: str | None = setting(None, "images: a folder (files named by image_id), a CSV/JSONL with image_id + "
                                  "path columns, or webdataset .tar shards; not needed when every image's features "
                                  "are already in the `features_from` folder")
-    features_from: str | None = _option(None, "root folder of the image-feature cache (default: "
+    features_from: str | None = setting(None, "root folder of the image-feature cache (default: "
                                         "$PARACLIP_CACHE/image-features); rows are keyed by model and image content; a "
                                         "run given no `images` finds features by image_id only in a folder named "
                                         "here, as earlier runs with the images recorded them")
-    val_data: str | None = _option(None, "held-out paraphrase JSONL for validation losses / AO@10 (optional)")
-    val_split: float = _option(0.0, "fraction of images held out of `data` for validation when `val_data` is not "
+    val_data: str | None = setting(None, "held-out paraphrase JSONL for validation losses / AO@10 (optional)")
+    val_split: float = setting(0.0, "fraction of images held out of `data` for validation when `val_data` is not "
                                "given (0 = none)", bounds=UNIT_OPEN)
-    max_records: int | None = _option(None, "use at most this many records (debugging)", bounds=AT_LEAST_1)
-    skip_missing_images: bool = _option(False, "skip (and report) records whose image is missing or unreadable "
+    max_records: int | None = setting(None, "use at most this many records (debugging)", bounds=AT_LEAST_1)
+    skip_missing_images: bool = setting(False, "skip (and report) records whose image is missing or unreadable "
                                         "instead of stopping with an error")
-    out_dir: str = _option("runs/paraclip", "run folder: checkpoints, metrics.jsonl, final.pt; an existing run "
+    out_dir: str = setting("runs/paraclip", "run folder: checkpoints, metrics.jsonl, final.pt; an existing run "
                            "there is resumed")
     # -- schedule -------------------------------------------------------------------------
-    steps: int | None = _option(None, "optimiser steps (overrides epochs); raising it for a finished run continues "
+    steps: int | None = setting(None, "optimiser steps (overrides epochs); raising it for a finished run continues "
                                 "it, with the cosine schedule re-planned over the new length", bounds=AT_LEAST_1)
-    epochs: float | None = _option(1.0, "passes over the data when steps is not set", bounds=POSITIVE)
+    epochs: float | None = setting(1.0, "passes over the data when steps is not set", bounds=POSITIVE)
     # a contrastive loss needs at least one in-batch negative
-    batch_size: int = _option(256, "GLOBAL batch size (split across DDP processes); in-batch negatives span the "
+    batch_size: int = setting(256, "GLOBAL batch size (split across DDP processes); in-batch negatives span the "
                               "whole global batch", bounds=Bounds(2))
-    lr: float = _option(1e-5, "peak learning rate", bounds=POSITIVE)
-    min_lr: float = _option(0.0, "learning rate at the end of the cosine decay (at most lr)", bounds=AT_LEAST_0)
-    warmup: float = _option(0.05, "linear warmup: steps if >= 1, else a fraction of all steps", bounds=AT_LEAST_0)
-    weight_decay: float = _option(0.2, "AdamW decoupled weight decay (not applied to biases, norms, embeddings, "
+    lr: float = setting(1e-5, "peak learning rate", bounds=POSITIVE)
+    min_lr: float = setting(0.0, "learning rate at the end of the cosine decay (at most lr)", bounds=AT_LEAST_0)
+    warmup: float = setting(0.05, "linear warmup: steps if >= 1, else a fraction of all steps", bounds=AT_LEAST_0)
+    weight_decay: float = setting(0.2, "AdamW decoupled weight decay (not applied to biases, norms, embeddings, "
                                   "logit scale); CLIP used 0.2", bounds=AT_LEAST_0)
-    beta1: float = _option(0.9, "AdamW beta1", bounds=UNIT_OPEN)
-    beta2: float = _option(0.98, "AdamW beta2 (CLIP: 0.98)", bounds=UNIT_OPEN)
-    eps: float = _option(1e-6, "AdamW eps (CLIP: 1e-6)", bounds=POSITIVE)
-    grad_clip: float | None = _option(1.0, "clip the global grad norm to this (none = off)", bounds=POSITIVE)
+    beta1: float = setting(0.9, "AdamW beta1", bounds=UNIT_OPEN)
+    beta2: float = setting(0.98, "AdamW beta2 (CLIP: 0.98)", bounds=UNIT_OPEN)
+    eps: float = setting(1e-6, "AdamW eps (CLIP: 1e-6)", bounds=POSITIVE)
+    grad_clip: float | None = setting(1.0, "clip the global grad norm to this (none = off)", bounds=POSITIVE)
     # -- objective ------------------------------------------------------------------------
-    loss_preset: str = _option("paraclip", "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, "
-                               "clip (image-caption), laclip", check=_loss_preset_problem)
-    loss_weights: dict[str, float] | None = _option(None, "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 "
+    loss_preset: str = setting("paraclip", "paraclip (L1+L2+L3), l1-only/l2-only/l3-only, no-l1/no-l2/no-l3, "
+                               "clip (image-caption), laclip", choices=_loss_presets)
+    loss_weights: dict[str, float] | None = setting(None, "override term weights, e.g. l1=1,l2=0.5 (a weight of 0 "
                                                     "drops the term)", bounds=AT_LEAST_0)
-    freeze_image: bool = _option(True, "freeze the image tower and train on cached image features (the paper); "
+    freeze_image: bool = setting(True, "freeze the image tower and train on cached image features (the paper); "
                                  "false = train both towers")
-    logit_scale: str = _option("learnable", "learnable (from the model's value) or fixed",
+    logit_scale: str = setting("learnable", "learnable (from the model's value) or fixed",
                                choices=("learnable", "fixed"))
     # -- run control ----------------------------------------------------------------------
-    seed: int = _option(0, "seed for init, data order and augmentation choices", bounds=SEED)
-    checkpoint_every: int = _option(500, "steps between resumable checkpoints (0 = end only)", bounds=AT_LEAST_0)
-    keep_checkpoints: int = _option(2, "how many step checkpoints to keep", bounds=AT_LEAST_1)
-    validate_every: int = _option(0, "steps between validations (0 = only at the end); validation also runs "
+    seed: int = setting(0, "seed for init, data order and augmentation choices", bounds=SEED)
+    checkpoint_every: int = setting(500, "steps between resumable checkpoints (0 = end only)", bounds=AT_LEAST_0)
+    keep_checkpoints: int = setting(2, "how many step checkpoints to keep", bounds=AT_LEAST_1)
+    validate_every: int = setting(0, "steps between validations (0 = only at the end); validation also runs "
                                   "before the first step when > 0", bounds=AT_LEAST_0)
-    validation: list[str] = _option(
+    validation: list[str] = setting(
         factory=lambda: ["stsb-dev"],
         help="validators: stsb-dev (STS-B dev Spearman), heldout (losses, R@1, AO@10/JS@10 on held-out records)",
-        check=lambda names: _choice_problem([normalise_validator(n) for n in names], VALIDATORS))
-    sts_dir: str | None = _option(None, "STS data folder for stsb-dev (else $PARACLIP_STS_DIR or packaged)")
-    resume: bool = _option(True, "resume from the newest checkpoint in out_dir; false starts over (old files are "
+        check=_validators_problem)
+    sts_dir: str | None = setting(None, "STS data folder for stsb-dev (else $PARACLIP_STS_DIR or packaged)")
+    resume: bool = setting(True, "resume from the newest checkpoint in out_dir; false starts over (old files are "
                            "moved aside, not deleted)")
-    log_every: int = _option(1, "steps between metrics rows", bounds=AT_LEAST_1)
+    log_every: int = setting(1, "steps between metrics rows", bounds=AT_LEAST_1)
     # -- hardware -------------------------------------------------------------------------
-    device: str = _option("auto", "auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)", check=_device_problem)
-    precision: str = _option("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16",
+    device: str = setting("auto", "auto, cpu, cuda, cuda:1 (under torchrun: the local GPU)", check=_device_problem)
+    precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16",
                              choices=("auto", "fp32", "bf16"))
-    grad_checkpointing: bool = _option(False, "recompute activations in backward to save memory")
-    threads: int | None = _option(None, "torch CPU threads (default: torch's choice)", bounds=AT_LEAST_1)
-    workers: int = _option(0, "image-loading worker processes when images do not fit in memory", bounds=AT_LEAST_0)
-    image_memory_gb: float = _option(4.0, "decode all images into memory once when they fit in this many GB "
+    grad_checkpointing: bool = setting(False, "recompute activations in backward to save memory")
+    threads: int | None = setting(None, "torch CPU threads (default: torch's choice)", bounds=AT_LEAST_1)
+    workers: int = setting(0, "image-loading worker processes when images do not fit in memory", bounds=AT_LEAST_0)
+    image_memory_gb: float = setting(4.0, "decode all images into memory once when they fit in this many GB "
                                      "(training both towers)", bounds=AT_LEAST_0)
-    feature_batch_size: int = _option(256, "batch size for computing cached image features", bounds=AT_LEAST_1)
+    feature_batch_size: int = setting(256, "batch size for computing cached image features", bounds=AT_LEAST_1)
 
     # -- derived helpers -------------------------------------------------------------------
+    bounds = classmethod(bounds_of)  # TrainConfig.bounds("lr"): a field's range, for options and forms
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def validate(self) -> "TrainConfig":
-        """Check every field's range and the fields against each other; raise one readable error.
+        """Check every field's type and range and the fields against each other; raise one readable error.
 
         :func:`load_config` already checks each field as it is read (naming the file and line);
         this catches configs built in Python and problems that involve several fields.
         """
-        problems = [f"{name} {problem}" for name, value in self.to_dict().items()
-                    if (problem := field_problem(name, value))]
+        found = problems(self)
         if self.steps is None and self.epochs is None:
-            problems.append("set steps or epochs")
-        if self.min_lr > self.lr:
-            problems.append(f"min_lr ({self.min_lr:g}) is above lr ({self.lr:g}), so the learning rate would rise "
-                            f"during the decay; set min_lr <= lr (0 decays to zero)")
+            found.append("set steps or epochs")
+        if isinstance(self.min_lr, (int, float)) and isinstance(self.lr, (int, float)) and self.min_lr > self.lr:
+            found.append(f"min_lr ({self.min_lr:g}) is above lr ({self.lr:g}), so the learning rate would rise "
+                         f"during the decay; set min_lr <= lr (0 decays to zero)")
         if not self.data:
-            problems.append("no training data: set `data` to a paraphrase JSONL (`paraclip paraphrase` writes one)")
-        if problems:
-            raise ParaclipError("Invalid training config: " + "; ".join(problems) + ".")
+            found.append("no training data: set `data` to a paraphrase JSONL (`paraclip paraphrase` writes one)")
+        if found:
+            raise ConfigError("Invalid training config: " + "; ".join(p.rstrip(".") for p in found) + ".")
         self._check_combinations()
         return self
 
@@ -176,133 +168,15 @@ class TrainConfig:
             check_device(self.device, "training option device")
 
 
-def _choice_problem(values, choices, kind: str = "allowed") -> str | None:
-    bad = [v for v in values if v not in choices]
-    if not bad:
-        return None
-    close = suggest(str(bad[0]), list(choices))
-    return (f"{bad[0]!r} is not {kind}." + (f" Did you mean {', '.join(map(repr, close))}?" if close else "")
-            + f" Choose from {', '.join(choices)}")
-
-
-def field_problem(name: str, value: Any) -> str | None:
-    """What is wrong with ``value`` for field ``name`` (a phrase to follow the name), or None."""
-    meta = config_fields()[name].metadata
-    if value is None:
-        return None
-    if "bounds" in meta:
-        numbers = value.values() if isinstance(value, dict) else [value]
-        return next((p for v in numbers if (p := meta["bounds"].problem(v))), None)
-    if "choices" in meta:
-        if isinstance(value, list):
-            return _choice_problem(value, meta["choices"])
-        return _choice_problem([value], meta["choices"])
-    if "check" in meta:
-        return meta["check"](value)
-    return None
-
-
-# -- coercion of YAML values and command-line strings ------------------------------------------
-
-_TRUE = {"true", "yes", "y", "1", "on"}
-_FALSE = {"false", "no", "n", "0", "off"}
-_NONE = {"none", "null", "~", ""}
-
-
 def config_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
-
-
-def _strip_optional(tp) -> tuple[Any, bool]:
-    args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return rest[0], True
-    return tp, False
-
-
 def coerce_value(name: str, value: Any, where: str = "") -> Any:
-    """Convert a YAML value or a command-line string to the type of field ``name`` and check it
-    against the field's allowed values. ``where`` names the source in errors: ``"run.yaml:7"``,
+    """A YAML value or a command-line string converted to field ``name``'s type and checked
+    (:func:`paraclip.settings.check_value`). ``where`` names the source in errors: ``"run.yaml:7"``,
     ``"--lr"`` (it replaces the field name), or empty."""
-    label = where if where.startswith("--") else (f"{where}: {name}" if where else name)
-    help_text = config_fields()[name].metadata.get("help", "")
-    try:
-        converted = _convert(name, value)
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        shown = repr(value) if value is None or isinstance(value, (str, int, float)) else reprlib.repr(value)
-        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise ParaclipError(f"{label}: bad value {shown} ({why}). Expected: {help_text}.") from None
-    problem = field_problem(name, converted)
-    if problem:
-        raise ParaclipError(f"{label} {problem}. ({name}: {help_text}.)")
-    return converted
-
-
-def _convert(name: str, value: Any) -> Any:
-    tp, optional = _strip_optional(_field_types()[name])
-    origin = typing.get_origin(tp)
-    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE and tp is not str):
-        if optional:
-            return None
-        if value is None:
-            raise ValueError("a value is required")
-    if isinstance(value, str) and optional and tp is str and value.strip().lower() in ("none", "null"):
-        return None
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError("expected true or false")
-    if tp is int:
-        number = _number(value, "an integer")
-        if not math.isfinite(number) or number != int(number):
-            raise ValueError("expected an integer")
-        return int(number)
-    if tp is float:
-        return _number(value, "a number")
-    if tp is str:
-        return str(value)
-    if origin is list:
-        if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()]
-        if isinstance(value, (list, tuple)):
-            return [str(v) for v in value]
-        raise ValueError("expected a list (YAML list or comma-separated)")
-    if origin is dict:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("{"):
-                value = json.loads(text)
-            else:
-                pairs = [p for p in text.split(",") if p.strip()]
-                value = {}
-                for pair in pairs:
-                    if "=" not in pair:
-                        raise ValueError(f"expected key=value pairs, got {pair!r}")
-                    key, val = pair.split("=", 1)
-                    value[key.strip()] = val.strip()
-        if not isinstance(value, dict):
-            raise ValueError("expected a mapping (YAML mapping or key=value,key=value)")
-        return {str(k): float(v) for k, v in value.items()}
-    return value
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected {what}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected {what}") from None
+    return check_value(TrainConfig, name, value, where, text=True)
 
 
 def _normalise_key(key: str) -> str:
@@ -317,35 +191,26 @@ KNOWN_ALIASES = {"learning_rate": "lr", "lr_min": "min_lr", "warmup_steps": "war
                  "num_workers": "workers"}
 
 
-def _check_key(key: str, where: str) -> str:
-    name = _normalise_key(key)
-    fields = config_fields()
-    if name not in fields:
-        close = suggest(name, list(fields) + list(KNOWN_ALIASES))
-        close = list(dict.fromkeys(KNOWN_ALIASES.get(c, c) for c in close))
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ParaclipError(f"Unknown training option {key!r}{where}.{hint} "
-                            f"Options are the fields of TrainConfig (`paraclip train --help` lists them).")
-    return name
+def _normalised(overrides: dict[str, Any], where: str, lines: dict[str, int] | None) -> tuple[dict, dict]:
+    """Keys with dashes read as underscores (``batch-size``); unknown keys refused with close matches."""
+    keys = {key: _normalise_key(key) for key in overrides}
+    check_keys(TrainConfig, [keys[k] for k in overrides], where, kind="training option", aliases=KNOWN_ALIASES,
+               lines={keys[k]: line for k, line in (lines or {}).items() if k in keys})
+    return {keys[k]: v for k, v in overrides.items()}, {keys[k]: line for k, line in (lines or {}).items()
+                                                        if k in keys}
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any], where: str = "",
                     lines: dict[str, int] | None = None) -> TrainConfig:
-    """A copy of ``config`` with ``overrides`` (keys may use dashes) coerced, checked and applied.
+    """A copy of ``config`` with ``overrides`` (keys may use dashes) converted, checked and applied.
 
-    ``where`` names the source in errors (a file, or "command line" for ``--flag`` values);
-    ``lines`` maps keys to their line in that file.
+    ``where`` names the source in errors (a file, or "command line" for ``--flag`` values, which errors
+    name as the flag); ``lines`` maps keys to their line in that file.
     """
-    changes = {}
-    for key, value in overrides.items():
-        name = _check_key(key, f" in {where}" if where else "")
-        if where == "command line":
-            source = f"--{name.replace('_', '-')}"
-        elif where:
-            source = f"{where}:{lines[key]}" if lines and key in lines else where
-        else:
-            source = ""
-        changes[name] = coerce_value(name, value, source)
+    values, lines = _normalised(overrides, "" if where == "command line" else where, lines)
+    flags = {k: f"--{k.replace('_', '-')}" for k in values} if where == "command line" else None
+    changes = read_settings(TrainConfig, values, "" if where == "command line" else where, text=True,
+                            lines=lines, flags=flags, kind="training option", aliases=KNOWN_ALIASES)
     return dataclasses.replace(config, **changes)
 
 
@@ -368,8 +233,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not path.is_file():
             raise DataError(f"Training config {path} does not exist.")
         doc, lines = _read_yaml(path)
-        doc = {_check_key(k, f" in {path}" + (f":{lines[k]}" if k in lines else "")): v for k, v in doc.items()}
-        lines = {_normalise_key(k): line for k, line in lines.items()}
+        doc, lines = _normalised(doc, str(path), lines)
         for key in PATH_FIELDS:
             if isinstance(doc.get(key), str) and doc[key] and not Path(doc[key]).expanduser().is_absolute():
                 candidate = path.parent / doc[key]

@@ -73,7 +73,7 @@ CASES = [
     field_case("logit_scale", "frozen", "learnable"),
     field_case("loss_weights", {"l1": -1}, ">= 0"),
     field_case("device", "gpu0", "cuda:N"),
-    field_case("batch_size", "many", "bad value"),
+    field_case("batch_size", "many", "must be an integer >= 2 (got 'many')"),
     flag_case("--grad-clip", "-1", "> 0"),
     flag_case("--steps", "0", ">= 1"),
     flag_case("--lr", "nan", "finite"),

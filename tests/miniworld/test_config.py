@@ -1,21 +1,23 @@
 """MiniWorldConfig checks every field when it is made: types from the annotations, ranges and choices
-from ALLOWED; the CLI turns a bad --set, --seeds or --sample into exit 2 naming the key."""
+from each field's setting; the CLI turns a bad --set, --seeds or --sample into exit 2 naming the key,
+and its options override the preset both ways."""
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 
 import pytest
 
 from paraclip.cli import main
-from paraclip.errors import ParaclipError
-from paraclip.miniworld.config import ALLOWED, PRESETS, MiniWorldConfig
+from paraclip.commands import miniworld as command
+from paraclip.errors import ConfigError, ParaclipError
+from paraclip.miniworld.config import PRESETS, MiniWorldConfig
 
 
 def test_defaults_and_presets_are_valid():
     for name in PRESETS:
         MiniWorldConfig.preset(name)
-    assert set(ALLOWED) <= {f.name for f in dataclasses.fields(MiniWorldConfig)}
+    assert MiniWorldConfig.bounds("threads").describe() == "in [1, 4096]"  # what --threads checks
 
 
 @pytest.mark.parametrize("override, words", [
@@ -31,9 +33,9 @@ def test_defaults_and_presets_are_valid():
     ({"seeds": 3}, ("seeds", "a list")),
     ({"ablation_seeds": [-1]}, ("ablation_seeds", "got -1")),
     ({"world_seed": 10**30}, ("world_seed",)),
-    ({"arch": "paraclip-mnii"}, ("arch", "did you mean 'paraclip-mini'")),
-    ({"paraclip_loss": "paraclp"}, ("paraclip_loss", "did you mean 'paraclip'")),
-    ({"llm_backend": "openia"}, ("llm_backend", "did you mean 'openai'")),
+    ({"arch": "paraclip-mnii"}, ("arch", "Did you mean 'paraclip-mini'")),
+    ({"paraclip_loss": "paraclp"}, ("paraclip_loss", "Did you mean 'paraclip'")),
+    ({"llm_backend": "openia"}, ("llm_backend", "one of local, openai", "Did you mean 'openai'")),
     ({"sts": "yes"}, ("sts", "true or false")),
     ({"threads": 0}, ("threads", "got 0")),
     ({"llm_model": 5}, ("llm_model", "text")),
@@ -71,3 +73,25 @@ def test_sample_count_is_checked(value, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["miniworld", "--sample", value])
     assert caught.value.code == 2 and "--sample" in capsys.readouterr().err
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return parser.parse_args(["--reproduce", *argv])
+
+
+def test_options_override_the_preset_both_ways():
+    assert MiniWorldConfig.preset("full").ablations is True
+    assert command._config(_args("--preset", "full", "--no-ablations")).ablations is False
+    assert command._config(_args("--preset", "full")).ablations is True  # not given: the preset's value
+    assert command._config(_args("--ablations")).ablations is True
+    assert command._config(_args("--llm-captions", "7", "--set", "llm_captions=3")).llm_captions == 7
+    assert command._config(_args("--set", "llm_captions=3")).llm_captions == 3
+
+
+def test_an_option_is_named_in_its_error():
+    with pytest.raises(ConfigError, match=r"^--set paraclip_steps must be in \[1, 1000000\] \(got 0\)"):
+        command._config(_args("--set", "paraclip_steps=0"))
+    with pytest.raises(SystemExit):  # argparse: the option's range is the field's
+        _args("--threads", "5000")

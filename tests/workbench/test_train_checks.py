@@ -24,15 +24,15 @@ def write_records(path, ids, status="ok"):
 @pytest.mark.parametrize("field, value, match", [
     ("steps", 0, r"steps must be >= 1 \(got 0\)"),
     ("steps", 50_000, "steps must be between 1 and 20000 in the app"),
-    ("steps", 2.5, "steps: bad value 2.5"),
+    ("steps", 2.5, r"steps must be an integer >= 1 \(got 2.5\)"),
     ("batch_size", 1, r"batch_size must be >= 2 \(got 1\)"),
     ("lr", 0, "lr must be > 0"),
-    ("lr", "fast", "lr: bad value 'fast'"),
+    ("lr", "fast", r"lr must be a number > 0 \(got 'fast'\)"),
     ("val_split", 0.9, "val_split must be between 0 and 0.5 in the app"),
-    ("loss_preset", "nope", "'nope' is not a loss preset"),
+    ("loss_preset", "nope", r"loss_preset must be one of paraclip, .* \(got 'nope'\)"),
     ("loss_preset", "paraclipp", "Did you mean 'paraclip'"),
     ("loss_weights", "l1=-1", "loss_weights must be >= 0"),
-    ("loss_weights", "l1", "loss_weights: bad value 'l1'"),
+    ("loss_weights", "l1", r"loss_weights must be a mapping of names to numbers >= 0 \(got 'l1'\)"),
 ])
 def test_settings_out_of_range_are_named(field, value, match):
     with pytest.raises(TrainCheckError, match=match):

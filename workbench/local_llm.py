@@ -50,10 +50,10 @@ class LocalModelStatus:
 
 
 def local_model_status() -> LocalModelStatus:
-    """The model a local run would use, in the order of ``paraclip.paraphrase.local_runtime.resolve_local_model``
+    """The model a local run would use, in the order of ``paraclip.paraphrase.local.runtime.resolve_local_model``
     (offline pack, hub model, SmolLM2 fallback) — looked up on disk only, never fetched."""
-    from paraclip.paraphrase.llm_pack import QWEN_PACK, installed_pack, smollm2_path
-    from paraclip.paraphrase.local_runtime import fetch_hub_gguf, hub_gguf
+    from paraclip.paraphrase.local.pack import QWEN_PACK, installed_pack, smollm2_path
+    from paraclip.paraphrase.local.runtime import fetch_hub_gguf, hub_gguf
 
     if installed_pack(QWEN_PACK) is not None:
         return LocalModelStatus("pack", "Qwen2.5-Coder-1.5B-Instruct", weak=False)

@@ -18,7 +18,6 @@ e.g. ``two small red striped circles left of a large blue square``.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
@@ -439,6 +438,3 @@ def iter_scenes(seed: int, split: str, n: int, image_size: int = 64, exclude: se
         layout = sample_layout(spec, rng, image_size)
         yield Scene(f"{split}-{index:06d}", spec, layout, image_size, canonical_caption(spec))
 
-
-def spec_json(spec: SceneSpec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True)

@@ -27,9 +27,11 @@ from typing import Any
 
 from paraclip.paraphrase.meaning.lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
                                                  IMPLIED_COLOURS, ROLE_NOUNS, SYNONYM_GROUPS)
+from paraclip.paraphrase.meaning import wordnet
 from paraclip.paraphrase.meaning.parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
 METHOD = "lexical-v1"
+OPTIONS = wordnet.OPTIONS
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
                  9: "nine", 10: "ten", 12: "twelve"}
 
@@ -52,8 +54,10 @@ def _broader(word: str) -> set[str]:
     return out
 
 
-def words_match(specific: str, general: str) -> int:
-    """3 same word, 2 synonyms, 1 ``general`` is a broader word for ``specific``, 0 unrelated."""
+def words_match(specific: str, general: str, deep: bool = True) -> int:
+    """3 same word, 2 synonyms, 1 ``general`` is a broader word for ``specific``, 0 unrelated.
+
+    ``deep=False`` asks the lexicon only, not WordNet."""
     if specific == general:
         return 3
     if synonym_groups(specific) & synonym_groups(general):
@@ -67,6 +71,12 @@ def words_match(specific: str, general: str) -> int:
     short, long_ = sorted((specific, general), key=len)
     if len(short) >= 5 and long_.startswith(short):  # skateboard / skateboarder
         return 1
+    if deep and OPTIONS["wordnet"]:
+        found = wordnet.relation(specific, general)
+        if found == "synonym":
+            return 2
+        if found in OPTIONS["wordnet_accept"]:
+            return 1
     return 0
 
 
@@ -104,7 +114,7 @@ def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     matched = set(pairs.values())
     cap_words = {w for p in cap.phrases for w in p.keys + p.modifiers}
     added = [p for j, p in enumerate(par.phrases) if j not in matched
-             and not any(words_match(w, k) or words_match(k, w) for w in cap_words for k in p.keys + p.modifiers)
+             and not any(words_match(w, k) or words_match(k, w, deep=False) for w in cap_words for k in p.keys + p.modifiers)
              and not any(words_match(v, p.head) for v in cap.verbs())]
     heads = Counter(p.head for p in cap.phrases)
     repeated = [h for h, n in Counter(p.head for p in par.phrases).items() if heads[h] and n > heads[h]]
@@ -214,7 +224,10 @@ def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
 
 
 def _same_verb(a: str, b: str) -> bool:
-    return a == b or bool(verb_groups(a) & verb_groups(b))
+    if a == b or verb_groups(a) & verb_groups(b):
+        return True
+    return bool(OPTIONS["wordnet_verbs"]) and (wordnet.relation(a, b, "verb") in ("synonym", "broader")
+                                               or wordnet.relation(b, a, "verb") in ("synonym", "broader"))
 
 
 def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:

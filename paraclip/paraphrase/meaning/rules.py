@@ -156,6 +156,8 @@ def _colours(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     before, after = Counter(cap.colours()), Counter(par.colours())
     lost, new = list((before - after).elements()), list((after - before).elements())
     described = {w for p in par.phrases for w in (p.head, *p.adjectives)}
+    if OPTIONS["scene_colours"]:  # the caption's scene already implies it: "a grassy field" -> "a green area"
+        described |= {w for p in cap.phrases for w in (p.head, *p.adjectives, *p.modifiers)}
     new = [c for c in new if not IMPLIED_COLOURS.get(c, frozenset()) & described]  # "green grass"
     reasons = [f"colour {a} -> {b}" for a, b in zip(lost, new)]
     reasons += [f"colour {a} dropped" for a in lost[len(new):]]

@@ -7,8 +7,9 @@ hypernyms. Nothing else (no glosses, no other relations); about 1.2 MB, loaded o
 (about 0.5 s).
 
 Only a word's first few senses count, so a rare sense does not make two everyday words
-synonyms ("boy" is also "a friendly reference to a grown man", which must not make
-``boy -> man`` a broader word).
+synonyms, and a broader word must be broader than the specific word's first (most frequent)
+sense: "boy" is also "a friendly reference to a grown man", which must not make ``boy -> man``
+a broader word.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 #: knobs of the check (the defaults are the measured best; ``bench/meaning_flag.py`` compares the others):
 #: WordNet for nouns (and which relations keep the meaning), for verbs, and its compounds as one word
 OPTIONS: dict = {"wordnet": True, "wordnet_accept": ("broader", "scene", "intensity"), "wordnet_verbs": True,
-                 "compounds": True}
+                 "compounds": True, "plurals": True,
+                 "scene_colours": True, "broader_senses": 1}
 DATA = Path(__file__).with_name("data") / "wordnet30.json.gz"
 #: senses of a word that count (WordNet lists the most frequent first)
 SENSES = 3
@@ -48,8 +50,17 @@ def compound(words: str) -> bool:
     return OPTIONS["compounds"] and " " in words and words in _data()["noun"]["lemmas"]
 
 
+@lru_cache(maxsize=65536)
 def senses(word: str, pos: str = "noun", k: int = SENSES) -> tuple[int, ...]:
-    return tuple(_data()[pos]["lemmas"].get(word.lower(), ())[:k])
+    """The first ``k`` senses of ``word``, and for a noun those of its plural too: the check compares
+    singular lemmas, and some things are named in the plural ("french fry" / "fries")."""
+    lemmas = _data()[pos]["lemmas"]
+    word = word.lower()
+    out = list(lemmas.get(word, ())[:k])
+    if pos == "noun" and OPTIONS["plurals"]:
+        plural = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+        out += [s for s in lemmas.get(plural, ())[:k] if s not in out]
+    return tuple(out)
 
 
 def lexfile(synset: int, pos: str = "noun") -> str:
@@ -82,7 +93,7 @@ def relation(specific: str, general: str, pos: str = "noun") -> str | None:
         return None
     if set(a) & set(b):
         return "synonym"
-    if any(y in ancestors(x, pos) for x in a for y in b):
+    if any(y in ancestors(x, pos) for x in a[:OPTIONS["broader_senses"]] for y in b):
         return "broader"
     narrower = [(x, y) for x in a for y in b if x in ancestors(y, pos)]
     if narrower:

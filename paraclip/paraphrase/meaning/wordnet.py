@@ -23,7 +23,8 @@ from pathlib import Path
 #: WordNet for nouns (and which relations keep the meaning), for verbs, and its compounds as one word
 OPTIONS: dict = {"wordnet": True, "wordnet_accept": ("broader", "scene", "intensity"), "wordnet_verbs": True,
                  "compounds": True, "plurals": True,
-                 "scene_colours": True, "broader_senses": 1}
+                 "scene_colours": True, "broader_senses": 1, "agent_nouns": True, "place_relations": True,
+                 "modifiers": True, "added_actions": False, "verb_sisters": False}
 DATA = Path(__file__).with_name("data") / "wordnet30.json.gz"
 #: senses of a word that count (WordNet lists the most frequent first)
 SENSES = 3
@@ -103,3 +104,22 @@ def relation(specific: str, general: str, pos: str = "noun") -> str | None:
     if pos == "noun" and general in PLACE_WORDS and lexfile(a[0]) in SCENE_FILES:
         return "scene"
     return None
+
+
+def is_person(noun: str) -> bool:
+    """Whether the first sense of ``noun`` is a person (a man, a skier, a chef)."""
+    first = senses(noun, "noun", 1)
+    return bool(first) and lexfile(first[0]) == "noun.person"
+
+
+def is_place(noun: str) -> bool:
+    """Whether the first sense of ``noun`` is a place or landform (a beach, a field, a slope)."""
+    first = senses(noun, "noun", 1)
+    return bool(first) and lexfile(first[0]) in SCENE_FILES
+
+
+def sisters(a: str, b: str, pos: str = "verb", k: int = 2) -> bool:
+    """Whether a first-``k`` sense of ``a`` and one of ``b`` share a direct hypernym ("brush" / "wash")."""
+    table = _data()[pos]["synsets"]
+    parents = {p for x in senses(a, pos, k) for p in table[x][1]}
+    return any(p in parents for y in senses(b, pos, k) for p in table[y][1])

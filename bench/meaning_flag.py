@@ -50,28 +50,32 @@ def timed(fn, items, repeats: int) -> tuple[list, float]:
 VARIANTS: dict[str, dict] = {
     "lexical + WordNet (default)": {},
     "lexicon only (before)": dict(wordnet=False, wordnet_verbs=False, compounds=False, plurals=False,
-                                  scene_colours=False),
+                                  scene_colours=False, agent_nouns=False, place_relations=False, modifiers=False),
+    "no WordNet nouns": dict(wordnet=False),
     "WordNet nouns: synonyms + broader only": dict(wordnet_accept=("broader",)),
     "no WordNet verbs": dict(wordnet_verbs=False),
     "no WordNet compounds": dict(compounds=False),
     "no plural senses": dict(plurals=False),
     "no scene colours": dict(scene_colours=False),
+    "no agent nouns": dict(agent_nouns=False),
+    "no place relations": dict(place_relations=False),
+    "no modifier rule": dict(modifiers=False),
     "broader from 3 senses": dict(broader_senses=3),
+    "+ verb sisters": dict(verb_sisters=True),
+    "+ added actions": dict(added_actions=True),
 }
 
 
 def lexical_variant(overrides: dict, items, repeats: int) -> tuple[list[bool], float]:
     saved = dict(wordnet.OPTIONS)
     wordnet.OPTIONS.update(overrides)
-    wordnet.senses.cache_clear()
-    wordnet.relation.cache_clear()
+    wordnet.clear_caches()
     try:
         return timed(lambda it: check_meaning(it["caption"], it["paraphrase"]).changed, items, repeats)
     finally:
         wordnet.OPTIONS.clear()
         wordnet.OPTIONS.update(saved)
-        wordnet.senses.cache_clear()
-        wordnet.relation.cache_clear()
+        wordnet.clear_caches()
 
 
 def cosine_flags(items, repeats: int) -> tuple[list[bool], float, float]:

@@ -13,7 +13,12 @@ meaning when it
 * replaces a listed action with an unrelated one (``riding -> repairing``).
 
 Synonyms and broader words keep the meaning (``couch -> sofa``, ``man -> person``,
-``cars -> vehicles``); dropped non-colour adjectives count as concision. Step 2 is compared
+``cars -> vehicles``); dropped non-colour adjectives count as concision. Beyond the hand-written
+lexicon, WordNet 3.0 (:mod:`paraclip.paraphrase.meaning.wordnet`) supplies synonyms and broader
+words (``cart -> wagon``, ``flowers -> blooms``), compound nouns (``dining room``), vague place
+words (``grassy field -> green area``) and verbs; a narrower or sister word is still a change
+(``boat -> sailboat``, ``bench -> chair``). A person named by what they do is the same person
+(``a man skiing -> a skier``), and on / in / by a place all say where something is. Step 2 is compared
 with the caption, not with step 1, so a change made at step 1 shows at both steps.
 Precision and recall on the committed labelled set are in the README; the opt-in LLM judge
 (:mod:`paraclip.paraphrase.meaning.judge`) was measured on the same set.
@@ -31,7 +36,7 @@ from paraclip.paraphrase.meaning import wordnet
 from paraclip.paraphrase.meaning.verbs import VERB_GROUPS
 from paraclip.paraphrase.meaning.parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
-METHOD = "lexical-v1"
+METHOD = "lexical-wordnet-v2"
 OPTIONS = wordnet.OPTIONS
 #: relations that all just say where something is when the second object is a place or landform
 _AT_PLACE = frozenset({"on", "in", "near"})

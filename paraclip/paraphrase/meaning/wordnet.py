@@ -37,6 +37,12 @@ PLACE_WORDS = frozenset({"area", "place", "spot", "location", "setting", "surrou
 INTENSITY_FILES = frozenset({"noun.phenomenon"})
 
 
+def clear_caches() -> None:
+    """Forget cached answers: call after changing :data:`OPTIONS`."""
+    senses.cache_clear()
+    relation.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def _data() -> dict:
     return json.loads(gzip.decompress(DATA.read_bytes()))

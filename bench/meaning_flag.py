@@ -1,13 +1,17 @@
 """Meaning-change flag candidates, side by side on the labelled set: precision / recall / F1 and cost.
 
-Candidates: the lexical check (the default), cosine similarity under the packaged
+Candidates: the lexical check with WordNet (the default) and its variants (``--no-variants``
+skips them: lexicon only, without WordNet verbs/compounds...), cosine similarity under the packaged
 all-MiniLM-L6-v2 (threshold chosen on the ``llm-dev`` split, reported everywhere), the LLM
 yes/no judge (replies cached in the repo; ``--judge-model`` asks the model again and rewrites
 the cache; a judge run stopped early covers a random part of the set, reported as "judged
-items"), and the judge combined with the lexical check. Cost is the median time per pair over
+items"), and the judge combined with the lexical check (the cascade "lexical AND judge" asks the judge only
+about the rows the lexical check flags; its cost is the lexical cost plus the judge's time on the
+flagged share). Every candidate is scored per split (hand / llm-dev / llm-test / all) and per source. Cost is the median time per pair over
 ``--repeats`` passes, measured in this run (the judge's: wall time per item when it was asked).
 
     .venv/bin/python bench/meaning_flag.py                          # cached judge replies
+    .venv/bin/python bench/meaning_flag.py --set tests/paraphrase/data/meaning/heldout.jsonl --no-cosine
     .venv/bin/python bench/meaning_flag.py --judge-model /path/to/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 """
 
@@ -25,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
+from paraclip.paraphrase.meaning import rules, wordnet  # noqa: E402
 from paraclip.paraphrase.meaning.rules import check_meaning  # noqa: E402
 from paraclip.paraphrase.meaning.evaluation import read_labelled, score  # noqa: E402
 
@@ -41,12 +46,44 @@ def timed(fn, items, repeats: int) -> tuple[list, float]:
     return out, statistics.median(times)
 
 
+#: variants of the lexical check: wordnet.OPTIONS overrides (the first is the default)
+VARIANTS: dict[str, dict] = {
+    "lexical + WordNet (default)": {},
+    "lexicon only (before)": dict(wordnet=False, wordnet_verbs=False, compounds=False, plurals=False,
+                                  scene_colours=False, agent_nouns=False, place_relations=False, modifiers=False),
+    "no WordNet nouns": dict(wordnet=False),
+    "WordNet nouns: synonyms + broader only": dict(wordnet_accept=("broader",)),
+    "no WordNet verbs": dict(wordnet_verbs=False),
+    "no WordNet compounds": dict(compounds=False),
+    "no plural senses": dict(plurals=False),
+    "no scene colours": dict(scene_colours=False),
+    "no agent nouns": dict(agent_nouns=False),
+    "no place relations": dict(place_relations=False),
+    "no modifier rule": dict(modifiers=False),
+    "broader from 3 senses": dict(broader_senses=3),
+    "+ verb sisters": dict(verb_sisters=True),
+    "+ added actions": dict(added_actions=True),
+}
+
+
+def lexical_variant(overrides: dict, items, repeats: int) -> tuple[list[bool], float]:
+    saved = dict(wordnet.OPTIONS)
+    wordnet.OPTIONS.update(overrides)
+    wordnet.clear_caches()
+    try:
+        return timed(lambda it: check_meaning(it["caption"], it["paraphrase"]).changed, items, repeats)
+    finally:
+        wordnet.OPTIONS.clear()
+        wordnet.OPTIONS.update(saved)
+        wordnet.clear_caches()
+
+
 def cosine_flags(items, repeats: int) -> tuple[list[bool], float, float]:
     from paraclip.paraphrase.quality import SimilarityScorer
 
     scorer = SimilarityScorer()
     sims, cost = timed(lambda it: scorer(it["caption"], [it["paraphrase"]])[0], items, repeats)
-    dev = [i for i, it in enumerate(items) if it["split"] == "llm-dev"]
+    dev = [i for i, it in enumerate(items) if it["split"] == "llm-dev"] or list(range(len(items)))  # else in-sample
     best = max(sorted({round(s, 3) for s in sims}),
                key=lambda t: score([sims[i] < t for i in dev], [items[i] for i in dev]).f1)
     return [s < best for s in sims], best, cost
@@ -93,6 +130,7 @@ def main(argv=None) -> int:
     ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache)")
     ap.add_argument("--judge-threads", type=int, help="CPU threads for the judge model")
     ap.add_argument("--no-cosine", action="store_true", help="skip the sentence-encoder candidate")
+    ap.add_argument("--no-variants", action="store_true", help="only the default lexical check")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
 
@@ -100,15 +138,20 @@ def main(argv=None) -> int:
     changed = sum(not it["same_meaning"] for it in items)
     print(f"labelled set: {len(items)} items ({changed} meaning changed, {len(items) - changed} same); "
           f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    subsets = {
-        "all": lambda it: True,
-        "hand-written": lambda it: it["split"] == "hand",
-        "LLM outputs": lambda it: it["split"] != "hand",
-        "held out (Qwen, llm-test)": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
-    }
+    subsets = {"all": lambda it: True}
+    for split in sorted({it["split"] for it in items}):
+        subsets[f"split {split}"] = lambda it, split=split: it["split"] == split
+    for source in sorted({it["source"] for it in items}):
+        subsets[f"source {source}"] = lambda it, source=source: it["source"] == source
+    for split, model in sorted({(it["split"], it["source"].split("/")[0]) for it in items if "/" in it["source"]}):
+        subsets[f"{model}, {split}"] = lambda it, s=split, m=model: it["split"] == s and it["source"].split("/")[0] == m
     candidates: dict[str, tuple[list[bool | None], str]] = {}
-    lexical, cost = timed(lambda it: check_meaning(it["caption"], it["paraphrase"]).changed, items, args.repeats)
-    candidates["lexical (default)"] = (lexical, f"{cost * 1e3:.2f} ms")
+    wordnet.senses("dog")  # load WordNet outside the timings (once per process, about 0.5 s)
+    variants = list(VARIANTS.items())[:1 if args.no_variants else None]
+    for name, overrides in variants:
+        flags, cost = lexical_variant(overrides, items, args.repeats)
+        candidates[name] = (flags, f"{cost * 1e3:.2f} ms")
+    lexical, lexical_cost = candidates[variants[0][0]][0], float(candidates[variants[0][0]][1].split()[0]) / 1e3
     if not args.no_cosine:
         flags, threshold, cost = cosine_flags(items, args.repeats)
         candidates[f"MiniLM cosine < {threshold:.3f}"] = (flags, f"{cost * 1e3:.1f} ms")
@@ -122,7 +165,11 @@ def main(argv=None) -> int:
         cost = f"{secs:.1f} s" if secs is not None else "?"
         candidates[f"LLM judge ({model})"] = (judge, cost)
         candidates["lexical OR judge"] = ([None if j is None else a or j for a, j in zip(lexical, judge)], cost)
-        candidates["lexical AND judge"] = ([None if j is None else a and j for a, j in zip(lexical, judge)], cost)
+        flagged = sum(lexical) / len(lexical)
+        cascade_cost = f"{lexical_cost * 1e3:.1f} ms + {flagged:.0%} x {cost}" + (
+            f" = {lexical_cost + flagged * secs:.1f} s" if secs is not None else "")
+        candidates["cascade: lexical, then judge on flagged rows (lexical AND judge)"] = (
+            [None if (a and j is None) else (a and bool(j)) for a, j in zip(lexical, judge)], cascade_cost)
         subsets["judged items"] = lambda it, ids=judged_ids(cache): it["id"] in ids
 
     for name, keep in subsets.items():

@@ -1,6 +1,6 @@
 """Meaning-change flags: does a paraphrase still describe the caption's picture?
 
-:mod:`.rules` compares two parsed texts (:mod:`.parse`, word knowledge in :mod:`.lexicon` and
+:mod:`.rules` compares two parsed texts (:mod:`.parse`, word knowledge in :mod:`.lexicon`, :mod:`.wordnet` and
 :mod:`.verbs`); :mod:`.judge` asks an LLM about the rows the rules flag; :mod:`.evaluation` scores a
 flagger against a labelled set.
 """

@@ -49,7 +49,7 @@ COMPATIBLE_RELATIONS: dict[str, frozenset[str]] = {
     "under": frozenset({"under", "in"}), "left": frozenset({"left", "near", "in"}),
     "right": frozenset({"right", "near", "in"}), "front": frozenset({"front", "near", "in"}),
     "behind": frozenset({"behind", "near", "in"}), "near": frozenset({"near", "left", "right", "front", "behind", "in"}),
-    "in": frozenset(_ALL) - {"out"}, "out": frozenset({"out", "near"}),
+    "in": frozenset(_ALL) - {"out"}, "out": frozenset({"out", "near", "front", "behind", "left", "right"}),
 }
 #: relation -> the relation that says the same with the objects swapped ("A left of B" == "B right of A")
 CONVERSE_RELATIONS = {"on": "under", "above": "under", "under": "above", "left": "right", "right": "left",

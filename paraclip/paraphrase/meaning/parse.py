@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from paraclip.paraphrase.meaning.lexicon import (COLOURS, FRAMING_NOUNS, GENERALISATIONS, NUMBERS, RELATIONS,
                                                  STOPWORDS, SYNONYM_GROUPS)
+from paraclip.paraphrase.meaning import wordnet
 from paraclip.paraphrase.meaning.verbs import LIGHT_VERBS, VERB_GROUPS
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -23,6 +24,10 @@ _PLURAL_WORDS = frozenset("people folks persons children men women feet teeth mi
 _DIGITS = {str(n): n for n in range(2, 21)}
 _PLURAL_MODIFIERS = frozenset("sports arts clothes news goods glasses sales".split())  # "a sports car"
 _MAX_PHRASE = 4
+#: words that never start a WordNet compound here: a colour, number or article keeps its own meaning
+#: ("a white house" is a house that is white)
+_ARTICLES = frozenset("a an the his her their its this that".split())
+_NOT_IN_COMPOUNDS = frozenset(COLOURS) | frozenset(NUMBERS) | frozenset(STOPWORDS) | _BE
 
 
 @dataclass
@@ -161,6 +166,16 @@ def _words(text: str) -> list[str]:
     return [w for w in out if w]
 
 
+def _may_start_compound(words: list[str], i: int) -> bool:
+    """Whether ``words[i]`` may start a WordNet compound: not a colour, number, article or describing word
+    ("an old woman" is a woman who is old), and a gerund only after an article ("a dining room", not
+    "a cat drinking water")."""
+    word = words[i]
+    if word in _NOT_IN_COMPOUNDS or "ADJ" in _readings(word):
+        return False
+    return not word.endswith("ing") or (i > 0 and words[i - 1] in _ARTICLES)
+
+
 def _merge(words: list[str]) -> list[str]:
     """Join multi-word lexicon entries into one unit (longest first; the last word may be plural)."""
     phrases = _phrases()
@@ -170,6 +185,8 @@ def _merge(words: list[str]) -> list[str]:
             span = words[i:i + n]
             candidates = (" ".join(span), " ".join(span[:-1] + [_noun_lemma(span[-1])]))
             hit = next((c for c in candidates if c in phrases), None)
+            if hit is None and _may_start_compound(words, i) and not any(w in RELATIONS for w in span):
+                hit = next((c for c in candidates if wordnet.compound(c)), None)
             if hit:
                 out.append(hit if hit == candidates[0] else " ".join(span))
                 i += n

@@ -13,7 +13,12 @@ meaning when it
 * replaces a listed action with an unrelated one (``riding -> repairing``).
 
 Synonyms and broader words keep the meaning (``couch -> sofa``, ``man -> person``,
-``cars -> vehicles``); dropped non-colour adjectives count as concision. Step 2 is compared
+``cars -> vehicles``); dropped non-colour adjectives count as concision. Beyond the hand-written
+lexicon, WordNet 3.0 (:mod:`paraclip.paraphrase.meaning.wordnet`) supplies synonyms and broader
+words (``cart -> wagon``, ``flowers -> blooms``), compound nouns (``dining room``), vague place
+words (``grassy field -> green area``) and verbs; a narrower or sister word is still a change
+(``boat -> sailboat``, ``bench -> chair``). A person named by what they do is the same person
+(``a man skiing -> a skier``), and on / in / by a place all say where something is. Step 2 is compared
 with the caption, not with step 1, so a change made at step 1 shows at both steps.
 Precision and recall on the committed labelled set are in the README; the opt-in LLM judge
 (:mod:`paraclip.paraphrase.meaning.judge`) was measured on the same set.
@@ -27,9 +32,16 @@ from typing import Any
 
 from paraclip.paraphrase.meaning.lexicon import (COMPATIBLE_RELATIONS, CONVERSE_RELATIONS, GENERALISATIONS,
                                                  IMPLIED_COLOURS, ROLE_NOUNS, SYNONYM_GROUPS)
+from paraclip.paraphrase.meaning import wordnet
+from paraclip.paraphrase.meaning.verbs import VERB_GROUPS
 from paraclip.paraphrase.meaning.parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
-METHOD = "lexical-v1"
+METHOD = "lexical-wordnet-v2"
+OPTIONS = wordnet.OPTIONS
+#: relations that all just say where something is when the second object is a place or landform
+_AT_PLACE = frozenset({"on", "in", "near"})
+#: verb groups that only say where or how something is placed (sit, lie, stand, park, lean, hang)
+_STILL = frozenset(i for i, group in enumerate(VERB_GROUPS) if group[0] in ("sit", "lie", "stand", "park", "lean", "hang"))
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
                  9: "nine", 10: "ten", 12: "twelve"}
 
@@ -52,8 +64,10 @@ def _broader(word: str) -> set[str]:
     return out
 
 
-def words_match(specific: str, general: str) -> int:
-    """3 same word, 2 synonyms, 1 ``general`` is a broader word for ``specific``, 0 unrelated."""
+def words_match(specific: str, general: str, deep: bool = True) -> int:
+    """3 same word, 2 synonyms, 1 ``general`` is a broader word for ``specific``, 0 unrelated.
+
+    ``deep=False`` asks the lexicon only, not WordNet."""
     if specific == general:
         return 3
     if synonym_groups(specific) & synonym_groups(general):
@@ -67,6 +81,12 @@ def words_match(specific: str, general: str) -> int:
     short, long_ = sorted((specific, general), key=len)
     if len(short) >= 5 and long_.startswith(short):  # skateboard / skateboarder
         return 1
+    if deep and OPTIONS["wordnet"]:
+        found = wordnet.relation(specific, general)
+        if found == "synonym":
+            return 2
+        if found in OPTIONS["wordnet_accept"]:
+            return 1
     return 0
 
 
@@ -74,10 +94,26 @@ def phrases_match(caption: Phrase, paraphrase: Phrase) -> int:
     return max(words_match(c, p) for c in caption.keys for p in paraphrase.keys)
 
 
+def agent_noun(verb: str, noun: str) -> bool:
+    """Whether ``noun`` names someone doing ``verb`` ("ski" / "skier", "ride" / "rider", "cycle" / "cyclist")."""
+    stem = verb[:-1] if verb.endswith("e") else verb
+    return (len(stem) >= 3 and noun.startswith(stem) and len(noun) - len(stem) <= 4
+            and noun.endswith(("er", "or", "ist")) and wordnet.is_person(noun))
+
+
+def _agent_match(cap: Analysis, i: int, par_phrase: Phrase) -> int:
+    """1 when the caption's ``i``-th phrase does something and the paraphrase names it by that action
+    ("a man skiing" -> "a skier"): the person is the same, said in one word."""
+    if not OPTIONS["agent_nouns"]:
+        return 0
+    verbs = [v for s, v, _ in cap.actions if s == i] or (cap.verbs() if wordnet.is_person(cap.phrases[i].head) else [])
+    return int(any(agent_noun(v, par_phrase.head) for v in verbs))
+
+
 def align(cap: Analysis, par: Analysis) -> dict[int, int]:
     """Caption phrase -> paraphrase phrase, best matches first; several caption phrases may share one."""
-    scored = sorted(((phrases_match(c, p), -abs(i - j), i, j) for i, c in enumerate(cap.phrases)
-                     for j, p in enumerate(par.phrases)), reverse=True)
+    scored = sorted(((phrases_match(c, p) or _agent_match(cap, i, p), -abs(i - j), i, j)
+                     for i, c in enumerate(cap.phrases) for j, p in enumerate(par.phrases)), reverse=True)
     pairs: dict[int, int] = {}
     used: set[int] = set()
     for score, _, i, j in scored:
@@ -104,7 +140,7 @@ def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     matched = set(pairs.values())
     cap_words = {w for p in cap.phrases for w in p.keys + p.modifiers}
     added = [p for j, p in enumerate(par.phrases) if j not in matched
-             and not any(words_match(w, k) or words_match(k, w) for w in cap_words for k in p.keys + p.modifiers)
+             and not any(words_match(w, k) or words_match(k, w, deep=False) for w in cap_words for k in p.keys + p.modifiers)
              and not any(words_match(v, p.head) for v in cap.verbs())]
     heads = Counter(p.head for p in cap.phrases)
     repeated = [h for h, n in Counter(p.head for p in par.phrases).items() if heads[h] and n > heads[h]]
@@ -146,6 +182,8 @@ def _colours(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     before, after = Counter(cap.colours()), Counter(par.colours())
     lost, new = list((before - after).elements()), list((after - before).elements())
     described = {w for p in par.phrases for w in (p.head, *p.adjectives)}
+    if OPTIONS["scene_colours"]:  # the caption's scene already implies it: "a grassy field" -> "a green area"
+        described |= {w for p in cap.phrases for w in (p.head, *p.adjectives, *p.modifiers)}
     new = [c for c in new if not IMPLIED_COLOURS.get(c, frozenset()) & described]  # "green grass"
     reasons = [f"colour {a} -> {b}" for a, b in zip(lost, new)]
     reasons += [f"colour {a} dropped" for a in lost[len(new):]]
@@ -191,6 +229,22 @@ def _attributes(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str
     return reasons
 
 
+def _modifiers(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    """A noun modifier replaced by an unrelated one on the same object ("clay court" -> "grass court")."""
+    if not OPTIONS["modifiers"]:
+        return []
+    reasons = []
+    cap_words = {w for p in cap.phrases for w in (p.head, *p.modifiers, *p.adjectives)}
+    for i, j in pairs.items():
+        c, p = cap.phrases[i], par.phrases[j]
+        said = p.modifiers + tuple(p.adjectives)
+        lost = [m for m in c.modifiers if not any(words_match(m, w) or words_match(w, m) for w in said)]
+        new = [m for m in p.modifiers if not any(words_match(w, m) or words_match(m, w) for w in cap_words)]
+        if lost and new:
+            reasons.append(f"{lost[0]} -> {new[0]} ({c.head})")
+    return reasons
+
+
 def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     reasons = []
     links: dict[tuple[int, int], set[str]] = {}
@@ -204,6 +258,9 @@ def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
         if rel in forward or CONVERSE_RELATIONS.get(rel) in backward:
             continue
         names = f"{cap.phrases[a].head} / {cap.phrases[b].head}"
+        if (OPTIONS["place_relations"] and rel in _AT_PLACE and forward and forward <= _AT_PLACE
+                and wordnet.is_place(cap.phrases[b].head)):
+            continue  # where something is: "on the beach" / "by the beach" / "at the shore"
         if rel in backward and rel != "near":
             reasons.append(f"relation swapped: {names} ({rel})")
         elif any(r not in COMPATIBLE_RELATIONS[rel] for r in forward):
@@ -214,7 +271,11 @@ def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
 
 
 def _same_verb(a: str, b: str) -> bool:
-    return a == b or bool(verb_groups(a) & verb_groups(b))
+    if a == b or verb_groups(a) & verb_groups(b):
+        return True
+    return bool(OPTIONS["wordnet_verbs"]) and (wordnet.relation(a, b, "verb") in ("synonym", "broader")
+                                               or wordnet.relation(b, a, "verb") in ("synonym", "broader")
+                                               or (OPTIONS["verb_sisters"] and wordnet.sisters(a, b, "verb")))
 
 
 def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
@@ -232,7 +293,10 @@ def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     lost = [v for v in cap_verbs if not any(_same_verb(v, w) for w in par.verb_readings())
             and not any(v in ROLE_NOUNS.get(p.head, ()) or p.head.startswith(v[:4]) for p in par.phrases)]
     new = [w for w in par_verbs if not any(_same_verb(w, v) for v in cap.verb_readings())]
-    return [f"action {a} -> {b}" for a, b in zip(lost, new)]
+    reasons = [f"action {a} -> {b}" for a, b in zip(lost, new)]
+    if OPTIONS["added_actions"]:  # "a frog on a leaf" -> "a frog sleeps on a leaf"; "rests on" only places it
+        reasons += [f"action {b} added" for b in new[len(lost):] if not verb_groups(b) & _STILL]
+    return reasons
 
 
 def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
@@ -240,7 +304,7 @@ def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
     cap, par = analyse(caption), analyse(paraphrase)
     pairs = align(cap, par)
     reasons: list[str] = []
-    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes):
+    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes, _modifiers):
         reasons += rule(cap, par, pairs)
     return MeaningCheck(bool(reasons), tuple(dict.fromkeys(reasons)))
 

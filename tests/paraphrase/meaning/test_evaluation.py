@@ -19,16 +19,19 @@ from paraclip.paraphrase.meaning.evaluation import read_labelled, score
 DATA = Path(__file__).parent.parent / "data" / "meaning"
 ITEMS = read_labelled(DATA / "meaning_eval.jsonl")
 
-# measured (precision, recall), rounded down to 3 decimals; "qwen-test" was labelled after the check was
-# written and never used to tune it (README there)
+# measured (precision, recall) of the default check (lexicon + WordNet), rounded down to 3 decimals.
+# "hand" and "llm-dev" were used to develop it; "llm-test" was read before (README there), so it is a
+# check, not a held-out figure
 SUBSETS = {
     "all": lambda it: True,
     "hand-written": lambda it: it["split"] == "hand",
+    "llm-dev": lambda it: it["split"] == "llm-dev",
+    "llm-test": lambda it: it["split"] == "llm-test",
     "llm outputs": lambda it: it["split"] != "hand",
     "qwen-test": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
 }
-LEXICAL_FLOOR = {"all": (0.894, 0.962), "hand-written": (0.981, 1.0), "llm outputs": (0.837, 0.935),
-                 "qwen-test": (0.612, 0.904)}
+LEXICAL_FLOOR = {"all": (0.948, 0.969), "hand-written": (0.981, 1.0), "llm-dev": (1.0, 0.955),
+                 "llm-test": (0.833, 0.937), "llm outputs": (0.922, 0.948), "qwen-test": (0.791, 0.904)}
 JUDGE_MEASURED = {"all": (0.744, 0.767)}  # on the 312 items the judge was asked (a stopped run)
 
 

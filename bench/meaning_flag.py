@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
-from paraclip.paraphrase.meaning import rules, wordnet  # noqa: E402
+from paraclip.paraphrase.meaning import wordnet  # noqa: E402
 from paraclip.paraphrase.meaning.rules import check_meaning  # noqa: E402
 from paraclip.paraphrase.meaning.evaluation import read_labelled, score  # noqa: E402
 

@@ -1,19 +1,16 @@
-"""An LLM as a yes/no judge of meaning changes (opt-in; ours).
+"""An LLM as a yes/no judge of meaning changes: the request and the verdict parser (ours).
 
-The judge asks any paraphrasing backend (the local GGUF model, an OpenAI-compatible API)
-whether a paraphrase describes the same picture as its caption, with greedy decoding and a
-few tokens of output. It costs one request per paraphrase, so it is not the default: the
-cheap lexical check (:mod:`paraclip.paraphrase.meaning.rules`) is. Both were measured on the same
-labelled set; the figures are in the README.
+``bench/meaning_flag.py --judge-model`` asks any paraphrasing backend whether a paraphrase describes
+the same picture as its caption (greedy decoding, a few tokens). Measured on the labelled set, alone
+and as a second opinion on the rows the lexical check flags, it lost recall (it misses dropped
+objects), so no code path uses it; the figures are in the README.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Sequence
 
-from paraclip.paraphrase.backends.base import Backend, ChatRequest
-from paraclip.paraphrase.meaning.rules import MeaningCheck
+from paraclip.paraphrase.backends.base import ChatRequest
 from paraclip.paraphrase.prompts import Sampling
 
 JUDGE_VERSION = "judge-v1"
@@ -40,22 +37,3 @@ def parse_verdict(reply: str | None) -> bool | None:
     if found is None:
         return None
     return found.group(1).lower() == "no"
-
-
-class LLMJudge:
-    """``judge(caption, paraphrase) -> MeaningCheck``; ``judge.many(pairs)`` sends them as one batch."""
-
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    def many(self, pairs: Sequence[tuple[str, str]]) -> list[MeaningCheck]:
-        completions = self.backend.generate([judge_request(c, p) for c, p in pairs])
-        out = []
-        for completion in completions:
-            verdict = parse_verdict(completion.text) if completion.ok else None
-            reason = f"LLM judge ({self.backend.model}): not the same picture" if verdict else None
-            out.append(MeaningCheck(bool(verdict), (reason,) if reason else ()))
-        return out
-
-    def __call__(self, caption: str, paraphrase: str) -> MeaningCheck:
-        return self.many([(caption, paraphrase)])[0]

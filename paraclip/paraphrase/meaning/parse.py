@@ -233,11 +233,6 @@ def _nounish(tok: Token | None) -> bool:
     return tok.kind.startswith("?") and "NOUN" in tok.kind and not tok.text.endswith(("ing", "ed"))
 
 
-def _plural_form(tok: Token | None) -> bool:
-    return tok is not None and (tok.plural or (_nounish(tok) and _noun_lemma(tok.text) != tok.text)
-                                or tok.text in _PLURAL_WORDS)
-
-
 def _starts_singular(tokens: list[Token], i: int) -> bool:
     """Whether the noun phrase ending before ``i`` began with a/an/one ("a fire hydrant sprays")."""
     j = i - 1

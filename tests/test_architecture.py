@@ -1,5 +1,6 @@
-"""The rules ARCHITECTURE.md states, checked: the library never imports the app or gradio, modules stay
-small, every module is on the map. (No import cycles: ``tests/test_import_cycles.py``.)"""
+"""The rules ARCHITECTURE.md states, checked: the library never imports the app or gradio, only the console
+script imports the commands, evaluation/models/data never import the trainer, modules stay small, every
+module is on the map. (No import cycles: ``tests/test_import_cycles.py``.)"""
 
 from __future__ import annotations
 
@@ -32,6 +33,25 @@ def test_the_library_never_imports_the_app_or_gradio():
                  for p in python_files("paraclip")}
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"paraclip/ must not import gradio or workbench: {offenders}"
+
+
+def test_only_the_console_script_imports_the_commands():
+    """``paraclip/commands/`` parses and calls the library; the library never calls back into a command."""
+    entry_points = {"paraclip/cli.py", "paraclip/__main__.py"}
+    offenders = sorted(str(p.relative_to(REPO)) for p in python_files("paraclip")
+                       if p.relative_to(REPO).as_posix() not in entry_points
+                       and not p.relative_to(REPO).as_posix().startswith("paraclip/commands/")
+                       and any(n.startswith("paraclip.commands") for n in imported_names(p)))
+    assert not offenders, f"library modules importing paraclip.commands: {offenders}"
+
+
+def test_evaluation_models_and_data_never_import_the_trainer():
+    """open_clip's split between the model library and its trainer: evaluators, models and data readers
+    work without the training package (the trainer may use them, never the other way round)."""
+    offenders = sorted(str(p.relative_to(REPO)) for folder in ("paraclip/evaluation", "paraclip/models", "paraclip/data")
+                       for p in python_files(folder)
+                       if any(n.startswith("paraclip.training") for n in imported_names(p)))
+    assert not offenders, f"modules importing paraclip.training: {offenders}"
 
 
 def test_the_import_check_sees_imports_inside_functions(tmp_path):

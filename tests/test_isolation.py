@@ -14,7 +14,7 @@ def test_every_default_location_is_inside_the_temporary_cache():
     from paraclip.features import default_cache_root
     from paraclip.jobs import default_app_dir
     from paraclip.miniworld.config import default_root as miniworld_root
-    from paraclip.paraphrase.local.transformers_runtime import llm_cache_dir
+    from paraclip.paraphrase.local.pack import llm_cache_dir
     from paraclip.paraphrase.cache import default_cache_path
     from paraclip.paraphrase.local.pack import packs_dir
 

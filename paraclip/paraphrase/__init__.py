@@ -15,7 +15,7 @@ from paraclip.paraphrase.engine import (BackendFatalError, Paraphraser, paraphra
                                        select_captions)
 from paraclip.paraphrase.io import (REVIEW_STATES, CaptionItem, Captions, load_records, read_captions,
                                     update_review, update_reviews)
-from paraclip.paraphrase.local.pack import QWEN_PACK, default_local_model, installed_pack, setup_llm_pack
+from paraclip.paraphrase.local.pack import QWEN_PACK, installed_pack, setup_llm_pack
 from paraclip.paraphrase.local.runtime import make_local_backend, resolve_local_model, shared_local_backend
 from paraclip.paraphrase.meaning.rules import MeaningCheck, check_meaning, meaning_signals
 from paraclip.paraphrase.postprocess import clean, rejection_reason
@@ -24,7 +24,7 @@ from paraclip.paraphrase.prompts import PRESETS, PromptPreset, Sampling
 __all__ = [
     "BACKENDS", "Backend", "BackendFatalError", "CaptionInput", "CaptionItem", "Captions", "ChatRequest",
     "Completion", "MeaningCheck", "PRESETS", "ParaphraseConfig", "Paraphraser", "PromptPreset",
-    "QWEN_PACK", "REVIEW_STATES", "Sampling", "check_meaning", "clean", "default_local_model", "installed_pack",
+    "QWEN_PACK", "REVIEW_STATES", "Sampling", "check_meaning", "clean", "installed_pack",
     "load_records", "make_backend", "make_local_backend", "meaning_signals", "paraphrase_captions", "read_captions",
     "rejection_reason", "resolve_local_model", "run_paraphrasing", "select_captions", "setup_llm_pack",
     "shared_local_backend", "update_review", "update_reviews",

@@ -29,12 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from paraclip.errors import ParaclipError
 from paraclip.paraphrase.backends.base import ChatRequest, Completion
 from paraclip.paraphrase.backends.http import RequestAborted
-from paraclip.paraphrase.backends.openai_batch import BatchAPIError
 from paraclip.paraphrase.cache import request_key
 from paraclip.paraphrase.engine import BackendFatalError, StepResult
 from paraclip.paraphrase.pricing import CostEstimate, estimate_cost
+
+
+class BatchAPIError(ParaclipError):
+    """A files / batches endpoint answered with an error that retrying does not fix."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -21,8 +21,8 @@ BACKENDS: Registry[str] = Registry("paraphrase backend")
 BACKENDS.register("openai", "paraclip.paraphrase.backends.openai_compat:OpenAICompatibleBackend", "api")
 # "local" picks the runtime: llama.cpp for GGUF files on a CPU, transformers otherwise
 BACKENDS.register("local", "paraclip.paraphrase.local.runtime:make_local_backend")
-BACKENDS.register("llama.cpp", "paraclip.paraphrase.local.llama_cpp:LlamaCppBackend", "llama-cpp", "gguf")
-BACKENDS.register("transformers", "paraclip.paraphrase.local.transformers_runtime:TransformersBackend", "hf")
+BACKENDS.register("llama.cpp", "paraclip.paraphrase.local.runtime:llama_cpp_backend", "llama-cpp", "gguf")
+BACKENDS.register("transformers", "paraclip.paraphrase.local.runtime:transformers_backend", "hf")
 BACKENDS.register("openai-batch", "paraclip.paraphrase.backends.openai_batch:OpenAIBatchBackend", "batch")
 
 

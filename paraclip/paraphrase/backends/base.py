@@ -120,19 +120,11 @@ SMALL_MODEL_PARAMS = 3_000_000_000
 
 
 class LocalModelBackend(Backend):
-    """What both local runtimes (llama.cpp, transformers) share: the installed default model when none
-    is named, and the preset suggested by the model's size."""
+    """What both local runtimes (llama.cpp, transformers) share: the preset suggested by the model's size.
+    (The default model when none is named is chosen by ``paraclip.paraphrase.local.runtime``.)"""
 
     kind = "local"
     n_params: int = 0
-
-    @staticmethod
-    def model_or_default(model):
-        if model is not None:
-            return model
-        from paraclip.paraphrase.local.runtime import resolve_local_model
-
-        return resolve_local_model()
 
     def suggested_preset(self) -> str:
         return "small-model" if self.n_params < SMALL_MODEL_PARAMS else "paper"

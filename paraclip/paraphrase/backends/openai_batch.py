@@ -27,6 +27,7 @@ import httpx
 from paraclip.errors import ParaclipError
 from paraclip.paraphrase.backends.base import CANCELLED, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import RequestAborted
+from paraclip.paraphrase.batch import BatchAPIError, BatchRun
 from paraclip.paraphrase.backends.openai_compat import (RETRIABLE_STATUS, OpenAIAccount, chat_body,
                                                         parse_chat_completion)
 
@@ -34,10 +35,6 @@ MAX_REQUESTS_PER_FILE = 50_000
 MAX_FILE_BYTES = 190_000_000  # the documented limit is 200 MB; a margin for MB vs MiB
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-
-
-class BatchAPIError(ParaclipError):
-    """A files / batches endpoint answered with an error that retrying does not fix."""
 
 
 class TransientAPIError(BatchAPIError):
@@ -285,8 +282,6 @@ class OpenAIBatchBackend(OpenAIAccount):
 
     def run_records(self, todo, paraphraser, out_path, record_done, should_stop, report):
         """Run every caption of ``todo`` through batches (see :mod:`paraclip.paraphrase.batch`)."""
-        from paraclip.paraphrase.batch import BatchRun
-
         run = BatchRun(self, todo, paraphraser, Path(out_path), record_done, should_stop, report)
         try:
             return run.run()

@@ -77,7 +77,7 @@ class LlamaCppBackend(LocalModelBackend):
 
     def __init__(
         self,
-        model: str | os.PathLike | None = None,
+        model: str | os.PathLike,
         threads: int | None = None,
         parallel: int | None = None,
         ctx_per_sequence: int = 1024,
@@ -96,7 +96,6 @@ class LlamaCppBackend(LocalModelBackend):
         if dtype not in (None, "auto"):
             raise ModelLoadError(f"--dtype {dtype} does not apply to a GGUF file on llama.cpp: the file's own "
                                  f"quantisation is used. Leave --dtype unset.")
-        model = self.model_or_default(model)
         path = Path(model).expanduser()
         if not (path.is_file() and path.suffix.lower() == ".gguf"):
             raise ModelLoadError(f"{model}: the llama.cpp backend needs a .gguf file; give its path (model "

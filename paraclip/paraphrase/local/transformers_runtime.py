@@ -30,13 +30,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from paraclip.errors import ModelLoadError
-from paraclip.files import cache_root
+from paraclip.paraphrase.local.pack import llm_cache_dir
 from paraclip.paraphrase.backends.base import (CANCELLED, ChatRequest, Completion, LocalModelBackend, StopCheck,
                                               await_completions, stop_worker)
-
-
-def llm_cache_dir() -> Path:
-    return cache_root() / "llm"
 
 
 def resolve_dtype(dtype: str | None, device: str):
@@ -97,7 +93,7 @@ class TransformersBackend(LocalModelBackend):
 
     def __init__(
         self,
-        model: str | os.PathLike | None = None,
+        model: str | os.PathLike,
         device: str | None = None,
         dtype: str | None = "auto",
         batch_size: int = 8,
@@ -109,7 +105,6 @@ class TransformersBackend(LocalModelBackend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model = self.model_or_default(model)
         if threads:
             torch.set_num_threads(int(threads))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

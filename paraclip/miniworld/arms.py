@@ -106,7 +106,7 @@ def main_arm_stage(run: Run, arm: Arm, seed: int, lr: float | None) -> Stage:
         return parts
 
     return Stage(f"{kind}-s{seed}", share * paraclip_minutes(cfg.paraclip_steps, cfg.paraclip_batch_size),
-                 lambda: f"{arm.label} fine-tuning of the text encoder, seed {seed}, lr {chosen_lr():g} "
+                 lambda: f"{arm.label}: training the text encoder only, seed {seed}, lr {chosen_lr():g} "
                          f"({cfg.paraclip_steps} steps x {batch})",
                  fingerprint, [run.run_dir(kind, seed)],
                  lambda: train_paraclip(run, seed, baseline_checkpoint(run, seed), kind=kind, batch_size=batch,

@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--solo", type=int, default=30)
     parser.add_argument("--cores", default="0,1", help="CPUs the server may use (taskset -c; '' = all)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="visitors only run Explore (separates Explore's own cost from Compare's)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paraclip-bench-load-"))
     models, gallery = default_labels(root)
@@ -156,6 +158,8 @@ def main() -> None:
                         ex_times.append(time.perf_counter() - t)
                     except Exception as exc:  # noqa: BLE001 - counted
                         errors.append(f"explore: {exc}")
+                if args.no_compare:
+                    return
                 t = time.perf_counter()
                 try:
                     out = call(http, url, "compare", [models[0], [models[1]], ["zero-shot retrieval (gallery)"],
@@ -177,7 +181,8 @@ def main() -> None:
             t.join()
         wall = time.perf_counter() - start
         cpu = cpu_seconds(server) - cpu_before
-        print(f"{args.clients} visitors (3 Explore + 1 Compare each, at once): {len(errors)} errors in {wall:.1f} s "
+        pattern = "3 Explore each" if args.no_compare else "3 Explore + 1 Compare each"
+        print(f"{args.clients} visitors ({pattern}, at once): {len(errors)} errors in {wall:.1f} s "
               f"[load before {load_before:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs]")
         print(f"  server CPU during the load: {cpu:.1f} s (= {cpu / 2:.1f} s of wall on 2 idle cores)")
         print(summary("  Explore under load", ex_times))

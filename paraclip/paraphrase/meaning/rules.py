@@ -126,18 +126,20 @@ def align(cap: Analysis, par: Analysis) -> dict[int, int]:
     return pairs
 
 
-def _tolerated_drop(phrase: Phrase, par: Analysis) -> bool:
+def _tolerated_drop(phrase: Phrase, par: Analysis, matched: set[int]) -> bool:
     """A head said another way: its modifier survives ("city street" -> "city"), or it became a
     describing word ("a man with a beard" -> "a bearded man", "a woman" -> "a female cyclist")."""
     if any(words_match(m, p.head) or words_match(p.head, m) for m in phrase.modifiers for p in par.phrases):
         return True
+    if any(words_match(phrase.head, m) >= 2 for j, p in enumerate(par.phrases) if j in matched for m in p.modifiers):
+        return True  # it now describes a matched object: "a basket of laundry" -> "a laundry basket"
     described = {a for p in par.phrases for a in p.adjectives} | set(par.verbs())
     return any(words_match(phrase.head, a) or words_match(a, phrase.head) for a in described)
 
 
 def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
-    dropped = [p for i, p in enumerate(cap.phrases) if i not in pairs and not _tolerated_drop(p, par)]
     matched = set(pairs.values())
+    dropped = [p for i, p in enumerate(cap.phrases) if i not in pairs and not _tolerated_drop(p, par, matched)]
     cap_words = {w for p in cap.phrases for w in p.keys + p.modifiers}
     added = [p for j, p in enumerate(par.phrases) if j not in matched
              and not any(words_match(w, k) or words_match(k, w, deep=False) for w in cap_words for k in p.keys + p.modifiers)
@@ -157,7 +159,16 @@ def _count_word(n: int | None) -> str:
 
 def _counts(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     reasons = []
+    shared = {j for j in pairs.values() if list(pairs.values()).count(j) > 1}
+    for j in shared:  # "a bride and a groom" -> "a couple": the paraphrase counts them together
+        total = sum(cap.phrases[i].count or (1 if not cap.phrases[i].plural else 0) for i in pairs if pairs[i] == j)
+        p = par.phrases[j]
+        if p.count and total and p.count != total and all(cap.phrases[i].count or not cap.phrases[i].plural
+                                                           for i in pairs if pairs[i] == j):
+            reasons.append(f"count {_count_word(total)} -> {_count_word(p.count)} ({p.head})")
     for i, j in pairs.items():
+        if j in shared:
+            continue
         c, p = cap.phrases[i], par.phrases[j]
         what = c.head
         if c.count and p.count and c.count != p.count:
@@ -299,9 +310,15 @@ def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     return reasons
 
 
+def _nouns(analysis: Analysis) -> frozenset[str]:
+    return frozenset(w for p in analysis.phrases for w in (p.head, *p.modifiers))
+
+
 def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
     """Does ``paraphrase`` still say what ``caption`` says? (the cheap, default check)"""
     cap, par = analyse(caption), analyse(paraphrase)
+    cap_nouns, par_nouns = _nouns(cap), _nouns(par)  # "pizza with olives" / "olive pizza": olive is no colour
+    cap, par = analyse(caption, par_nouns), analyse(paraphrase, cap_nouns)
     pairs = align(cap, par)
     reasons: list[str] = []
     for rule in (_objects, _colours, _counts, _relations, _actions, _attributes, _modifiers):

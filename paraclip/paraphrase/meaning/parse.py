@@ -56,8 +56,10 @@ class Phrase:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The head alone and, when it has noun modifiers, the whole compound ("fire hydrant")."""
-        return (" ".join(self.modifiers + (self.head,)), self.head) if self.modifiers else (self.head,)
+        """The head alone and, when it has noun modifiers, the whole compound ("fire hydrant"); also a describing
+        word with the head when WordNet has them as one noun ("young lady" is a girl)."""
+        keys = (" ".join(self.modifiers + (self.head,)), self.head) if self.modifiers else (self.head,)
+        return keys + tuple(sorted(f"{a} {self.head}" for a in self.adjectives if wordnet.compound(f"{a} {self.head}")))
 
     @property
     def text(self) -> str:

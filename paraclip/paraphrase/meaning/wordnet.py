@@ -32,7 +32,8 @@ SENSES = 3
 #: ("a grassy field" -> "a green area")
 SCENE_FILES = frozenset({"noun.location", "noun.object"})
 PLACE_WORDS = frozenset({"area", "place", "spot", "location", "setting", "surroundings", "scene", "region", "space",
-                         "ground", "terrain", "land", "landscape", "outdoors", "site", "expanse", "stretch"})
+                         "ground", "terrain", "land", "landscape", "outdoors", "site", "expanse", "stretch",
+                         "plot", "patch", "tract", "surface"})
 #: weather and similar happenings: a narrower word only says how strong it is ("rain" / "downpour")
 INTENSITY_FILES = frozenset({"noun.phenomenon"})
 
@@ -102,13 +103,13 @@ def relation(specific: str, general: str, pos: str = "noun") -> str | None:
         return "synonym"
     if any(y in ancestors(x, pos) for x in a[:OPTIONS["broader_senses"]] for y in b):
         return "broader"
+    if pos == "noun" and general in PLACE_WORDS and lexfile(a[0]) in SCENE_FILES:
+        return "scene"  # before "narrower": a rare sense of "ground" must not make it narrower than "field"
     narrower = [(x, y) for x in a for y in b if x in ancestors(y, pos)]
     if narrower:
         if pos == "noun" and any(lexfile(y) in INTENSITY_FILES and ancestors(y)[x] == 1 for x, y in narrower):
             return "intensity"
         return "narrower"
-    if pos == "noun" and general in PLACE_WORDS and lexfile(a[0]) in SCENE_FILES:
-        return "scene"
     return None
 
 

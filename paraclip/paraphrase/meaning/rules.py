@@ -123,7 +123,16 @@ def align(cap: Analysis, par: Analysis) -> dict[int, int]:
     for score, _, i, j in scored:  # "a man and a woman" -> "a couple": one phrase may cover two
         if score and i not in pairs:
             pairs[i] = j
+    people = {j for i, j in pairs.items() if _person(cap.phrases[i]) and _person(par.phrases[j])
+              and (par.phrases[j].plural or (par.phrases[j].count or 0) >= 2)}
+    for i, c in enumerate(cap.phrases):  # "a bride and groom" -> "newlyweds": the others of the group too
+        if i not in pairs and people and _person(c) and not c.plural:
+            pairs[i] = min(people)
     return pairs
+
+
+def _person(phrase: Phrase) -> bool:
+    return phrase.head in ("person", "people") or wordnet.is_person(phrase.head)
 
 
 def _tolerated_drop(phrase: Phrase, par: Analysis, matched: set[int]) -> bool:
@@ -134,7 +143,18 @@ def _tolerated_drop(phrase: Phrase, par: Analysis, matched: set[int]) -> bool:
     if any(words_match(phrase.head, m) >= 2 for j, p in enumerate(par.phrases) if j in matched for m in p.modifiers):
         return True  # it now describes a matched object: "a basket of laundry" -> "a laundry basket"
     described = {a for p in par.phrases for a in p.adjectives} | set(par.verbs())
-    return any(words_match(phrase.head, a) or words_match(a, phrase.head) for a in described)
+    return any(words_match(phrase.head, a) or words_match(a, phrase.head) or derived(a, phrase.head) for a in described)
+
+
+def derived(adjective: str, noun: str) -> bool:
+    """Whether ``adjective`` is made from ``noun`` ("snowy" / "snow", "muddy" / "mud", "wooden" / "wood",
+    "smoky" / "smoke"): "a snowy park" and "a snow-covered park" say the same."""
+    if len(noun) < 3 or not adjective.startswith(noun[:-1]):
+        return False
+    rest = adjective[len(noun):] if adjective.startswith(noun) else None
+    if rest is None:  # "smoke" / "smoky"
+        return noun.endswith("e") and adjective == noun[:-1] + "y"
+    return rest in ("y", "en", "ed", "ny", "dy", "ty", "gy", "py", "ey")
 
 
 def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
@@ -143,7 +163,8 @@ def _objects(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     cap_words = {w for p in cap.phrases for w in p.keys + p.modifiers}
     added = [p for j, p in enumerate(par.phrases) if j not in matched
              and not any(words_match(w, k) or words_match(k, w, deep=False) for w in cap_words for k in p.keys + p.modifiers)
-             and not any(words_match(v, p.head) for v in cap.verbs())]
+             and not any(words_match(v, p.head) for v in cap.verbs())
+             and not any(derived(a, p.head) for c in cap.phrases for a in c.adjectives)]
     heads = Counter(p.head for p in cap.phrases)
     repeated = [h for h, n in Counter(p.head for p in par.phrases).items() if heads[h] and n > heads[h]]
     reasons = [f"object {c.text} -> {p.text}" for c, p in zip(dropped, added)]
@@ -281,6 +302,11 @@ def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
     return reasons
 
 
+def _playing(verb: str) -> bool:
+    """Whether ``verb`` says someone plays ("play", "frolic", "romp", "gambol"): WordNet's "be at play" and below."""
+    return verb == "play" or wordnet.below(verb, "play", "verb.social")
+
+
 def _same_verb(a: str, b: str) -> bool:
     if a == b or verb_groups(a) & verb_groups(b):
         return True
@@ -301,9 +327,12 @@ def _actions(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
         return reasons
     cap_verbs = [v for v in cap.verbs() if known_verb(v)]
     par_verbs = [v for v in par.verbs() if known_verb(v)]
+    playing = OPTIONS["play_verbs"] and any(_playing(w) for w in par.verbs())
     lost = [v for v in cap_verbs if not any(_same_verb(v, w) for w in par.verb_readings())
-            and not any(v in ROLE_NOUNS.get(p.head, ()) or p.head.startswith(v[:4]) for p in par.phrases)]
-    new = [w for w in par_verbs if not any(_same_verb(w, v) for v in cap.verb_readings())]
+            and not any(v in ROLE_NOUNS.get(p.head, ()) or p.head.startswith(v[:4]) for p in par.phrases)
+            and not playing]  # "children running through a sprinkler" -> "children play in it": a broader verb
+    new = [w for w in par_verbs if not any(_same_verb(w, v) for v in cap.verb_readings())
+           and not (OPTIONS["play_verbs"] and _playing(w))]
     reasons = [f"action {a} -> {b}" for a, b in zip(lost, new)]
     if OPTIONS["added_actions"]:  # "a frog on a leaf" -> "a frog sleeps on a leaf"; "rests on" only places it
         reasons += [f"action {b} added" for b in new[len(lost):] if not verb_groups(b) & _STILL]

@@ -24,7 +24,7 @@ from pathlib import Path
 OPTIONS: dict = {"wordnet": True, "wordnet_accept": ("broader", "scene", "intensity"), "wordnet_verbs": True,
                  "compounds": True, "plurals": True,
                  "scene_colours": True, "broader_senses": 1, "agent_nouns": True, "place_relations": True,
-                 "modifiers": True, "added_actions": False, "verb_sisters": False}
+                 "modifiers": True, "added_actions": False, "verb_sisters": False, "play_verbs": True}
 DATA = Path(__file__).with_name("data") / "wordnet30.json.gz"
 #: senses of a word that count (WordNet lists the most frequent first)
 SENSES = 3
@@ -111,6 +111,13 @@ def relation(specific: str, general: str, pos: str = "noun") -> str | None:
             return "intensity"
         return "narrower"
     return None
+
+
+def below(word: str, general: str, lexname: str, pos: str = "verb") -> bool:
+    """Whether a first-three sense of ``word`` lies under a sense of ``general`` from lexicographer file ``lexname``
+    (``below("frolic", "play", "verb.social")``: frolicking is playing)."""
+    tops = {s for s in _data()[pos]["lemmas"].get(general, ())[:6] if lexfile(s, pos) == lexname}
+    return any(tops & (set(ancestors(x, pos)) | {x}) for x in senses(word, pos))
 
 
 def is_person(noun: str) -> bool:

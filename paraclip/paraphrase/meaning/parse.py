@@ -72,12 +72,13 @@ class Analysis:
     phrases: list[Phrase] = field(default_factory=list)
     relations: list[tuple[int, str, int]] = field(default_factory=list)  # (phrase, class, phrase)
     actions: list[tuple[int | None, str, int | None]] = field(default_factory=list)  # (subject, verb, object)
+    collective: list[int] = field(default_factory=list)  # numbers said by a collective noun ("a trio": 3)
 
     def colours(self) -> list[str]:
         return [t.lemma for t in self.tokens if t.kind == "colour"]
 
     def numbers(self) -> list[int]:
-        return [t.value for t in self.tokens if t.kind == "number" and t.value and t.value >= 2]
+        return [t.value for t in self.tokens if t.kind == "number" and t.value and t.value >= 2] + self.collective
 
     def verbs(self) -> list[str]:
         return [t.lemma for t in self.tokens if t.kind == "verb"]
@@ -355,6 +356,7 @@ def analyse(text: str, as_nouns: frozenset[str] = frozenset()) -> Analysis:
                 result.phrases.append(Phrase(
                     head="person", modifiers=(), colours=frozenset(pending_colours), adjectives=frozenset(pending_adjs),
                     count=COLLECTIVE_PEOPLE[head.lemma], singular=False, plural=True, start=head.index, end=head.index))
+                result.collective.append(COLLECTIVE_PEOPLE[head.lemma])
             elif _coordinated_modifier(result, tokens, nouns):  # "a pepperoni and olive pizza"
                 first = result.phrases.pop()
                 result.phrases.append(Phrase(

@@ -82,12 +82,20 @@ def words_match(specific: str, general: str, deep: bool = True) -> int:
     if len(short) >= 5 and long_.startswith(short):  # skateboard / skateboarder
         return 1
     if deep and OPTIONS["wordnet"]:
-        found = wordnet.relation(specific, general)
+        found = wordnet.relation(_spelling(specific), _spelling(general))
         if found == "synonym":
             return 2
         if found in OPTIONS["wordnet_accept"]:
             return 1
     return 0
+
+
+def _spelling(noun: str) -> str:
+    """A two-word noun WordNet writes as one word ("street light" -> "streetlight", "motor bike" -> "motorbike")."""
+    if " " not in noun or wordnet.senses(noun):
+        return noun
+    joined = noun.replace(" ", "")
+    return joined if wordnet.senses(joined) else noun
 
 
 def phrases_match(caption: Phrase, paraphrase: Phrase) -> int:
@@ -140,8 +148,9 @@ def _tolerated_drop(phrase: Phrase, par: Analysis, matched: set[int]) -> bool:
     describing word ("a man with a beard" -> "a bearded man", "a woman" -> "a female cyclist")."""
     if any(words_match(m, p.head) or words_match(p.head, m) for m in phrase.modifiers for p in par.phrases):
         return True
-    if any(words_match(phrase.head, m) >= 2 for j, p in enumerate(par.phrases) if j in matched for m in p.modifiers):
-        return True  # it now describes a matched object: "a basket of laundry" -> "a laundry basket"
+    if any(words_match(phrase.head, m) >= 2 for j, p in enumerate(par.phrases) if j in matched
+           for m in p.modifiers + tuple(p.head.split())):
+        return True  # it is part of a matched compound now: "a basket of laundry" -> "a laundry basket"
     described = {a for p in par.phrases for a in p.adjectives} | set(par.verbs())
     return any(words_match(phrase.head, a) or words_match(a, phrase.head) or derived(a, phrase.head) for a in described)
 

@@ -270,8 +270,9 @@ def _pos(tokens: list[Token], i: int) -> tuple[str, str]:
                           or not tags & {"NOUN", "VERB"}):
         return "adj", readings["ADJ"][0]
     if verb and inflected and tok.text.endswith(("ed", "en")):
-        if after_determiner and _nounish(nxt):
-            return "adj", verb  # "a fenced pasture"
+        starts_phrase = prev is None or (prev.kind in ("stop", "relation") and prev.text not in _BE)
+        if (after_determiner or starts_phrase) and _nounish(nxt):
+            return "adj", verb  # "a fenced pasture", "milk and sliced bananas"
         return "verb", verb
     if verb and _nounish(prev) and not after_determiner:
         if inflected and tok.text.endswith("s") and (_starts_singular(tokens, i) or not _nounish(nxt)):

@@ -18,7 +18,10 @@ lexicon, WordNet 3.0 (:mod:`paraclip.paraphrase.meaning.wordnet`) supplies synon
 words (``cart -> wagon``, ``flowers -> blooms``), compound nouns (``dining room``), vague place
 words (``grassy field -> green area``) and verbs; a narrower or sister word is still a change
 (``boat -> sailboat``, ``bench -> chair``). A person named by what they do is the same person
-(``a man skiing -> a skier``), and on / in / by a place all say where something is. Step 2 is compared
+(``a man skiing -> a skier``), and on / in / by a place all say where something is. A collective noun
+counts people (``a bride and groom -> a couple``, ``three people -> a trio``), a compound may flip its order
+(``a basket of laundry -> a laundry basket``), and a playing verb is broader than the action it replaces
+(``children running -> children frolic``). Step 2 is compared
 with the caption, not with step 1, so a change made at step 1 shows at both steps.
 Precision and recall on the committed labelled set are in the README; the opt-in LLM judge
 (:mod:`paraclip.paraphrase.meaning.judge`) was measured on the same set.
@@ -36,7 +39,7 @@ from paraclip.paraphrase.meaning import wordnet
 from paraclip.paraphrase.meaning.verbs import VERB_GROUPS
 from paraclip.paraphrase.meaning.parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
 
-METHOD = "lexical-wordnet-v2"
+METHOD = "lexical-wordnet-v3"
 OPTIONS = wordnet.OPTIONS
 #: relations that all just say where something is when the second object is a place or landform
 _AT_PLACE = frozenset({"on", "in", "near"})

@@ -22,7 +22,7 @@ COLOURS: dict[str, str] = {
 NUMBERS: dict[str, int] = {
     "one": 1, "single": 1, "lone": 1, "solitary": 1, "lonely": 1,
     "two": 2, "pair of": 2, "a pair of": 2, "couple of": 2, "a couple of": 2, "both": 2, "twin": 2, "twins": 2,
-    "three": 3, "trio of": 3, "a trio of": 3, "four": 4, "quartet of": 4, "five": 5, "six": 6, "seven": 7,
+    "three": 3, "trio of": 3, "a trio of": 3, "four": 4, "quartet of": 4, "a quartet of": 4, "duo of": 2, "a duo of": 2, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12, "a dozen": 12,
 }
 
@@ -40,6 +40,7 @@ RELATIONS: dict[str, str] = {
     "close to": "near", "adjacent to": "near", "nearby": "near", "by the side of": "near", "against": "near",
     "inside": "in", "in": "in", "within": "in", "into": "in", "inside of": "in",
     "outside": "out", "outside of": "out", "out of": "out",
+    "in the shade of": "under", "in the shadow of": "under", "shaded by": "under",
 }
 #: relation -> the relations that may replace it between the same two objects ("next to" -> "left of" is
 #: more precise, "on" -> "under" contradicts it); "in" is too loose ("in the grass") to contradict anything
@@ -198,7 +199,11 @@ FRAMING_NOUNS = frozenset(
     + "lot lots number bunch group couple pair side top front back middle edge part piece kind sort".split()
     + "way day time front background foreground distance herd flock cluster bundle stack pile row".split()
     + "crowd team collection set slice assortment variety selection array drizzle splash dollop".split()
+    + "line heap mound batch handful series".split()
 )
+#: words for a number of people said as one ("a couple" = two people); followed by "of" they only count
+COLLECTIVE_PEOPLE = {"couple": 2, "pair": 2, "duo": 2, "twosome": 2, "trio": 3, "threesome": 3, "quartet": 4,
+                     "foursome": 4, "quintet": 5}
 
 #: words never treated as content (articles, auxiliaries, pronouns, light verbs, conjunctions)
 STOPWORDS = frozenset(
@@ -207,5 +212,5 @@ STOPWORDS = frozenset(
     "you i who whom which what where when while than then so very just also not no too up down out off away "
     "has have had having do does did doing appears appear seems seem looks look can could will would may might "
     "another other one's itself himself herself themselves while during through across along around toward "
-    "towards into onto upon about".split()
+    "towards into onto upon about plus".split()
 )

@@ -9,10 +9,11 @@ entries of the lexicon ("fire hydrant", "in front of", "a pair of") are read as 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from paraclip.paraphrase.meaning.lexicon import (COLOURS, FRAMING_NOUNS, GENERALISATIONS, NUMBERS, RELATIONS,
+from paraclip.paraphrase.meaning.lexicon import (COLLECTIVE_PEOPLE, COLOURS, FRAMING_NOUNS, GENERALISATIONS, NUMBERS, RELATIONS,
                                                  STOPWORDS, SYNONYM_GROUPS)
 from paraclip.paraphrase.meaning import wordnet
 from paraclip.paraphrase.meaning.verbs import LIGHT_VERBS, VERB_GROUPS
@@ -55,8 +56,10 @@ class Phrase:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The head alone and, when it has noun modifiers, the whole compound ("fire hydrant")."""
-        return (" ".join(self.modifiers + (self.head,)), self.head) if self.modifiers else (self.head,)
+        """The head alone and, when it has noun modifiers, the whole compound ("fire hydrant"); also a describing
+        word with the head when WordNet has them as one noun ("young lady" is a girl)."""
+        keys = (" ".join(self.modifiers + (self.head,)), self.head) if self.modifiers else (self.head,)
+        return keys + tuple(sorted(f"{a} {self.head}" for a in self.adjectives if wordnet.compound(f"{a} {self.head}")))
 
     @property
     def text(self) -> str:
@@ -69,12 +72,13 @@ class Analysis:
     phrases: list[Phrase] = field(default_factory=list)
     relations: list[tuple[int, str, int]] = field(default_factory=list)  # (phrase, class, phrase)
     actions: list[tuple[int | None, str, int | None]] = field(default_factory=list)  # (subject, verb, object)
+    collective: list[int] = field(default_factory=list)  # numbers said by a collective noun ("a trio": 3)
 
     def colours(self) -> list[str]:
         return [t.lemma for t in self.tokens if t.kind == "colour"]
 
     def numbers(self) -> list[int]:
-        return [t.value for t in self.tokens if t.kind == "number" and t.value and t.value >= 2]
+        return [t.value for t in self.tokens if t.kind == "number" and t.value and t.value >= 2] + self.collective
 
     def verbs(self) -> list[str]:
         return [t.lemma for t in self.tokens if t.kind == "verb"]
@@ -156,8 +160,13 @@ def _noun_lemma(word: str) -> str:
     return word
 
 
+def _fold(text: str) -> str:
+    """Letters without their accents ("café" -> "cafe", "jalapeño" -> "jalapeno"): the word lists are ASCII."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def _words(text: str) -> list[str]:
-    text = text.lower().replace("\u2019", "'").replace("-", " ")
+    text = _fold(text.lower()).replace("\u2019", "'").replace("-", " ")
     out = []
     for w in _WORD.findall(text):
         if w.endswith("'s"):
@@ -261,8 +270,9 @@ def _pos(tokens: list[Token], i: int) -> tuple[str, str]:
                           or not tags & {"NOUN", "VERB"}):
         return "adj", readings["ADJ"][0]
     if verb and inflected and tok.text.endswith(("ed", "en")):
-        if after_determiner and _nounish(nxt):
-            return "adj", verb  # "a fenced pasture"
+        starts_phrase = prev is None or (prev.kind in ("stop", "relation") and prev.text not in _BE)
+        if (after_determiner or starts_phrase) and _nounish(nxt):
+            return "adj", verb  # "a fenced pasture", "milk and sliced bananas"
         return "verb", verb
     if verb and _nounish(prev) and not after_determiner:
         if inflected and tok.text.endswith("s") and (_starts_singular(tokens, i) or not _nounish(nxt)):
@@ -298,17 +308,23 @@ def _resolve(tokens: list[Token]) -> None:
             tok.kind, tok.passive_by = "stop", True
 
 
-def tokenize(text: str) -> list[Token]:
-    tokens = [_classify(unit, i) for i, unit in enumerate(_merge(_words(text)))]
+def tokenize(text: str, as_nouns: frozenset[str] = frozenset()) -> list[Token]:
+    """``as_nouns``: colour words to read as the things they name (the other text's nouns: "olive", "orange")."""
+    units = _merge(_words(text))
+    tokens = [_classify(unit, i) for i, unit in enumerate(units)]
+    for i, tok in enumerate(tokens):  # "pizza with olives" / "olive pizza"; right after an article it is a colour
+        if (tok.kind == "colour" and (tok.text in as_nouns or _noun_lemma(tok.text) in as_nouns)
+                and (i == 0 or units[i - 1] not in _ARTICLES)):
+            tokens[i] = Token(tok.text, _noun_lemma(tok.text), "noun", i, plural=_noun_lemma(tok.text) != tok.text)
     _resolve(tokens)
     return tokens
 
 
 # -- structure ---------------------------------------------------------------------------------
 
-def analyse(text: str) -> Analysis:
+def analyse(text: str, as_nouns: frozenset[str] = frozenset()) -> Analysis:
     """Noun phrases, relations and actions of one caption."""
-    tokens = tokenize(text)
+    tokens = tokenize(text, as_nouns)
     result = Analysis(tokens)
     pending_colours: list[str] = []
     pending_adjs: list[str] = []
@@ -337,7 +353,18 @@ def analyse(text: str) -> Analysis:
                 continue
             if head.lemma in FRAMING_NOUNS and len(nouns) > 1:  # "a pizza slice" is about the pizza
                 nouns, head = nouns[:-1], nouns[-2]
-            if head.lemma not in FRAMING_NOUNS:
+            if head.lemma in COLLECTIVE_PEOPLE and len(nouns) == 1:  # "a couple", "the trio": N people
+                result.phrases.append(Phrase(
+                    head="person", modifiers=(), colours=frozenset(pending_colours), adjectives=frozenset(pending_adjs),
+                    count=COLLECTIVE_PEOPLE[head.lemma], singular=False, plural=True, start=head.index, end=head.index))
+                result.collective.append(COLLECTIVE_PEOPLE[head.lemma])
+            elif _coordinated_modifier(result, tokens, nouns):  # "a pepperoni and olive pizza"
+                first = result.phrases.pop()
+                result.phrases.append(Phrase(
+                    head=head.lemma, modifiers=(first.head,) + tuple(n.lemma for n in nouns[:-1]),
+                    colours=first.colours | frozenset(pending_colours), adjectives=first.adjectives | frozenset(pending_adjs),
+                    count=first.count, singular=first.singular, plural=head.plural, start=first.start, end=head.index))
+            elif head.lemma not in FRAMING_NOUNS:
                 result.phrases.append(Phrase(
                     head=head.lemma, modifiers=tuple(n.lemma for n in nouns[:-1]),
                     colours=frozenset(pending_colours), adjectives=frozenset(pending_adjs), count=pending_count,
@@ -351,6 +378,17 @@ def analyse(text: str) -> Analysis:
         i += 1
     _link(result)
     return result
+
+
+def _coordinated_modifier(result: Analysis, tokens: list[Token], nouns: list[Token]) -> bool:
+    """Whether ``nouns`` (a compound: "olive pizza") follows "X and" with nothing between, X a bare singular noun:
+    then X describes the same thing ("pepperoni and olive pizza" is one pizza)."""
+    if len(nouns) < 2 or not result.phrases or nouns[0].index < 2 or tokens[nouns[0].index - 1].text != "and":
+        return False
+    first = result.phrases[-1]
+    if "VERB" in _readings(nouns[-1].text):  # "a bride and groom cut the cake": the last word is the verb
+        return False
+    return first.end == nouns[0].index - 2 and not first.modifiers and not first.plural and not first.count
 
 
 def _phrase_before(result: Analysis, index: int) -> int | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 OPTIONS: dict = {"wordnet": True, "wordnet_accept": ("broader", "scene", "intensity"), "wordnet_verbs": True,
                  "compounds": True, "plurals": True,
                  "scene_colours": True, "broader_senses": 1, "agent_nouns": True, "place_relations": True,
-                 "modifiers": True, "added_actions": False, "verb_sisters": False}
+                 "modifiers": True, "added_actions": False, "verb_sisters": False, "play_verbs": True}
 DATA = Path(__file__).with_name("data") / "wordnet30.json.gz"
 #: senses of a word that count (WordNet lists the most frequent first)
 SENSES = 3
@@ -32,7 +32,8 @@ SENSES = 3
 #: ("a grassy field" -> "a green area")
 SCENE_FILES = frozenset({"noun.location", "noun.object"})
 PLACE_WORDS = frozenset({"area", "place", "spot", "location", "setting", "surroundings", "scene", "region", "space",
-                         "ground", "terrain", "land", "landscape", "outdoors", "site", "expanse", "stretch"})
+                         "ground", "terrain", "land", "landscape", "outdoors", "site", "expanse", "stretch",
+                         "plot", "patch", "tract", "surface"})
 #: weather and similar happenings: a narrower word only says how strong it is ("rain" / "downpour")
 INTENSITY_FILES = frozenset({"noun.phenomenon"})
 
@@ -102,14 +103,21 @@ def relation(specific: str, general: str, pos: str = "noun") -> str | None:
         return "synonym"
     if any(y in ancestors(x, pos) for x in a[:OPTIONS["broader_senses"]] for y in b):
         return "broader"
+    if pos == "noun" and general in PLACE_WORDS and lexfile(a[0]) in SCENE_FILES:
+        return "scene"  # before "narrower": a rare sense of "ground" must not make it narrower than "field"
     narrower = [(x, y) for x in a for y in b if x in ancestors(y, pos)]
     if narrower:
         if pos == "noun" and any(lexfile(y) in INTENSITY_FILES and ancestors(y)[x] == 1 for x, y in narrower):
             return "intensity"
         return "narrower"
-    if pos == "noun" and general in PLACE_WORDS and lexfile(a[0]) in SCENE_FILES:
-        return "scene"
     return None
+
+
+def below(word: str, general: str, lexname: str, pos: str = "verb") -> bool:
+    """Whether a first-three sense of ``word`` lies under a sense of ``general`` from lexicographer file ``lexname``
+    (``below("frolic", "play", "verb.social")``: frolicking is playing)."""
+    tops = {s for s in _data()[pos]["lemmas"].get(general, ())[:6] if lexfile(s, pos) == lexname}
+    return any(tops & (set(ancestors(x, pos)) | {x}) for x in senses(word, pos))
 
 
 def is_person(noun: str) -> bool:

@@ -32,6 +32,11 @@ SUBSETS = {
 }
 LEXICAL_FLOOR = {"all": (0.948, 0.969), "hand-written": (0.981, 1.0), "llm-dev": (1.0, 0.955),
                  "llm-test": (0.833, 0.937), "llm outputs": (0.922, 0.948), "qwen-test": (0.791, 0.904)}
+# the second held-out set (README: "The second held-out set"): the check was improved from its errors on
+# "heldout-dev" only; "heldout-test" was scored once, after the last rule change (commit 81b6d3e), the figure to
+# quote for outputs nobody tuned on. Measured (precision, recall), rounded down to 3 decimals.
+HELDOUT = read_labelled(DATA / "heldout.jsonl")
+HELDOUT_FLOOR = {"all": (0.679, 0.887), "heldout-dev": (0.700, 1.0), "heldout-test": (0.658, 0.794)}
 JUDGE_MEASURED = {"all": (0.744, 0.767)}  # on the 312 items the judge was asked (a stopped run)
 
 
@@ -55,6 +60,15 @@ def test_lexical_flag_precision_and_recall_stay_at_the_measured_figures(subset):
     flags = [check_meaning(it["caption"], it["paraphrase"]).changed for it in items]
     result = score(flags, items)
     precision, recall = LEXICAL_FLOOR[subset]
+    assert result.precision >= precision and result.recall >= recall, result
+
+
+@pytest.mark.parametrize("split", sorted(HELDOUT_FLOOR))
+def test_lexical_flag_on_the_second_heldout_set_stays_at_the_measured_figures(split):
+    items = [it for it in HELDOUT if split == "all" or it["split"] == split]
+    assert len(items) == (198 if split == "all" else 99)
+    result = score([check_meaning(it["caption"], it["paraphrase"]).changed for it in items], items)
+    precision, recall = HELDOUT_FLOOR[split]
     assert result.precision >= precision and result.recall >= recall, result
 
 

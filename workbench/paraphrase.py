@@ -220,9 +220,7 @@ def _work(api, local_model, source, out, config, run, stats, outcome, run_paraph
 
 
 def gallery_captions(services, gallery_label: str) -> str:
-    import csv
-    import io
-
+    """The gallery's ``image_id,caption`` rows (each image's first caption) for the captions box."""
     if not gallery_label:
         # nothing picked yet: take the first gallery that is ready (the list fills in as defaults build)
         ready = list(services.defaults.gallery_choices())
@@ -235,11 +233,7 @@ def gallery_captions(services, gallery_label: str) -> str:
     except Exception as exc:  # noqa: BLE001 - a typed gallery that cannot be read is a message
         gr.Warning(user_error(exc, services.config.public))
         return gr.skip()
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["image_id", "caption"])
-    writer.writerows((i, caps[0]) for i, caps in zip(gallery.ids, gallery.captions))
-    return buf.getvalue().strip()
+    return gallery.captions_csv(first_only=True).strip()
 
 
 class Handlers:

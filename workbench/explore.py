@@ -20,9 +20,9 @@ import pandas as pd
 
 from paraclip.errors import ModelLoadError
 from paraclip.plots import empty_figure
+from paraclip.similarity_plots import similarity_heatmaps
 from workbench import robustness
 from workbench.local_llm import explain_local_failure
-from workbench.plots import similarity_heatmaps
 from workbench.runs import LANES
 from workbench.policy import user_error
 from workbench.vocabulary import model_vocabulary, unknown_words

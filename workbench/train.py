@@ -257,11 +257,6 @@ def poll(services, job_id, session: dict | None = None, timer: bool = False):
     return jobs_frame(services, session), status, losses, scores, log, checkpoints
 
 
-def refresh_models(services, current):
-    labels = services.model_labels()
-    return gr.update(choices=labels, value=current if current else (labels[0] if labels else None))
-
-
 class Handlers:
     """Handlers that take gr.Request / gr.SelectData: bound methods, so Gradio sees their type hints
     (it does not look through functools.partial)."""
@@ -370,5 +365,4 @@ def build(services, session: gr.State) -> dict[str, Any]:
                  api_visibility="private", concurrency_id="export", concurrency_limit=1)
     history.select(handlers.pick, session, job_pick, api_visibility="private")
     job_pick.focus(lambda s: gr.update(choices=job_ids(services, s)), session, job_pick, api_visibility="private")
-    return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick,
-            "refresh_jobs": lambda: gr.update(choices=job_ids(services))}
+    return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick}

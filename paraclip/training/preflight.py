@@ -94,7 +94,8 @@ def images_found(image_spec: str | os.PathLike | None, ids: set[str]) -> ImagesF
         index = ImageIndex.from_spec(image_spec)
     except ParaclipError:
         return ImagesFound()
-    return ImagesFound(sum(i in index for i in ids), f"{len(index)} images")
+    files = len({index.describe(key) for key in index.locations})  # an image is listed by path and by stem
+    return ImagesFound(sum(i in index for i in ids), f"{files} images")
 
 
 def with_standin_ids(data: str | os.PathLike, folder: str | os.PathLike) -> Path:

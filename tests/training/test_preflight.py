@@ -27,7 +27,7 @@ def test_records_are_counted_by_the_one_rule_with_their_reasons(tmp_path):
     data = write(tmp_path / "d.jsonl", [
         record(0, "a"), record(1, "b"), record(2, None), record(3, "  "), record(4, 0),
         record(5, "c", status="failed"), record(6, "d", status="rejected"),  # legacy name of filtered
-        record(7, "e", review="rejected"), record(8, "f", review_status="Rejected"),
+        record(7, "e", review="rejected"), record(8, "f", review=None, review_status="Rejected"),
         record(9, "g", paraphrase_2=" "), "[1, 2]", "",
     ])
     summary = scan_records(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
@@ -31,8 +31,37 @@ def follow(value, default, old_defaults: list, new_defaults: list):
     return value
 
 
-def refresh_choices(services: Services, known: dict | None, session: dict | None, *current):
-    """Updates for the model and gallery dropdowns — only when the lists changed (keeps selections).
+class ChoiceUpdates(NamedTuple):
+    """The banner and every model and gallery dropdown of the page, by name (``build_demo`` wires the
+    components by these names; the dropdowns' current values come in, in :data:`DROPDOWNS` order)."""
+
+    banner: Any
+    known: Any  # the lists last sent to this page
+    paraphrase_gallery: Any
+    train_model: Any
+    train_images: Any
+    compare_baseline: Any
+    compare_others: Any
+    compare_gallery: Any
+    explore_baseline: Any
+    explore_other: Any
+    explore_gallery: Any
+
+
+DROPDOWNS = ChoiceUpdates._fields[2:]
+
+
+class Sent(NamedTuple):
+    """“Send to Train / Compare”: the receiving box, the tabs (switched), the Paraphrase tab's status."""
+
+    target: Any
+    tabs: Any
+    status: Any
+
+
+def refresh_choices(services: Services, known: dict | None, session: dict | None, *current) -> ChoiceUpdates:
+    """Updates for the model and gallery dropdowns (``current``: their values, in :data:`DROPDOWNS` order) —
+    only when the lists changed (keeps selections).
 
     The preselected models are always the defaults: a finished job is listed (to its owner only, in
     public mode) but never becomes anyone's default comparison model."""
@@ -42,10 +71,10 @@ def refresh_choices(services: Services, known: dict | None, session: dict | None
     known = dict(known or {})
     banner = services.defaults.status_markdown()
     if known.get("models") == models and known.get("galleries") == galleries:
-        return (banner, known, *[gr.skip()] * 9)
+        return ChoiceUpdates(banner, known, *[gr.skip()] * len(DROPDOWNS))
     old_defaults, old_galleries = known.get("defaults", []), known.get("galleries", [])
     known.update(models=models, galleries=galleries, defaults=defaults)
-    (p_gallery, t_model, t_images, c_base, c_others, c_gallery, e_base, e_other, e_gallery) = current
+    picks = dict(zip(DROPDOWNS, current))
     first = defaults[0] if defaults else (models[0] if models else None)
     second = defaults[1] if len(defaults) > 1 else first
 
@@ -56,19 +85,24 @@ def refresh_choices(services: Services, known: dict | None, session: dict | None
         default = galleries[0] if galleries else None
         return gr.update(choices=galleries, value=follow(value, default, old_galleries, galleries))
 
-    picked = [follow(v, second, old_defaults, defaults) for v in (c_others or [])] or ([second] if second else [])
+    picked = [follow(v, second, old_defaults, defaults) for v in (picks["compare_others"] or [])] \
+        or ([second] if second else [])
 
-    return (banner, known, gal(p_gallery), single(t_model, first), gal(t_images), single(c_base, first),
-            gr.update(choices=models, value=list(dict.fromkeys(picked))), gal(c_gallery),
-            single(e_base, first), single(e_other, second), gal(e_gallery))
+    return ChoiceUpdates(
+        banner=banner, known=known, paraphrase_gallery=gal(picks["paraphrase_gallery"]),
+        train_model=single(picks["train_model"], first), train_images=gal(picks["train_images"]),
+        compare_baseline=single(picks["compare_baseline"], first),
+        compare_others=gr.update(choices=models, value=list(dict.fromkeys(picked))),
+        compare_gallery=gal(picks["compare_gallery"]), explore_baseline=single(picks["explore_baseline"], first),
+        explore_other=single(picks["explore_other"], second), explore_gallery=gal(picks["explore_gallery"]))
 
 
-def send_to(session: dict, tab: str, services: Services | None = None):
+def send_to(session: dict, tab: str, services: Services | None = None) -> Sent:
     path = (session or {}).get("paraphrases")
     if not path:
-        return gr.skip(), gr.skip(), "❌ Generate paraphrases first."
+        return Sent(gr.skip(), gr.skip(), "❌ Generate paraphrases first.")
     shown = services.shown_path(path, session) if services is not None else path  # public: no server path
-    return shown, gr.Tabs(selected=tab), f"➡ sent `{os.path.basename(path)}` to {tab.title()}"
+    return Sent(shown, gr.Tabs(selected=tab), f"➡ sent `{os.path.basename(path)}` to {tab.title()}")
 
 
 def build_demo(services: Services | None = None, config: AppConfig | None = None) -> gr.Blocks:
@@ -93,17 +127,21 @@ def build_demo(services: Services | None = None, config: AppConfig | None = None
                 c = compare.build(services, session)
             with gr.Tab("About", id="about"):
                 about.build(services, session)
-        dropdowns = [p["gallery_pick"], t["base_model"], t["images"], c["baseline"], c["others"], c["gallery"],
-                     e["baseline"], e["other"], e["gallery"]]
+        dropdowns = {"paraphrase_gallery": p["gallery_pick"], "train_model": t["base_model"],
+                     "train_images": t["images"], "compare_baseline": c["baseline"], "compare_others": c["others"],
+                     "compare_gallery": c["gallery"], "explore_baseline": e["baseline"], "explore_other": e["other"],
+                     "explore_gallery": e["gallery"]}
+        shown = {"banner": banner, "known": known, **dropdowns}
+        inputs = [known, session, *(dropdowns[name] for name in DROPDOWNS)]
+        outputs = [shown[name] for name in ChoiceUpdates._fields]
         refresh = functools.partial(refresh_choices, services)
-        demo.load(refresh, [known, session, *dropdowns], [banner, known, *dropdowns], api_visibility="private").then(
+        demo.load(refresh, inputs, outputs, api_visibility="private").then(
             e["search"], e["search_inputs"], e["search_outputs"], api_visibility="private", concurrency_id="explore")
-        gr.Timer(3.0).tick(refresh, [known, session, *dropdowns], [banner, known, *dropdowns],
-                           api_visibility="private", show_progress="hidden", queue=False)
-        p["to_train"].click(functools.partial(send_to, tab="train", services=services), session,
-                            [t["data_path"], tabs, p["status"]], api_visibility="private")
-        p["to_compare"].click(functools.partial(send_to, tab="compare", services=services), session,
-                              [c["pairs"], tabs, p["status"]], api_visibility="private")
+        gr.Timer(3.0).tick(refresh, inputs, outputs, api_visibility="private", show_progress="hidden", queue=False)
+        for button, tab, target in ((p["to_train"], "train", t["data_path"]), (p["to_compare"], "compare", c["pairs"])):
+            sent = {"target": target, "tabs": tabs, "status": p["status"]}
+            button.click(functools.partial(send_to, tab=tab, services=services), session,
+                         [sent[name] for name in Sent._fields], api_visibility="private")
     boundary.guard_all(demo, services.config.public)  # one error boundary around every handler
     demo.services = services  # for tests and app.py
     return demo

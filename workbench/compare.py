@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 import uuid
+from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, OFFLINE_DATASETS,
 from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view, undefined_notes
 from workbench.examples import default_pairs
 from workbench.policy import user_error
-from workbench.runs import LANES, StoppableEncoder, Stopped, session_key
+from workbench.runs import LANES, StoppableEncoder, Stopped, Worker, session_key
 from workbench.uploads import UploadError
 
 LANE = "compare"
@@ -86,8 +86,9 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
 
 
 def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path,
-             session: dict | None = None, classification: tuple = (None, None)) -> None:
-    """The worker thread: every model on every task; the models check the stop flag between batches."""
+             session: dict | None = None, classification: tuple = (None, None)):
+    """The worker (:class:`workbench.runs.Worker`): every model on every task; the models check the run's
+    stop flag between batches and raise Stopped. Progress and what is built go into ``state``."""
     from paraclip.evaluation.suite import ModelRef, SuiteData, evaluate_models
     from workbench.vocabulary import coverage_notes
 
@@ -96,30 +97,26 @@ def evaluate(services, run, state, choices, task_names, gallery, gallery_label, 
             raise Stopped("stopped by the user")
         state["message"] = f"{done}/{total}: {message}"
 
-    try:
-        data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10),
-                         dataset=classification[0], templates=classification[1])
-        built = build_available(task_names, data, services.config.public)
-        state["skipped"], state["skipped_tasks"] = built.skipped, built.skipped_tasks
-        if not built.evaluators:
-            raise NoTaskCanRun("None of the ticked tasks can run here (see the notes below).")
-        state["evaluators"] = evaluators = built.evaluators
-        state["notes"] = coverage_notes(choices, evaluators)
-        refs = []
-        for choice in choices:
-            state["message"] = f"loading {choice.label}"
-            encoder = StoppableEncoder(services.encoders.get(*choice.key), lambda: run.stopped)
-            refs.append(ModelRef(choice.label, None, encoder))
-            if gallery_label and encoder.has_image_tower:
-                # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
-                # comparisons and Explore queries never write the same cache at once
-                state["message"] = f"embedding the gallery with {choice.label}"
-                services.gallery_index(choice.key, gallery_label, session, encoder=encoder)
-        state["output"] = evaluate_models(refs, evaluators=evaluators, n_boot=1000, out_dir=folder, progress=progress)
-    except Stopped:
-        state["stopped"] = True
-    except Exception as exc:  # noqa: BLE001 - shown to the user
-        state["error"] = exc
+    data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10),
+                     dataset=classification[0], templates=classification[1])
+    built = build_available(task_names, data, services.config.public)
+    state["skipped"], state["skipped_tasks"] = built.skipped, built.skipped_tasks
+    if not built.evaluators:
+        raise NoTaskCanRun("None of the ticked tasks can run here (see the notes below).")
+    state["evaluators"] = evaluators = built.evaluators
+    state["notes"] = coverage_notes(choices, evaluators)
+    refs = []
+    for choice in choices:
+        state["message"] = f"loading {choice.label}"
+        encoder = StoppableEncoder(services.encoders.get(*choice.key), lambda: run.stopped)
+        refs.append(ModelRef(choice.label, None, encoder))
+        if gallery_label and encoder.has_image_tower:
+            # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
+            # comparisons and Explore queries never write the same cache at once
+            state["message"] = f"embedding the gallery with {choice.label}"
+            services.gallery_index(choice.key, gallery_label, session, encoder=encoder)
+    state["output"] = evaluate_models(refs, evaluators=evaluators, n_boot=1000, out_dir=folder, progress=progress)
+    return state["output"]
 
 
 def finished_results(folder: Path, state: dict, labels: list[str]):
@@ -137,27 +134,41 @@ def finished_results(folder: Path, state: dict, labels: list[str]):
     return results, results_frame(results), deltas
 
 
-def outputs_for(view, files, status, notes, session) -> tuple:
-    plots = [gr.update(value=view.figures[slot], visible=True) if slot in view.figures else gr.update(visible=False)
-             for slot in PLOT_SLOTS]
-    return (status, view.results, view.deltas, view.summary, notes, *plots, files, session)
+# What a comparison shows, one name per output component: ``build`` wires the components by these names.
+OUTPUTS = ("status", "results", "deltas", "summary", "notes", *(f"plot_{slot}" for slot in PLOT_SLOTS), "files",
+           "session")
+
+
+class CompareOutputs(namedtuple("CompareOutputs", OUTPUTS)):
+    """The Compare handler's outputs by name (a tuple in :data:`OUTPUTS` order, as Gradio takes it)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def only(cls, **values) -> "CompareOutputs":
+        """The outputs given; every other component keeps what it shows (``gr.skip()``)."""
+        return cls(**{name: values.get(name, gr.skip()) for name in cls._fields})
+
+
+def outputs_for(view, files, status, notes, session) -> CompareOutputs:
+    plots = {f"plot_{slot}": gr.update(value=view.figures[slot], visible=True) if slot in view.figures
+             else gr.update(visible=False) for slot in PLOT_SLOTS}
+    return CompareOutputs(status=status, results=view.results, deltas=view.deltas, summary=view.summary, notes=notes,
+                          files=files, session=session, **plots)
 
 
 def run_compare(services, session, baseline, others, tasks, gallery_label, pairs_path, ks_text, gallery_limit,
                 session_id="api", dataset: str | None = None, templates: str | None = None):
-    """Generator: yields (status, results, deltas, summary, notes, one value per plot slot, files, session).
-    ``dataset`` and ``templates`` are zero-shot classification's (see ``compare_tasks.classification_data``)."""
+    """Generator of :class:`CompareOutputs` while the comparison runs. ``dataset`` and ``templates`` are
+    zero-shot classification's (see ``compare_tasks.classification_data``)."""
     from paraclip.errors import ParaclipError
     from paraclip.evaluation.suite import sts_points
     from paraclip.results import save_results
 
     session = dict(session or {})
-    n_out = 5 + len(PLOT_SLOTS) + 2
-    skips = [gr.skip()] * (n_out - 2)
-    run = services.runs.start(LANE, session_id)
-    try:
+    with services.runs.running(LANE, session_id) as run:
         if run.stopped:
-            yield ("⏹ stopped before it started.", *skips, session)
+            yield CompareOutputs.only(status="⏹ stopped before it started.", session=session)
             return
         try:
             choices, task_names, gallery, pairs, pairs_note, ks = prepare(
@@ -165,21 +176,20 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             classification = (classification_data(services, dataset, templates, session)
                               if "zeroshot-classification" in task_names else (None, None))
         except (ValueError, ParaclipError) as exc:
-            yield (f"❌ {user_error(exc, services.config.public)}", *skips, session)
+            yield CompareOutputs.only(status=f"❌ {user_error(exc, services.config.public)}", session=session)
             return
         folder = services.session_dir(session) / f"compare-{uuid.uuid4().hex[:6]}"
         state: dict[str, Any] = {"message": "starting"}
-        worker = threading.Thread(target=evaluate, name="paraclip-wb-compare", daemon=True,
-                                  args=(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks,
-                                        folder, session, classification))
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-            yield (f"⏳ {state['message']} — Stop keeps the finished evaluations", *skips, session)
-        if "error" in state:
+        worker = Worker(run, "paraclip-wb-compare").start(
+            evaluate, services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder, session,
+            classification)
+        while worker.wait(0.5):
+            yield CompareOutputs.only(status=f"⏳ {state['message']} — Stop keeps the finished evaluations",
+                                      session=session)
+        if worker.failed:
             notes = "\n".join(f"- {n}" for n in [pairs_note, *state.get("skipped", [])] if n)
-            yield (f"❌ {user_error(state['error'], services.config.public)}", *skips[:3], notes, *skips[4:],
-                   session)
+            yield CompareOutputs.only(status=f"❌ {user_error(worker.error, services.config.public)}", notes=notes,
+                                      session=session)
             return
         labels = [c.label for c in choices]
         results, table, deltas = finished_results(folder, state, labels)
@@ -195,7 +205,7 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
         notes += state.get("skipped", []) + state.get("notes", []) + undefined_notes(results)
         notes += [f"{s.model} / {s.task} skipped: {s.reason}" for s in skipped]
         notes += state["output"].notes if "output" in state else []
-        if state.get("stopped"):
+        if worker.stopped:
             status = (f"⏹ stopped: {len(results)} of {len(choices) * len(state.get('evaluators') or [])} "
                       f"evaluations finished; they are shown below.")
         else:
@@ -204,9 +214,6 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             status = f"✅ {len(results)} results ({len(choices)} models × {ran} tasks{left_out})."
         session["compare_dir"] = str(folder)
         yield outputs_for(view, files, status, "\n".join(f"- {n}" for n in notes if n), session)
-    finally:
-        run.stop.set()  # the user left: the worker stops at its next batch
-        services.runs.finish(run)
 
 
 def upload_aro(services, session, files):
@@ -312,7 +319,9 @@ def build(services, session: gr.State) -> dict[str, Any]:
                 slots[slot] = gr.Plot(label=SLOT_LABELS[slot], show_label=False, elem_id=f"compare-plot-{slot}",
                                       visible=False, min_width=360)
     files = gr.File(label="Download results (CSV, JSON)", file_count="multiple", interactive=False)
-    outputs = [status, results, deltas, summary, notes, *[slots[s] for s in PLOT_SLOTS], files, session]
+    shown = {"status": status, "results": results, "deltas": deltas, "summary": summary, "notes": notes,
+             **{f"plot_{slot}": slots[slot] for slot in PLOT_SLOTS}, "files": files, "session": session}
+    outputs = [shown[name] for name in CompareOutputs._fields]
     run.click(handlers.queue, None, status, queue=False, api_visibility="private").then(
         handlers.run, [session, baseline, others, tasks, gallery, pairs, ks, limit, dataset, templates], outputs,
         concurrency_id=LANE, concurrency_limit=LANES[LANE], api_name="compare", show_progress="minimal")

@@ -184,9 +184,11 @@ class DefaultAssets:
                               **{k: v for k, v in self.galleries.items() if k != MINIWORLD_GALLERY}}
 
     def _build_fallback(self) -> None:
+        from paraclip.data.galleries import find_captions_file
+
         self.root.mkdir(parents=True, exist_ok=True)
         gallery_dir = self.root / "miniworld-gallery"
-        if not (gallery_dir / "captions.csv").is_file():
+        if find_captions_file(gallery_dir) is None:
             render_gallery(gallery_dir, self.config.gallery_size, progress=lambda done, n: self._progress(
                 0.5 * done / n, f"rendering the mini-world gallery ({done}/{n})"))
         models = []

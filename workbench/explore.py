@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -20,9 +20,9 @@ import pandas as pd
 
 from paraclip.errors import ModelLoadError
 from paraclip.plots import empty_figure
+from paraclip.similarity_plots import similarity_heatmaps
 from workbench import robustness
 from workbench.local_llm import explain_local_failure
-from workbench.plots import similarity_heatmaps
 from workbench.runs import LANES
 from workbench.policy import user_error
 from workbench.vocabulary import model_vocabulary, unknown_words
@@ -107,18 +107,31 @@ def defaults_for(services, baseline, other, gallery_label):
     return baseline, other, gallery_label or (galleries[0] if galleries else None)
 
 
-def explore(services, baseline, other, gallery_label, query, paraphrase, k, session=None):
-    """(HTML panels, metrics table, heatmap figure, timing text)."""
+class ExploreOutputs(NamedTuple):
+    """What a search shows, by name (``build`` wires the components by these names)."""
+
+    panels: str  # HTML: each model's top-k of the query and of the paraphrase
+    metrics: pd.DataFrame  # AO@k / JS@k per model
+    heatmap: Any  # the texts' cosine similarities under each model
+    timing: str
+
+    @classmethod
+    def message(cls, html_text: str, figure_text: str) -> "ExploreOutputs":
+        """A note instead of results: empty table, an empty figure saying ``figure_text``."""
+        return cls(html_text, pd.DataFrame(), empty_figure(figure_text), "")
+
+
+def explore(services, baseline, other, gallery_label, query, paraphrase, k, session=None) -> ExploreOutputs:
     start = time.perf_counter()
     baseline, other, gallery_label = defaults_for(services, baseline, other, gallery_label)
     query, paraphrase = (query or "").strip(), (paraphrase or "").strip()
     if not query or not paraphrase:
-        return ("<p class='pc-note'>Type a query and a paraphrase of it (or press “Generate paraphrase”).</p>",
-                pd.DataFrame(), empty_figure("Type a query and a paraphrase."), "")
+        return ExploreOutputs.message("<p class='pc-note'>Type a query and a paraphrase of it (or press “Generate "
+                                      "paraphrase”).</p>", "Type a query and a paraphrase.")
     if not gallery_label:
-        return ("<p class='pc-note'>⏳ The demo models and gallery are still being prepared (the banner at the top "
-                "shows the progress); press Search in a moment.</p>", pd.DataFrame(), empty_figure("No gallery yet."),
-                "")
+        return ExploreOutputs.message("<p class='pc-note'>⏳ The demo models and gallery are still being prepared (the "
+                                      "banner at the top shows the progress); press Search in a moment.</p>",
+                                      "No gallery yet.")
     k = int(k)
     panels, rows, sims, choices = [], [], [], []
     try:
@@ -141,12 +154,12 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k, sess
                 for j, b in enumerate(roles):
                     sims.append({"model": choice.label, "text_a": a, "text_b": b, "cosine": float(cos[i, j])})
     except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
-        return (f"<p class='pc-error'>❌ {html.escape(user_error(exc, services.config.public))}</p>",
-                pd.DataFrame(), empty_figure("Nothing to show."), "")
+        return ExploreOutputs.message(f"<p class='pc-error'>❌ {html.escape(user_error(exc, services.config.public))}"
+                                      f"</p>", "Nothing to show.")
     page = vocabulary_warnings(choices, [query, paraphrase]) + '<div class="pc-compare">' + "".join(panels) + "</div>"
     figure = similarity_heatmaps(pd.DataFrame(sims))
     elapsed = 1000 * (time.perf_counter() - start)
-    return page, pd.DataFrame(rows), figure, f"{elapsed:.0f} ms"
+    return ExploreOutputs(page, pd.DataFrame(rows), figure, f"{elapsed:.0f} ms")
 
 
 def generate_paraphrase(services, query):
@@ -194,7 +207,8 @@ def build(services, session: gr.State) -> dict[str, Any]:
     # the figure carries its title; Gradio's label badge would cover it
     heatmap = gr.Plot(label="Cosine similarity of the texts", show_label=False, elem_id="explore-heatmap")
     inputs = [baseline, other, gallery, query, paraphrase, k, session]
-    outputs = [panels, metrics, heatmap, timing]
+    shown = {"panels": panels, "metrics": metrics, "heatmap": heatmap, "timing": timing}
+    outputs = [shown[name] for name in ExploreOutputs._fields]
     fn = functools.partial(explore, services)
     search.click(fn, inputs, outputs, api_name="explore", concurrency_id="explore", concurrency_limit=LANES["explore"])
     query.submit(fn, inputs, outputs, api_visibility="private", concurrency_id="explore")

@@ -13,19 +13,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
 from workbench import review as rv
 from workbench.local_llm import copy_failures_note, explain_local_failure, local_backend, local_model_status
 from workbench.policy import AccessPolicy, user_error
-from workbench.runs import LANES, session_key
+from workbench.runs import LANES, Worker, session_key
 from workbench.uploads import UploadError, check_pasted_text, check_text_upload, remember_uploads
 
 # On a phone (≤ 640 px) the wide table gives way to a narrow copy with the texts and one verdict column
@@ -144,18 +143,31 @@ def final_text(outcome: dict[str, Any], records: list[dict[str, Any]], typed_mod
             f"{copy_failures_note(records)}")
 
 
+class ParaphraseOutputs(NamedTuple):
+    """The Generate handler's outputs by name (``build`` wires the components by these names)."""
+
+    status: Any
+    table: Any
+    files: Any
+    session: Any
+    view: Any
+
+    @classmethod
+    def only(cls, **values) -> "ParaphraseOutputs":
+        """The outputs given; every other component keeps what it shows (``gr.skip()``)."""
+        return cls(**{name: values.get(name, gr.skip()) for name in cls._fields})
+
+
 def run_paraphrase(services, session, form: ParaphraseForm, session_id="api"):
-    """Generator handler: yields (status, table, files, session, filter choices) while the run goes on."""
+    """Generator handler: yields :class:`ParaphraseOutputs` (progress, the rows so far) while the run goes on."""
     from paraclip.errors import ParaclipError
     from paraclip.paraphrase import load_records, run_paraphrasing
 
     view = form.view or "all"
     session = dict(session or {})
-    skip3 = (gr.skip(), gr.skip(), gr.skip())
-    run = services.runs.start(LANE, session_id)
-    try:
+    with services.runs.running(LANE, session_id) as run:
         if run.stopped:
-            yield ("⏹ stopped before it started.", gr.skip(), gr.skip(), session, gr.skip())
+            yield ParaphraseOutputs.only(status="⏹ stopped before it started.", session=session)
             return
         folder = services.session_dir(session)
         try:
@@ -167,62 +179,57 @@ def run_paraphrase(services, session, form: ParaphraseForm, session_id="api"):
             local_model = services.policy.check_spec((form.local_model or "").strip(), "Local model",
                                                      services.allowed_roots(session))
         except (UploadError, ParaclipError, ValueError) as exc:
-            yield (f"❌ {user_error(exc, services.config.public)}", *skip3[:2], session, gr.skip())
+            yield ParaphraseOutputs.only(status=f"❌ {user_error(exc, services.config.public)}", session=session)
             return
         out = folder / f"paraphrases-{uuid.uuid4().hex[:6]}.jsonl"
         session["paraphrases"] = str(out)  # known from the first yield: a stopped or left run keeps its rows
         stats: dict[str, Any] = {}
         outcome: dict[str, Any] = {}
-        worker = threading.Thread(target=_work, name="paraclip-wb-paraphrase", daemon=True,
-                                  args=(api, local_model, source, out, config, run, stats, outcome,
-                                        run_paraphrasing))
-        worker.start()
-        yield (progress_text(stats, outcome.get("loading")), rv.records_table([], view), None, session, gr.skip())
+        worker = Worker(run, "paraclip-wb-paraphrase")
+        worker.start(_work, api, local_model, source, out, config, worker, stats, outcome, run_paraphrasing)
+        yield ParaphraseOutputs.only(status=progress_text(stats, outcome.get("loading")),
+                                     table=rv.records_table([], view), files=None, session=session)
         shown, last = -1, 0.0
-        while worker.is_alive():
-            worker.join(0.5)
+        while worker.wait(0.5):
             table = gr.skip()
             now = time.monotonic()
             if stats.get("done", 0) != shown and now - last >= TABLE_REFRESH_S and out.is_file():
                 shown, last = stats.get("done", 0), now
                 table = rv.records_table(load_records(out), view)
-            yield (progress_text(stats, outcome.get("loading")), table, gr.skip(), session, gr.skip())
+            yield ParaphraseOutputs.only(status=progress_text(stats, outcome.get("loading")), table=table,
+                                         session=session)
+        if worker.failed:
+            outcome["error"] = worker.error
         records = load_records(out) if out.is_file() else []
-        yield (final_text(outcome, records, bool((local_model or "").strip()), services.config.public),
-               rv.records_table(records, view),
-               rv.downloads(out, records), session, gr.update(choices=rv.filter_choices(records), value=view))
-    finally:
-        run.stop.set()  # the user pressed Stop or left: the worker ends, finished records stay in the file
-        services.runs.finish(run)
+        yield ParaphraseOutputs(final_text(outcome, records, bool((local_model or "").strip()), services.config.public),
+                                rv.records_table(records, view), rv.downloads(out, records), session,
+                                gr.update(choices=rv.filter_choices(records), value=view))
 
 
-def _work(api, local_model, source, out, config, run, stats, outcome, run_paraphrasing) -> None:
-    """The worker thread: get the backend (the shared local model, loaded once), then run."""
+def _work(api, local_model, source, out, config, worker, stats, outcome, run_paraphrasing) -> None:
+    """The worker (:class:`workbench.runs.Worker`): get the backend (the shared local model, loaded once),
+    then run; the engine checks the run's stop flag and keeps every finished record."""
     backend = api
     try:
         if backend is None:
             try:
                 backend = local_backend(local_model, lambda message: outcome.update(loading=message))
-            except Exception as exc:  # noqa: BLE001 - explained to the user
+            except Exception as exc:  # noqa: BLE001 - explained to the user (what to install or type)
                 outcome["load_error"] = exc
                 return
-        if run.stopped:
+        if worker.should_stop():
             outcome["summary"] = {"stopped": True, "done": 0}
             return
         outcome["loading"] = "paraphrasing"
         outcome["summary"] = run_paraphrasing(source, out, backend, config, progress=stats.update,
-                                              should_stop=run.stop.is_set)
-    except Exception as exc:  # noqa: BLE001 - shown to the user
-        outcome["error"] = exc
+                                              should_stop=worker.should_stop)
     finally:
         if api is not None:  # the shared local model stays loaded for the next run
             api.close()
 
 
 def gallery_captions(services, gallery_label: str) -> str:
-    import csv
-    import io
-
+    """The gallery's ``image_id,caption`` rows (each image's first caption) for the captions box."""
     if not gallery_label:
         # nothing picked yet: take the first gallery that is ready (the list fills in as defaults build)
         ready = list(services.defaults.gallery_choices())
@@ -235,11 +242,7 @@ def gallery_captions(services, gallery_label: str) -> str:
     except Exception as exc:  # noqa: BLE001 - a typed gallery that cannot be read is a message
         gr.Warning(user_error(exc, services.config.public))
         return gr.skip()
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["image_id", "caption"])
-    writer.writerows((i, caps[0]) for i, caps in zip(gallery.ids, gallery.captions))
-    return buf.getvalue().strip()
+    return gallery.captions_csv(first_only=True).strip()
 
 
 class Handlers:
@@ -334,10 +337,11 @@ def build(services, session: gr.State) -> dict[str, Any]:
     form = {"text": text, "upload": upload, "backend": backend, "local_model": local_model, "base_url": base_url,
             "api_model": api_model, "api_key": api_key, "preset": preset, "step1": p_step1, "step2": p_step2,
             "temperature": temp, "top_p": topp, "max_tokens": maxtok, "limit": limit, "view": view}
+    shown = {"status": status, "table": table, "files": files, "session": session, "view": view}
     run.click(handlers.queue, None, [status, row_index, edit1, edit2, picked], queue=False,
               api_visibility="private").then(
         handlers.run, [session, *(form[f.name] for f in dataclasses.fields(ParaphraseForm))],
-        [status, table, files, session, view], concurrency_id=LANE, concurrency_limit=LANES[LANE],
+        [shown[name] for name in ParaphraseOutputs._fields], concurrency_id=LANE, concurrency_limit=LANES[LANE],
         api_name="paraphrase", show_progress="minimal",
     )
     stop.click(handlers.stop, None, status, queue=False, api_visibility="private")

@@ -1,10 +1,19 @@
-"""Long runs of the app (paraphrasing, comparisons): their queue lanes, stop flags and queue messages.
+"""Long runs of the app (paraphrasing, comparisons): their queue lanes, stop flags, queue messages and
+worker threads.
 
 Each kind of long work has its own Gradio concurrency lane (``LANES``), so a paraphrase run never
 holds up a comparison or an Explore query. A :class:`RunBoard` (one per app, in ``Services``) keeps
 the runs that are queued or running, each with its own stop flag, keyed by the browser session
 that started it: Stop in one tab stops that tab's run and nobody else's. It is job control (like
 the training job runner), not per-user UI state: what a user sees stays in Gradio state.
+
+A handler runs its work the same way in every tab::
+
+    with services.runs.running(LANE, session_id) as run:      # started; stopped and finished on exit
+        worker = Worker(run, "paraclip-wb-NAME").start(work, ...)  # work checks worker.should_stop
+        while worker.wait(0.5):
+            yield progress                                     # the page sees progress
+        worker.outcome                                         # done | stopped | failed (worker.error)
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 # lane -> how many runs of it may work at once (the machine has few cores: comparisons one at a
 # time; paraphrase runs mostly wait on a shared model or a remote API, so two may overlap)
@@ -79,6 +88,18 @@ class RunBoard:
             run.state = "done"
             self._prune()
 
+    @contextlib.contextmanager
+    def running(self, lane: str, session: str) -> Iterator[Run]:
+        """The run a handler starts (:meth:`start`); when the handler ends — finished, failed, or its page
+        went away (Gradio closes the generator) — the run's stop flag is set, so its worker stops at its
+        next check and keeps what it finished, and the run leaves the board."""
+        run = self.start(lane, session)
+        try:
+            yield run
+        finally:
+            run.stop.set()
+            self.finish(run)
+
     def stop(self, lane: str, session: str) -> list[Run]:
         """Set the stop flag of this session's queued and running runs in ``lane``; returns them."""
         with self._lock:
@@ -111,6 +132,58 @@ def session_key(request: Any) -> str:
 
 class Stopped(Exception):
     """Raised inside a worker thread when its run's stop flag is set."""
+
+
+class Worker:
+    """A run's work in a daemon thread, stopped by the run's own stop flag.
+
+    :meth:`start` calls ``work(*args)`` in a thread named ``name``. The work checks :meth:`should_stop`
+    (the flag Stop sets, and :meth:`RunBoard.running` sets when the handler ends) between pieces of
+    work and then returns what it has or raises :class:`Stopped`. :attr:`outcome` says how it ended:
+    ``running``, ``done`` (returned; :attr:`result`), ``stopped`` (raised Stopped) or ``failed``
+    (raised anything else; :attr:`error`, for the handler to show)."""
+
+    def __init__(self, run: Run, name: str):
+        self.run = run
+        self.stop = run.stop  # the run's flag: Stop in the page, or the handler ending, sets it
+        self.name = name
+        self.outcome = "new"
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def should_stop(self) -> bool:
+        return self.stop.is_set()
+
+    def start(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> "Worker":
+        self.outcome = "running"
+        self._thread = threading.Thread(target=self._main, args=(work, args, kwargs), name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def _main(self, work, args, kwargs) -> None:
+        try:
+            self.result = work(*args, **kwargs)
+            self.outcome = "done"
+        except Stopped:
+            self.outcome = "stopped"
+        except Exception as exc:  # noqa: BLE001 - the handler shows it to the user
+            self.error, self.outcome = exc, "failed"
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the work to end; True while it is still going."""
+        if self._thread is None:
+            return False
+        self._thread.join(seconds)
+        return self._thread.is_alive()
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
+
+    @property
+    def stopped(self) -> bool:
+        return self.outcome == "stopped"
 
 
 class StoppableEncoder:

@@ -11,7 +11,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import pandas as pd
@@ -46,6 +46,45 @@ class TrainForm:
     name: str = ""
 
 
+class JobView(NamedTuple):
+    """One job as the tab shows it, by name (``build`` wires the components by these names)."""
+
+    job_status: Any  # markdown: state, step, loss, message, final checkpoint
+    curve: Any  # the loss figure
+    val_curve: Any  # the validation figure
+    log: Any
+    checkpoints: Any  # files to download
+
+
+class JobPoll(NamedTuple):
+    """A poll of the jobs: the history table and the picked job's :class:`JobView`."""
+
+    history: Any
+    job_status: Any
+    curve: Any
+    val_curve: Any
+    log: Any
+    checkpoints: Any
+
+
+class JobStarted(NamedTuple):
+    """Start / Resume: the message, the job picker (on the new job), the session."""
+
+    message: Any
+    job_pick: Any
+    session: Any
+
+
+class ExampleData(NamedTuple):
+    """“Use the example data”: the form fields it fills and the message."""
+
+    data_path: str
+    images: str
+    steps: int
+    batch_size: int
+    message: str
+
+
 def _fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
 
@@ -68,16 +107,16 @@ def curve_metrics(rows: list[dict[str, Any]]) -> list[str]:
             and any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
 
 
-def job_view(services, job_id: str | None, session: dict | None = None):
-    """(status markdown, loss figure, validation figure, log text, checkpoint files) for one job."""
+def job_view(services, job_id: str | None, session: dict | None = None) -> JobView:
+    """What the tab shows of one job."""
     if not job_id:
         blank = empty_figure("Start a job or pick one from the history.")
-        return "No job selected.", blank, blank, "", None
+        return JobView("No job selected.", blank, blank, "", None)
     job = services.runner.get(job_id)
     if job is not None and services.config.public and job.id not in {j.id for j in services.jobs(session)}:
         job = None  # another visitor's job: as if it did not exist
     if job is None:
-        return f"No job {job_id}.", empty_figure("Unknown job."), empty_figure("Unknown job."), "", None
+        return JobView(f"No job {job_id}.", empty_figure("Unknown job."), empty_figure("Unknown job."), "", None)
     rows = services.runner.metrics(job)
     frame = pd.DataFrame(rows) if rows else None
     last = rows[-1] if rows else {}
@@ -102,17 +141,17 @@ def job_view(services, job_id: str | None, session: dict | None = None):
         losses = empty_figure("Waiting for the first metrics row …", "Loss")
         scores = empty_figure("Waiting for the first validation …", "Validation")
     checkpoints = services.downloadable(job.checkpoints(), session) or None
-    return (services.redact(status, session), losses, scores,
-            services.redact(services.runner.log_tail(job, 12_000), session), checkpoints)
+    return JobView(services.redact(status, session), losses, scores,
+                   services.redact(services.runner.log_tail(job, 12_000), session), checkpoints)
 
 
-def start_job(services, session, form: TrainForm, request: gr.Request | None):
+def start_job(services, session, form: TrainForm, request: gr.Request | None) -> JobStarted:
     """Check the form, the data and the images, then start ``paraclip train`` as a subprocess."""
     from paraclip.errors import ParaclipError
 
     username = getattr(request, "username", None) if request is not None else None
     if not services.can_start_jobs(username):
-        return "❌ Log in to start jobs.", gr.skip(), gr.skip()
+        return JobStarted("❌ Log in to start jobs.", gr.skip(), gr.skip())
     session = dict(session or {})
     owner = services.owner(session, username)
     if services.config.public:
@@ -148,21 +187,22 @@ def start_job(services, session, form: TrainForm, request: gr.Request | None):
         }
         job = services.runner.start_training(config, name=(form.name or "").strip() or None, owner=owner)
     except TrainCheckError as exc:
-        return str(exc), gr.skip(), session
+        return JobStarted(str(exc), gr.skip(), session)
     except (UploadError, ParaclipError, ValueError) as exc:
-        return f"❌ {user_error(exc, services.config.public)}", gr.skip(), session
+        return JobStarted(f"❌ {user_error(exc, services.config.public)}", gr.skip(), session)
     notes = f" ({'; '.join(plan.notes)})" if plan.notes else ""
-    return f"⏳ started job `{job.id}`{notes}", gr.update(choices=job_ids(services, session), value=job.id), session
+    return JobStarted(f"⏳ started job `{job.id}`{notes}", gr.update(choices=job_ids(services, session), value=job.id),
+                      session)
 
 
-def use_example_data(services):
-    """(data path, images, steps, batch size, message) for the ready-made mini-world training data."""
+def use_example_data(services) -> ExampleData:
+    """The form filled with the ready-made mini-world training data."""
     data, images = example_training_data(services)
     with open(data, encoding="utf-8") as f:
         n = sum(1 for line in f if line.strip())
     data, images = services.shown_path(data), services.shown_path(images)  # public: no server paths
-    return (data, images, 200, 32, f"Example data: {n} mini-world scenes (not the Compare gallery's), each with a "
-            f"caption, two paraphrases and its image. Press “Start training”.")
+    return ExampleData(data, images, 200, 32, f"Example data: {n} mini-world scenes (not the Compare gallery's), each "
+                       f"with a caption, two paraphrases and its image. Press “Start training”.")
 
 
 def use_text_only():
@@ -220,7 +260,7 @@ def cancel_job(services, job_id, request: gr.Request, session: dict | None = Non
     return f"⏹ cancelling `{job.id}` (stops at the next step; killed after {services.runner.cancel_grace_s:.0f} s)"
 
 
-def resume_job(services, job_id, session, request: gr.Request | None):
+def resume_job(services, job_id, session, request: gr.Request | None) -> JobStarted:
     """Start a stopped training job again from its last checkpoint (its owner only)."""
     from paraclip.errors import ParaclipError
 
@@ -228,17 +268,17 @@ def resume_job(services, job_id, session, request: gr.Request | None):
     session = dict(session or {})
     mine = {j.id for j in services.jobs(session, username)}
     if not job_id or (services.config.public and job_id not in mine):
-        return "❌ Pick one of your stopped jobs to resume.", gr.skip(), session
+        return JobStarted("❌ Pick one of your stopped jobs to resume.", gr.skip(), session)
     if not services.can_start_jobs(username):
-        return "❌ Log in to start jobs.", gr.skip(), session
+        return JobStarted("❌ Log in to start jobs.", gr.skip(), session)
     try:
         owner = services.owner(session, username)
         check_visitor_quota(services, owner)
         job = services.runner.resume(job_id, owner)
     except (ParaclipError, ValueError) as exc:
-        return f"❌ {user_error(exc, services.config.public)}", gr.skip(), session
-    return (f"⏳ resumed as job `{job.id}` (from its last checkpoint)",
-            gr.update(choices=job_ids(services, session), value=job.id), session)
+        return JobStarted(f"❌ {user_error(exc, services.config.public)}", gr.skip(), session)
+    return JobStarted(f"⏳ resumed as job `{job.id}` (from its last checkpoint)",
+                      gr.update(choices=job_ids(services, session), value=job.id), session)
 
 
 def pick_from_history(services, evt: gr.SelectData, session: dict | None = None):
@@ -247,19 +287,13 @@ def pick_from_history(services, evt: gr.SelectData, session: dict | None = None)
     return gr.update(choices=job_ids(services, session), value=evt.row_value[0])
 
 
-def poll(services, job_id, session: dict | None = None, timer: bool = False):
+def poll(services, job_id, session: dict | None = None, timer: bool = False) -> JobPoll:
     """The history and the picked job; a timer tick on a job finished a while ago sends only the history
     (its view, checkpoint files included, was sent when it finished or was picked)."""
     job = services.runner.get(job_id) if job_id and timer else None
     if job is not None and not job.active and time.time() - (job.finished or 0) > 3 * services.config.poll_s:
-        return jobs_frame(services, session), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    status, losses, scores, log, checkpoints = job_view(services, job_id, session)
-    return jobs_frame(services, session), status, losses, scores, log, checkpoints
-
-
-def refresh_models(services, current):
-    labels = services.model_labels()
-    return gr.update(choices=labels, value=current if current else (labels[0] if labels else None))
+        return JobPoll(jobs_frame(services, session), *[gr.skip()] * len(JobView._fields))
+    return JobPoll(jobs_frame(services, session), *job_view(services, job_id, session))
 
 
 class Handlers:
@@ -352,17 +386,21 @@ def build(services, session: gr.State) -> dict[str, Any]:
     form = {"base_model": base_model, "data_path": data_path, "data_upload": data_upload, "images": images,
             "steps": steps, "batch_size": batch_size, "lr": lr, "loss_preset": loss_preset,
             "loss_weights": loss_weights, "val_split": val_split, "device": device, "name": job_name}
+    shown = {"message": message, "job_pick": job_pick, "session": session, "data_path": data_path, "images": images,
+             "steps": steps, "batch_size": batch_size, "history": history, "job_status": job_status, "curve": curve,
+             "val_curve": val_curve, "log": log, "checkpoints": checkpoints}
+    started = [shown[name] for name in JobStarted._fields]
     start.click(handlers.start, [session, *(form[f.name] for f in dataclasses.fields(TrainForm))],
-                [message, job_pick, session], api_name="start_training", concurrency_id="train", concurrency_limit=2)
+                started, api_name="start_training", concurrency_id="train", concurrency_limit=2)
     cancel.click(handlers.cancel, [job_pick, session], message, api_name="cancel_training")
-    resume.click(handlers.resume, [job_pick, session], [message, job_pick, session], api_name="resume_training")
+    resume.click(handlers.resume, [job_pick, session], started, api_name="resume_training")
     data_upload.upload(remember_uploads, [session, data_upload], session, api_visibility="private", queue=False)
-    example.click(functools.partial(use_example_data, services), None, [data_path, images, steps, batch_size, message],
+    example.click(functools.partial(use_example_data, services), None, [shown[name] for name in ExampleData._fields],
                   api_visibility="private")
     text_only.click(use_text_only, None, [loss_preset, val_split, message], api_visibility="private")
     image_upload.upload(functools.partial(upload_images, services), [session, image_upload],
                         [images, message, session], api_visibility="private")
-    outputs = [history, job_status, curve, val_curve, log, checkpoints]
+    outputs = [shown[name] for name in JobPoll._fields]
     timer.tick(functools.partial(poll, services, timer=True), [job_pick, session], outputs, api_visibility="private",
                show_progress="hidden", queue=False)
     job_pick.change(functools.partial(poll, services), [job_pick, session], outputs, api_visibility="private")
@@ -370,5 +408,4 @@ def build(services, session: gr.State) -> dict[str, Any]:
                  api_visibility="private", concurrency_id="export", concurrency_limit=1)
     history.select(handlers.pick, session, job_pick, api_visibility="private")
     job_pick.focus(lambda s: gr.update(choices=job_ids(services, s)), session, job_pick, api_visibility="private")
-    return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick,
-            "refresh_jobs": lambda: gr.update(choices=job_ids(services))}
+    return {"base_model": base_model, "data_path": data_path, "images": images, "job_pick": job_pick}

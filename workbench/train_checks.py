@@ -1,5 +1,6 @@
 """Checks before a training job starts, so that a job never fails seconds in for a reason the form
-could have told: settings out of range, records without image ids, images that are not there.
+could have told: settings out of range, records without image ids, images that are not there. What the
+data holds is found by :mod:`paraclip.training.preflight`; this module words it as advice.
 
 When images are missing, the message offers what works: the text-only loss terms (``no-l1`` =
 L2 + L3, the paper's ablation without the image term), an image upload, or the example data.
@@ -9,12 +10,12 @@ trainer joins by image_id; the text-only terms never look at an image).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from paraclip.training.config import TrainConfig
+from paraclip.training.preflight import DataSummary, images_found, scan_records, with_standin_ids
 
 # What the app lets a visitor start (the CLI takes anything the trainer accepts): the trainer's lower ends
 # (TrainConfig's ranges), the app's own caps above.
@@ -28,15 +29,6 @@ OFFER = ("Choose one: **Use text-only losses** (`no-l1` = L2 + L3, the paper's a
 
 class TrainCheckError(ValueError):
     """The job would fail: the message says why and what to do."""
-
-
-@dataclass
-class DataSummary:
-    lines: int = 0
-    usable: int = 0  # status ok, not rejected in review, with the texts the loss needs
-    without_id: int = 0
-    ids: set[str] = field(default_factory=set)
-    first_missing_id_line: int | None = None
 
 
 @dataclass
@@ -93,51 +85,22 @@ def check_budget(settings: dict[str, Any], max_samples: int | None) -> None:
 
 
 def scan_data(path: str, text_fields: list[str]) -> DataSummary:
-    """Count the usable records of a paraphrase JSONL and collect their image ids."""
-    summary = DataSummary()
-    file = Path(path)
-    if not file.is_file():
-        raise TrainCheckError("The training data file is not there any more: paraphrase again or upload the JSONL.")
-    with open(file, encoding="utf-8", errors="replace") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            summary.lines += 1
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                raise TrainCheckError(f"Line {line_no} of the training data is not a JSON record; upload the JSONL "
-                                      f"written by the Paraphrase tab or `paraclip paraphrase`.") from None
-            if not isinstance(rec, dict) or str(rec.get("status", "ok")).lower() != "ok" \
-                    or str(rec.get("review") or "").lower() == "rejected" \
-                    or not all(isinstance(rec.get(k), str) and rec[k].strip() for k in text_fields):
-                continue
-            summary.usable += 1
-            image_id = str(rec.get("image_id") or "").strip()
-            if image_id:
-                summary.ids.add(image_id)
-            else:
-                summary.without_id += 1
-                summary.first_missing_id_line = summary.first_missing_id_line or line_no
-    if summary.usable == 0:
-        raise TrainCheckError(f"None of the {summary.lines} records can be trained on (each needs status ok, the "
-                              f"texts {', '.join(text_fields)}, and not rejected in review). Paraphrase again, or "
-                              f"use the example data.")
-    return summary
-
-
-def images_found(image_spec: str | None, ids: set[str]) -> tuple[int, str]:
-    """(how many of ``ids`` have an image in the source, its description); (0, "") without a source."""
-    from paraclip.errors import ParaclipError
-    from paraclip.training.data import ImageIndex
-
-    if not image_spec or not Path(str(image_spec)).exists():
-        return 0, ""
+    """The records of a paraphrase JSONL (:func:`paraclip.training.preflight.scan_records`), refused with
+    what to do when the file is gone, is not JSONL, or has nothing to train on."""
     try:
-        index = ImageIndex.from_spec(image_spec)
-    except ParaclipError:
-        return 0, ""
-    return sum(i in index for i in ids), f"{len(index)} images"
+        summary = scan_records(path, text_fields)
+    except (FileNotFoundError, IsADirectoryError):
+        raise TrainCheckError("The training data file is not there any more: paraphrase again or upload the "
+                              "JSONL.") from None
+    if summary.bad_line is not None:
+        raise TrainCheckError(f"Line {summary.bad_line} of the training data is not a JSON record; upload the JSONL "
+                              f"written by the Paraphrase tab or `paraclip paraphrase`.")
+    if summary.usable == 0:
+        why = f" Here: {summary.unusable_text()}." if summary.unusable else ""
+        raise TrainCheckError(f"None of the {summary.lines} records can be trained on (each needs status ok, the "
+                              f"texts {', '.join(text_fields)}, and not rejected in review).{why} Paraphrase again, "
+                              f"or use the example data.")
+    return summary
 
 
 def plan_training(data: str, image_spec: str | None, images_label: str, settings: dict[str, Any], loss_preset: str,
@@ -155,8 +118,9 @@ def plan_training(data: str, image_spec: str | None, images_label: str, settings
                 f"❌ {summary.without_id} of the {summary.usable} usable records have no image id (e.g. line "
                 f"{summary.first_missing_id_line}: captions pasted one per line carry none), but the loss preset "
                 f"“{loss_preset}” includes L1, which pairs each paraphrase with its image. {OFFER}")
-        found, described = images_found(image_spec, summary.ids)
-        if not described:
+        images = images_found(image_spec, summary.ids)
+        found, described = images.found, images.source
+        if not images.readable:
             raise TrainCheckError(f"❌ No images: pick a gallery or an image folder under “Images”, or upload the "
                                   f"images. {OFFER}")
         if found == 0:
@@ -173,7 +137,7 @@ def plan_training(data: str, image_spec: str | None, images_label: str, settings
             plan.updates.update(validation=[], validate_every=0)
             plan.notes.append("no held-out validation (its R@1 and AO@10 need images)")
         if summary.without_id:
-            plan.data = str(_with_standin_ids(Path(data), folder))
+            plan.data = str(with_standin_ids(data, folder))
             plan.notes.append(f"{summary.without_id} records without image ids get stand-in ids (the text-only "
                               f"losses never look at an image)")
         plan.updates["images"] = None
@@ -183,18 +147,3 @@ def plan_training(data: str, image_spec: str | None, images_label: str, settings
                               f"{int(usable * train_share)} usable training records: lower it (in-batch negatives "
                               f"need a batch of at least 2) or add data.")
     return plan
-
-
-def _with_standin_ids(data: Path, folder: Path) -> Path:
-    """A copy of ``data`` in which records without an image id get ``text-<line>``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{data.stem}-text-only.jsonl"
-    with open(data, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
-        for line_no, line in enumerate(src, 1):
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            if not str(rec.get("image_id") or "").strip():
-                rec["image_id"] = f"text-{line_no}"
-            dst.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return out

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -172,19 +173,29 @@ class Gallery:
         """
         return image_file_key(self.path_of(image_id), self.rasterise)
 
+    def caption_rows(self, first_only: bool = False) -> list[tuple[str, str]]:
+        """``(image_id, caption)`` for every caption (only each image's first with ``first_only``)."""
+        return [(image_id, cap) for image_id, caps in zip(self.ids, self.captions)
+                for cap in (caps[:1] if first_only else caps)]
+
+    def captions_csv(self, first_only: bool = False) -> str:
+        """The ``image_id,caption`` rows of :meth:`caption_rows` as CSV text with its header."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["image_id", "caption"])
+        writer.writerows(self.caption_rows(first_only))
+        return buf.getvalue()
+
     def write_captions(self, path: str | os.PathLike) -> int:
         """Write ``image_id,caption`` rows (one per caption): the input of ``paraclip paraphrase``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        rows = self.caption_rows()
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["image_id", "caption"])
-            rows = 0
-            for image_id, caps in zip(self.ids, self.captions):
-                for cap in caps:
-                    writer.writerow([image_id, cap])
-                    rows += 1
-        return rows
+            writer.writerows(rows)
+        return len(rows)
 
 
 # -- loaders ---------------------------------------------------------------------------------
@@ -193,6 +204,13 @@ FILE_FIELDS = ("file", "filename", "image", "path", "image_path", "filepath")
 CAPTION_FIELDS = ("caption", "text", "sentence", "title")
 ID_FIELDS = ("image_id", "id")
 CAPTION_FILE_NAMES = ("captions.csv", "captions.tsv", "captions.jsonl")
+
+
+def find_captions_file(folder: str | os.PathLike) -> Path | None:
+    """The captions file of a gallery folder (the first of :data:`CAPTION_FILE_NAMES` in it), or None:
+    the one statement of where a folder gallery keeps its captions."""
+    folder = Path(folder).expanduser()
+    return next((folder / n for n in CAPTION_FILE_NAMES if (folder / n).is_file()), None)
 
 
 def folder_gallery(folder: str | os.PathLike, captions_file: str | os.PathLike | None = None,
@@ -205,11 +223,10 @@ def folder_gallery(folder: str | os.PathLike, captions_file: str | os.PathLike |
     """
     folder = Path(folder).expanduser()
     if captions_file is None:
-        found = [folder / n for n in CAPTION_FILE_NAMES if (folder / n).is_file()]
-        if not found:
+        captions_file = find_captions_file(folder)
+        if captions_file is None:
             raise DataError(f"{folder}: no captions file. Put one of {', '.join(CAPTION_FILE_NAMES)} in the "
                             f"folder (columns: file, caption, optional image_id) or pass it explicitly.")
-        captions_file = found[0]
     captions_file = Path(captions_file).expanduser()
     if not folder.is_dir():
         raise DataError(f"{folder}: image folder does not exist.")
@@ -438,7 +455,7 @@ def load_gallery(spec: str | os.PathLike, captions_file: str | os.PathLike | Non
         gallery = folder_gallery(path.parent, path)
     elif path.is_dir():
         has_tars = any(path.glob("*/*.tar"))
-        if has_tars and captions_file is None and not any((path / n).is_file() for n in CAPTION_FILE_NAMES):
+        if has_tars and captions_file is None and find_captions_file(path) is None:
             split = "test" if (path / "test").is_dir() else next(path.glob("*/*.tar")).parent.name
             gallery = wds_gallery(path, split)
         else:
@@ -449,6 +466,6 @@ def load_gallery(spec: str | os.PathLike, captions_file: str | os.PathLike | Non
 
 
 __all__ = [
-    "GALLERIES", "Gallery", "GalleryFeatures", "HubGallery", "folder_gallery", "load_gallery", "tuxpaint_gallery",
-    "wds_gallery",
+    "GALLERIES", "Gallery", "GalleryFeatures", "HubGallery", "find_captions_file", "folder_gallery", "load_gallery",
+    "tuxpaint_gallery", "wds_gallery",
 ]

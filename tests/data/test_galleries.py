@@ -139,6 +139,20 @@ def test_jsonl_captions_and_export(tmp_path):
     assert out.read_text().splitlines() == ["image_id,caption", "7,green"]
 
 
+def test_a_folders_captions_file_and_its_rows_as_csv(tmp_path):
+    assert galleries.find_captions_file(tmp_path) is None
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "captions.tsv").write_text("file\tcaption\na.png\ta cat, asleep\na.png\tone cat\nb.png\ta dog\n")
+    assert galleries.find_captions_file(tmp_path) == tmp_path / "captions.tsv"
+    (tmp_path / "captions.csv").write_text("file,caption\nb.png,a dog\n")
+    assert galleries.find_captions_file(tmp_path) == tmp_path / "captions.csv"  # the first of CAPTION_FILE_NAMES
+    gallery = folder_gallery(tmp_path, tmp_path / "captions.tsv")
+    assert gallery.caption_rows() == [("a.png", "a cat, asleep"), ("a.png", "one cat"), ("b.png", "a dog")]
+    assert gallery.caption_rows(first_only=True) == [("a.png", "a cat, asleep"), ("b.png", "a dog")]
+    assert gallery.captions_csv(first_only=True) == 'image_id,caption\na.png,"a cat, asleep"\nb.png,a dog\n'
+
+
 def test_registry_suggests_close_names():
     with pytest.raises(UnknownNameError, match="tuxpaint"):
         load_gallery("tuxpant")

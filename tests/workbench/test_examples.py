@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -29,7 +28,6 @@ def test_example_training_data_has_images_for_every_record_and_none_of_the_galle
     records = [json.loads(line) for line in open(data, encoding="utf-8")]
     assert len(records) >= 200 and all(r["status"] == "ok" and r["paraphrase_2"] for r in records)
     assert all((Path(images) / f"{r['image_id']}.png").is_file() for r in records)
-    gallery_dir = Path(services.defaults.gallery_choices()[next(iter(services.defaults.gallery_choices()))])
-    with open(gallery_dir / "captions.csv", newline="", encoding="utf-8") as f:
-        gallery_captions = {row["caption"] for row in csv.DictReader(f)}
+    gallery = services.gallery(next(iter(services.defaults.gallery_choices())))
+    gallery_captions = {caption for _, caption in gallery.caption_rows()}
     assert not gallery_captions & {r["caption"] for r in records}  # trains on other scenes than Compare scores

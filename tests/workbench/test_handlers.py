@@ -238,7 +238,7 @@ def test_curve_metrics_leave_out_rates_and_the_heatmap_fails_soft():
     rows = [{"step": 1, "loss": 2.0, "loss_l1": 1.0, "lr": 1e-4, "samples_per_s": 30.0, "mem_mb": 900.0},
             {"step": 2, "loss": 1.5, "val_R@1": 12.0, "val_seconds": 3.0}]
     assert train.curve_metrics(rows) == ["loss", "loss_l1", "val_R@1"]
-    from workbench.plots import similarity_heatmaps
+    from paraclip.similarity_plots import similarity_heatmaps
 
     fig = similarity_heatmaps(pd.DataFrame({"x": [1]}))
     assert "Missing column" in fig.layout.annotations[0].text

@@ -1,10 +1,13 @@
-"""Run board: per-session stop flags, queue messages per lane, and the stoppable encoder."""
+"""Run board: per-session stop flags, queue messages per lane, worker threads, and the stoppable encoder."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
-from workbench.runs import RunBoard, StoppableEncoder, Stopped, session_key
+from workbench.runs import RunBoard, StoppableEncoder, Stopped, Worker, session_key
 
 
 def test_stop_reaches_only_the_sessions_own_run():
@@ -40,6 +43,56 @@ def test_queue_messages_say_what_a_run_waits_for():
     board.start("paraphrase", "a")
     assert board.ahead(board.enqueue("paraphrase", "b")) == 0
     assert board.ahead(board.enqueue("paraphrase", "c")) == 1
+
+
+def _until_stopped(worker, started):
+    """Work that goes on until its run's stop flag is set, then raises Stopped (as the evaluations do)."""
+    started.set()
+    while not worker.should_stop():
+        time.sleep(0.01)
+    raise Stopped("stopped by the user")
+
+
+def test_a_worker_says_whether_its_work_was_done_stopped_or_failed():
+    board = RunBoard()
+    with board.running("compare", "me") as run:
+        worker = Worker(run, "test-worker-done").start(lambda a, b=0: a + b, 40, b=2)
+        assert not worker.wait(5)
+        assert (worker.outcome, worker.result, worker.failed, worker.stopped) == ("done", 42, False, False)
+    assert run.stopped and run.state == "done" and board.stop("compare", "me") == []  # left the board
+
+    def boom():
+        raise ValueError("bad input")
+
+    with board.running("compare", "me") as run:
+        worker = Worker(run, "test-worker-failed").start(boom)
+        assert not worker.wait(5) and worker.failed and str(worker.error) == "bad input"
+
+
+def test_stop_ends_a_workers_thread_and_so_does_leaving_the_page():
+    board = RunBoard()
+    started = threading.Event()
+    with board.running("paraphrase", "me") as run:
+        worker = Worker(run, "test-worker-stop")
+        worker.start(_until_stopped, worker, started)
+        assert started.wait(5) and worker.wait(0.05) and worker.outcome == "running"
+        assert board.stop("paraphrase", "me") == [run]  # the Stop button: this session's run only
+        assert not worker.wait(5) and worker.stopped
+
+    workers = []
+
+    def handler():  # a generator handler whose page goes away: Gradio closes it mid-run
+        with board.running("paraphrase", "gone") as run:
+            worker = Worker(run, "test-worker-left")
+            workers.append(worker.start(_until_stopped, worker, threading.Event()))
+            while worker.wait(0.05):
+                yield "progress"
+
+    gen = handler()
+    assert next(gen) == "progress"
+    gen.close()
+    assert not workers[0].wait(5) and workers[0].stopped
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-worker")]
 
 
 def test_session_key():

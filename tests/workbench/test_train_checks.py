@@ -74,8 +74,11 @@ def test_image_ids_must_have_images_in_the_chosen_source(tmp_path):
 
 def test_unusable_data_is_refused_up_front(tmp_path):
     data = write_records(tmp_path / "failed.jsonl", ["a", "b"], status="failed")
-    with pytest.raises(TrainCheckError, match="None of the 2 records can be trained on"):
+    with pytest.raises(TrainCheckError, match="None of the 2 records can be trained on") as err:
         plan_training(data, None, "x", check_settings(**GOOD), "no-l1", tmp_path)
+    assert "Here: 2 × status 'failed'." in str(err.value)
+    with pytest.raises(TrainCheckError, match="The training data file is not there any more"):
+        plan_training(str(tmp_path / "gone.jsonl"), None, "x", check_settings(**GOOD), "no-l1", tmp_path)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"index": 0}\nnot json\n', encoding="utf-8")
     with pytest.raises(TrainCheckError, match="Line 2 of the training data is not a JSON record"):

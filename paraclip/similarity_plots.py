@@ -1,4 +1,6 @@
-"""Plot builders the library does not have (pure: DataFrame -> plotly Figure, fixed height, soft failure)."""
+"""Explore's text-similarity figure: a pure function from a long table of cosines to a plotly figure, with
+the fixed height, template and soft failure of :mod:`paraclip.plots` (one heatmap per model, laid out for a
+400 px phone)."""
 
 from __future__ import annotations
 
@@ -82,3 +84,6 @@ def _short(texts, n: int = 28) -> list[str]:
         label = t if len(t) <= n else t[: n - 1] + "…"
         out.append(f"{i + 1}. {label}")
     return out
+
+
+__all__ = ["similarity_heatmaps"]

@@ -1,7 +1,9 @@
+"""Explore's text-similarity heatmaps (paraclip/similarity_plots.py)."""
+
 import pandas as pd
 
 from paraclip.plots import HEIGHT
-from workbench.plots import similarity_heatmaps
+from paraclip.similarity_plots import similarity_heatmaps
 
 
 def _frame():

@@ -6,9 +6,10 @@ while avoiding its words; one record per kept caption with ``index`` = position 
 kept captions. What we add: concurrency (``backend.parallelism`` records in flight),
 cleaning + re-sampling of unusable outputs, failures recorded rather than dropped, quality
 signals, a request cache, and exact resume: records are appended as they finish, and a rerun
-with the same output path only does the indices that are missing. Backends that take whole
-files instead of single requests (the OpenAI Batch API) drive the run themselves through
-``backend.run_records`` and hand finished records back to the same writer.
+with the same output path only does the indices that are missing. A backend that takes whole
+files instead of single requests (the OpenAI Batch API) says so (``runs_batches``); the engine
+then runs the captions through :class:`paraclip.paraphrase.batch.BatchRun`, which builds records
+with the same :meth:`Paraphraser.build_record` and hands them to the same writer.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import json
 import threading
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from paraclip.errors import DataError, ParaclipError
+from paraclip.errors import DataError
 from paraclip.files import atomic_write_text
 from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion
 from paraclip.paraphrase.cache import RequestCache, request_key
@@ -36,50 +36,11 @@ from paraclip.paraphrase.io import (
     write_records,
 )
 from paraclip.paraphrase.meaning.rules import drop_if_changed
-from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
 from paraclip.paraphrase.records import ParaphraseRecord, status_of
 from paraclip.paraphrase.run_stats import RunStats
-
-
-class BackendFatalError(ParaclipError):
-    """The backend cannot serve any request (bad key, unknown model); the run stops, finished work is kept."""
-
-
-@dataclass
-class StepResult:
-    text: str | None
-    raw: str | None
-    error: str | None
-    tokens: int = 0
-    samples: int = 0
-    requests: int = 0  # sent to the backend (not served by the cache)
-    cached: int = 0
-    cancelled: bool = False
-    reason: str | None = None  # why the last sample was rejected
-
-    def take(self, step: int, completion: Completion, sources: list[str], max_output_words: int | None,
-             instructions: tuple[str, ...] | list[str] = ()) -> bool:
-        """Count one sample; True when the step is decided (an accepted paraphrase, or an error)."""
-        self.samples += 1
-        self.cached += completion.cached
-        self.requests += not completion.cached
-        self.tokens += completion.tokens
-        if not completion.ok:  # the backend already retried transport errors
-            self.error = f"step {step}: {completion.error}"
-            return True
-        self.raw = completion.text
-        candidate = clean(completion.text)
-        self.reason = rejection_reason(candidate, sources, max_output_words, instructions)
-        if self.reason is None:
-            self.text = candidate
-            return True
-        return False
-
-    def give_up(self, step: int) -> None:
-        """Every sample was rejected: the step fails with the last reason."""
-        self.error = f"step {step}: {self.reason} (after {self.samples} samples)"
+from paraclip.paraphrase.steps import BackendFatalError, StepResult
 
 
 class Paraphraser:
@@ -272,10 +233,10 @@ def run_paraphrasing(
             stats.estimate_s = stats.eta_s = paraphraser.estimate_seconds([item for _, item in todo])
             progress(stats.to_dict())
         stats.start_clock()
-        stopped, interrupted, fatal = _write_as_you_go(todo, paraphraser, out_path, sink, should_stop)
+        stopped, interrupted, fatal, extra = _write_as_you_go(todo, paraphraser, out_path, sink, should_stop)
         sink.writer.close()
         summary = _finish(out_path, stats, captions, n_filtered, stopped or interrupted or fatal is not None,
-                          backend, preset, config)
+                          backend, preset, config, extra)
         if fatal is not None:
             raise BackendFatalError(f"{fatal} Finished records are kept in {out_path}; rerun to resume.")
         if interrupted:
@@ -330,17 +291,21 @@ class _RecordSink:
 
 
 def _write_as_you_go(todo, paraphraser: Paraphraser, out_path: Path, sink: _RecordSink, should_stop):
-    """Paraphrase ``todo`` into the sink; returns (stopped, interrupted, fatal error or None)."""
-    run_records = getattr(paraphraser.backend, "run_records", None)
-    if run_records is not None:  # batch APIs: request files, polling and follow-up batches
-        report = sink.batch_event if sink.progress is not None else None
-        return run_records(todo, paraphraser, out_path, sink.record_done, should_stop, report)
-    return _run_concurrently(todo, paraphraser, paraphraser.config, sink.record_done, should_stop,
-                             on_tick=sink.step_done)
+    """Paraphrase ``todo`` into the sink; returns (stopped, interrupted, fatal error or None, what the
+    summary adds: a batch run's estimate, batches and request files)."""
+    backend = paraphraser.backend
+    if getattr(backend, "runs_batches", False):  # a batch API: request files, polling and follow-up batches
+        from paraclip.paraphrase.batch import BatchRun  # here: httpx is loaded for batch runs only
+
+        run = BatchRun(backend, todo, paraphraser, out_path, sink.record_done, should_stop,
+                       sink.batch_event if sink.progress is not None else None)
+        return (*run.run(), {"batch": run.info})
+    return (*_run_concurrently(todo, paraphraser, paraphraser.config, sink.record_done, should_stop,
+                               on_tick=sink.step_done), {})
 
 
 def _finish(out_path: Path, stats: RunStats, captions, n_filtered: int, stopped: bool, backend: Backend,
-            preset: PromptPreset, config: ParaphraseConfig) -> dict[str, Any]:
+            preset: PromptPreset, config: ParaphraseConfig, extra: dict[str, Any]) -> dict[str, Any]:
     """Sort a complete output by index; write and return the run summary."""
     if stats.complete:
         _sort_output(out_path)
@@ -359,9 +324,8 @@ def _finish(out_path: Path, stats: RunStats, captions, n_filtered: int, stopped:
         "backend": backend.identity(),
         "preset": preset.to_dict(),
         "config": {k: v for k, v in config.to_dict().items() if k != "cache_path"},
+        **extra,
     }
-    if hasattr(backend, "run_summary"):  # e.g. the batch backend's estimate, batch ids and request files
-        summary.update(backend.run_summary())
     atomic_write_text(str(out_path) + ".summary.json", _json(summary))
     return summary
 

@@ -25,6 +25,7 @@ from paraclip.data.tables import iter_table
 from paraclip.errors import DataError
 from paraclip.evaluation.base import Evaluator, ItemScores, select
 from paraclip.evaluation.metrics import DEFAULT_MEMORY_BUDGET_MB, gallery_search, nanmean, rank_similarity, recall_hits
+from paraclip.paraphrase.records import normalise_status
 
 PAPER_K = (10,)  # ParaCLIP Table 1 reports AO@10 and JS@10
 RECALL_KS = (1, 5, 10)
@@ -32,7 +33,6 @@ RECALL_KS = (1, 5, 10)
 ORIGINAL_FIELDS = ("original", "query", "caption", "sentence1", "text")
 PARAPHRASE_FIELDS = ("paraphrase", "paraphrase_1", "sentence2")
 ID_FIELDS = ("image_id", "image", "id")
-FAILED_STATUSES = {"failed", "error", "rejected"}
 
 
 @dataclass
@@ -66,8 +66,9 @@ class ParaphrasePairs:
 
 
 def load_pairs(path: str | os.PathLike, paraphrase_field: str | None = None) -> ParaphrasePairs:
-    """Read pairs from CSV/TSV/JSONL. Records with a failed/rejected ``status`` or an empty
-    paraphrase (e.g. a failed paraphrasing run) are counted in ``dropped``, not used."""
+    """Read pairs from CSV/TSV/JSONL. Records whose ``status`` is not ``ok`` (failed, or filtered by a
+    check; see :mod:`paraclip.paraphrase.records`) or whose paraphrase is empty are counted in
+    ``dropped``, not used."""
     path = Path(path)
     originals, paraphrases, ids = [], [], []
     dropped: dict[str, int] = {}
@@ -83,9 +84,9 @@ def load_pairs(path: str | os.PathLike, paraphrase_field: str | None = None) -> 
                     raise DataError(f"{path}:{line_no}: no {want[0]!r} field (accepted: {', '.join(want)}); "
                                     f"found {found}.", file_text=[found])
         orig_f, para_f, id_f, status_f = fields
-        status = (record.get(status_f) or "").strip().lower() if status_f else ""
+        status = normalise_status((record.get(status_f) or "").strip() or "ok") if status_f else "ok"
         original, paraphrase = (record.get(orig_f) or "").strip(), (record.get(para_f) or "").strip()
-        if status in FAILED_STATUSES:
+        if status != "ok":  # failed, or filtered by a check (legacy "error" / "rejected" read as those)
             dropped[f"status {status}"] = dropped.get(f"status {status}", 0) + 1
             continue
         if not original:

@@ -93,24 +93,15 @@ def _write_gallery(run: Run, dest: Path) -> int:
 def _write_examples(run: Run, dest: Path) -> dict[str, int]:
     """Gallery captions (CSV) and their two-step paraphrases by the scene rewriter (JSONL, the
     paraphrasing engine's record format, so `paraclip train --data` takes it as it is)."""
-    from paraclip.miniworld.checker import check
-    from paraclip.miniworld.rewriter import SceneRewriter
+    from paraclip.miniworld.stages import rewriter_records
 
     scenes = load_scenes(run, "eval")
     with open(dest / "captions.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["image_id", "caption"])
         writer.writerows((image_id, caption) for image_id, caption, _ in scenes[:EXAMPLE_CAPTIONS])
-    rewriter = SceneRewriter(seed=run.config.rewriter_seed)
-    records = []
-    for index, (image_id, caption, spec) in enumerate(scenes):
-        p1, p2 = rewriter.paraphrase(spec, image_id)
-        ok = check(p1, spec).ok and check(p2, spec).ok
-        records.append({"index": index, "image_id": image_id, "caption": caption, "paraphrase_1": p1,
-                        "paraphrase_2": p2, "status": "ok" if ok else "rejected",
-                        "error": None if ok else "scene-spec check failed", "backend": rewriter.name,
-                        "model": f"{rewriter.name}(seed={rewriter.seed})"})
-    write_jsonl(dest / "paraphrases.jsonl", records)
+    records = rewriter_records(scenes, run.config.rewriter_seed)
+    write_jsonl(dest / "paraphrases.jsonl", [r.to_json() for r in records])
     return {"captions": min(EXAMPLE_CAPTIONS, len(scenes)), "paraphrases": len(records)}
 
 

@@ -5,7 +5,7 @@ Stages (first training seed only; opt-in with ``llm_captions > 0``):
 * ``llm`` — the first ``llm_captions`` training captions go through
   :func:`paraclip.paraphrase.run_paraphrasing` (offline local LLM by default, or any
   OpenAI-compatible endpoint); each paraphrase the engine returns is then checked against the
-  scene's spec, and records that change the meaning are marked ``rejected`` with the checker's
+  scene's spec, and records that change the meaning are marked ``filtered`` with the checker's
   reason (counted, never silently dropped). The same captions' rewriter paraphrases are
   written alongside, so the two sources are compared on equal data.
 * ``paraclip-llm-sN`` / ``paraclip-llmraw-sN`` / ``paraclip-rwsub-sN`` — ParaCLIP fine-tuning of
@@ -24,6 +24,7 @@ from paraclip.miniworld.checker import check
 from paraclip.miniworld.jsonl import load_scenes, read_jsonl, read_run_json, write_jsonl
 from paraclip.miniworld.runner import Stage
 from paraclip.miniworld.stages import baseline_checkpoint, paraclip_minutes, train_paraclip
+from paraclip.paraphrase.records import ParaphraseRecord
 
 LLM_LABELS = {
     "paraclip-llm": "ParaCLIP (LLM, checked)",
@@ -67,37 +68,36 @@ def llm_paraphrases(run) -> dict:
         close = getattr(backend, "close", None)
         if callable(close):
             close()
-    records = read_jsonl(paths["raw"])
     reasons: Counter = Counter()
-    checked, unchecked = [], []
-    for rec in records:
-        spec = spec_of[rec["image_id"]]
-        if rec.get("status") != "ok":
-            reasons[f"engine: {rec.get('status')}"] += 1
-            checked.append({**rec})
+    checked: list[ParaphraseRecord] = []
+    unchecked: list[dict] = []  # the engine's ok records as it wrote them
+    for rec in map(ParaphraseRecord.from_json, read_jsonl(paths["raw"])):
+        if rec.status != "ok":
+            reasons[f"engine: {rec.status}"] += 1
+            checked.append(rec)
             continue
-        unchecked.append(rec)
-        results = [check(rec[f], spec) for f in ("paraphrase_1", "paraphrase_2")]
-        bad = next((r for r in results if not r.ok), None)
+        unchecked.append(rec.to_json())
+        spec = spec_of[rec.image_id]
+        bad = next((r for r in (check(rec.paraphrase_1, spec), check(rec.paraphrase_2, spec)) if not r.ok), None)
         if bad is None:
             reasons["accepted"] += 1
-            checked.append(rec)
         else:
             reasons[f"checker: {bad.reason}"] += 1
-            checked.append({**rec, "status": "rejected", "error": f"scene-spec check: {bad.reason} ({bad.detail})"})
-    write_jsonl(paths["checked"], checked)
+            rec.mark("filtered", f"scene-spec check: {bad.reason} ({bad.detail})")
+        checked.append(rec)
+    write_jsonl(paths["checked"], [r.to_json() for r in checked])
     write_jsonl(paths["unchecked"], unchecked)
-    accepted_ids = {r["image_id"] for r in checked if r["status"] == "ok"}
+    accepted_ids = {r.image_id for r in checked if r.status == "ok"}
     rewriter = [r for r in read_jsonl(run.paraphrases) if r["image_id"] in accepted_ids]
     write_jsonl(paths["rewriter"], rewriter)
-    novelty = [r.get("quality", {}).get("novelty_2_vs_caption") for r in unchecked]
+    novelty = [r["quality"].get("novelty_2_vs_caption") for r in unchecked]
     novelty = [v for v in novelty if v is not None]
     info = {
         "captions": len(scenes), "backend": getattr(backend, "kind", "?"), "model": getattr(backend, "model", "?"),
         "engine_summary": {k: summary.get(k) for k in ("ok", "failed", "filtered") if k in summary},
         "outcomes": dict(reasons), "accepted": len(accepted_ids), "engine_ok": len(unchecked),
         "mean_novelty_vs_caption": sum(novelty) / len(novelty) if novelty else None,
-        "examples": [{k: r.get(k) for k in ("caption", "paraphrase_1", "paraphrase_2", "status", "error")}
+        "examples": [{k: getattr(r, k) for k in ("caption", "paraphrase_1", "paraphrase_2", "status", "error")}
                      for r in checked[:6]],
     }
     atomic_write_text(paths["summary"], json.dumps(info, indent=1))

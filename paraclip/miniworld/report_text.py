@@ -17,6 +17,7 @@ from paraclip.miniworld.report import (
 )
 from paraclip.miniworld.selection import SELECTION_METRICS, read_selection
 from paraclip.miniworld.tasks import build_tasks
+from paraclip.paraphrase.records import status_of
 
 
 def marks(row) -> str:
@@ -242,7 +243,7 @@ def data_section(run, read_jsonl) -> list[str]:
         f"test scenes ({run.config.image_size} px; no validation or test scene's meaning occurs in training, and "
         "none is shared between them).",
         f"- Training paraphrases: the scene-aware two-step rewriter ({len(para)} records; "
-        f"{sum(r['status'] != 'ok' for r in para)} rejected by the scene-spec checker). "
+        f"{sum(status_of(r) != 'ok' for r in para)} rejected by the scene-spec checker). "
         f"Training vocabulary: {summary['training_vocabulary']} words.",
         f"- Test paraphrase pairs: {summary['in_vocab_pairs']} in-vocabulary (dropped: "
         f"{summary['in_vocab_dropped'] or 'none'}), {summary['heldout_pairs']} held-out rewriter (dropped: "

@@ -25,6 +25,7 @@ from paraclip.miniworld.jsonl import load_scenes, read_jsonl, write_jsonl
 from paraclip.miniworld.rewriter import SceneRewriter
 from paraclip.miniworld.runner import Run, Stage
 from paraclip.miniworld.world import evaluation_one_group_share, iter_scenes, make_scene
+from paraclip.paraphrase.records import ParaphraseRecord
 
 # Bump when a stage's output would change for the same settings.
 WORLD_VERSION = 5  # protocol 3: a fresh test stream; test and validation worlds share one scene mix
@@ -146,21 +147,32 @@ def world_fingerprint(cfg: MiniWorldConfig) -> dict:
 
 # -- stage: paraphrases ----------------------------------------------------------------------------
 
-def make_paraphrases(run: Run) -> dict:
-    """The training JSONL in the paraphrasing engine's format, from the scene-aware rewriter."""
-    rewriter = SceneRewriter(seed=run.config.rewriter_seed)
-    records, rejected = [], 0
-    scenes = load_scenes(run, "train")
+def rewriter_records(scenes, seed: int) -> list[ParaphraseRecord]:
+    """The scene rewriter's two paraphrases of each ``(image_id, caption, spec)``, checked against the
+    scene: a record whose paraphrase changes the meaning is ``filtered`` (training skips it)."""
+    rewriter = SceneRewriter(seed=seed)
+    records = []
     for index, (image_id, caption, spec) in enumerate(scenes):
         p1, p2 = rewriter.paraphrase(spec, image_id)
         ok = check(p1, spec).ok and check(p2, spec).ok
-        rejected += not ok
-        records.append({"index": index, "image_id": image_id, "caption": caption, "paraphrase_1": p1,
-                        "paraphrase_2": p2, "status": "ok" if ok else "rejected",
-                        "error": None if ok else "scene-spec check failed", "backend": rewriter.name,
-                        "model": f"{rewriter.name}(seed={rewriter.seed})"})
-    write_jsonl(run.paraphrases, records)
-    return {"records": len(records), "rejected_by_checker": rejected}
+        records.append(ParaphraseRecord(index=index, image_id=image_id, caption=caption, paraphrase_1=p1,
+                                        paraphrase_2=p2, status="ok" if ok else "filtered",
+                                        error=None if ok else "scene-spec check failed", backend=rewriter.name,
+                                        model=f"{rewriter.name}(seed={rewriter.seed})"))
+    return records
+
+
+def make_paraphrases(run: Run) -> dict:
+    """The training JSONL in the paraphrasing engine's format, from the scene-aware rewriter."""
+    records = rewriter_records(load_scenes(run, "train"), run.config.rewriter_seed)
+    write_jsonl(run.paraphrases, [r.to_json() for r in records])
+    return {"records": len(records), "rejected_by_checker": sum(r.status == "filtered" for r in records)}
+
+
+def trainable_records(path: Path) -> list[ParaphraseRecord]:
+    """The records of a paraphrase JSONL that training uses (files from before the status names were
+    unified, with ``rejected``, read the same)."""
+    return [rec for rec in map(ParaphraseRecord.from_json, read_jsonl(path)) if rec.is_trainable()]
 
 
 # -- stage: evaluation sets ------------------------------------------------------------------------
@@ -169,10 +181,10 @@ def write_evalsets(run: Run) -> dict:
     """Paraphrase pairs (in-vocabulary, out-of-vocabulary, held-out rewriter) and swap pairs for the
     test world (``evalsets/``) and the validation world (``evalsets/val/``)."""
     cfg = run.config
-    train_texts = [t for r in read_jsonl(run.paraphrases) if r["status"] == "ok"
-                   for t in (r["caption"], r["paraphrase_1"], r["paraphrase_2"])]
+    trainable = trainable_records(run.paraphrases)
+    train_texts = [t for r in trainable for t in (r.caption, r.paraphrase_1, r.paraphrase_2)]
     vocab = training_vocabulary(train_texts)
-    captions = [r["caption"] for r in read_jsonl(run.paraphrases) if r["status"] == "ok"]
+    captions = [r.caption for r in trainable]
     caption_words = training_vocabulary(captions)
     summary: dict = {"training_vocabulary": len(vocab), "oov_words": sorted(oov_words()),
                      "oov_words_in_training_text": sorted(oov_words() & vocab)}

@@ -33,7 +33,7 @@ from paraclip.errors import ParaclipError
 from paraclip.paraphrase.backends.base import ChatRequest, Completion
 from paraclip.paraphrase.backends.http import RequestAborted
 from paraclip.paraphrase.cache import request_key
-from paraclip.paraphrase.engine import BackendFatalError, StepResult
+from paraclip.paraphrase.steps import BackendFatalError, StepResult
 from paraclip.paraphrase.pricing import CostEstimate, estimate_cost
 
 
@@ -166,7 +166,9 @@ class BatchState:
 
 
 class BatchRun:
-    """One call of ``run_records``: rounds of batches until every caption of ``todo`` is decided."""
+    """One paraphrasing run through a batch backend (``backend.runs_batches``), started by the engine:
+    rounds of batches until every caption of ``todo`` is decided. ``record_done`` receives each
+    :class:`~paraclip.paraphrase.records.ParaphraseRecord`; ``info`` goes into the run summary."""
 
     def __init__(self, backend, todo, paraphraser, out_path: Path, record_done, should_stop, report):
         self.backend = backend

@@ -48,14 +48,13 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
              config: ParaphraseConfig | None = None, prices: tuple[float, float] | None = None) -> dict[str, Any]:
     """What ``run_paraphrasing`` would do with this input and output; sends, loads and writes nothing."""
     from paraclip.paraphrase.backends.base import ChatRequest
-    from paraclip.paraphrase.engine import _check_resume, prepare_run
+    from paraclip.paraphrase.engine import _check_resume, kept_on_resume, prepare_run
     from paraclip.paraphrase.pricing import estimate_cost
 
     config, out_path, captions, kept, n_filtered = prepare_run(records_or_input, out_path, config)
     existing = _read_existing(out_path)
     _check_resume(out_path, existing, kept)  # an output of another input is refused here too
-    if config.retry_failed:
-        existing = {i: r for i, r in existing.items() if r.get("status") != "failed"}
+    existing = kept_on_resume(existing, config)
     todo = [item for i, item in enumerate(kept) if i not in existing]
     preset = config.resolve_preset(None)
     api = talks_http(backend_kind)

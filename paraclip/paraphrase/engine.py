@@ -6,23 +6,22 @@ while avoiding its words; one record per kept caption with ``index`` = position 
 kept captions. What we add: concurrency (``backend.parallelism`` records in flight),
 cleaning + re-sampling of unusable outputs, failures recorded rather than dropped, quality
 signals, a request cache, and exact resume: records are appended as they finish, and a rerun
-with the same output path only does the indices that are missing. Backends that take whole
-files instead of single requests (the OpenAI Batch API) drive the run themselves through
-``backend.run_records`` and hand finished records back to the same writer.
+with the same output path only does the indices that are missing. A backend that takes whole
+files instead of single requests (the OpenAI Batch API) says so (``runs_batches``); the engine
+then runs the captions through :class:`paraclip.paraphrase.batch.BatchRun`, which builds records
+with the same :meth:`Paraphraser.build_record` and hands them to the same writer.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from paraclip.errors import DataError, ParaclipError
+from paraclip.errors import DataError
 from paraclip.files import atomic_write_text
 from paraclip.paraphrase.backends.base import CANCELLED, Backend, ChatRequest, Completion
 from paraclip.paraphrase.cache import RequestCache, request_key
@@ -37,48 +36,11 @@ from paraclip.paraphrase.io import (
     write_records,
 )
 from paraclip.paraphrase.meaning.rules import drop_if_changed
-from paraclip.paraphrase.postprocess import clean, rejection_reason
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
-
-
-class BackendFatalError(ParaclipError):
-    """The backend cannot serve any request (bad key, unknown model); the run stops, finished work is kept."""
-
-
-@dataclass
-class StepResult:
-    text: str | None
-    raw: str | None
-    error: str | None
-    tokens: int = 0
-    samples: int = 0
-    requests: int = 0  # sent to the backend (not served by the cache)
-    cached: int = 0
-    cancelled: bool = False
-    reason: str | None = None  # why the last sample was rejected
-
-    def take(self, step: int, completion: Completion, sources: list[str], max_output_words: int | None,
-             instructions: tuple[str, ...] | list[str] = ()) -> bool:
-        """Count one sample; True when the step is decided (an accepted paraphrase, or an error)."""
-        self.samples += 1
-        self.cached += completion.cached
-        self.requests += not completion.cached
-        self.tokens += completion.tokens
-        if not completion.ok:  # the backend already retried transport errors
-            self.error = f"step {step}: {completion.error}"
-            return True
-        self.raw = completion.text
-        candidate = clean(completion.text)
-        self.reason = rejection_reason(candidate, sources, max_output_words, instructions)
-        if self.reason is None:
-            self.text = candidate
-            return True
-        return False
-
-    def give_up(self, step: int) -> None:
-        """Every sample was rejected: the step fails with the last reason."""
-        self.error = f"step {step}: {self.reason} (after {self.samples} samples)"
+from paraclip.paraphrase.records import ParaphraseRecord, status_of
+from paraclip.paraphrase.run_stats import RunStats
+from paraclip.paraphrase.steps import BackendFatalError, StepResult
 
 
 class Paraphraser:
@@ -125,7 +87,7 @@ class Paraphraser:
         result.give_up(step)
         return result
 
-    def paraphrase(self, index: int, item: CaptionItem) -> dict[str, Any] | None:
+    def paraphrase(self, index: int, item: CaptionItem) -> ParaphraseRecord | None:
         """The record for one caption, or None when the run was stopped before it finished."""
         if self.stopping.is_set():
             return None
@@ -143,43 +105,36 @@ class Paraphraser:
             return None
         return self.build_record(index, item, s1, s2)
 
-    def build_record(self, index: int, item: CaptionItem, s1: StepResult, s2: StepResult | None) -> dict[str, Any]:
-        """The output record of one caption from its two step results (shared by every backend)."""
-        caption = item.caption
+    def build_record(self, index: int, item: CaptionItem, s1: StepResult, s2: StepResult | None) -> ParaphraseRecord:
+        """The output record of one caption from its two step results (shared by every backend): ``failed``
+        when a step failed, ``filtered`` below the similarity floor or (``--drop-changed``) when the
+        meaning changed, else ``ok``."""
+        caption, p2 = item.caption, (s2.text if s2 else None)
         steps = [s for s in (s1, s2) if s is not None]
         error = s1.error or (s2.error if s2 else None)
-        record: dict[str, Any] = {
-            "index": index,
-            "image_id": item.image_id,
-            "caption": caption,
-            "paraphrase_1": s1.text,
-            "paraphrase_2": s2.text if s2 else None,
-            "status": "failed" if error else "ok",
-            "error": error,
-            "backend": self.backend.kind,
-            "model": self.backend.model,
-            "preset": self.preset.name,
-            "quality": quality_signals(caption, s1.text, s2.text if s2 else None),
-            "review": "unreviewed",
-            "raw": {"paraphrase_1": s1.raw, "paraphrase_2": s2.raw if s2 else None},
-            "samples": [s.samples for s in steps],
-            "tokens": sum(s.tokens for s in steps),
-            "cached_requests": sum(s.cached for s in steps),
-            "requests": sum(s.requests for s in steps),
-            "source_line": item.line,
-        }
+        record = ParaphraseRecord(
+            index=index, image_id=item.image_id, caption=caption, paraphrase_1=s1.text, paraphrase_2=p2,
+            status="failed" if error else "ok", error=error, backend=self.backend.kind, model=self.backend.model,
+            preset=self.preset.name, quality=quality_signals(caption, s1.text, p2),
+            extra={"raw": {"paraphrase_1": s1.raw, "paraphrase_2": s2.raw if s2 else None},
+                   "samples": [s.samples for s in steps], "tokens": sum(s.tokens for s in steps),
+                   "cached_requests": sum(s.cached for s in steps), "requests": sum(s.requests for s in steps),
+                   "source_line": item.line})
         if self.scorer is not None:
-            sim1, sim2 = self.scorer(caption, [record["paraphrase_1"], record["paraphrase_2"]])
-            record["quality"].update(similarity_1=sim1, similarity_2=sim2)
+            sim1, sim2 = self.scorer(caption, [record.paraphrase_1, record.paraphrase_2])
+            record.quality.update(similarity_1=sim1, similarity_2=sim2)
             floor = self.config.min_similarity
-            if floor is not None and not error:
-                low = [s for s in (sim1, sim2) if s is not None and s < floor]
-                if low:
-                    record["status"] = "filtered"
-                    record["error"] = f"similarity {min(low):.3f} < min_similarity {floor}"
+            low = [s for s in (sim1, sim2) if s is not None and s < floor] if floor is not None and not error else []
+            if low:
+                record.mark("filtered", f"similarity {min(low):.3f} < min_similarity {floor}")
         if self.config.drop_changed:
             drop_if_changed(record)
         return record
+
+    def close(self) -> None:
+        """Close the request cache (the backend belongs to the caller)."""
+        if self.cache is not None:
+            self.cache.close()
 
     def _count_step(self, delta: int) -> None:
         with self._steps_lock:
@@ -229,6 +184,24 @@ def _check_resume(out_path: Path, existing: dict[int, dict], kept: list[CaptionI
             )
 
 
+def kept_on_resume(existing: dict[int, dict], config: ParaphraseConfig) -> dict[int, dict]:
+    """The records of an output that a run keeps (``retry_failed`` does the failed ones again)."""
+    if not config.retry_failed:
+        return existing
+    return {i: r for i, r in existing.items() if status_of(r) != "failed"}
+
+
+def open_paraphraser(backend: Backend, config: ParaphraseConfig, preset: PromptPreset | None = None) -> Paraphraser:
+    """A :class:`Paraphraser` with the config's request cache and similarity scorer (close it after)."""
+    cache = RequestCache(config.cache_path) if config.use_cache else None
+    try:
+        return Paraphraser(backend, preset or config.resolve_preset(backend), config, cache, _similarity_scorer(config))
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+
+
 def run_paraphrasing(
     records_or_input,
     out_path: str | Path,
@@ -249,102 +222,21 @@ def run_paraphrasing(
     preset = config.resolve_preset(backend)
     lock = RunLock(out_path)
     lock.acquire()
-    cache = RequestCache(config.cache_path) if config.use_cache else None
-    scorer = _similarity_scorer(config)
-    writer = None
+    paraphraser = sink = None
     try:
-        existing = recover_output(out_path)
-        _check_resume(out_path, existing, kept)
-        _warn_if_settings_changed(out_path, preset, backend)
-        if config.retry_failed and any(r.get("status") == "failed" for r in existing.values()):
-            existing = {i: r for i, r in existing.items() if r.get("status") != "failed"}
-            write_records(out_path, [existing[i] for i in sorted(existing)])
-        if config.drop_changed and any([drop_if_changed(r) for r in existing.values()]):  # records from before
-            write_records(out_path, [existing[i] for i in sorted(existing)])
+        paraphraser = open_paraphraser(backend, config, preset)
+        existing = _resume(out_path, kept, config, preset, backend)
         todo = [(i, item) for i, item in enumerate(kept) if i not in existing]
-        stats = {
-            "total": len(kept), "done": len(existing), "resumed": len(existing), "written": 0,
-            "ok": sum(r.get("status") == "ok" for r in existing.values()),
-            "failed": sum(r.get("status") == "failed" for r in existing.values()),
-            "filtered": sum(r.get("status") == "filtered" for r in existing.values()),
-            "cached_requests": 0, "requests": 0, "tokens": 0, "elapsed_s": 0.0, "records_per_s": 0.0,
-            "eta_s": None, "steps_total": 2 * len(kept), "steps_done": 2 * len(existing), "estimate_s": None,
-            "event": "start",
-        }
-        failure_reasons = _count_reasons(r.get("error") for r in existing.values())  # resumed ones too
-        paraphraser = Paraphraser(backend, preset, config, cache, scorer)
-        writer = OutputWriter(out_path)
+        stats = RunStats.resuming(len(kept), existing.values())
+        sink = _RecordSink(OutputWriter(out_path), stats, paraphraser, progress)
         if progress is not None:  # before any work: the size of the run and, where the backend can tell, its ETA
-            stats["estimate_s"] = stats["eta_s"] = paraphraser.estimate_seconds([item for _, item in todo])
-            progress(dict(stats))
-        start = time.monotonic()
-
-        def refresh_clock() -> float:
-            """Steps done (a caption has two), elapsed time and the ETA from this run's pace; returns elapsed."""
-            elapsed = time.monotonic() - start
-            stats["elapsed_s"] = round(elapsed, 3)
-            # a record's steps leave "in flight" when its step 2 returns, a moment before it is written and
-            # counted as done: never report that gap as steps going backwards
-            stats["steps_done"] = max(stats["steps_done"], 2 * stats["done"] + paraphraser.steps_in_flight)
-            run_steps = stats["steps_done"] - 2 * stats["resumed"]
-            if run_steps > 0 and elapsed > 0:
-                stats["eta_s"] = round((stats["steps_total"] - stats["steps_done"]) * elapsed / run_steps, 1)
-            return elapsed
-
-        def report_steps() -> None:  # a step finished between two records
-            if 2 * stats["done"] + paraphraser.steps_in_flight <= stats["steps_done"]:
-                return
-            refresh_clock()
-            if progress is not None:
-                progress(dict(stats, event="step"))
-
-        def record_done(rec: dict[str, Any]) -> None:
-            writer.write(rec)
-            stats["written"] += 1
-            stats["done"] += 1
-            stats[rec["status"]] += 1
-            stats["cached_requests"] += rec["cached_requests"]
-            stats["requests"] += rec["requests"]
-            stats["tokens"] += rec["tokens"]
-            if rec["error"]:
-                key = _reason_group(rec["error"])
-                failure_reasons[key] = failure_reasons.get(key, 0) + 1
-            elapsed = refresh_clock()
-            stats["records_per_s"] = round(stats["written"] / elapsed, 3) if elapsed > 0 else 0.0
-            stats["event"] = "record"
-            if progress is not None:
-                progress(dict(stats))
-
-        run_records = getattr(backend, "run_records", None)
-        if run_records is not None:  # batch APIs: request files, polling and follow-up batches
-            report = (lambda **extra: progress({**stats, **extra})) if progress is not None else None
-            stopped, interrupted, fatal = run_records(todo, paraphraser, out_path, record_done, should_stop, report)
-        else:
-            stopped, interrupted, fatal = _run_concurrently(todo, paraphraser, config, record_done, should_stop,
-                                                            on_tick=report_steps)
-        writer.close()
-        complete = stats["done"] == stats["total"]
-        if complete:
-            _sort_output(out_path)
-        summary = {
-            **stats,
-            "input": captions.source,
-            "input_captions": len(captions),
-            "skipped_bad_lines": len(captions.skipped),
-            "skipped_messages": captions.skipped[:20],
-            "filtered_by_length": n_filtered,
-            "kept": len(kept),
-            "failure_reasons": failure_reasons,
-            "complete": complete,
-            "stopped": stopped or interrupted or fatal is not None,
-            "out": str(out_path),
-            "backend": backend.identity(),
-            "preset": preset.to_dict(),
-            "config": {k: v for k, v in config.to_dict().items() if k != "cache_path"},
-        }
-        if hasattr(backend, "run_summary"):  # e.g. the batch backend's estimate, batch ids and request files
-            summary.update(backend.run_summary())
-        atomic_write_text(str(out_path) + ".summary.json", _json(summary))
+            stats.estimate_s = stats.eta_s = paraphraser.estimate_seconds([item for _, item in todo])
+            progress(stats.to_dict())
+        stats.start_clock()
+        stopped, interrupted, fatal, extra = _write_as_you_go(todo, paraphraser, out_path, sink, should_stop)
+        sink.writer.close()
+        summary = _finish(out_path, stats, captions, n_filtered, stopped or interrupted or fatal is not None,
+                          backend, preset, config, extra)
         if fatal is not None:
             raise BackendFatalError(f"{fatal} Finished records are kept in {out_path}; rerun to resume.")
         if interrupted:
@@ -352,36 +244,113 @@ def run_paraphrasing(
         return summary
     finally:
         try:
-            if writer is not None:
-                writer.close()  # raises again on a full disk: the lock must still be released below
+            if sink is not None:
+                sink.writer.close()  # raises again on a full disk: the lock must still be released below
         finally:
-            if cache is not None:
-                cache.close()
+            if paraphraser is not None:
+                paraphraser.close()
             lock.release()
+
+
+def _resume(out_path: Path, kept: list[CaptionItem], config: ParaphraseConfig, preset: PromptPreset,
+            backend: Backend) -> dict[int, dict[str, Any]]:
+    """The records already in the output that this run keeps, by index; the file is rewritten without
+    those it does again (``retry_failed``) and with those ``drop_changed`` now filters."""
+    existing = recover_output(out_path)
+    _check_resume(out_path, existing, kept)
+    _warn_if_settings_changed(out_path, preset, backend)
+    kept_records = kept_on_resume(existing, config)
+    if len(kept_records) < len(existing):
+        existing = kept_records
+        write_records(out_path, [existing[i] for i in sorted(existing)])
+    if config.drop_changed and any([drop_if_changed(r) for r in existing.values()]):  # records from before
+        write_records(out_path, [existing[i] for i in sorted(existing)])
+    return existing
+
+
+class _RecordSink:
+    """Where finished records go: appended to the output, counted, reported to ``progress``."""
+
+    def __init__(self, writer: OutputWriter, stats: RunStats, paraphraser: Paraphraser, progress):
+        self.writer, self.stats, self.paraphraser, self.progress = writer, stats, paraphraser, progress
+
+    def record_done(self, record: ParaphraseRecord) -> None:
+        self.writer.write(record.to_json())
+        self.stats.add(record, self.paraphraser.steps_in_flight)
+        if self.progress is not None:
+            self.progress(self.stats.to_dict())
+
+    def step_done(self) -> None:
+        """Called a few times a second: reports steps finished between two records."""
+        if self.stats.step_finished(self.paraphraser.steps_in_flight) and self.progress is not None:
+            self.progress(dict(self.stats.to_dict(), event="step"))
+
+    def batch_event(self, **extra: Any) -> None:
+        """A batch run's news (uploads, polls, downloads) with the counters."""
+        self.progress({**self.stats.to_dict(), **extra})
+
+
+def _write_as_you_go(todo, paraphraser: Paraphraser, out_path: Path, sink: _RecordSink, should_stop):
+    """Paraphrase ``todo`` into the sink; returns (stopped, interrupted, fatal error or None, what the
+    summary adds: a batch run's estimate, batches and request files)."""
+    backend = paraphraser.backend
+    if getattr(backend, "runs_batches", False):  # a batch API: request files, polling and follow-up batches
+        from paraclip.paraphrase.batch import BatchRun  # here: httpx is loaded for batch runs only
+
+        run = BatchRun(backend, todo, paraphraser, out_path, sink.record_done, should_stop,
+                       sink.batch_event if sink.progress is not None else None)
+        return (*run.run(), {"batch": run.info})
+    return (*_run_concurrently(todo, paraphraser, paraphraser.config, sink.record_done, should_stop,
+                               on_tick=sink.step_done), {})
+
+
+def _finish(out_path: Path, stats: RunStats, captions, n_filtered: int, stopped: bool, backend: Backend,
+            preset: PromptPreset, config: ParaphraseConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    """Sort a complete output by index; write and return the run summary."""
+    if stats.complete:
+        _sort_output(out_path)
+    summary = {
+        **stats.to_dict(),
+        "input": captions.source,
+        "input_captions": len(captions),
+        "skipped_bad_lines": len(captions.skipped),
+        "skipped_messages": captions.skipped[:20],
+        "filtered_by_length": n_filtered,
+        "kept": stats.total,
+        "failure_reasons": stats.failure_reasons,
+        "complete": stats.complete,
+        "stopped": stopped,
+        "out": str(out_path),
+        "backend": backend.identity(),
+        "preset": preset.to_dict(),
+        "config": {k: v for k, v in config.to_dict().items() if k != "cache_path"},
+        **extra,
+    }
+    atomic_write_text(str(out_path) + ".summary.json", _json(summary))
+    return summary
 
 
 def paraphrase_captions(captions, backend: Backend, config: ParaphraseConfig | None = None,
                         should_stop: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
-    """Records in, records out, in memory: the kept captions' records in index order, no output file
-    (so no resume). For a few captions at a time, e.g. the app's one-off paraphrase; whole inputs go
-    through :func:`run_paraphrasing`. ``captions`` as there; batch backends are driven record by record."""
+    """Records in, records out, in memory: the kept captions' records (JSON objects) in index order, no
+    output file (so no resume). For a few captions at a time, e.g. the app's one-off paraphrase; whole
+    inputs go through :func:`run_paraphrasing`. ``captions`` as there; batch backends are driven record
+    by record."""
     config = config or ParaphraseConfig()
     config.validate()
     kept, _ = select_captions(as_captions(captions, config.input), config)
-    cache = RequestCache(config.cache_path) if config.use_cache else None
+    paraphraser = open_paraphraser(backend, config)
+    records: list[ParaphraseRecord] = []
     try:
-        paraphraser = Paraphraser(backend, config.resolve_preset(backend), config, cache, _similarity_scorer(config))
-        records: list[dict[str, Any]] = []
         _, interrupted, fatal = _run_concurrently(list(enumerate(kept)), paraphraser, config, records.append,
                                                   should_stop)
     finally:
-        if cache is not None:
-            cache.close()
+        paraphraser.close()
     if fatal is not None:
         raise fatal
     if interrupted:
         raise KeyboardInterrupt
-    return sorted(records, key=lambda r: r["index"])
+    return [r.to_json() for r in sorted(records, key=lambda r: r.index)]
 
 
 def _similarity_scorer(config: ParaphraseConfig):
@@ -472,21 +441,8 @@ def _warn_if_settings_changed(out_path: Path, preset: PromptPreset, backend: Bac
         warnings.warn(
             f"{out_path} was started with other prompts or another backend/model; the records will be mixed "
             f"(each record names its backend, model and preset). Use another --out to keep runs apart.",
-            stacklevel=3,
+            stacklevel=4,
         )
-
-
-def _reason_group(error: str) -> str:
-    """The part of an error message that is the same for every record failing the same way."""
-    return error.split(" (after")[0]
-
-
-def _count_reasons(errors) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for error in errors:
-        if error:
-            counts[_reason_group(error)] = counts.get(_reason_group(error), 0) + 1
-    return counts
 
 
 def _json(data: Any) -> str:

@@ -4,7 +4,8 @@ Input errors name the file, the line and the field, and say what to do; with
 ``skip_bad_lines=True`` bad lines are reported (``Captions.skipped``) and reading goes on.
 
 The output is JSON Lines compatible with the official release (``index, image_id, caption,
-paraphrase_1, paraphrase_2``) plus our fields. It is appended one record per line and
+paraphrase_1, paraphrase_2``) plus our fields: one :class:`~paraclip.paraphrase.records.ParaphraseRecord`
+per line. It is appended one record per line and
 flushed, so a killed run loses at most the line being written; :func:`recover_output`
 drops such a torn last line on resume. :func:`check_output_path` finds an unusable output
 path before any work starts; :class:`RunLock` keeps two writers off one output.
@@ -24,8 +25,7 @@ from paraclip.data.tables import iter_delimited, iter_jsonl, iter_lines, table_s
 from paraclip.errors import DataError
 from paraclip.files import atomic_write, naming_errors, parse_json, read_bytes, read_text
 from paraclip.paraphrase.lock import RunLock
-
-REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
+from paraclip.paraphrase.records import REVIEW_STATES
 
 
 @dataclass(frozen=True)

@@ -95,13 +95,18 @@ def normalise_status(status: Any) -> str:
     return LEGACY_STATUSES.get(text, text)
 
 
+def status_of(obj: Mapping[str, Any]) -> str:
+    """A raw record's status by today's names; a record without one (the official release's files) is ``ok``."""
+    status = obj.get("status")
+    return "ok" if status is None else normalise_status(status)
+
+
 def trainable_problem(obj: Mapping[str, Any], text_fields=TEXT_FIELDS) -> str | None:
     """Why a raw record cannot be trained on (``"status 'failed'"``, ``"rejected in review"``,
     ``"no paraphrase_2"``), or None when it can. The one statement of the rule: training, the app's
     data check and the mini-world all use it."""
-    status = obj.get("status")
-    if status is not None and normalise_status(status) != "ok":
-        return f"status {status!r}"
+    if status_of(obj) != "ok":
+        return f"status {obj.get('status')!r}"
     review = obj.get("review") or obj.get("review_status")
     if review is not None and str(review).strip().lower() == "rejected":
         return "rejected in review"
@@ -113,4 +118,4 @@ def trainable_problem(obj: Mapping[str, Any], text_fields=TEXT_FIELDS) -> str | 
 
 
 __all__ = ["LEGACY_STATUSES", "ParaphraseRecord", "REVIEW_STATES", "STATUSES", "TEXT_FIELDS",
-           "normalise_status", "trainable_problem"]
+           "normalise_status", "status_of", "trainable_problem"]

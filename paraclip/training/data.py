@@ -4,7 +4,8 @@
   ``image_id, caption, paraphrase_1, paraphrase_2, status``; the official release's files,
   without ``status``, read too). Records whose paraphrasing failed (``status`` other than
   ``ok``), that a reviewer rejected, or that lack a text the loss needs are skipped and
-  counted in a :class:`DataReport` — never dropped silently.
+  counted in a :class:`DataReport` — never dropped silently. The rule is
+  :func:`paraclip.paraphrase.records.trainable_problem`'s (legacy statuses read by today's names).
 * :class:`ImageIndex` maps image ids to files: a folder (files named ``<image_id>.<ext>`` or
   by relative path), a CSV/TSV/JSONL with id and path columns, or webdataset ``.tar`` shards, and
   decodes them with :func:`paraclip.data.images.open_image` like the galleries do (transparency
@@ -32,9 +33,8 @@ from paraclip.data.images import IMAGE_SUFFIXES, default_raster_cache, is_image_
 from paraclip.data.shards import ShardMember, shard_members
 from paraclip.data.tables import iter_delimited, iter_jsonl
 from paraclip.errors import DataError
+from paraclip.paraphrase.records import TEXT_FIELDS, trainable_problem
 
-OK_STATUSES = ("ok",)
-REJECTED_REVIEWS = ("rejected",)
 ID_COLUMNS = ("image_id", "id", "key", "image_key")
 PATH_COLUMNS = ("path", "filepath", "file", "image_path", "image", "filename", "file_name")
 
@@ -124,24 +124,17 @@ def _parse_record(obj: dict, path: Path, line_no: int, text_fields: Sequence[str
     for name in ("status", "review", "review_status"):
         if isinstance(obj.get(name), (dict, list)):
             raise DataError(f"{path}:{line_no}: field {name!r} must be text, found {type(obj[name]).__name__}.")
-    status = obj.get("status")
-    if status is not None and str(status).lower() not in OK_STATUSES:
-        report.skip(f"status {status!r}", line_no)
+    problem = trainable_problem(obj, text_fields=())  # the outcome and the review first: a failed record may lack texts
+    if problem is None:
+        for name in TEXT_FIELDS:
+            value = obj.get(name)
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"{path}:{line_no}: field {name!r} must be a string, found {type(value).__name__}.")
+        problem = trainable_problem(obj, text_fields)
+    if problem is not None:
+        report.skip(problem, line_no)
         return None
-    review = obj.get("review") or obj.get("review_status")
-    if review is not None and str(review).lower() in REJECTED_REVIEWS:
-        report.skip("rejected in review", line_no)
-        return None
-    texts = {}
-    for name in ("caption", "paraphrase_1", "paraphrase_2"):
-        value = obj.get(name)
-        if value is not None and not isinstance(value, str):
-            raise DataError(f"{path}:{line_no}: field {name!r} must be a string, found {type(value).__name__}.")
-        texts[name] = (value or "").strip()
-    for name in text_fields:
-        if not texts[name]:
-            report.skip(f"no {name}", line_no)
-            return None
+    texts = {name: (obj.get(name) or "").strip() for name in TEXT_FIELDS}
     return Record(str(image_id).strip(), texts["caption"], texts["paraphrase_1"], texts["paraphrase_2"], line_no)
 
 

@@ -266,7 +266,7 @@ def test_llm_source_through_the_real_engine(mutable_smoke, monkeypatch):
     # the mock server prefixes "An image showing ..." / "A photo depicting ...": the meaning is kept
     assert summary["accepted"] == summary["engine_ok"] > 0
     checked = read_jsonl(root / "data" / "llm-checked.jsonl")
-    assert len(checked) == 24 and all(r["status"] in ("ok", "failed", "rejected") for r in checked)
+    assert len(checked) == 24 and all(r["status"] in ("ok", "failed", "filtered") for r in checked)
     assert set(out.checkpoints) >= {"baseline", "paraclip", "ParaCLIP (LLM, checked)"}
     report = out.report.read_text()
     assert "Second paraphrase source" in report and "ParaCLIP (LLM, checked)" in report

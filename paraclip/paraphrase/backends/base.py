@@ -79,6 +79,9 @@ class Backend(ABC):
     parallelism: int = 1
     #: a process-wide instance shared by several callers: ``close()`` leaves it loaded
     shared: bool = False
+    #: takes whole files of requests (a batch API): the engine runs it through
+    #: :class:`paraclip.paraphrase.batch.BatchRun` (upload, poll, collect) instead of request by request
+    runs_batches: bool = False
 
     @abstractmethod
     def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:

@@ -9,7 +9,8 @@ input file, uploaded to ``/v1/files`` with purpose ``batch``; ``completion_windo
 
 This module is the HTTP client (upload, create, look up, poll with back-off, download, parse
 result lines). :mod:`paraclip.paraphrase.batch` drives a whole run through it (state, rounds,
-follow-up batches, exact resume); the engine hands over to it via :meth:`run_records`.
+follow-up batches, exact resume); the engine starts that run because the backend declares
+``runs_batches``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import httpx
 from paraclip.errors import ParaclipError
 from paraclip.paraphrase.backends.base import CANCELLED, ChatRequest, Completion, StopCheck, check_number
 from paraclip.paraphrase.backends.http import RequestAborted
-from paraclip.paraphrase.batch import BatchAPIError, BatchRun
+from paraclip.paraphrase.batch import BatchAPIError
 from paraclip.paraphrase.backends.openai_compat import (RETRIABLE_STATUS, OpenAIAccount, chat_body,
                                                         parse_chat_completion)
 
@@ -43,6 +44,7 @@ class TransientAPIError(BatchAPIError):
 
 class OpenAIBatchBackend(OpenAIAccount):
     kind = "openai-batch"
+    runs_batches = True  # a run goes through paraclip.paraphrase.batch.BatchRun (see the engine)
 
     def __init__(
         self,
@@ -82,7 +84,6 @@ class OpenAIBatchBackend(OpenAIAccount):
         self.prices = prices
         self.confirm = confirm
         self.dry_run = dry_run
-        self.last_run: dict[str, Any] = {}  # what the last run_records did (estimate, batches), for the summary
 
     def __repr__(self) -> str:
         return f"OpenAIBatchBackend(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
@@ -256,7 +257,8 @@ class OpenAIBatchBackend(OpenAIAccount):
 
     # -- Backend interface --------------------------------------------------------------------
     def generate(self, requests: Sequence[ChatRequest], should_stop: StopCheck | None = None) -> list[Completion]:
-        """One batch for these requests, waited for (minutes to hours): for a few requests; runs use run_records."""
+        """One batch for these requests, waited for (minutes to hours): for a few requests; a run goes through
+        :class:`~paraclip.paraphrase.batch.BatchRun` (the engine does that, as ``runs_batches`` says)."""
         try:
             with tempfile.TemporaryDirectory(prefix="paraclip-batch-") as tmp:
                 path = Path(tmp) / "requests.jsonl"
@@ -279,14 +281,3 @@ class OpenAIBatchBackend(OpenAIAccount):
             return [Completion(None, error=str(exc), fatal=True) for _ in requests]
         missing = Completion(None, error=f"no result (batch {batch.get('status')})")
         return [found.get(f"r{i}", missing) for i in range(len(requests))]
-
-    def run_records(self, todo, paraphraser, out_path, record_done, should_stop, report):
-        """Run every caption of ``todo`` through batches (see :mod:`paraclip.paraphrase.batch`)."""
-        run = BatchRun(self, todo, paraphraser, Path(out_path), record_done, should_stop, report)
-        try:
-            return run.run()
-        finally:
-            self.last_run = run.info
-
-    def run_summary(self) -> dict[str, Any]:
-        return {"batch": self.last_run}

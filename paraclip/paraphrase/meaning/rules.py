@@ -38,6 +38,7 @@ from paraclip.paraphrase.meaning.lexicon import (COMPATIBLE_RELATIONS, CONVERSE_
 from paraclip.paraphrase.meaning import wordnet
 from paraclip.paraphrase.meaning.verbs import VERB_GROUPS
 from paraclip.paraphrase.meaning.parse import Analysis, Phrase, analyse, known_verb, synonym_groups, verb_groups
+from paraclip.paraphrase.records import ParaphraseRecord
 
 METHOD = "lexical-wordnet-v3"
 OPTIONS = wordnet.OPTIONS
@@ -367,24 +368,38 @@ def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
     return MeaningCheck(bool(reasons), tuple(dict.fromkeys(reasons)))
 
 
-def drop_if_changed(record: dict[str, Any]) -> bool:
+def drop_if_changed(record: ParaphraseRecord | dict[str, Any]) -> bool:
     """``--drop-changed``: mark an ``ok`` record whose meaning changed as ``filtered`` (training skips it).
 
-    The reasons stay in ``quality.meaning_reason_1/_2``. Records written before the flags existed
-    get them computed here. Returns whether the record was marked.
+    ``record`` is a :class:`ParaphraseRecord` or its JSON object (a record read back from an output),
+    changed in place. The reasons stay in ``quality.meaning_reason_1/_2``. Records written before the
+    flags existed get them computed here. Returns whether the record was marked.
     """
+    if isinstance(record, ParaphraseRecord):
+        if record.status != "ok":
+            return False
+        reason = meaning_change(record.caption, record.paraphrase_1, record.paraphrase_2, record.quality)
+        if reason is not None:
+            record.mark("filtered", reason)
+        return reason is not None
     if record.get("status") != "ok":
         return False
-    quality = record.setdefault("quality", {})
+    reason = meaning_change(record.get("caption") or "", record.get("paraphrase_1"), record.get("paraphrase_2"),
+                            record.setdefault("quality", {}))
+    if reason is not None:
+        record["status"], record["error"] = "filtered", reason
+    return reason is not None
+
+
+def meaning_change(caption: str, p1: str | None, p2: str | None, quality: dict[str, Any]) -> str | None:
+    """Why ``--drop-changed`` filters these texts (``"meaning changed at step 2 (--drop-changed)"``), or
+    None; fills ``quality``'s meaning keys when they are missing."""
     if "meaning_changed" not in quality:
-        quality.update(meaning_signals(record.get("caption") or "", record.get("paraphrase_1"),
-                                       record.get("paraphrase_2")))
+        quality.update(meaning_signals(caption, p1, p2))
     if not quality.get("meaning_changed"):
-        return False
+        return None
     steps = [str(s) for s in (1, 2) if quality.get(f"meaning_changed_{s}")]
-    record["status"] = "filtered"
-    record["error"] = f"meaning changed at step{'s' if len(steps) > 1 else ''} {' and '.join(steps)} (--drop-changed)"
-    return True
+    return f"meaning changed at step{'s' if len(steps) > 1 else ''} {' and '.join(steps)} (--drop-changed)"
 
 
 def meaning_signals(caption: str, p1: str | None, p2: str | None) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from typing import Iterable
 
 from paraclip.errors import DataError
 from paraclip.paraphrase.io import write_records
-from paraclip.paraphrase.records import ParaphraseRecord
 
 PAIRS_NAME = "pairs-in-vocab.jsonl"
 EXAMPLE_SIZE = 240
@@ -125,21 +124,19 @@ def write_training_examples(root: Path, n: int, avoid_test: int, avoid_captions:
                             seed: int = 0) -> int:
     """Render the scenes of :func:`training_examples` into ``root/images`` and write their records to
     ``root/paraphrases.jsonl`` (the records last, so a present file means complete data); how many."""
-    from paraclip.miniworld.rewriter import SceneRewriter
+    from paraclip.miniworld.stages import rewriter_records
     from paraclip.miniworld.world import iter_scenes
 
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
-    rewriter = SceneRewriter(seed=seed)
     gallery_meanings = {s.spec.meaning_key() for s in iter_scenes(seed=seed, split="test", n=avoid_test)}
     scenes = (s for s in iter_scenes(seed=seed, split="train", n=2 * n, exclude=gallery_meanings)
               if s.caption not in avoid_captions)
-    records = []
-    for index, scene in zip(range(n), scenes):
+    chosen = [scene for _, scene in zip(range(n), scenes)]
+    for scene in chosen:
         scene.image().save(images / f"{scene.image_id}.png")
-        p1, p2 = rewriter.paraphrase(scene.spec, scene.image_id)
-        records.append(ParaphraseRecord(index=index, caption=scene.caption, paraphrase_1=p1, paraphrase_2=p2,
-                                        image_id=scene.image_id, status="ok", backend=rewriter.name).to_json())
+    # the mini-world's own rewriter + checker loop: a paraphrase that breaks the scene is marked filtered
+    records = [r.to_json() for r in rewriter_records([(s.image_id, s.caption, s.spec) for s in chosen], seed)]
     write_records(root / "paraphrases.jsonl", records)
     return len(records)
 

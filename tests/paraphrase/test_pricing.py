@@ -1,7 +1,7 @@
 import pytest
 
 from paraclip.paraphrase.backends.base import ChatRequest
-from paraclip.paraphrase.pricing import BATCH_DISCOUNT, estimate_cost, price_for, request_tokens
+from paraclip.paraphrase.pricing import estimate_cost, price_for
 from paraclip.paraphrase.prompts import PRESETS
 
 

@@ -181,7 +181,7 @@ def test_training_curves_are_two_readable_plots(launched, browser, services, cur
     page = open_page(browser, url, width)
     open_tab(page, "Train")
     page.locator("#train-job input[role=combobox]").click()
-    page.get_by_role("option", name=f"curves-job · ", exact=False).first.click()
+    page.get_by_role("option", name="curves-job · ", exact=False).first.click()
     loss, validation = page.locator("#train-curve"), page.locator("#train-validation")
     expect(loss.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(8)
     expect(validation.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(4)

@@ -58,6 +58,8 @@ CASES = [
     Case("min-similarity-out-of-range", ["--min-similarity", "2"], 2, ["argument --min-similarity: must be in [-1, 1] "
                                                                         "(got 2)"]),
     Case("backend-typo", ["--backend", "opena"], 2, ["argument --backend", "Did you mean 'openai'"]),
+    Case("gguf-that-is-not-there", ["--backend", "llama.cpp", "--model", "{dir}/missing.gguf"], 2,
+         ["missing.gguf: no such file", "--setup-llm-pack"]),
     Case("preset-typo", ["--preset", "papr"], 2, ["--preset must be one of paper, small-model (got 'papr')",
                                                   "Did you mean 'paper'"]),
     Case("batch-file-over-the-api-limit", ["--batch-max-requests", "50001"], 2,

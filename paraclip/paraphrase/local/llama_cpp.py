@@ -97,6 +97,9 @@ class LlamaCppBackend(LocalModelBackend):
             raise ModelLoadError(f"--dtype {dtype} does not apply to a GGUF file on llama.cpp: the file's own "
                                  f"quantisation is used. Leave --dtype unset.")
         path = Path(model).expanduser()
+        if path.suffix.lower() == ".gguf" and not path.is_file():
+            raise ModelLoadError(f"{model}: no such file. Give the path of a .gguf file that exists "
+                                 f"(`paraclip paraphrase --setup-llm-pack` installs the offline model).")
         if not (path.is_file() and path.suffix.lower() == ".gguf"):
             raise ModelLoadError(f"{model}: the llama.cpp backend needs a .gguf file; give its path (model "
                                  f"folders and Hugging Face ids go to the transformers runtime).")

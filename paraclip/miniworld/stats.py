@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -34,7 +35,9 @@ def seed_mean_bootstrap(evaluator, reference_items: Sequence[dict], new_items: S
         for ref, new in zip(reference_items, new_items):
             mr, mn = evaluator.metrics(ref, index), evaluator.metrics(new, index)
             diffs.append([mn.get(m, np.nan) - mr.get(m, np.nan) for m in metrics])
-        return np.nanmean(np.array(diffs, dtype=float), axis=0)
+        with warnings.catch_warnings():  # a metric undefined for every seed stays nan, reported as such
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.array(diffs, dtype=float), axis=0)
 
     observed = delta(None)
     rng = np.random.default_rng(seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 
@@ -75,7 +76,12 @@ def test_stop_shows_the_finished_rows_and_the_server_goes_quiet(launched, browse
     status = page.locator("#paraphrase-status").inner_text()
     assert re.search(rf"\b{rows} of 120 captions done", status), status
     sent = slow_server.counts["requests"]
-    time.sleep(3.0)
+    # the run's worker and its request pool (the app runs in this process): once they have ended, nothing
+    # is left that could send a request, so an unchanged count is proof, with no waiting window
+    for thread in threading.enumerate():
+        if thread.name.startswith(("paraclip-wb-paraphrase", "paraclip-paraphrase")):
+            thread.join(timeout=10)
+            assert not thread.is_alive(), f"{thread.name} still working 10 s after Stop"
     assert slow_server.counts["requests"] == sent, "requests went on after Stop"
     assert stopped_after < 10, stopped_after
     shot(page, "stop-1400")

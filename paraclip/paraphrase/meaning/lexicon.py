@@ -22,7 +22,8 @@ COLOURS: dict[str, str] = {
 NUMBERS: dict[str, int] = {
     "one": 1, "single": 1, "lone": 1, "solitary": 1, "lonely": 1,
     "two": 2, "pair of": 2, "a pair of": 2, "couple of": 2, "a couple of": 2, "both": 2, "twin": 2, "twins": 2,
-    "three": 3, "trio of": 3, "a trio of": 3, "four": 4, "quartet of": 4, "a quartet of": 4, "duo of": 2, "a duo of": 2, "five": 5, "six": 6, "seven": 7,
+    "duo of": 2, "a duo of": 2, "three": 3, "trio of": 3, "a trio of": 3, "four": 4, "quartet of": 4,
+    "a quartet of": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12, "a dozen": 12,
 }
 

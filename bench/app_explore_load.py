@@ -12,6 +12,15 @@ shares the server's interpreter, GIL or threads.
    on 64 gallery images), all started together: errors counted, p50/p95 per call, wall time.
    Goal (issue 22): Explore p95 <= 1 s on 2 cores under this load.
 
+The visitors have the page open when the burst starts: each one's Gradio session exists (built by one
+cheap call before the burst, as a browser tab's page-load event builds it), because building a session
+costs the server ≈ 35 ms of CPU (every component's config) and happens when the page opens, not when
+Search is pressed. ``--cold-sessions`` builds them inside the burst instead (the worst case: 20 people
+opening the page and searching in the same second).
+
+``--repo PATH`` serves ``app.py`` from another checkout (e.g. a ``git worktree`` of an older commit),
+so two versions can be measured side by side in one sitting with the same load generator.
+
 Every figure is printed with the machine's load average (other jobs share the cores).
 """
 
@@ -34,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, machine_load  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SERVED = REPO  # the checkout whose app.py is served (``--repo``)
 
 
 def pct(values, q):
@@ -83,10 +93,11 @@ def start_server(cores: str | None, root: Path, extra: list[str]) -> tuple[subpr
                PARACLIP_APP_DIR=str(root / "app"), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
     env.update(item.split("=", 1) for item in extra)
+    env["PYTHONPATH"] = str(SERVED)
     command = [sys.executable, "app.py"]
     if cores:
         command = ["taskset", "-c", cores, *command]
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=open(root / "server.log", "w"),
+    proc = subprocess.Popen(command, cwd=SERVED, env=env, stdout=open(root / "server.log", "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     return proc, f"http://127.0.0.1:{port}/"
 
@@ -128,13 +139,20 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     parser.add_argument("--no-compare", action="store_true",
                         help="visitors only run Explore (separates Explore's own cost from Compare's)")
+    parser.add_argument("--cold-sessions", action="store_true",
+                        help="build each visitor's Gradio session inside the burst (default: before it)")
+    parser.add_argument("--repo", type=Path, default=REPO, help="serve app.py from this checkout")
     args = parser.parse_args()
+    global SERVED
+    SERVED = args.repo.resolve()
+    if not (SERVED / "app.py").is_file():
+        raise SystemExit(f"--repo {args.repo}: no app.py there")
     root = Path(tempfile.mkdtemp(prefix="paraclip-bench-load-"))
     models, gallery = default_labels(root)
     proc, url = start_server(args.cores or None, root, args.env)
     try:
         wait_ready(url, proc, models, gallery)
-        print(f"server pid {proc.pid} on cores {args.cores or 'all'} {' '.join(args.env)}; models {models}; gallery {gallery}; "
+        print(f"serving {SERVED}; server pid {proc.pid} on cores {args.cores or 'all'} {' '.join(args.env)}; models {models}; gallery {gallery}; "
               f"{machine_load()}")
         words = ["red", "blue", "green", "small", "large", "striped", "circle", "square", "star", "left of", "above"]
         solo = []
@@ -155,6 +173,13 @@ def main() -> None:
             pattern, so the figures compare)."""
             session = uuid.uuid4().hex  # one browser tab: one session for all its calls
             with httpx.Client(timeout=600) as http:
+                if not args.cold_sessions:  # the page is open: its session exists before the burst
+                    try:
+                        call(http, url, "explore", [*models, gallery, "", "", 8], session)
+                    except Exception as exc:  # noqa: BLE001 - counted
+                        errors.append(f"opening the page: {exc}")
+                    finally:
+                        opened.release()
                 go.wait()
                 for j in range(3):
                     t = time.perf_counter()
@@ -175,9 +200,13 @@ def main() -> None:
                 except Exception as exc:  # noqa: BLE001 - counted
                     errors.append(f"compare: {exc}")
 
+        opened = threading.Semaphore(0)
         threads = [threading.Thread(target=visitor, args=(i,)) for i in range(args.clients)]
         for t in threads:
             t.start()
+        if not args.cold_sessions:
+            for _ in threads:
+                opened.acquire()
         load_before = os.getloadavg()[0]
         server = proc.pid  # taskset execs the server: the same pid
         cpu_before = cpu_seconds(server)
@@ -188,6 +217,7 @@ def main() -> None:
         wall = time.perf_counter() - start
         cpu = cpu_seconds(server) - cpu_before
         pattern = "3 Explore each" if args.no_compare else "3 Explore + 1 Compare each"
+        pattern += ", sessions built in the burst" if args.cold_sessions else ", pages already open"
         print(f"{args.clients} visitors ({pattern}, at once): {len(errors)} errors in {wall:.1f} s "
               f"[load before {load_before:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs]")
         print(f"  server CPU during the load: {cpu:.1f} s (= {cpu / 2:.1f} s of wall on 2 idle cores)")

@@ -13,18 +13,19 @@ import functools
 import os
 import uuid
 from collections import namedtuple
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
-from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, OFFLINE_DATASETS, TASK_CHOICES, NoTaskCanRun,
-                                     aro_dir, build_available, classification_data, dataset_choices,
+from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, OFFLINE_DATASETS, TASK_CHOICES, aro_dir,
+                                     classification_data, dataset_choices,
                                      save_aro_upload, save_class_zip, uploaded_label)
-from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, build_view, undefined_notes
+from workbench.compare_run import CompareFinished, CompareRequest, compare_in_process, compare_work
+from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, undefined_notes
 from workbench.examples import default_pairs
 from workbench.policy import user_error
-from workbench.runs import LANES, StoppableEncoder, Stopped, Worker, session_key
+from workbench.runs import LANES, ProcessWorker, Worker, session_key
 from workbench.uploads import UploadError
 
 LANE = "compare"
@@ -85,55 +86,6 @@ def prepare(services, baseline, others, tasks, gallery_label, pairs_text, ks_tex
     return choices, task_names, gallery, pairs, note, ks
 
 
-def evaluate(services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder: Path,
-             session: dict | None = None, classification: tuple = (None, None)):
-    """The worker (:class:`workbench.runs.Worker`): every model on every task; the models check the run's
-    stop flag between batches and raise Stopped. Progress and what is built go into ``state``."""
-    from paraclip.evaluation.suite import ModelRef, SuiteData, evaluate_models
-    from workbench.vocabulary import coverage_notes
-
-    def progress(done, total, message):
-        if run.stopped:
-            raise Stopped("stopped by the user")
-        state["message"] = f"{done}/{total}: {message}"
-
-    data = SuiteData(gallery=gallery, pairs=pairs, aro_dir=aro_dir(session), ks=ks, recall_ks=(1, 5, 10),
-                     dataset=classification[0], templates=classification[1])
-    built = build_available(task_names, data, services.config.public)
-    state["skipped"], state["skipped_tasks"] = built.skipped, built.skipped_tasks
-    if not built.evaluators:
-        raise NoTaskCanRun("None of the ticked tasks can run here (see the notes below).")
-    state["evaluators"] = evaluators = built.evaluators
-    state["notes"] = coverage_notes(choices, evaluators)
-    refs = []
-    for choice in choices:
-        state["message"] = f"loading {choice.label}"
-        encoder = StoppableEncoder(services.encoders.get(*choice.key), lambda: run.stopped)
-        refs.append(ModelRef(choice.label, None, encoder))
-        if gallery_label and encoder.has_image_tower:
-            # fills the feature cache under the app's per-(model, gallery) lock, so concurrent
-            # comparisons and Explore queries never write the same cache at once
-            state["message"] = f"embedding the gallery with {choice.label}"
-            services.gallery_index(choice.key, gallery_label, session, encoder=encoder)
-    state["output"] = evaluate_models(refs, evaluators=evaluators, n_boot=1000, out_dir=folder, progress=progress)
-    return state["output"]
-
-
-def finished_results(folder: Path, state: dict, labels: list[str]):
-    """(results, table, deltas) of the evaluations finished so far (all of them when not stopped)."""
-    from paraclip.evaluation.suite import compare
-    from paraclip.results import read_result_folder, results_frame
-
-    if "output" in state:
-        out = state["output"]
-        return out.results, out.table, out.deltas
-    results, skipped = read_result_folder(folder) if folder.is_dir() else ([], [])
-    state.setdefault("notes", []).extend(skipped)  # a damaged file is named, never used
-    results.sort(key=lambda r: labels.index(r.model) if r.model in labels else len(labels))
-    deltas = compare(results, state.get("evaluators") or [], labels, n_boot=1000)
-    return results, results_frame(results), deltas
-
-
 # What a comparison shows, one name per output component: ``build`` wires the components by these names.
 OUTPUTS = ("status", "results", "deltas", "summary", "notes", *(f"plot_{slot}" for slot in PLOT_SLOTS), "files",
            "session")
@@ -151,8 +103,9 @@ class CompareOutputs(namedtuple("CompareOutputs", OUTPUTS)):
 
 
 def outputs_for(view, files, status, notes, session) -> CompareOutputs:
-    plots = {f"plot_{slot}": gr.update(value=view.figures[slot], visible=True) if slot in view.figures
-             else gr.update(visible=False) for slot in PLOT_SLOTS}
+    """``view.figures`` holds plotly JSON strings (:func:`workbench.compare_run.compare_work`), sent as they are."""
+    plots = {f"plot_{slot}": gr.update(value=PlotData(type="plotly", plot=view.figures[slot]), visible=True)
+             if slot in view.figures else gr.update(visible=False) for slot in PLOT_SLOTS}
     return CompareOutputs(status=status, results=view.results, deltas=view.deltas, summary=view.summary, notes=notes,
                           files=files, session=session, **plots)
 
@@ -162,7 +115,6 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
     """Generator of :class:`CompareOutputs` while the comparison runs. ``dataset`` and ``templates`` are
     zero-shot classification's (see ``compare_tasks.classification_data``)."""
     from paraclip.errors import ParaclipError
-    from paraclip.evaluation.suite import sts_points
     from paraclip.results import save_results
 
     session = dict(session or {})
@@ -179,39 +131,42 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
             yield CompareOutputs.only(status=f"❌ {user_error(exc, services.config.public)}", session=session)
             return
         folder = services.session_dir(session) / f"compare-{uuid.uuid4().hex[:6]}"
+        request = CompareRequest(choices=choices, task_names=task_names, gallery=gallery, gallery_label=gallery_label,
+                                 pairs=pairs, ks=ks, folder=folder, aro_dir=aro_dir(session),
+                                 classification=classification, public=services.config.public, session=session)
         state: dict[str, Any] = {"message": "starting"}
-        worker = Worker(run, "paraclip-wb-compare").start(
-            evaluate, services, run, state, choices, task_names, gallery, gallery_label, pairs, ks, folder, session,
-            classification)
+        processes = services.worker_processes()
+        if processes is not None:  # a serving app: the work holds another interpreter's GIL, not Explore's
+            worker = ProcessWorker(run, "paraclip-wb-compare", processes, folder.with_name(folder.name + ".run")).start(
+                compare_in_process, request)
+        else:
+            worker = Worker(run, "paraclip-wb-compare").start(compare_work, services, request, run.stop.is_set, state)
         while worker.wait(0.5):
-            yield CompareOutputs.only(status=f"⏳ {state['message']} — Stop keeps the finished evaluations",
-                                      session=session)
+            message = getattr(worker, "message", None) or state["message"]
+            yield CompareOutputs.only(status=f"⏳ {message} — Stop keeps the finished evaluations", session=session)
         if worker.failed:
-            notes = "\n".join(f"- {n}" for n in [pairs_note, *state.get("skipped", [])] if n)
+            skipped = getattr(worker.error, "notes", None) or state.get("skipped", [])
+            notes = "\n".join(f"- {n}" for n in [pairs_note, *skipped] if n)
             yield CompareOutputs.only(status=f"❌ {user_error(worker.error, services.config.public)}", notes=notes,
                                       session=session)
             return
-        labels = [c.label for c in choices]
-        results, table, deltas = finished_results(folder, state, labels)
-        view = build_view(table, deltas, sts_points(results))
+        done: CompareFinished = worker.result
         folder.mkdir(parents=True, exist_ok=True)
         json_path = folder / "results.json"
-        save_results(results, json_path, with_details=False)
-        table.to_csv(folder / "results.csv", index=False)
-        deltas.to_csv(folder / "deltas.csv", index=False)
+        save_results(done.results, json_path, with_details=False)
+        done.table.to_csv(folder / "results.csv", index=False)
+        done.deltas.to_csv(folder / "deltas.csv", index=False)
         files = [str(p) for p in (folder / "results.csv", folder / "deltas.csv", json_path) if p.is_file()]
-        skipped = state["output"].skipped if "output" in state else []
         notes = [pairs_note] if pairs_note else []
-        notes += state.get("skipped", []) + state.get("notes", []) + undefined_notes(results)
-        notes += [f"{s.model} / {s.task} skipped: {s.reason}" for s in skipped]
-        notes += state["output"].notes if "output" in state else []
-        if worker.stopped:
-            status = (f"⏹ stopped: {len(results)} of {len(choices) * len(state.get('evaluators') or [])} "
-                      f"evaluations finished; they are shown below.")
+        notes += done.skipped + done.notes + undefined_notes(done.results)
+        if done.stopped:
+            status = (f"⏹ stopped: {len(done.results)} of {done.evaluations} evaluations finished; they are shown "
+                      f"below.")
         else:
-            ran = len(state.get("evaluators") or [])
-            left_out = f"; {len(state['skipped_tasks'])} skipped (see the notes)" if state.get("skipped_tasks") else ""
-            status = f"✅ {len(results)} results ({len(choices)} models × {ran} tasks{left_out})."
+            ran = done.evaluations // max(1, len(choices))
+            left_out = f"; {len(done.skipped_tasks)} skipped (see the notes)" if done.skipped_tasks else ""
+            status = f"✅ {len(done.results)} results ({len(choices)} models × {ran} tasks{left_out})."
+        view = done.view
         session["compare_dir"] = str(folder)
         yield outputs_for(view, files, status, "\n".join(f"- {n}" for n in notes if n), session)
 

@@ -51,7 +51,12 @@ CLASS_ZIP_PREFIX = "classes-"
 
 
 class NoTaskCanRun(DataError):
-    """Every ticked task lacks its data here."""
+    """Every ticked task lacks its data here; ``notes`` say what each one lacks (they travel with the error
+    from a worker process: exceptions pickle their attributes)."""
+
+    def __init__(self, *args, notes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.notes = list(notes)
 
 
 def paper_sts_tasks() -> list[str]:

@@ -19,10 +19,13 @@ A handler runs its work the same way in every tab::
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import uuid
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 # lane -> how many runs of it may work at once (the machine has few cores: comparisons one at a
@@ -184,6 +187,133 @@ class Worker:
     @property
     def stopped(self) -> bool:
         return self.outcome == "stopped"
+
+
+class ProcessWorker(Worker):
+    """A run's work in a worker process (:class:`WorkerProcesses`), with :class:`Worker`'s interface.
+
+    The run's stop flag cannot cross a process boundary, so a watcher thread turns it into a file
+    (``stop_file``) that the work checks between batches; the work's progress messages come back
+    through ``progress_file`` (:attr:`message`). ``work`` is called as ``work(*args, stop_file,
+    progress_file)`` and must be a module-level function of a module that does not import gradio."""
+
+    def __init__(self, run: Run, name: str, processes: "WorkerProcesses", scratch: Path):
+        super().__init__(run, name)
+        self.processes = processes
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.stop_file, self.progress_file = scratch / "stop", scratch / "progress"
+        self._future = None
+
+    def start(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> "ProcessWorker":
+        self.outcome = "running"
+        self._future = self.processes.submit(work, *args, str(self.stop_file), str(self.progress_file))
+        self._future.add_done_callback(self._settle)
+        self._thread = threading.Thread(target=self._watch, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        """Until the work ends: the run's stop flag (Stop, or the handler ending) becomes the stop file."""
+        while not self._future.done():
+            if self.stop.wait(0.25):
+                self.stop_file.touch()
+                return
+
+    def _settle(self, future) -> None:
+        try:
+            self.result = future.result()
+            self.outcome = "done"
+        except Stopped:
+            self.outcome = "stopped"
+        except BaseException as exc:  # noqa: BLE001 - the handler shows it (a dead worker process too)
+            self.error, self.outcome = exc, "failed"
+
+    def wait(self, seconds: float) -> bool:
+        if self._future is None:
+            return False
+        done, _ = futures_wait([self._future], timeout=seconds)
+        if not done:
+            return True
+        self._settle(self._future)  # the done-callback may not have run yet in its thread
+        if self._thread is not None:
+            self._thread.join()  # the watcher sees the work done within its 0.25 s beat
+        return False
+
+    @property
+    def message(self) -> str | None:
+        """The work's last progress message, if it has sent one."""
+        try:
+            return self.progress_file.read_text(encoding="utf-8") or None
+        except OSError:
+            return None
+
+
+class WorkerProcesses:
+    """Worker processes for long runs, started on first use and kept (they keep their loaded models).
+
+    Started with ``spawn`` (forking a threaded server is unsafe), at a lower CPU priority (``nice``) so
+    the server's own requests win the cores, each exiting when the server's process is gone. A worker
+    that died (out of memory, killed) fails its run with a clear error, and the next run starts fresh ones.
+    """
+
+    def __init__(self, size: int = 1, nice: int = 10):
+        self.size, self.nice = size, nice
+        self._pool = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any):
+        from concurrent.futures.process import BrokenProcessPool
+
+        with self._lock:
+            for attempt in range(2):
+                if self._pool is None:
+                    self._pool = self._start()
+                try:
+                    return self._pool.submit(fn, *args)
+                except BrokenProcessPool:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
+                    if attempt:
+                        raise
+
+    def _start(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(self.size, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_process_init, initargs=(os.getpid(), self.nice))
+
+    def close(self) -> None:
+        """Stop the workers now (the app is stopping): a run in flight ends as failed."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # shutdown() alone waits for the running work to end
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_process_init(server_pid: int, nice: int) -> None:
+    """In each worker process: lower priority, the long-run torch threads, and exit with the server."""
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    from workbench.settings import read
+
+    threads = read("PARACLIP_APP_LONG_RUN_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    def watch_server() -> None:
+        while True:
+            time.sleep(2.0)
+            if os.getppid() != server_pid:  # the server is gone (even killed): nobody waits for this work
+                os._exit(0)
+
+    threading.Thread(target=watch_server, daemon=True, name="paraclip-wb-server-watch").start()
 
 
 class StoppableEncoder:

@@ -21,7 +21,7 @@ import numpy as np
 from paraclip.jobs import JobRunner, default_app_dir
 from workbench import settings
 from workbench.policy import AccessPolicy, public_from_env
-from workbench.runs import RunBoard
+from workbench.runs import LANES, RunBoard, WorkerProcesses
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +61,7 @@ class AppConfig:
     expire_hours: float = setting("PARACLIP_APP_EXPIRE_HOURS")
     scratch_max_mb: int = setting("PARACLIP_APP_SCRATCH_MAX_MB")
     keep_jobs: bool = setting("PARACLIP_APP_KEEP_JOBS")
+    compare_process: bool = setting("PARACLIP_APP_COMPARE_PROCESS")
 
     @property
     def auth_enabled(self) -> bool:
@@ -82,6 +83,10 @@ class EncoderCache:
         self._items: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
+
+    @property
+    def custom_loader(self) -> bool:
+        return self._loader is not None
 
     def get(self, name: str, pretrained: str | None = None):
         key = (name, pretrained or None)
@@ -170,6 +175,7 @@ class Services:
             self.runner.env["PARACLIP_HIDE_FILE_TEXT"] = "1"
         self.policy = AccessPolicy.from_env(self.config.public, roots=[self.config.assets_dir])
         self.encoders = EncoderCache()
+        self._worker_processes = WorkerProcesses(LANES["compare"]) if self.config.compare_process else None
         self.defaults = DefaultAssets(self.config, on_models=self.warm_explore)
         self._indexes: dict[tuple, GalleryIndex] = {}
         self._index_lock = threading.Lock()
@@ -179,6 +185,19 @@ class Services:
 
         self.upkeep = Upkeep(self)  # public mode: job quotas, the reaper, the sweeper
         self.upkeep.start()
+
+    def worker_processes(self) -> WorkerProcesses | None:
+        """Where comparisons run: worker processes, or None for a thread of this process (the setting is
+        off, or the encoders come from a stand-in loader, which cannot cross to another process)."""
+        if self._worker_processes is None or self.encoders.custom_loader:
+            return None
+        return self._worker_processes
+
+    def close(self) -> None:
+        """The app is stopping: background upkeep ends and worker processes are stopped now."""
+        self.upkeep.close()
+        if self._worker_processes is not None:
+            self._worker_processes.close()
 
     def session_dir(self, session: dict) -> Path:
         """The caller's scratch folder (created on first use; its name is kept in the session state)."""
@@ -376,6 +395,10 @@ class Services:
         label = (label or "").strip()
         if not label:
             raise ValueError("no model selected")
+        # the defaults first: they are in memory, while the caller's jobs are read from the job store
+        for choice in self.defaults.model_choices():
+            if choice.label == label:
+                return choice
         for choice in self.model_choices(session, username):
             if choice.label == label:
                 return choice

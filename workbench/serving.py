@@ -47,6 +47,7 @@ def stop(demo, keep_jobs: bool) -> None:
         jobs = runner.interrupt_all()
         print(f"paraclip app: stopping; {len(jobs)} training job(s) interrupted (resume them from the history)",
               flush=True)
+    demo.services.close()  # comparisons' worker processes end with the app
     closer = threading.Thread(target=demo.close, daemon=True, name="paraclip-app-close")
     closer.start()
     closer.join(STOP_S / 2)

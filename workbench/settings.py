@@ -112,6 +112,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             "ms with 2)"),
     Setting("PARACLIP_APP_LONG_RUN_THREADS", "1", number(int, 0, 1024),
             "torch threads of a comparison run (0 = one per core): leaves cores to Explore queries"),
+    Setting("PARACLIP_APP_COMPARE_PROCESS", "1", parse_bool,
+            "1 = comparisons run in a low-priority worker process, so Explore queries never wait for their "
+            "Python (issue 22 §9); 0 = in a thread of the app (no second copy of the models in memory)"),
     Setting("GRADIO_SERVER_PORT", "7860", parse_port, "port to listen on"),
     Setting("GRADIO_SERVER_NAME", "127.0.0.1", parse_text, "address to listen on"),
 ]}

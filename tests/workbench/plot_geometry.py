@@ -53,3 +53,16 @@ def page_label_problems(page, selector: str = "body") -> tuple[int, list[str]]:
     (figures in hidden tabs have no visible labels and are not counted)."""
     figures = [f for f in page.locator(selector).first.evaluate(LABELS_JS) if f["labels"]]
     return len(figures), label_problems(figures)
+
+
+def figure_of(value):
+    """A plot output as a plotly figure: the app sends some figures as Gradio's ``PlotData`` (plotly JSON
+    made off the request path), which is decoded here the way the browser decodes it."""
+    import json
+
+    import plotly.graph_objects as go
+
+    plot = getattr(value, "plot", None)
+    if isinstance(plot, str) and getattr(value, "type", None) == "plotly":
+        return go.Figure(json.loads(plot))
+    return value

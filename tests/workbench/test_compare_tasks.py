@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from paraclip.evaluation.suite import SuiteData
+from tests.workbench.plot_geometry import figure_of
 from workbench import compare, compare_tasks
 from workbench.uploads import UploadError
 
@@ -107,7 +108,7 @@ def test_zero_shot_classification_shows_its_three_metrics_with_cis_and_says_why_
     assert "acc5 needs at least five classes" in notes
     shown = {slot for slot, plot in zip(compare.PLOT_SLOTS, plots) if plot.get("visible")}
     assert shown == {"classification", "forest"}
-    bars = dict(zip(compare.PLOT_SLOTS, plots))["classification"]["value"]
+    bars = figure_of(dict(zip(compare.PLOT_SLOTS, plots))["classification"]["value"])
     assert {x for trace in bars.data for x in trace.x} == {"acc1", "mean per class recall"}  # no empty acc5
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from tests.workbench.plot_geometry import figure_of
 from workbench import compare, explore, paraphrase, review, train
 from workbench.uploads import UploadError, check_text_upload
 
@@ -95,7 +96,9 @@ def test_explore_shows_both_models_with_rank_metrics(services):
     assert page.count('class="pc-panel"') == 2 and page.count("<img") == 4 * 5
     assert list(metrics["model"]) == models[:2]
     assert metrics["AO@5"].between(0, 100).all() and metrics["JS@5"].between(0, 100).all()
+    fig = figure_of(fig)  # plotly JSON, as the browser gets it
     assert isinstance(fig, go.Figure) and len(fig.data) == 2
+    assert list(fig.data[0].x) == ["1", "2"] and fig.layout.height > 0
     assert timing.endswith("ms")
     # thumbnails travel inside the page: small WebP (PNG where Pillow lacks WebP), at most 96 px
     import base64
@@ -129,7 +132,7 @@ def test_compare_runs_ao_js_by_default_and_shows_n_deltas_and_one_plot_per_group
     assert set(deltas["significant"]) <= {"yes", "no"} and (deltas["n"] > 0).all()
     assert summary.count("(n = ") == 4 and "significant" in summary  # R@1, AO@1, JS@1, Spearman
     assert "default in-vocabulary paraphrase pairs" in notes and "outside its training vocabulary" in notes
-    shown = {slot: f["value"] for slot, f in zip(compare.PLOT_SLOTS, figures) if f.get("visible")}
+    shown = {slot: figure_of(f["value"]) for slot, f in zip(compare.PLOT_SLOTS, figures) if f.get("visible")}
     assert set(shown) == {"retrieval", "paraphrased", "sts", "forest", "scatter"}
     assert len(shown["retrieval"].data) == 2 and len(shown["forest"].data) == 1
     assert {p.rsplit("/", 1)[1] for p in files} == {"results.csv", "deltas.csv", "results.json"}
@@ -166,6 +169,9 @@ def test_compare_stop_ends_the_evaluation_thread_within_seconds(services, monkey
     import time
 
     batch_done, release = threading.Event(), threading.Event()
+    # the gated encoder lives in this process, so this is the thread path (PARACLIP_APP_COMPARE_PROCESS=0); the
+    # worker process's stop is tested in test_runs.py
+    monkeypatch.setattr(services, "worker_processes", lambda: None)
     real_get = services.encoders.get
     monkeypatch.setattr(services.encoders, "get", lambda *key: _GatedEncoder(real_get(*key), batch_done, release))
     models = services.model_labels()
@@ -289,3 +295,26 @@ def test_the_train_timer_on_a_finished_job_sends_nothing_but_the_history(service
     assert all(out == gr.skip() for out in later[1:])
     picked = poll(services, job.id, {})  # picking it (not the timer) shows it in full
     assert "finished" in picked[1]
+
+
+def test_a_comparison_in_a_worker_process_gives_the_same_numbers_as_in_a_thread(services, monkeypatch):
+    """Issue 22 §9 moved a serving app's comparisons into a worker process: the tables, the files' content
+    and the figures must not depend on where the work ran."""
+    models = services.model_labels()
+    gallery = next(iter(services.defaults.gallery_choices()))
+    form = (models[0], [models[1]], ["zero-shot retrieval (gallery)", "STS-B (offline)"], gallery, "", "1,5", 32)
+    assert services.worker_processes() is not None  # the default
+    in_process = run_to_end(compare.run_compare(services, {}, *form, session_id="in-process"))
+    monkeypatch.setattr(services, "worker_processes", lambda: None)
+    in_thread = run_to_end(compare.run_compare(services, {}, *form, session_id="in-thread"))
+    assert in_process[0] == in_thread[0] and in_process[0].startswith("✅ 4 results"), in_process[0]
+    pd.testing.assert_frame_equal(in_process[1], in_thread[1])
+    pd.testing.assert_frame_equal(in_process[2], in_thread[2])
+    assert in_process[3] == in_thread[3] and in_process[4] == in_thread[4]  # summary, notes
+    for a, b in zip(in_process[5:5 + len(compare.PLOT_SLOTS)], in_thread[5:5 + len(compare.PLOT_SLOTS)]):
+        assert a.get("visible") == b.get("visible")
+        if a.get("visible"):
+            assert json.loads(a["value"].plot) == json.loads(b["value"].plot)
+    for a, b in zip(in_process[-2][:2], in_thread[-2][:2]):  # results.csv, deltas.csv; not the timings
+        pd.testing.assert_frame_equal(pd.read_csv(a).drop(columns=["seconds"], errors="ignore"),
+                                      pd.read_csv(b).drop(columns=["seconds"], errors="ignore"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -139,3 +140,119 @@ def test_a_comparison_computes_with_few_torch_threads(monkeypatch):
     monkeypatch.setenv("PARACLIP_APP_LONG_RUN_THREADS", "0")
     StoppableEncoder(Encoder(), lambda: False).encode_text(["a"])
     assert seen == [1, before] and torch.get_num_threads() == before
+
+
+# -- worker processes (comparisons off the server's interpreter, issue 22 §9) ------------------------------
+
+@pytest.fixture(scope="module")
+def processes():
+    from workbench.runs import WorkerProcesses
+
+    pool = WorkerProcesses(1)
+    yield pool
+    pool.close()
+
+
+def test_a_worker_process_returns_the_result_and_progress_at_lower_priority(processes, tmp_path):
+    from tests.workbench import process_work
+    from workbench.runs import ProcessWorker
+
+    board = RunBoard()
+    with board.running("compare", "me") as run:
+        worker = ProcessWorker(run, "test-worker-process", processes, tmp_path / "run").start(process_work.add, 40, 2)
+        assert not worker.wait(120)
+    assert (worker.outcome, worker.result["sum"]) == ("done", 42)
+    assert worker.result["pid"] != os.getpid()  # another interpreter: its GIL is not the server's
+    assert worker.result["nice"] >= os.nice(0) + 10  # the server's requests win the cores
+    assert worker.message == "adding 40 and 2"
+    assert not [t for t in threading.enumerate() if t.name == "test-worker-process"]
+
+
+def test_stop_reaches_a_worker_process_and_failures_come_back_with_their_message(processes, tmp_path):
+    from tests.workbench import process_work
+    from workbench.runs import ProcessWorker
+
+    board = RunBoard()
+    started = tmp_path / "started"
+    with board.running("compare", "me") as run:
+        worker = ProcessWorker(run, "test-worker-process", processes, tmp_path / "a").start(
+            process_work.until_stopped, str(started))
+        assert worker.wait(0.05) and worker.outcome == "running"
+        assert board.stop("compare", "me") == [run]  # the Stop button
+        assert not worker.wait(60) and worker.stopped
+    with board.running("compare", "me") as run:
+        worker = ProcessWorker(run, "test-worker-process", processes, tmp_path / "b").start(process_work.fail, "bad k")
+        assert not worker.wait(60) and worker.failed and isinstance(worker.error, ValueError)
+        assert str(worker.error) == "bad k"
+
+
+def test_leaving_the_page_stops_the_worker_process_work(processes, tmp_path):
+    from tests.workbench import process_work
+    from workbench.runs import ProcessWorker
+
+    board = RunBoard()
+    workers = []
+
+    def handler():  # a generator handler whose page goes away: Gradio closes it mid-run
+        with board.running("compare", "gone") as run:
+            worker = ProcessWorker(run, "test-worker-process", processes, tmp_path / "run")
+            workers.append(worker.start(process_work.until_stopped, str(tmp_path / "started")))
+            while worker.wait(0.05):
+                yield "progress"
+
+    gen = handler()
+    assert next(gen) == "progress"
+    gen.close()
+    assert not workers[0].wait(60) and workers[0].stopped
+
+
+def test_a_dead_worker_process_fails_its_run_and_the_next_run_gets_a_fresh_one(tmp_path):
+    from tests.workbench import process_work
+    from workbench.runs import ProcessWorker, WorkerProcesses
+
+    pool = WorkerProcesses(1)
+    board = RunBoard()
+    try:
+        with board.running("compare", "me") as run:
+            worker = ProcessWorker(run, "test-worker-process", pool, tmp_path / "a").start(process_work.die)
+            assert not worker.wait(120) and worker.failed
+            assert "terminated abruptly" in str(worker.error)  # concurrent.futures' BrokenProcessPool
+        with board.running("compare", "me") as run:
+            worker = ProcessWorker(run, "test-worker-process", pool, tmp_path / "b").start(process_work.add, 1, 2)
+            assert not worker.wait(120) and worker.result["sum"] == 3
+    finally:
+        pool.close()
+
+
+def test_closing_the_worker_processes_ends_running_work_and_its_process(tmp_path):
+    """The app stopping (SIGTERM) ends a comparison in flight: no process is left behind."""
+    import psutil
+
+    from tests.workbench import process_work
+    from workbench.runs import ProcessWorker, WorkerProcesses
+
+    pool = WorkerProcesses(1)
+    board = RunBoard()
+    started = tmp_path / "started"
+    with board.running("compare", "me") as run:
+        worker = ProcessWorker(run, "test-worker-process", pool, tmp_path / "a").start(
+            process_work.until_stopped, str(started))
+        assert _appears(started, 120), "the worker process never started the work"
+        pid = int(started.read_text())
+        pool.close()
+        assert not worker.wait(60) and worker.failed
+    try:
+        psutil.Process(pid).wait(timeout=30)
+    except psutil.NoSuchProcess:
+        pass  # already gone and reaped
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def _appears(path, timeout: float) -> bool:
+    """Whether ``path`` appears within ``timeout`` s: another process's event, seen as its file."""
+    end = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True

@@ -22,7 +22,7 @@ import pandas as pd
 
 from paraclip.errors import ModelLoadError
 from paraclip.plots import empty_figure
-from paraclip.similarity_plots import similarity_heatmaps_spec
+from paraclip.similarity_plots import similarity_rows_spec
 from workbench import robustness
 from workbench.local_llm import explain_local_failure
 from workbench.runs import LANES
@@ -123,10 +123,11 @@ class ExploreOutputs(NamedTuple):
         return cls(html_text, pd.DataFrame(), empty_figure(figure_text), "")
 
 
-def heatmap_plot(frame: pd.DataFrame):
-    """The similarity heatmaps as Gradio's plot payload, serialised straight from the plain spec: building
-    and validating a ``go.Figure`` per query held the GIL for ≈ 5 ms that concurrent visitors waited on."""
-    spec = similarity_heatmaps_spec(frame)
+def heatmap_plot(rows: list[tuple]):
+    """The similarity heatmaps of (model, text_a, text_b, cosine) rows as Gradio's plot payload, serialised
+    straight from the plain spec: building and validating a ``go.Figure`` per query held the GIL for ≈ 5 ms
+    that concurrent visitors waited on."""
+    spec = similarity_rows_spec(rows)
     if spec is None or isinstance(spec, str):
         return empty_figure(spec or "Type a query and a paraphrase.")
     return PlotData(type="plotly", plot=json.dumps(spec, allow_nan=False))
@@ -163,12 +164,12 @@ def explore(services, baseline, other, gallery_label, query, paraphrase, k, sess
             roles = ["query", "paraphrase"]  # short tick labels: the texts are in the boxes above
             for i, a in enumerate(roles):
                 for j, b in enumerate(roles):
-                    sims.append({"model": choice.label, "text_a": a, "text_b": b, "cosine": float(cos[i, j])})
+                    sims.append((choice.label, a, b, float(cos[i, j])))
     except Exception as exc:  # noqa: BLE001 - a bad model name or gallery is a message, not a crash
         return ExploreOutputs.message(f"<p class='pc-error'>❌ {html.escape(user_error(exc, services.config.public))}"
                                       f"</p>", "Nothing to show.")
     page = vocabulary_warnings(choices, [query, paraphrase]) + '<div class="pc-compare">' + "".join(panels) + "</div>"
-    figure = heatmap_plot(pd.DataFrame(sims))
+    figure = heatmap_plot(sims)
     elapsed = 1000 * (time.perf_counter() - start)
     return ExploreOutputs(page, pd.DataFrame(rows), figure, f"{elapsed:.0f} ms")
 

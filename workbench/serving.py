@@ -62,10 +62,24 @@ def apply_torch_threads(values: dict[str, Any]) -> None:
         torch.set_num_threads(values["PARACLIP_APP_TORCH_THREADS"])
 
 
+#: Gradio's queue re-computes its monitoring summary (a pandas frame of up to 10,000 past events, grouped)
+#: after every event unless told otherwise: 6.7 ms per event after 300 events, 17 ms after 10,000, which was
+#: 15 % of the server's busy time in the Explore load bench (issue 22 §9). This app does not enable Gradio's
+#: monitoring page, so the summary is refreshed every 1000 events; an owner's own value wins.
+GRADIO_QUEUE_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+
+
+def apply_gradio_defaults(environ=os.environ) -> None:
+    """Set :data:`GRADIO_QUEUE_DEFAULTS` where the owner has not (before the queue is built)."""
+    for name, value in GRADIO_QUEUE_DEFAULTS.items():
+        environ.setdefault(name, value)
+
+
 def serve(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
     """Build and launch the app; returns (exit status 0) after a stop signal."""
     values = checked_settings(host, port)
     apply_torch_threads(values)
+    apply_gradio_defaults()
     from workbench.app import build_demo, launch_kwargs
 
     demo = build_demo()

@@ -112,3 +112,22 @@ def test_paraclip_app_runs_the_workbench_and_its_setting_checks(tmp_path):
                          timeout=120)
     assert out.returncode == 2 and "PARACLIP_APP_MAX_JOBS" in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr and not (tmp_path / "app").exists()
+
+
+def test_gradios_per_event_monitoring_summary_is_refreshed_rarely_unless_the_owner_says(monkeypatch):
+    """Issue 22 §9: Gradio rebuilt a pandas summary of up to 10,000 past events after every event."""
+    import gradio as gr
+
+    from workbench.serving import apply_gradio_defaults
+
+    environ = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "7"}
+    apply_gradio_defaults(environ)
+    assert environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] == "7"  # the owner's value wins
+    monkeypatch.setenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", "")  # so that teardown restores what was there
+    monkeypatch.delenv("GRADIO_ANALYTICS_CACHE_FREQUENCY")
+    apply_gradio_defaults()
+    with gr.Blocks() as demo:
+        gr.Button().click(lambda: None)
+    demo.queue()
+    queue = demo._queue
+    assert queue.ANAYLTICS_CACHE_FREQUENCY >= 1000  # Gradio's own attribute (sic): what its queue obeys

@@ -38,6 +38,7 @@ RELATIONS: dict[str, str] = {
     "in front of": "front", "before": "front", "ahead of": "front",
     "behind": "behind", "in back of": "behind", "at the back of": "behind",
     "next to": "near", "beside": "near", "besides": "near", "by": "near", "near": "near", "alongside": "near",
+    "past": "near",
     "close to": "near", "adjacent to": "near", "nearby": "near", "by the side of": "near", "against": "near",
     "inside": "in", "in": "in", "within": "in", "into": "in", "inside of": "in",
     "outside": "out", "outside of": "out", "out of": "out",

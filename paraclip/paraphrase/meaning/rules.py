@@ -290,6 +290,33 @@ def _modifiers(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
     return reasons
 
 
+def _material(word: str) -> str | None:
+    """The material ``word`` names or is made from ("wooden" -> "wood", "brick", "concrete"), or None."""
+    for base in (word, word[:-2] if word.endswith("en") else None, word[:-1] if word.endswith("y") else None):
+        if base and len(base) >= 3 and wordnet.is_material(base):
+            return base
+    return None
+
+
+def _materials(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    """A material said of an object that the caption does not give it ("a table" -> "a wooden surface",
+    "a brick wall" -> "a concrete wall"); places are left alone ("a sandy beach")."""
+    if not OPTIONS["materials"]:
+        return []
+    said = {m for p in cap.phrases for w in (p.head, *p.modifiers, *p.adjectives) if (m := _material(w) or w)}
+    reasons = []
+    for i, j in pairs.items():
+        c, p = cap.phrases[i], par.phrases[j]
+        if wordnet.is_place(c.head) or wordnet.is_place(p.head):
+            continue
+        new = [m for w in (*p.modifiers, *p.adjectives) if (m := _material(w))
+               and not any(words_match(m, x) or words_match(x, m) for x in said)]
+        old = [m for w in (*c.modifiers, *c.adjectives) if (m := _material(w))]
+        if new:
+            reasons.append(f"{old[0]} -> {new[0]} ({c.head})" if old else f"{new[0]} added ({c.head})")
+    return reasons
+
+
 def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     reasons = []
     links: dict[tuple[int, int], set[str]] = {}
@@ -363,7 +390,7 @@ def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
     cap, par = analyse(caption, par_nouns), analyse(paraphrase, cap_nouns)
     pairs = align(cap, par)
     reasons: list[str] = []
-    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes, _modifiers):
+    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes, _modifiers, _materials):
         reasons += rule(cap, par, pairs)
     return MeaningCheck(bool(reasons), tuple(dict.fromkeys(reasons)))
 

@@ -163,3 +163,24 @@ def test_drop_changed_cli_option(chat_server, tmp_path):
     recs = load_records(out)
     assert [r["status"] for r in recs] == ["filtered", "ok"]
     assert recs[0]["quality"]["meaning_reason_1"].startswith("object umbrella -> raincoat")
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A cyclist riding past a bakery.", "A cyclist rides by a bakery."),  # "past" is a preposition
+    ("A girl playing on a swing set.", "A girl plays on the swings."),  # the set is about the swings
+    ("A wooden table in a kitchen.", "A table made of wood in a kitchen."),
+    ("A dog on a beach.", "A dog on the sandy shore."),  # places are not checked for materials
+])
+def test_issue_23_general_fixes_keep_rewordings_unflagged(caption, paraphrase):
+    result = check_meaning(caption, paraphrase)
+    assert not result.changed, result.reason
+
+
+@pytest.mark.parametrize("caption, paraphrase, reason", [
+    ("A dog sleeping on a bench.", "A dog sleeps on a metal bench.", "metal added (bench)"),
+    ("A glass of water on a table.", "A glass of water on a wooden table.", "wood added (table)"),
+    ("A bicycle leaning on a wooden fence.", "A bicycle leaning on a concrete fence.", "wood -> concrete (fence)"),
+])
+def test_a_material_the_caption_does_not_give_is_a_change(caption, paraphrase, reason):
+    result = check_meaning(caption, paraphrase)
+    assert result.changed and reason in result.reasons, result.reasons

@@ -65,6 +65,7 @@ VARIANTS: dict[str, dict] = {
     "+ verb sisters": dict(verb_sisters=True),
     "+ added actions": dict(added_actions=True),
     "no material rule": dict(materials=False),
+    "no young animals": dict(young_animals=False),
 }
 
 

@@ -184,3 +184,25 @@ def test_issue_23_general_fixes_keep_rewordings_unflagged(caption, paraphrase):
 def test_a_material_the_caption_does_not_give_is_a_change(caption, paraphrase, reason):
     result = check_meaning(caption, paraphrase)
     assert result.changed and reason in result.reasons, result.reasons
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A baby goat standing on a rock.", "A kid standing on a rock."),  # WordNet: a kid is a young goat
+    ("A young horse running in a field.", "A foal running in a field."),
+    ("A foal in a field.", "A baby horse in a field."),
+    ("A dog sitting by a lake.", "A dog sitting beside a lake."),  # beside a place: where it is
+])
+def test_young_animals_and_side_relations_keep_rewordings_unflagged(caption, paraphrase):
+    result = check_meaning(caption, paraphrase)
+    assert not result.changed, result.reason
+
+
+@pytest.mark.parametrize("caption, paraphrase, reason", [
+    ("A dog lying in the yard.", "A pup lying in the yard.", "object dog -> pup"),  # a young animal adds the age
+    ("A boy standing behind a car.", "A boy standing beside a car.", "relation behind -> side (boy / car)"),
+    ("A girl walking alongside a horse.", "A girl walking in front of a horse.", "relation side -> front (girl / horse)"),
+    ("Two ducks swimming in a lake.", "Two ducks swimming in a pond.", "object lake -> pond"),  # a pond is smaller
+])
+def test_young_animals_side_relations_and_ponds_still_flag_changes(caption, paraphrase, reason):
+    result = check_meaning(caption, paraphrase)
+    assert result.changed and reason in result.reasons, result.reasons

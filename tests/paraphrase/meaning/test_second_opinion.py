@@ -22,6 +22,7 @@ def test_only_flags_made_of_object_or_action_swaps_are_asked_about():
 def test_the_wordnet_gate_keeps_narrower_and_sister_words_without_a_question():
     assert so.known_narrower(so.Swap("object", "dog", "puppy", ""))
     assert so.known_narrower(so.Swap("object", "sheep", "goat", ""))
+    assert so.known_narrower(so.Swap("object", "dog", "pup", ""))  # a young animal adds the age
     assert not so.known_narrower(so.Swap("object", "wedding cake", "marriage dessert", ""))
     assert so.questions(MeaningCheck(True, ("object dog -> puppy",))) is None
     assert so.questions(MeaningCheck(True, ("object dog -> puppy",)), gate=False)

@@ -311,7 +311,7 @@ def _modifiers(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
 
 def _material(word: str) -> str | None:
     """The material ``word`` names or is made from ("wooden" -> "wood", "brick", "concrete"), or None."""
-    for base in (word, word[:-2] if word.endswith("en") else None, word[:-1] if word.endswith("y") else None):
+    for base in (word, word[:-2] if word.endswith("en") else None):  # not "-y": "fluffy", "leafy" describe
         if base and len(base) >= 3 and wordnet.is_material(base):
             return base
     return None

@@ -206,3 +206,11 @@ def test_young_animals_and_side_relations_keep_rewordings_unflagged(caption, par
 def test_young_animals_side_relations_and_ponds_still_flag_changes(caption, paraphrase, reason):
     result = check_meaning(caption, paraphrase)
     assert result.changed and reason in result.reasons, result.reasons
+
+
+def test_describing_words_ending_in_y_are_no_materials():
+    from paraclip.paraphrase.meaning.rules import _material
+
+    assert _material("wooden") == "wood" and _material("concrete") == "concrete"
+    assert _material("leafy") is None and _material("fluffy") is None  # they describe, they are not made of
+    assert not check_meaning("A tree in a park.", "A leafy tree in a park.").changed

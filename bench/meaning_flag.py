@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, judge_request, parse_verdict  # noqa: E402
+from paraclip.paraphrase.meaning import second_opinion as so  # noqa: E402
 from paraclip.paraphrase.meaning import wordnet  # noqa: E402
 from paraclip.paraphrase.meaning.rules import check_meaning  # noqa: E402
 from paraclip.paraphrase.meaning.evaluation import read_labelled, score  # noqa: E402
@@ -63,6 +64,8 @@ VARIANTS: dict[str, dict] = {
     "broader from 3 senses": dict(broader_senses=3),
     "+ verb sisters": dict(verb_sisters=True),
     "+ added actions": dict(added_actions=True),
+    "no material rule": dict(materials=False),
+    "no young animals": dict(young_animals=False),
 }
 
 
@@ -123,12 +126,57 @@ def read_judge(items, cache: Path) -> tuple[list[bool | None], float | None, str
     return verdicts, (statistics.median(secs) if secs else None), model
 
 
+def run_pairs(checks, model: str, cache: Path, versions, threads: int | None = None) -> None:
+    """Ask the targeted second-opinion questions (every swap, ungated) that ``cache`` lacks; store the replies."""
+    from paraclip.paraphrase import make_backend
+
+    backend = make_backend("local", model=model, threads=threads)
+    for version in versions:
+        replies = so.ReplyCache(cache, Path(model).name, version)
+        todo = [r for r in so.all_requests(checks, version, gate=False) if r not in replies]
+        for at in range(0, len(todo), 4):
+            part = todo[at:at + 4]
+            start = time.perf_counter()
+            completions = backend.generate(part)
+            seconds = round((time.perf_counter() - start) / len(part), 3)
+            for request, completion in zip(part, completions):
+                replies.add(request, completion.text if completion.ok else None, seconds)
+            print(f"{version}: asked {at + len(part)}/{len(todo)} ({seconds:.1f} s per question)", flush=True)
+    backend.close()
+
+
+def pair_candidates(checks, cache: Path, lexical_cost: float) -> dict[str, tuple[list[bool], str]]:
+    """The cascade "lexical, then a targeted question per swapped word pair" for every cached prompt version,
+    with and without the WordNet gate; a question missing from the cache keeps the flag (counted)."""
+    out = {}
+    models = {json.loads(line)["model"] for line in cache.read_text().splitlines()} if cache.exists() else set()
+    for model in sorted(models):
+        for version in so.PROMPTS:
+            replies = so.ReplyCache(cache, model, version)
+            if not replies.rows:
+                continue
+            secs = statistics.median(r["seconds"] for r in replies.rows.values() if r.get("seconds"))
+            for gate in (False, True):
+                asked = [so.questions(c, gate) or [] for c in checks]
+                missing = sum(so.pair_request(s, version) not in replies for q in asked for s in q)
+                flags = [so.second_opinion(c, replies.asker(), version, gate).changed for c in checks]
+                per_pair = sum(len(q) for q in asked) / len(checks)
+                name = (f"lexical, then pair question ({version}{', WordNet-gated' if gate else ''}; {model})"
+                        + (f" [{missing} unanswered]" if missing else ""))
+                out[name] = (flags, f"{lexical_cost * 1e3:.1f} ms + {per_pair:.2f} q x {secs:.1f} s "
+                                    f"= {lexical_cost + per_pair * secs:.2f} s")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", default=str(DATA / "meaning_eval.jsonl"))
     ap.add_argument("--judge-cache", default=str(DATA / "judge_outputs.jsonl"))
     ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache)")
     ap.add_argument("--judge-threads", type=int, help="CPU threads for the judge model")
+    ap.add_argument("--pair-cache", default=str(DATA / "pair_outputs.jsonl"),
+                    help="cached replies to the targeted second-opinion questions")
+    ap.add_argument("--pair-model", help="ask this local model the second-opinion questions the cache lacks")
     ap.add_argument("--no-cosine", action="store_true", help="skip the sentence-encoder candidate")
     ap.add_argument("--no-variants", action="store_true", help="only the default lexical check")
     ap.add_argument("--repeats", type=int, default=5)
@@ -155,6 +203,10 @@ def main(argv=None) -> int:
     if not args.no_cosine:
         flags, threshold, cost = cosine_flags(items, args.repeats)
         candidates[f"MiniLM cosine < {threshold:.3f}"] = (flags, f"{cost * 1e3:.1f} ms")
+    checks = [check_meaning(it["caption"], it["paraphrase"]) for it in items]
+    if args.pair_model:
+        run_pairs(checks, args.pair_model, Path(args.pair_cache), list(so.PROMPTS), threads=args.judge_threads)
+    candidates.update(pair_candidates(checks, Path(args.pair_cache), lexical_cost))
     cache = Path(args.judge_cache)
     if args.judge_model:
         run_judge(items, args.judge_model, cache, threads=args.judge_threads)

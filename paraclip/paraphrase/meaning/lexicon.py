@@ -37,25 +37,29 @@ RELATIONS: dict[str, str] = {
     "right of": "right", "to the right of": "right", "on the right of": "right",
     "in front of": "front", "before": "front", "ahead of": "front",
     "behind": "behind", "in back of": "behind", "at the back of": "behind",
-    "next to": "near", "beside": "near", "besides": "near", "by": "near", "near": "near", "alongside": "near",
-    "close to": "near", "adjacent to": "near", "nearby": "near", "by the side of": "near", "against": "near",
+    "next to": "near", "by": "near", "near": "near", "past": "near",
+    "beside": "side", "besides": "side", "alongside": "side", "by the side of": "side",
+    "close to": "near", "adjacent to": "near", "nearby": "near", "against": "near",
     "inside": "in", "in": "in", "within": "in", "into": "in", "inside of": "in",
     "outside": "out", "outside of": "out", "out of": "out",
     "in the shade of": "under", "in the shadow of": "under", "shaded by": "under",
 }
 #: relation -> the relations that may replace it between the same two objects ("next to" -> "left of" is
 #: more precise, "on" -> "under" contradicts it); "in" is too loose ("in the grass") to contradict anything
-_ALL = ("on", "above", "under", "left", "right", "front", "behind", "near", "in", "out")
+_ALL = ("on", "above", "under", "left", "right", "front", "behind", "near", "side", "in", "out")
 COMPATIBLE_RELATIONS: dict[str, frozenset[str]] = {
     "on": frozenset({"on", "above", "in"}), "above": frozenset({"above", "on", "in"}),
-    "under": frozenset({"under", "in"}), "left": frozenset({"left", "near", "in"}),
-    "right": frozenset({"right", "near", "in"}), "front": frozenset({"front", "near", "in"}),
-    "behind": frozenset({"behind", "near", "in"}), "near": frozenset({"near", "left", "right", "front", "behind", "in"}),
-    "in": frozenset(_ALL) - {"out"}, "out": frozenset({"out", "near", "front", "behind", "left", "right"}),
+    "under": frozenset({"under", "in"}), "left": frozenset({"left", "near", "side", "in"}),
+    "right": frozenset({"right", "near", "side", "in"}), "front": frozenset({"front", "near", "in"}),
+    "behind": frozenset({"behind", "near", "in"}),
+    "near": frozenset({"near", "side", "left", "right", "front", "behind", "in"}),
+    # "beside" / "alongside" say at the side: more precise than "near", contradicting "behind" / "in front of"
+    "side": frozenset({"side", "near", "left", "right", "in"}),
+    "in": frozenset(_ALL) - {"out"}, "out": frozenset({"out", "near", "side", "front", "behind", "left", "right"}),
 }
 #: relation -> the relation that says the same with the objects swapped ("A left of B" == "B right of A")
 CONVERSE_RELATIONS = {"on": "under", "above": "under", "under": "above", "left": "right", "right": "left",
-                      "front": "behind", "behind": "front", "near": "near"}
+                      "front": "behind", "behind": "front", "near": "near", "side": "side"}
 
 #: groups of interchangeable words in everyday captions (each group is one meaning)
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -113,7 +117,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("road", "trail", "path", "track", "lane", "route"), ("sidewalk", "pavement", "footpath", "walkway"), ("highway", "freeway", "motorway", "road", "expressway"),
     ("city", "town", "urban area", "downtown"), ("beach", "shore", "seashore", "shoreline", "coast", "sand",
                                                    "seaside"),
-    ("ocean", "sea", "water", "waves"), ("lake", "pond", "water"), ("river", "stream", "creek", "water"),
+    ("ocean", "sea", "waves"), ("river", "stream", "creek"),
     ("field", "meadow", "pasture", "grassland", "grass", "lawn", "paddock", "turf", "pitch"), ("park", "garden", "green"),
     ("hill", "slope", "hillside", "mountain", "mountainside"), ("room", "space", "area", "interior"),
     ("kitchen", "cookhouse"), ("bathroom", "restroom", "washroom", "lavatory"), ("living room", "lounge",

@@ -353,6 +353,14 @@ def analyse(text: str, as_nouns: frozenset[str] = frozenset()) -> Analysis:
                 continue
             if head.lemma in FRAMING_NOUNS and len(nouns) > 1:  # "a pizza slice" is about the pizza
                 nouns, head = nouns[:-1], nouns[-2]
+            elif head.lemma in FRAMING_NOUNS and pending_adjs and wordnet.senses(pending_adjs[-1]):
+                pending_adjs, noun = pending_adjs[:-1], pending_adjs[-1]  # "a swing set" is about swings
+                result.phrases.append(Phrase(
+                    head=noun, modifiers=(), colours=frozenset(pending_colours), adjectives=frozenset(pending_adjs),
+                    count=pending_count, singular=False, plural=True, start=head.index, end=head.index))
+                pending_colours, pending_adjs, pending_count, singular = [], [], None, False
+                i = j + 1
+                continue
             if head.lemma in COLLECTIVE_PEOPLE and len(nouns) == 1:  # "a couple", "the trio": N people
                 result.phrases.append(Phrase(
                     head="person", modifiers=(), colours=frozenset(pending_colours), adjectives=frozenset(pending_adjs),

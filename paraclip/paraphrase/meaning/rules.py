@@ -21,10 +21,14 @@ words (``grassy field -> green area``) and verbs; a narrower or sister word is s
 (``a man skiing -> a skier``), and on / in / by a place all say where something is. A collective noun
 counts people (``a bride and groom -> a couple``, ``three people -> a trio``), a compound may flip its order
 (``a basket of laundry -> a laundry basket``), and a playing verb is broader than the action it replaces
-(``children running -> children frolic``). Step 2 is compared
+(``children running -> children frolic``). A young animal is "a baby X" or "a young X" said in one word
+(``a baby elephant -> a calf``), but not any X (``dog -> pup`` adds the age); "beside" / "alongside" say at the side
+(``behind -> beside`` is a change), and a material the caption does not give an object is a change
+(``a table -> a wooden surface``, ``a brick wall -> a concrete wall``). Step 2 is compared
 with the caption, not with step 1, so a change made at step 1 shows at both steps.
-Precision and recall on the committed labelled set are in the README; the opt-in LLM judge
-(:mod:`paraclip.paraphrase.meaning.judge`) was measured on the same set.
+Precision and recall on the committed labelled sets are in the README; an LLM judge
+(:mod:`paraclip.paraphrase.meaning.judge`) and a targeted LLM second opinion on the flagged word swaps
+(:mod:`paraclip.paraphrase.meaning.second_opinion`) were measured on the same sets and are not used.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from paraclip.paraphrase.records import ParaphraseRecord
 METHOD = "lexical-wordnet-v3"
 OPTIONS = wordnet.OPTIONS
 #: relations that all just say where something is when the second object is a place or landform
-_AT_PLACE = frozenset({"on", "in", "near"})
+_AT_PLACE = frozenset({"on", "in", "near", "side"})
 #: verb groups that only say where or how something is placed (sit, lie, stand, park, lean, hang)
 _STILL = frozenset(i for i, group in enumerate(VERB_GROUPS) if group[0] in ("sit", "lie", "stand", "park", "lean", "hang"))
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
@@ -122,9 +126,24 @@ def _agent_match(cap: Analysis, i: int, par_phrase: Phrase) -> int:
     return int(any(agent_noun(v, par_phrase.head) for v in verbs))
 
 
+#: describing words that make an animal a young one ("a baby elephant" is a calf)
+_YOUNG = frozenset({"baby", "young"})
+
+
+def _young_match(caption: Phrase, paraphrase: Phrase) -> int:
+    """1 when one text names a young animal ("a calf", "a cub") and the other the same as "a baby X" / "a young X"
+    (an animal): the age is said either way; which animal's young it is WordNet does not say."""
+    if not OPTIONS["young_animals"]:
+        return 0
+    for young, named in ((paraphrase, caption), (caption, paraphrase)):
+        if wordnet.is_young(young.head) and _YOUNG & {*named.adjectives, *named.modifiers} and wordnet.is_animal(named.head):
+            return 1
+    return 0
+
+
 def align(cap: Analysis, par: Analysis) -> dict[int, int]:
     """Caption phrase -> paraphrase phrase, best matches first; several caption phrases may share one."""
-    scored = sorted(((phrases_match(c, p) or _agent_match(cap, i, p), -abs(i - j), i, j)
+    scored = sorted(((phrases_match(c, p) or _agent_match(cap, i, p) or _young_match(c, p), -abs(i - j), i, j)
                      for i, c in enumerate(cap.phrases) for j, p in enumerate(par.phrases)), reverse=True)
     pairs: dict[int, int] = {}
     used: set[int] = set()
@@ -290,6 +309,33 @@ def _modifiers(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
     return reasons
 
 
+def _material(word: str) -> str | None:
+    """The material ``word`` names or is made from ("wooden" -> "wood", "brick", "concrete"), or None."""
+    for base in (word, word[:-2] if word.endswith("en") else None):  # not "-y": "fluffy", "leafy" describe
+        if base and len(base) >= 3 and wordnet.is_material(base):
+            return base
+    return None
+
+
+def _materials(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
+    """A material said of an object that the caption does not give it ("a table" -> "a wooden surface",
+    "a brick wall" -> "a concrete wall"); places are left alone ("a sandy beach")."""
+    if not OPTIONS["materials"]:
+        return []
+    said = {m for p in cap.phrases for w in (p.head, *p.modifiers, *p.adjectives) if (m := _material(w) or w)}
+    reasons = []
+    for i, j in pairs.items():
+        c, p = cap.phrases[i], par.phrases[j]
+        if wordnet.is_place(c.head) or wordnet.is_place(p.head):
+            continue
+        new = [m for w in (*p.modifiers, *p.adjectives) if (m := _material(w))
+               and not any(words_match(m, x) or words_match(x, m) for x in said)]
+        old = [m for w in (*c.modifiers, *c.adjectives) if (m := _material(w))]
+        if new:
+            reasons.append(f"{old[0]} -> {new[0]} ({c.head})" if old else f"{new[0]} added ({c.head})")
+    return reasons
+
+
 def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]:
     reasons = []
     links: dict[tuple[int, int], set[str]] = {}
@@ -306,7 +352,7 @@ def _relations(cap: Analysis, par: Analysis, pairs: dict[int, int]) -> list[str]
         if (OPTIONS["place_relations"] and rel in _AT_PLACE and forward and forward <= _AT_PLACE
                 and wordnet.is_place(cap.phrases[b].head)):
             continue  # where something is: "on the beach" / "by the beach" / "at the shore"
-        if rel in backward and rel != "near":
+        if rel in backward and rel not in ("near", "side"):
             reasons.append(f"relation swapped: {names} ({rel})")
         elif any(r not in COMPATIBLE_RELATIONS[rel] for r in forward):
             reasons.append(f"relation {rel} -> {'/'.join(sorted(forward))} ({names})")
@@ -363,7 +409,7 @@ def check_meaning(caption: str, paraphrase: str) -> MeaningCheck:
     cap, par = analyse(caption, par_nouns), analyse(paraphrase, cap_nouns)
     pairs = align(cap, par)
     reasons: list[str] = []
-    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes, _modifiers):
+    for rule in (_objects, _colours, _counts, _relations, _actions, _attributes, _modifiers, _materials):
         reasons += rule(cap, par, pairs)
     return MeaningCheck(bool(reasons), tuple(dict.fromkeys(reasons)))
 

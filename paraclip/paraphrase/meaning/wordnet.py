@@ -24,7 +24,8 @@ from pathlib import Path
 OPTIONS: dict = {"wordnet": True, "wordnet_accept": ("broader", "scene", "intensity"), "wordnet_verbs": True,
                  "compounds": True, "plurals": True,
                  "scene_colours": True, "broader_senses": 1, "agent_nouns": True, "place_relations": True,
-                 "modifiers": True, "added_actions": False, "verb_sisters": False, "play_verbs": True}
+                 "modifiers": True, "added_actions": False, "verb_sisters": False, "play_verbs": True, "materials": True,
+                 "young_animals": True}
 DATA = Path(__file__).with_name("data") / "wordnet30.json.gz"
 #: senses of a word that count (WordNet lists the most frequent first)
 SENSES = 3
@@ -124,6 +125,31 @@ def is_person(noun: str) -> bool:
     """Whether the first sense of ``noun`` is a person (a man, a skier, a chef)."""
     first = senses(noun, "noun", 1)
     return bool(first) and lexfile(first[0]) == "noun.person"
+
+
+def is_young(noun: str) -> bool:
+    """Whether a first-three sense of ``noun`` is a young animal (WordNet's "young, offspring" and below: a calf, a
+    cub, a foal, a chick, a pup)."""
+    young = set(_data()["noun"]["lemmas"].get("young", ())[:1])
+    return any(lexfile(s) == "noun.animal" and young & set(ancestors(s)) for s in senses(noun))
+
+
+def is_animal(noun: str) -> bool:
+    first = senses(noun, "noun", 1)
+    return bool(first) and lexfile(first[0]) == "noun.animal"
+
+
+def is_material(noun: str) -> bool:
+    """Whether the first sense of ``noun`` is a substance, or one of its first two senses a material or building
+    material ("wood", "concrete", "brick", "stone")."""
+    first = senses(noun, "noun", 1)
+    if not first:
+        return False
+    if lexfile(first[0]) == "noun.substance":
+        return True
+    lemmas = _data()["noun"]["lemmas"]
+    tops = set(lemmas["material"][:1]) | set(lemmas.get("building material", ())[:1])
+    return any(tops & set(ancestors(s)) for s in senses(noun, "noun", 2))
 
 
 def is_place(noun: str) -> bool:

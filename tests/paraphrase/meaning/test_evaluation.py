@@ -30,13 +30,14 @@ SUBSETS = {
     "llm outputs": lambda it: it["split"] != "hand",
     "qwen-test": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
 }
-LEXICAL_FLOOR = {"all": (0.948, 0.969), "hand-written": (0.981, 1.0), "llm-dev": (1.0, 0.955),
-                 "llm-test": (0.833, 0.937), "llm outputs": (0.922, 0.948), "qwen-test": (0.791, 0.904)}
-# the second held-out set (README: "The second held-out set"): the check was improved from its errors on
-# "heldout-dev" only; "heldout-test" was scored once, after the last rule change (commit 81b6d3e), the figure to
-# quote for outputs nobody tuned on. Measured (precision, recall), rounded down to 3 decimals.
+LEXICAL_FLOOR = {"all": (0.948, 0.977), "hand-written": (0.982, 1.0), "llm-dev": (1.0, 0.955),
+                 "llm-test": (0.837, 0.968), "llm outputs": (0.925, 0.961), "qwen-test": (0.8, 0.952)}
+# the second held-out set (README: "The second held-out set"): the check was first improved from its errors on
+# "heldout-dev" only and "heldout-test" scored once (commit 81b6d3e: 0.659 / 0.794); the issue-23 item-6 work then
+# used every split of both sets for development, so these are development figures, not held-out ones.
+# Measured (precision, recall), rounded down to 3 decimals.
 HELDOUT = read_labelled(DATA / "heldout.jsonl")
-HELDOUT_FLOOR = {"all": (0.679, 0.887), "heldout-dev": (0.700, 1.0), "heldout-test": (0.658, 0.794)}
+HELDOUT_FLOOR = {"all": (0.726, 0.983), "heldout-dev": (0.717, 1.0), "heldout-test": (0.733, 0.97)}
 JUDGE_MEASURED = {"all": (0.744, 0.767)}  # on the 312 items the judge was asked (a stopped run)
 
 
@@ -109,3 +110,20 @@ def test_a_damaged_labelled_set_is_refused_naming_the_line(tmp_path, line, messa
         read_labelled(path)
     with pytest.raises(DataError, match=r"absent\.jsonl: no such file"):
         read_labelled(tmp_path / "absent.jsonl")
+
+
+# the targeted second opinion (second_opinion.py: one yes/no question per flagged object/action swap, WordNet-gated)
+# from Qwen2.5-Coder-1.5B's cached replies: (tp, fp, fn, tn) as measured; README "Meaning-change flags"
+PAIR_MEASURED = {"meaning_eval": (120, 5, 12, 184), "heldout": (56, 15, 6, 121)}
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_MEASURED))
+def test_targeted_second_opinion_figures_from_its_cached_replies(name):
+    from paraclip.paraphrase.meaning import second_opinion as so
+
+    items = ITEMS if name == "meaning_eval" else HELDOUT
+    cache = so.ReplyCache(DATA / "pair_outputs.jsonl", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    checks = [check_meaning(it["caption"], it["paraphrase"]) for it in items]
+    assert all(r in cache for r in so.all_requests(checks))  # every question the gated cascade asks is cached
+    result = score([so.second_opinion(c, cache.asker()).changed for c in checks], items)
+    assert (result.tp, result.fp, result.fn, result.tn) == PAIR_MEASURED[name], result

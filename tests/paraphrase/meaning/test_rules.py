@@ -163,3 +163,54 @@ def test_drop_changed_cli_option(chat_server, tmp_path):
     recs = load_records(out)
     assert [r["status"] for r in recs] == ["filtered", "ok"]
     assert recs[0]["quality"]["meaning_reason_1"].startswith("object umbrella -> raincoat")
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A cyclist riding past a bakery.", "A cyclist rides by a bakery."),  # "past" is a preposition
+    ("A girl playing on a swing set.", "A girl plays on the swings."),  # the set is about the swings
+    ("A wooden table in a kitchen.", "A table made of wood in a kitchen."),
+    ("A dog on a beach.", "A dog on the sandy shore."),  # places are not checked for materials
+])
+def test_issue_23_general_fixes_keep_rewordings_unflagged(caption, paraphrase):
+    result = check_meaning(caption, paraphrase)
+    assert not result.changed, result.reason
+
+
+@pytest.mark.parametrize("caption, paraphrase, reason", [
+    ("A dog sleeping on a bench.", "A dog sleeps on a metal bench.", "metal added (bench)"),
+    ("A glass of water on a table.", "A glass of water on a wooden table.", "wood added (table)"),
+    ("A bicycle leaning on a wooden fence.", "A bicycle leaning on a concrete fence.", "wood -> concrete (fence)"),
+])
+def test_a_material_the_caption_does_not_give_is_a_change(caption, paraphrase, reason):
+    result = check_meaning(caption, paraphrase)
+    assert result.changed and reason in result.reasons, result.reasons
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A baby goat standing on a rock.", "A kid standing on a rock."),  # WordNet: a kid is a young goat
+    ("A young horse running in a field.", "A foal running in a field."),
+    ("A foal in a field.", "A baby horse in a field."),
+    ("A dog sitting by a lake.", "A dog sitting beside a lake."),  # beside a place: where it is
+])
+def test_young_animals_and_side_relations_keep_rewordings_unflagged(caption, paraphrase):
+    result = check_meaning(caption, paraphrase)
+    assert not result.changed, result.reason
+
+
+@pytest.mark.parametrize("caption, paraphrase, reason", [
+    ("A dog lying in the yard.", "A pup lying in the yard.", "object dog -> pup"),  # a young animal adds the age
+    ("A boy standing behind a car.", "A boy standing beside a car.", "relation behind -> side (boy / car)"),
+    ("A girl walking alongside a horse.", "A girl walking in front of a horse.", "relation side -> front (girl / horse)"),
+    ("Two ducks swimming in a lake.", "Two ducks swimming in a pond.", "object lake -> pond"),  # a pond is smaller
+])
+def test_young_animals_side_relations_and_ponds_still_flag_changes(caption, paraphrase, reason):
+    result = check_meaning(caption, paraphrase)
+    assert result.changed and reason in result.reasons, result.reasons
+
+
+def test_describing_words_ending_in_y_are_no_materials():
+    from paraclip.paraphrase.meaning.rules import _material
+
+    assert _material("wooden") == "wood" and _material("concrete") == "concrete"
+    assert _material("leafy") is None and _material("fluffy") is None  # they describe, they are not made of
+    assert not check_meaning("A tree in a park.", "A leafy tree in a park.").changed

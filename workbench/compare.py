@@ -103,9 +103,20 @@ class CompareOutputs(namedtuple("CompareOutputs", OUTPUTS)):
 
 
 def outputs_for(view, files, status, notes, session) -> CompareOutputs:
-    """``view.figures`` holds plotly JSON strings (:func:`workbench.compare_run.compare_work`), sent as they are."""
-    plots = {f"plot_{slot}": gr.update(value=PlotData(type="plotly", plot=view.figures[slot]), visible=True)
-             if slot in view.figures else gr.update(visible=False) for slot in PLOT_SLOTS}
+    """``view.figures`` holds plotly JSON strings (:func:`workbench.compare_run.compare_work`), sent as they are.
+
+    A plot slot's visibility is changed only when it must change (the session remembers which slots this tab
+    shows): each ``gr.update`` rebuilds the component's config in the server, ≈ 8 ms holding the GIL, and a
+    comparison used to send seven of them (issue 22 §9)."""
+    shown = set(session.get("compare_plots") or [])
+    plots = {}
+    for slot in PLOT_SLOTS:
+        if slot in view.figures:
+            value = PlotData(type="plotly", plot=view.figures[slot])
+            plots[f"plot_{slot}"] = value if slot in shown else gr.update(value=value, visible=True)
+        else:
+            plots[f"plot_{slot}"] = gr.update(visible=False) if slot in shown else gr.skip()
+    session["compare_plots"] = [slot for slot in PLOT_SLOTS if slot in view.figures]
     return CompareOutputs(status=status, results=view.results, deltas=view.deltas, summary=view.summary, notes=notes,
                           files=files, session=session, **plots)
 

@@ -173,3 +173,17 @@ def compare_in_process(request: CompareRequest, stop_file: str, progress_file: s
     go to ``progress_file``."""
     stop_path = Path(stop_file)
     return compare_work(ProcessEnv(request.public), request, stop_path.exists, _ProgressFile(Path(progress_file)))
+
+
+def warm_up() -> int:
+    """Run once in a new worker process when the app starts: the imports a comparison needs (≈ 4 s of CPU
+    on a 2-core machine) are paid then, not by the first visitor who compares, nor during a burst of
+    Explore queries. Returns the process id."""
+    import importlib
+    import os
+
+    for module in ("open_clip", "plotly.graph_objects", "paraclip.evaluation.suite", "workbench.compare_view"):
+        importlib.import_module(module)
+    ProcessEnv(public=False)
+    return os.getpid()
+

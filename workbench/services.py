@@ -122,12 +122,18 @@ _HAS_WEBP = _webp_available()
 class GalleryIndex:
     """Image embeddings of a gallery under one model, plus thumbnails, for fast Explore queries."""
 
-    def __init__(self, gallery, features: np.ndarray, ids: list[str]):
+    def __init__(self, gallery, features: np.ndarray, ids: list[str], thumbs: dict[str, str] | None = None):
         self.gallery = gallery
         self.features = features  # (n, d) float32, L2-normalised
         self.ids = ids
-        self._thumbs: dict[str, str] = {}
+        self._thumbs: dict[str, str] = {} if thumbs is None else thumbs  # shared by the gallery's indexes
         self._lock = threading.Lock()
+
+    def warm_thumbnails(self) -> None:
+        """Render every thumbnail now (a serving app does this for its default gallery at start): an Explore
+        query under load then pays nothing for images no one has asked for yet."""
+        for image_id in self.ids:
+            self.thumbnail(image_id)
 
     def search(self, text_features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(top-k gallery indices, their scores) per query row, best first: the evaluation's search."""
@@ -180,6 +186,7 @@ class Services:
         self._indexes: dict[tuple, GalleryIndex] = {}
         self._index_lock = threading.Lock()
         self._build_locks: dict[tuple, threading.Lock] = {}
+        self._thumbnails: dict[str, dict[str, str]] = {}  # gallery spec -> image id -> data URI
         self._galleries: dict[str, Any] = {}
         from workbench.upkeep import Upkeep
 
@@ -192,6 +199,14 @@ class Services:
         if self._worker_processes is None or self.encoders.custom_loader:
             return None
         return self._worker_processes
+
+    def warm_worker_processes(self) -> None:
+        """Start the comparisons' worker process now, in the background (a serving app calls this)."""
+        processes = self.worker_processes()
+        if processes is not None:
+            from workbench.compare_run import warm_up
+
+            processes.submit(warm_up)
 
     def close(self) -> None:
         """The app is stopping: background upkeep ends and worker processes are stopped now."""
@@ -355,19 +370,23 @@ class Services:
             gallery = self.gallery(gallery_spec, session)
             encoder = encoder if encoder is not None else self.encoders.get(*model)
             feats = gallery.embed(encoder, workers=0)
-            index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids))
+            with self._index_lock:  # one thumbnail cache per gallery: the models' indexes show the same images
+                thumbs = self._thumbnails.setdefault(gallery_spec, {})
+            index = GalleryIndex(gallery, feats.features.float().numpy().astype(np.float32), list(feats.ids), thumbs)
             with self._index_lock:
                 self._indexes[key] = index
             return index
 
     def warm_explore(self) -> None:
-        """Embed the first gallery under the first two default models (what Explore opens with), so
-        the first query does not pay for it; called by the defaults builder when models are ready."""
+        """Embed the first gallery under the first two default models (what Explore opens with) and render
+        its thumbnails, so the first queries do not pay for them; called by the defaults builder when models
+        are ready."""
         gallery = next(iter(self.defaults.gallery_choices()), None)
         if gallery is None:
             return
-        for choice in self.defaults.model_choices()[:2]:
-            self.gallery_index(choice.key, gallery)
+        indexes = [self.gallery_index(choice.key, gallery) for choice in self.defaults.model_choices()[:2]]
+        if indexes:
+            indexes[0].warm_thumbnails()  # shared by both indexes
 
     def can_start_jobs(self, username: str | None) -> bool:
         return (not self.config.auth_enabled) or bool(username)

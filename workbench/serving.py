@@ -10,6 +10,7 @@ thread is still busy (a request stuck in a model call must not keep a stopped ap
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -83,6 +84,11 @@ def serve(host: str | None = None, port: int | None = None, share: bool = False,
     from workbench.app import build_demo, launch_kwargs
 
     demo = build_demo()
+    demo.services.warm_worker_processes()
+    # The built app is ≈ 360,000 long-lived objects (gradio, torch, plotly, the page): a full garbage
+    # collection walked them all, 357 ms holding the GIL, stalling every request in flight. Frozen,
+    # collections walk only what requests allocate (issue 22 §9).
+    gc.freeze()
     demo.queue(default_concurrency_limit=4, max_size=64)
     keep = values["PARACLIP_APP_KEEP_JOBS"]
     stopping = threading.Event()

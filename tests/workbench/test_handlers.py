@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -318,3 +319,37 @@ def test_a_comparison_in_a_worker_process_gives_the_same_numbers_as_in_a_thread(
     for a, b in zip(in_process[-2][:2], in_thread[-2][:2]):  # results.csv, deltas.csv; not the timings
         pd.testing.assert_frame_equal(pd.read_csv(a).drop(columns=["seconds"], errors="ignore"),
                                       pd.read_csv(b).drop(columns=["seconds"], errors="ignore"))
+
+
+def test_the_default_gallerys_thumbnails_are_ready_and_shared_by_the_models(services):
+    """Issue 22 §9: the defaults builder renders the Explore gallery's thumbnails once, for both models."""
+    models = services.defaults.model_choices()[:2]
+    gallery = next(iter(services.defaults.gallery_choices()))
+    services.warm_explore()
+    first, second = (services.gallery_index(choice.key, gallery) for choice in models)
+    assert first is not second and first._thumbs is second._thumbs
+    assert set(first._thumbs) == set(first.ids) and all(uri.startswith("data:image/") for uri in first._thumbs.values())
+
+
+def test_a_tabs_second_comparison_changes_plot_visibility_only_where_it_changes(services):
+    """Each gr.update rebuilds a component's config in the server (issue 22 §9): a slot already shown gets its
+    new figure as a plain value, a slot staying hidden is skipped, and only a slot to hide gets an update."""
+    from gradio.components.plot import PlotData
+
+    models = services.model_labels()
+    gallery = next(iter(services.defaults.gallery_choices()))
+    slots = compare.PLOT_SLOTS
+    first = run_to_end(compare.run_compare(services, {}, models[0], [models[1]],
+                                           ["zero-shot retrieval (gallery)", "STS-B (offline)"], gallery, "", "1", 16))
+    plots = dict(zip(slots, first[5:5 + len(slots)]))
+    assert {s for s, p in plots.items() if isinstance(p, dict) and p.get("visible")} == {"retrieval", "sts", "forest",
+                                                                                       "scatter"}
+    session = first[-1]
+    assert session["compare_plots"] == ["retrieval", "sts", "forest", "scatter"]
+    second = run_to_end(compare.run_compare(services, session, models[0], [models[1]],
+                                            ["zero-shot retrieval (gallery)"], gallery, "", "1", 16))
+    plots = dict(zip(slots, second[5:5 + len(slots)]))
+    assert isinstance(plots["retrieval"], PlotData) and isinstance(plots["forest"], PlotData)
+    assert plots["sts"].get("visible") is False and plots["scatter"].get("visible") is False
+    assert all(plots[s] == gr.skip() for s in ("paraphrased", "aro", "classification"))
+    assert second[-1]["compare_plots"] == ["retrieval", "forest"]

@@ -131,6 +131,37 @@ def wait_ready(url: str, proc: subprocess.Popen, models: list[str], gallery: str
     raise SystemExit("the server did not answer Explore in time")
 
 
+def settle(pid: int, quiet_cpu_s: float = 0.1, timeout: float = 120) -> float:
+    """Until the server's process tree (the app and its worker processes) uses less than ``quiet_cpu_s`` of
+    CPU in a second: the app finishes its start-up work (the comparisons' worker imports its libraries,
+    the defaults builder renders thumbnails) before anything is measured. Returns the seconds waited."""
+    import psutil
+
+    def tree_cpu() -> float:
+        total = 0.0
+        try:
+            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    start = time.monotonic()
+    before = tree_cpu()
+    while time.monotonic() - start < timeout:
+        time.sleep(1.0)
+        now = tree_cpu()
+        if now - before < quiet_cpu_s:
+            break
+        before = now
+    return time.monotonic() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=20)
@@ -152,8 +183,9 @@ def main() -> None:
     proc, url = start_server(args.cores or None, root, args.env)
     try:
         wait_ready(url, proc, models, gallery)
+        waited = settle(proc.pid)
         print(f"serving {SERVED}; server pid {proc.pid} on cores {args.cores or 'all'} {' '.join(args.env)}; models {models}; gallery {gallery}; "
-              f"{machine_load()}")
+              f"{machine_load()}; start-up work settled after {waited:.0f} s")
         words = ["red", "blue", "green", "small", "large", "striped", "circle", "square", "star", "left of", "above"]
         solo = []
         solo_session = uuid.uuid4().hex

@@ -269,7 +269,8 @@ class WorkerProcesses:
                 if self._pool is None:
                     self._pool = self._start()
                 try:
-                    return self._pool.submit(fn, *args)
+                    with _neutral_main():  # the pool starts its processes inside submit()
+                        return self._pool.submit(fn, *args)
                 except BrokenProcessPool:
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     self._pool = None
@@ -292,6 +293,28 @@ class WorkerProcesses:
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()  # shutdown() alone waits for the running work to end
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _neutral_main():
+    """While worker processes start: a ``__main__`` without file or module name, so ``spawn`` does not run the
+    server's main script again in the worker. That re-run is harmless for ``python app.py`` (guarded), but
+    breaks a main that is not a file (``python - < script``: "No such file") and would start a second app from
+    a script that serves at import. The work is found by module name, never in ``__main__``."""
+    import sys
+    import types
+
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _worker_process_init(server_pid: int, nice: int) -> None:

@@ -256,3 +256,33 @@ def _appears(path, timeout: float) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def test_a_comparisons_worker_process_never_imports_gradio():
+    """What a worker process imports (workbench.compare_run and what it uses) stays gradio-free: gradio's import
+    costs seconds and memory in every worker, and its UI objects cannot cross processes anyway."""
+    import subprocess
+    import sys
+
+    code = ("import sys, workbench.compare_run as r, workbench.compare_tasks, workbench.compare_view, "
+            "workbench.vocabulary, workbench.services; r.warm_up(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'gradio'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_worker_processes_start_even_when_the_servers_main_is_not_a_file(tmp_path):
+    """``python - < script.py`` (main = "<stdin>"): spawn would try to run "<stdin>" in the worker and the pool
+    broke; the workers start with a neutral main instead."""
+    import subprocess
+    import sys
+
+    script = ("from workbench.runs import WorkerProcesses\n"
+              "from tests.workbench import process_work\n"
+              "pool = WorkerProcesses(1)\n"
+              f"print(pool.submit(process_work.add, 2, 3, {str(tmp_path / 's')!r}, {str(tmp_path / 'p')!r})"
+              ".result(120)['sum'])\n"
+              "pool.close()\n")
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "5", out.stderr[-2000:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from dataclasses import replace
 from collections import namedtuple
 from typing import Any
 
@@ -24,7 +25,7 @@ from workbench.compare_tasks import (ARO_FILES, DEFAULT_TASKS, OFFLINE_DATASETS,
 from workbench.compare_run import CompareFinished, CompareRequest, compare_in_process, compare_work
 from workbench.compare_view import DELTA_VIEW_COLUMNS, PLOT_SLOTS, undefined_notes
 from workbench.examples import default_pairs
-from workbench.policy import user_error
+from workbench.policy import hide_paths, user_error
 from workbench.runs import LANES, ProcessWorker, Worker, session_key
 from workbench.uploads import UploadError
 
@@ -162,6 +163,10 @@ def run_compare(services, session, baseline, others, tasks, gallery_label, pairs
                                       session=session)
             return
         done: CompareFinished = worker.result
+        if services.config.public:  # the files a visitor downloads name no server folder (issue 22 §5)
+            done.results = [replace(r, source=hide_paths(r.source)) for r in done.results]
+            if "source" in done.table.columns:
+                done.table = done.table.assign(source=done.table["source"].map(hide_paths))
         folder.mkdir(parents=True, exist_ok=True)
         json_path = folder / "results.json"
         save_results(done.results, json_path, with_details=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ import pytest
 
 from tests.local_http import JsonServer, free_port
 from tests.local_http import call_api as call
+from workbench import compare
 
 FAKE_KEY = "sk-FAKE-7f3e9a1c2b8d4e6f0a5b"
 BODY_SECRET = "internal-reply-body-3c9d"
@@ -382,3 +384,22 @@ def test_another_visitor_cannot_resume_a_job(public_app):
     event, stream = call(url, "resume_training", [job.id, {}])
     assert event == "error" or first_output(stream).startswith("❌"), stream[-2000:]
     assert len([j for j in services.runner.list() if j.name == "alice"]) == 1
+
+
+def test_a_comparisons_downloads_name_no_server_folder(public_app):
+    """Issue 22 §5: results.csv / results.json said where the gallery lies on the server ("folder
+    /srv/app/assets/gallery + captions.csv"); a visitor's downloads now name only the folder's last part."""
+    import httpx
+
+    services, url = public_app
+    event, stream = compare_call(url, services, task="retrieval")
+    assert event == "complete" and first_output(stream).startswith("✅"), stream[-2000:]
+    outputs = json.loads([line for line in stream.splitlines() if line.startswith("data:")][-1][5:])
+    files = outputs[compare.CompareOutputs._fields.index("files")]
+    texts = {Path(f["orig_name"]).name: httpx.get(f["url"], timeout=30).text for f in files}
+    assert set(texts) == {"results.csv", "deltas.csv", "results.json"}
+    assert "gallery" in texts["results.csv"]  # the source is still named ...
+    roots = {str(services.config.assets_dir), str(services.config.app_dir), tempfile.gettempdir(), "/work", "/home"}
+    for name, text in texts.items():
+        assert not [root for root in roots if root in text], (name, text[:500])
+

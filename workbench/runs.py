@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 # lane -> how many runs of it may work at once (the machine has few cores: comparisons one at a
-# time; paraphrase runs mostly wait on a shared model or a remote API, so two may overlap)
-LANES = {"paraphrase": 2, "compare": 1, "explore": 4, "explore-llm": 1}
+# time; paraphrase runs mostly wait on a shared model or a remote API, so two may overlap). Explore:
+# two, not four: its queries hold the GIL, so more at once only switch between each other (20 visitors
+# at once, Explore p95 with 4 lanes 0.92-1.06 s, with 2 0.87-0.95 s, with 1 0.83-0.85 s, issue 22 §9);
+# not one, so that a visitor whose query loads a new model or embeds a new gallery holds up no one else
+LANES = {"paraphrase": 2, "compare": 1, "explore": 2, "explore-llm": 1}
 NOUNS = {"paraphrase": "paraphrase run", "compare": "comparison", "explore-llm": "paraphrase"}
 QUEUED_TTL_S = 3600.0  # a queued run whose page went away never starts; forget it after this
 

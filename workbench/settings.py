@@ -115,6 +115,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("PARACLIP_APP_COMPARE_PROCESS", "1", parse_bool,
             "1 = comparisons run in a low-priority worker process, so Explore queries never wait for their "
             "Python (issue 22 §9); 0 = in a thread of the app (no second copy of the models in memory)"),
+    Setting("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000", number(int, 1, 10**9),
+            "Gradio's queue rebuilds its monitoring summary every this many events (Gradio's default, 1, cost "
+            "6.7-17 ms of server CPU per event; the app sets 1000)"),
     Setting("GRADIO_SERVER_PORT", "7860", parse_port, "port to listen on"),
     Setting("GRADIO_SERVER_NAME", "127.0.0.1", parse_text, "address to listen on"),
 ]}

@@ -24,6 +24,7 @@ def services(app_dir):
     assert services.defaults.model_choices(), services.defaults.message
     yield services
     services.runner.cancel_all()
+    services.close()  # its comparisons' worker process ends with it
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,7 @@ def public_app(files, tmp_path_factory):
     yield services, f"http://127.0.0.1:{port}/"
     demo.close()
     services.runner.cancel_all()
+    services.close()
 
 
 def first_output(stream: str) -> str:

@@ -186,4 +186,3 @@ def warm_up() -> int:
         importlib.import_module(module)
     ProcessEnv(public=False)
     return os.getpid()
-

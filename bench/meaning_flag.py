@@ -1,6 +1,6 @@
 """Meaning-change flag candidates, side by side on the labelled set: precision / recall / F1 and cost.
 
-Candidates: the lexical check with WordNet (the default) and its variants (``--no-variants``
+Candidates (precision and recall with 95 % intervals that resample whole captions): the lexical check with WordNet (the default) and its variants (``--no-variants``
 skips them: lexicon only, without WordNet verbs/compounds...), cosine similarity under the packaged
 all-MiniLM-L6-v2 (threshold chosen on the ``llm-dev`` split, reported everywhere), the LLM
 yes/no judge (replies cached in the repo; ``--judge-model`` asks the model again and rewrites
@@ -32,7 +32,7 @@ from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, judge_request, pars
 from paraclip.paraphrase.meaning import second_opinion as so  # noqa: E402
 from paraclip.paraphrase.meaning import wordnet  # noqa: E402
 from paraclip.paraphrase.meaning.rules import check_meaning  # noqa: E402
-from paraclip.paraphrase.meaning.evaluation import read_labelled, score  # noqa: E402
+from paraclip.paraphrase.meaning.evaluation import interval, read_labelled, score  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "paraphrase" / "data" / "meaning"
 
@@ -92,7 +92,8 @@ def cosine_flags(items, repeats: int) -> tuple[list[bool], float, float]:
     return [s < best for s in sims], best, cost
 
 
-def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | None = None) -> None:
+def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | None = None,
+              version: str = JUDGE_VERSION) -> None:
     """Ask the model once per item (greedy, a few tokens), ``chunk`` requests at a time (the local
     backend batches them); write the replies, with the wall time per item of their chunk, to ``cache``."""
     from paraclip.paraphrase import make_backend
@@ -103,10 +104,10 @@ def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | Non
         for at in range(0, len(items), chunk):
             part = items[at:at + chunk]
             start = time.perf_counter()
-            completions = backend.generate([judge_request(it["caption"], it["paraphrase"]) for it in part])
+            completions = backend.generate([judge_request(it["caption"], it["paraphrase"], version) for it in part])
             seconds = round((time.perf_counter() - start) / len(part), 3)
             for it, completion in zip(part, completions):
-                f.write(json.dumps({"id": it["id"], "model": Path(model).name, "judge_version": JUDGE_VERSION,
+                f.write(json.dumps({"id": it["id"], "model": Path(model).name, "judge_version": version,
                                     "reply": completion.text, "error": completion.error,
                                     "seconds": seconds}) + "\n")
             f.flush()
@@ -114,14 +115,14 @@ def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | Non
     backend.close()
 
 
-def judged_ids(cache: Path) -> set[str]:
-    return {r["id"] for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == JUDGE_VERSION}
+def judged_ids(cache: Path, version: str = JUDGE_VERSION) -> set[str]:
+    return {r["id"] for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == version}
 
 
-def read_judge(items, cache: Path) -> tuple[list[bool | None], float | None, str]:
-    rows = {r["id"]: r for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == JUDGE_VERSION}
+def read_judge(items, cache: Path, version: str = JUDGE_VERSION) -> tuple[list[bool | None], float | None, str]:
+    rows = {r["id"]: r for r in map(json.loads, cache.read_text().splitlines()) if r.get("judge_version") == version}
     verdicts = [parse_verdict(rows[it["id"]]["reply"]) if it["id"] in rows else None for it in items]
-    secs = [rows[it["id"]]["seconds"] for it in items if it["id"] in rows]
+    secs = [rows[it["id"]]["seconds"] for it in items if it["id"] in rows and rows[it["id"]].get("seconds")]
     model = next(iter(rows.values()))["model"] if rows else "?"
     return verdicts, (statistics.median(secs) if secs else None), model
 
@@ -173,6 +174,9 @@ def main(argv=None) -> int:
     ap.add_argument("--set", default=str(DATA / "meaning_eval.jsonl"))
     ap.add_argument("--judge-cache", default=str(DATA / "judge_outputs.jsonl"))
     ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache)")
+    ap.add_argument("--judge-version", default=JUDGE_VERSION,
+                    help="which cached judge replies to score (judge-v2: the --meaning-judge prompt, e.g. with "
+                         "--judge-cache tests/paraphrase/data/meaning/judge_v2_outputs.jsonl)")
     ap.add_argument("--judge-threads", type=int, help="CPU threads for the judge model")
     ap.add_argument("--pair-cache", default=str(DATA / "pair_outputs.jsonl"),
                     help="cached replies to the targeted second-opinion questions")
@@ -209,30 +213,32 @@ def main(argv=None) -> int:
     candidates.update(pair_candidates(checks, Path(args.pair_cache), lexical_cost))
     cache = Path(args.judge_cache)
     if args.judge_model:
-        run_judge(items, args.judge_model, cache, threads=args.judge_threads)
+        run_judge(items, args.judge_model, cache, threads=args.judge_threads, version=args.judge_version)
     if cache.exists():
-        verdicts, secs, model = read_judge(items, cache)
-        asked = [v is not None or it["id"] in judged_ids(cache) for v, it in zip(verdicts, items)]
+        verdicts, secs, model = read_judge(items, cache, args.judge_version)
+        asked = [v is not None or it["id"] in judged_ids(cache, args.judge_version) for v, it in zip(verdicts, items)]
         judge = [bool(v) if a else None for v, a in zip(verdicts, asked)]
         cost = f"{secs:.1f} s" if secs is not None else "?"
-        candidates[f"LLM judge ({model})"] = (judge, cost)
+        candidates[f"LLM judge ({model}, {args.judge_version})"] = (judge, cost)
         candidates["lexical OR judge"] = ([None if j is None else a or j for a, j in zip(lexical, judge)], cost)
         flagged = sum(lexical) / len(lexical)
         cascade_cost = f"{lexical_cost * 1e3:.1f} ms + {flagged:.0%} x {cost}" + (
             f" = {lexical_cost + flagged * secs:.1f} s" if secs is not None else "")
         candidates["cascade: lexical, then judge on flagged rows (lexical AND judge)"] = (
             [None if (a and j is None) else (a and bool(j)) for a, j in zip(lexical, judge)], cascade_cost)
-        subsets["judged items"] = lambda it, ids=judged_ids(cache): it["id"] in ids
+        subsets["judged items"] = lambda it, ids=judged_ids(cache, args.judge_version): it["id"] in ids
 
     for name, keep in subsets.items():
         idx = [i for i, it in enumerate(items) if keep(it)]
         part = [items[i] for i in idx]
         n_changed = sum(not it["same_meaning"] for it in part)
         print(f"\n{name}: {len(part)} items, {n_changed} changed\n")
-        print("| candidate | precision | recall | F1 | tp/fp/fn/tn | cost per pair |\n|---|---|---|---|---|---|")
+        print("| candidate | precision | recall | F1 | tp/fp/fn/tn | precision 95% CI | recall 95% CI | cost per pair |\n"
+              "|---|---|---|---|---|---|---|---|")
         for cand, (flags, cost) in candidates.items():
             if all(flags[i] is not None for i in idx):
-                print(f"| {cand} | {score([flags[i] for i in idx], part).row()} | {cost} |")
+                chosen = [flags[i] for i in idx]
+                print(f"| {cand} | {score(chosen, part).row()} | {interval(chosen, part).row()} | {cost} |")
 
     kinds = sorted({it["kind"] for it in items if not it["same_meaning"]})
     print("\nrecall by kind of change (items every candidate answered)\n")

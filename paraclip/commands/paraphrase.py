@@ -99,6 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--drop-changed", action=argparse.BooleanOptionalAction, default=None,
                      help="mark records whose paraphrase changed the caption's meaning (quality.meaning_changed) as "
                           "filtered, so training skips them; on a finished output, re-marks its records")
+    run.add_argument("--meaning-judge", action=argparse.BooleanOptionalAction, default=None,
+                     help="ask the run's LLM whether each paraphrase keeps the caption's meaning (one short extra "
+                          "request per paraphrase) and let its verdict set the meaning flags; for capable API "
+                          "models (measured in the README); on a finished output, judges the records not judged yet")
     run.add_argument("--setup-llm-pack", action="store_true",
                      help="download, join and verify the offline LLM pack (Qwen2.5-Coder-1.5B, 1.1 GB) and exit")
 
@@ -148,6 +152,7 @@ CONFIG_OPTIONS = {
     "image_ids_path": ("--image-ids", "image_ids"), "skip_bad_lines": ("--skip-bad-lines", "skip_bad_lines"),
     "retry_failed": ("--retry-failed", "retry_failed"), "similarity": ("--similarity", "similarity"),
     "drop_changed": ("--drop-changed", "drop_changed"), "use_cache": ("--cache/--no-cache", "use_cache"),
+    "meaning_judge": ("--meaning-judge", "meaning_judge"),
 }
 
 

@@ -85,6 +85,9 @@ class ParaphraseConfig:
     min_similarity: float | None = setting(None, "records below this similarity are filtered", bounds=Bounds(-1, 1))
     # records flagged meaning_changed get status "filtered": training skips them
     drop_changed: bool = setting(False, "filter records whose paraphrase changed the caption's meaning")
+    # the run's own LLM judges each paraphrase (judge-v2 prompt: one short extra request per paraphrase) and its
+    # verdict sets the meaning flags; measured in the README ("Meaning-change flags"); needs a capable model
+    meaning_judge: bool = setting(False, "let the run's LLM judge whether each paraphrase keeps the meaning")
     input: CaptionInput = field(default_factory=CaptionInput)
 
     bounds = classmethod(bounds_of)  # ParaphraseConfig.bounds("temperature"): a field's range, for options and forms

@@ -49,9 +49,11 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
     """What ``run_paraphrasing`` would do with this input and output; sends, loads and writes nothing."""
     from paraclip.paraphrase.backends.base import ChatRequest
     from paraclip.paraphrase.engine import _check_resume, kept_on_resume, prepare_run
+    from paraclip.paraphrase.meaning.judge import RUN_JUDGE_VERSION, check_judge_backend, judge_request
     from paraclip.paraphrase.pricing import estimate_cost
 
     config, out_path, captions, kept, n_filtered = prepare_run(records_or_input, out_path, config)
+    check_judge_backend(config, is_batch(backend_kind))
     existing = _read_existing(out_path)
     _check_resume(out_path, existing, kept)  # an output of another input is refused here too
     existing = kept_on_resume(existing, config)
@@ -62,7 +64,8 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
     plan: dict[str, Any] = {
         "dry_run": True, "backend": backend_kind, "talks_http": api, "model": model, "input": captions.source,
         "input_captions": len(captions), "filtered_by_length": n_filtered, "kept": len(kept),
-        "done": len(existing), "todo": len(todo), "requests": 2 * len(todo), "preset": preset.name,
+        "done": len(existing), "todo": len(todo), "requests": (4 if config.meaning_judge else 2) * len(todo),
+        "judge": config.meaning_judge, "preset": preset.name,
         "preset_from_model": not config.preset and not api, "estimate": None, "estimate_text": None,
         "example": preset.messages(1, todo[0].caption) if todo else None,
     }
@@ -72,6 +75,9 @@ def plan_run(records_or_input, out_path: str | Path, backend_kind: str, model: s
 
         # step 2 rewrites step 1's output, about as long as the caption: the caption stands in for it
         pairs = [(request(step, item.caption), item.caption) for item in todo for step in (1, 2)]
+        if config.meaning_judge:  # --meaning-judge: one short request per paraphrase, replies of a few tokens
+            pairs += [(judge_request(item.caption, item.caption, RUN_JUDGE_VERSION), item.caption)
+                      for item in todo for _ in (1, 2)]
         estimate = estimate_cost(pairs, model, prices)
         plan["estimate"] = estimate.to_dict()
         plan["estimate_text"] = estimate.describe(batch=is_batch(backend_kind))
@@ -109,8 +115,9 @@ def format_dry_run(plan: dict[str, Any]) -> str:
         f"input: {plan['input']} ({plan['input_captions']} captions; {plan['filtered_by_length']} filtered by "
         f"length; {plan['kept']} kept, {plan['done']} already done in the output)",
         f"would paraphrase {plan['todo']} caption{'s' if plan['todo'] != 1 else ''} with backend "
-        f"{plan['backend']}{model}: {plan['requests']} requests (2 steps each; re-samples of rejected outputs "
-        f"are extra, cached requests are not sent)",
+        f"{plan['backend']}{model}: {plan['requests']} requests (2 steps each"
+        + (", and the meaning judge's question per paraphrase" if plan.get("judge") else "")
+        + "; re-samples of rejected outputs are extra, cached requests are not sent)",
         f"prompt preset: {plan['preset']}" + (" (small-model instead for a local model under 3B parameters, "
                                               "decided when it loads)" if plan["preset_from_model"] else ""),
     ]

@@ -35,6 +35,8 @@ from paraclip.paraphrase.io import (
     recover_output,
     write_records,
 )
+from paraclip.paraphrase.meaning.judge import (RUN_JUDGE_VERSION, apply_verdicts, check_judge_backend,
+                                              judge_existing, judge_request)
 from paraclip.paraphrase.meaning.rules import drop_if_changed
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
@@ -103,12 +105,28 @@ class Paraphraser:
             s2 = None
         if s1.cancelled or (s2 is not None and s2.cancelled):
             return None
-        return self.build_record(index, item, s1, s2)
+        replies = None
+        if self.config.meaning_judge and s1.error is None and s2 is not None and s2.error is None:
+            replies = self.judge(caption, {1: s1.text, 2: s2.text})
+            if self.stopping.is_set():
+                return None
+        return self.build_record(index, item, s1, s2, replies)
 
-    def build_record(self, index: int, item: CaptionItem, s1: StepResult, s2: StepResult | None) -> ParaphraseRecord:
+    def judge(self, caption: str, texts: dict[int, str | None]) -> dict[int, str | None]:
+        """``--meaning-judge``: the backend's reply per step to "does this paraphrase keep the caption's meaning?"
+        (greedy, a few tokens; cached like every request); None where the request failed."""
+        replies: dict[int, str | None] = {}
+        for step, text in texts.items():
+            if text:
+                completion = self._complete(judge_request(caption, text, RUN_JUDGE_VERSION))
+                replies[step] = completion.text if completion.ok else None
+        return replies
+
+    def build_record(self, index: int, item: CaptionItem, s1: StepResult, s2: StepResult | None,
+                     judge_replies: dict[int, str | None] | None = None) -> ParaphraseRecord:
         """The output record of one caption from its two step results (shared by every backend): ``failed``
         when a step failed, ``filtered`` below the similarity floor or (``--drop-changed``) when the
-        meaning changed, else ``ok``."""
+        meaning changed, else ``ok``. ``judge_replies`` (``--meaning-judge``) decide the meaning flags."""
         caption, p2 = item.caption, (s2.text if s2 else None)
         steps = [s for s in (s1, s2) if s is not None]
         error = s1.error or (s2.error if s2 else None)
@@ -120,6 +138,9 @@ class Paraphraser:
                    "samples": [s.samples for s in steps], "tokens": sum(s.tokens for s in steps),
                    "cached_requests": sum(s.cached for s in steps), "requests": sum(s.requests for s in steps),
                    "source_line": item.line})
+        if judge_replies is not None:
+            apply_verdicts(record.quality, judge_replies, f"{self.backend.kind}:{self.backend.model}")
+            record.extra["judge_requests"] = len(judge_replies)
         if self.scorer is not None:
             sim1, sim2 = self.scorer(caption, [record.paraphrase_1, record.paraphrase_2])
             record.quality.update(similarity_1=sim1, similarity_2=sim2)
@@ -219,13 +240,14 @@ def run_paraphrasing(
     ``OUT.summary.json``).
     """
     config, out_path, captions, kept, n_filtered = prepare_run(records_or_input, out_path, config)
+    check_judge_backend(config, getattr(backend, "runs_batches", False))
     preset = config.resolve_preset(backend)
     lock = RunLock(out_path)
     lock.acquire()
     paraphraser = sink = None
     try:
         paraphraser = open_paraphraser(backend, config, preset)
-        existing = _resume(out_path, kept, config, preset, backend)
+        existing = _resume(out_path, kept, config, preset, paraphraser)
         todo = [(i, item) for i, item in enumerate(kept) if i not in existing]
         stats = RunStats.resuming(len(kept), existing.values())
         sink = _RecordSink(OutputWriter(out_path), stats, paraphraser, progress)
@@ -253,16 +275,21 @@ def run_paraphrasing(
 
 
 def _resume(out_path: Path, kept: list[CaptionItem], config: ParaphraseConfig, preset: PromptPreset,
-            backend: Backend) -> dict[int, dict[str, Any]]:
+            paraphraser: Paraphraser) -> dict[int, dict[str, Any]]:
     """The records already in the output that this run keeps, by index; the file is rewritten without
-    those it does again (``retry_failed``) and with those ``drop_changed`` now filters."""
+    those it does again (``retry_failed``), with the judge's verdicts on those not judged yet
+    (``meaning_judge``) and with those ``drop_changed`` now filters."""
     existing = recover_output(out_path)
     _check_resume(out_path, existing, kept)
-    _warn_if_settings_changed(out_path, preset, backend)
+    _warn_if_settings_changed(out_path, preset, paraphraser.backend)
     kept_records = kept_on_resume(existing, config)
     if len(kept_records) < len(existing):
         existing = kept_records
         write_records(out_path, [existing[i] for i in sorted(existing)])
+    if config.meaning_judge:  # records written without the judge: ask it now, as many at once as the backend takes
+        with ThreadPoolExecutor(max(1, paraphraser.backend.parallelism)) as pool:
+            if any(list(pool.map(lambda r: judge_existing(r, paraphraser), existing.values()))):
+                write_records(out_path, [existing[i] for i in sorted(existing)])
     if config.drop_changed and any([drop_if_changed(r) for r in existing.values()]):  # records from before
         write_records(out_path, [existing[i] for i in sorted(existing)])
     return existing

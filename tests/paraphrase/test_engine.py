@@ -220,3 +220,84 @@ def test_an_echoed_prompt_is_resampled_and_never_recorded_as_ok(chat_server, tmp
     [rec] = load_records(tmp_path / "b.jsonl")
     assert rec["status"] == "failed"
     assert rec["error"] == "step 1: repeats the instruction prompt (after 3 samples)"
+
+
+# --meaning-judge: the run's own LLM judges each paraphrase (judge-v2 prompt) and its verdict sets the flags
+JUDGE_ASKS = "Is the rewrite faithful?"
+
+
+def _judge_bodies(server):
+    return [b for b in server.bodies if JUDGE_ASKS in b["messages"][-1]["content"]]
+
+
+def test_meaning_judge_verdicts_set_the_flags_and_drop_changed_filters_on_them(chat_server, tmp_path):
+    from paraclip.paraphrase.meaning.judge import JUDGE_PROMPTS
+
+    server = chat_server(replies={'Caption: "a red car parked next to a brick building"': "No.", JUDGE_ASKS: "Yes"})
+    captions = ["a dog runs along the beach", "a red car parked next to a brick building"]
+    out = tmp_path / "out.jsonl"
+    config = _config(tmp_path, meaning_judge=True, drop_changed=True)
+    with _backend(server) as backend:
+        summary = run_paraphrasing(captions, out, backend, config)
+    judged = _judge_bodies(server)
+    assert len(judged) == 4 and server.counts["requests"] == 8  # 2 steps + 2 questions per caption
+    assert all(b["messages"][0] == {"role": "system", "content": JUDGE_PROMPTS["judge-v2"].system}
+               and (b["temperature"], b["max_tokens"]) == (0.0, 4) for b in judged)
+    kept, car = load_records(out)
+    assert kept["status"] == "ok" and kept["quality"]["meaning_changed"] is False
+    assert (kept["quality"]["meaning_judge_1"], kept["quality"]["meaning_judge_2"]) == ("Yes", "Yes")
+    assert kept["quality"]["meaning_method"] == "llm-judge-v2 (openai:mock)"
+    assert car["status"] == "filtered" and car["error"] == "meaning changed at steps 1 and 2 (--drop-changed)"
+    assert car["quality"]["meaning_changed_1"] is True and car["quality"]["meaning_reason_1"]
+    assert summary["ok"] == 1
+    with _backend(server) as backend:  # a rerun asks nothing again: records are kept, replies are cached
+        run_paraphrasing(captions, out, backend, config)
+    assert server.counts["requests"] == 8
+
+
+def test_meaning_judge_on_a_finished_output_judges_only_and_restores_what_the_lexical_flag_dropped(
+        chat_server, tmp_path):
+    # the model says "cat" for the dog: the lexical check flags it; the judge (asked later) says it is faithful
+    server = chat_server(replies={JUDGE_ASKS: "Yes", "a dog runs along the beach": "A cat runs along the beach."})
+    captions = ["a dog runs along the beach", "a cat sleeping on a sofa"]
+    out = tmp_path / "out.jsonl"
+    with _backend(server) as backend:
+        run_paraphrasing(captions, out, backend, _config(tmp_path, drop_changed=True))
+    dog = load_records(out)[0]
+    assert dog["status"] == "filtered" and "object dog -> cat" in dog["quality"]["meaning_reason_1"]
+    before = server.counts["requests"]
+    with _backend(server) as backend:
+        run_paraphrasing(captions, out, backend, _config(tmp_path, drop_changed=True, meaning_judge=True))
+    assert server.counts["requests"] - before == 4 == len(_judge_bodies(server))  # questions only, no paraphrase
+    dog, cat = load_records(out)
+    assert dog["status"] == "ok" and dog["error"] is None and dog["quality"]["meaning_changed"] is False
+    assert "object dog -> cat" in dog["quality"]["meaning_lexical_1"]  # the lexical reason stays, for review
+    assert cat["quality"]["meaning_judge_2"] == "Yes"
+
+
+def test_meaning_judge_is_refused_with_the_batch_api_saying_what_to_do(fake_openai, tmp_path):
+    from paraclip.paraphrase.dry_run import plan_run
+
+    api = fake_openai()
+    config = _config(tmp_path, meaning_judge=True)
+    backend = make_backend("openai-batch", model="gpt-4o-mini", base_url=api.base_url, api_key_env="NO_SUCH_KEY_X",
+                           poll_interval=0.01, confirm=lambda estimate: True)
+    with pytest.raises(DataError, match=r"--meaning-judge needs a realtime backend.*--backend openai --meaning-judge"):
+        run_paraphrasing(["a dog runs along the beach"], tmp_path / "out.jsonl", backend, config)
+    with pytest.raises(DataError, match="--meaning-judge needs a realtime backend"):
+        plan_run(["a dog runs along the beach"], tmp_path / "out.jsonl", "openai-batch", config=config)
+    assert not (tmp_path / "out.jsonl").exists() and api.counts == {}
+
+
+def test_a_dry_run_counts_and_prices_the_judges_questions(tmp_path):
+    from paraclip.paraphrase.dry_run import format_dry_run, plan_run
+
+    captions = ["a dog runs along the beach", "two men playing chess in a park"]
+    plain = plan_run(captions, tmp_path / "out.jsonl", "openai", "gpt-4o-mini", _config(tmp_path))
+    judged = plan_run(captions, tmp_path / "out.jsonl", "openai", "gpt-4o-mini", _config(tmp_path, meaning_judge=True))
+    assert (plain["requests"], judged["requests"]) == (4, 8) == (plain["estimate"]["requests"],
+                                                                 judged["estimate"]["requests"])
+    extra_out = judged["estimate"]["output_tokens"] - plain["estimate"]["output_tokens"]
+    assert 0 < extra_out <= 4 * 4  # four questions, a few tokens each
+    assert judged["estimate"]["input_tokens"] > plain["estimate"]["input_tokens"]
+    assert "the meaning judge's question per paraphrase" in format_dry_run(judged)

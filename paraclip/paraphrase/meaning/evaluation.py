@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import numpy as np
 
 from paraclip.errors import DataError
 from paraclip.files import parse_json, read_text
@@ -75,3 +77,45 @@ def score(flags: Sequence[bool], items: Sequence[dict]) -> Score:
     fp = sum(f and it["same_meaning"] for f, it in zip(flags, items))
     fn = sum((not f) and not it["same_meaning"] for f, it in zip(flags, items))
     return Score(tp, fp, fn, len(items) - tp - fp - fn)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Percentile bootstrap intervals of precision and recall."""
+    precision: tuple[float, float]
+    recall: tuple[float, float]
+
+    def row(self) -> str:
+        def cell(bounds: tuple[float, float]) -> str:
+            return "n/a" if bounds[0] != bounds[0] else f"{bounds[0]:.2f}-{bounds[1]:.2f}"  # NaN: nothing to count
+        return f"{cell(self.precision)} | {cell(self.recall)}"
+
+
+def interval(flags: Sequence[bool], items: Sequence[dict], level: float = 0.95, resamples: int = 2000,
+             seed: int = 0, group: Callable[[dict], str] = lambda it: it["caption"]) -> Interval:
+    """Bootstrap intervals that resample whole captions, not items: a caption's step-1 and step-2 texts come from one
+    model call chain and share its words, so they are not independent draws (resampling items would make the
+    interval too narrow)."""
+    if len(flags) != len(items):
+        raise ValueError(f"{len(flags)} flags for {len(items)} items")
+    clusters: dict[str, list[int]] = {}
+    for f, it in zip(flags, items):
+        counts = clusters.setdefault(group(it), [0, 0, 0])  # tp, fp, fn
+        changed = not it["same_meaning"]
+        counts[0] += bool(f and changed)
+        counts[1] += bool(f and not changed)
+        counts[2] += bool(changed and not f)
+    table = np.array(list(clusters.values()), dtype=float).reshape(-1, 3)
+    draws = np.random.default_rng(seed).integers(0, len(table), size=(resamples, len(table)))
+    tp, fp, fn = (table[draws].sum(axis=1)).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision, recall = tp / (tp + fp), tp / (tp + fn)
+    tail = (1 - level) / 2 * 100
+
+    def bounds(values: np.ndarray) -> tuple[float, float]:
+        values = values[~np.isnan(values)]
+        if not len(values):
+            return (float("nan"), float("nan"))
+        return (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
+
+    return Interval(bounds(precision), bounds(recall))

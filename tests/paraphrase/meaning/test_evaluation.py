@@ -14,7 +14,7 @@ import pytest
 from paraclip.errors import DataError
 from paraclip.paraphrase.meaning.judge import JUDGE_VERSION, parse_verdict
 from paraclip.paraphrase.meaning.rules import check_meaning
-from paraclip.paraphrase.meaning.evaluation import read_labelled, score
+from paraclip.paraphrase.meaning.evaluation import Interval, interval, read_labelled, score
 
 DATA = Path(__file__).parent.parent / "data" / "meaning"
 ITEMS = read_labelled(DATA / "meaning_eval.jsonl")
@@ -44,6 +44,10 @@ HELDOUT3 = read_labelled(DATA / "heldout3.jsonl")
 HELDOUT3_FLOOR = {"all": (0.634, 0.948), "offline LLM (Qwen)": (0.826, 0.95), "API-style": (0.347, 0.941)}
 HELDOUT3_SUBSETS = {"all": lambda it: True, "offline LLM (Qwen)": lambda it: it["source"].startswith("qwen"),
                     "API-style": lambda it: it["source"].startswith("claude")}
+# the fourth held-out set (README: "The fourth held-out set"): labelled blind, scored once (2026-12-07) with the
+# check as it was at the third set's scoring; nothing was tuned on it before. (precision, recall) rounded down.
+HELDOUT4 = read_labelled(DATA / "heldout4.jsonl")
+HELDOUT4_FLOOR = {"all": (0.52, 0.938), "offline LLM (Qwen)": (0.702, 0.936), "API-style": (0.274, 0.944)}
 JUDGE_MEASURED = {"all": (0.744, 0.767)}  # on the 312 items the judge was asked (a stopped run)
 
 
@@ -86,6 +90,64 @@ def test_lexical_flag_on_the_blind_third_heldout_set_stays_at_its_one_scoring(su
     result = score([check_meaning(it["caption"], it["paraphrase"]).changed for it in items], items)
     precision, recall = HELDOUT3_FLOOR[subset]
     assert result.precision >= precision and result.recall >= recall, result
+
+
+@pytest.mark.parametrize("subset", sorted(HELDOUT4_FLOOR))
+def test_lexical_flag_on_the_blind_fourth_heldout_set_stays_at_its_one_scoring(subset):
+    items = [it for it in HELDOUT4 if HELDOUT3_SUBSETS[subset](it)]
+    assert len(items) == {"all": 234, "offline LLM (Qwen)": 116, "API-style": 118}[subset]
+    result = score([check_meaning(it["caption"], it["paraphrase"]).changed for it in items], items)
+    precision, recall = HELDOUT4_FLOOR[subset]
+    assert result.precision >= precision and result.recall >= recall, result
+
+
+# the judge-v2 prompt (--meaning-judge) answered by reading, by an API-served LLM of the family that wrote the API-style
+# texts and labelled both sets (README: "Meaning-change flags"); its replies are cached with their ids.
+# (tp, fp, fn, tn) as measured on the two blind sets together
+JUDGE_V2_MEASURED = {"all": (154, 8, 4, 265), "offline LLM (Qwen)": (122, 7, 1, 86), "API-style": (32, 1, 3, 179)}
+
+
+@pytest.mark.parametrize("subset", sorted(JUDGE_V2_MEASURED))
+def test_judge_v2_figures_on_the_blind_sets_from_its_cached_replies(subset):
+    rows = [json.loads(line) for line in (DATA / "judge_v2_outputs.jsonl").read_text().splitlines()]
+    replies = {r["id"]: r["reply"] for r in rows if r["judge_version"] == "judge-v2"}
+    items = [it for it in HELDOUT3 + HELDOUT4 if HELDOUT3_SUBSETS[subset](it)]
+    assert all(it["id"] in replies for it in items)  # every item of both sets was judged
+    result = score([parse_verdict(replies[it["id"]]) for it in items], items)
+    assert (result.tp, result.fp, result.fn, result.tn) == JUDGE_V2_MEASURED[subset], result
+    assert result.precision >= 0.8 and result.recall >= 0.85  # the issue's goal, met by this judge on both sources
+
+
+def _items(outcomes: str, per_caption: int) -> tuple[list[bool], list[dict]]:
+    """Flags and items from a string of outcomes (t = true flag, f = false flag, n = missed change), each caption
+    holding ``per_caption`` items with the same outcome."""
+    flags, items = [], []
+    for c, outcome in enumerate(outcomes):
+        for k in range(per_caption):
+            flags.append(outcome in "tf")
+            items.append({"id": f"{c}-{k}", "caption": f"caption {c}", "same_meaning": outcome == "f"})
+    return flags, items
+
+
+def test_intervals_hold_the_point_estimate_and_collapse_when_every_flag_is_right():
+    flags, items = _items("ttttttffnn" * 3, 2)
+    found, point = interval(flags, items), score(flags, items)
+    assert found.precision[0] < point.precision < found.precision[1]
+    assert found.recall[0] < point.recall < found.recall[1]
+    assert interval(*_items("tttt", 3)) == Interval((1.0, 1.0), (1.0, 1.0))
+    assert interval(flags, items, seed=1) != found and interval(flags, items) == found  # seeded, reproducible
+
+
+def test_intervals_resample_captions_not_items():
+    # two items per caption with one outcome: as many independent draws as captions, not as items, so the interval
+    # must be as wide as that of one item per caption, and wider than resampling the items one by one would give
+    flags, items = _items("tf" * 10, 2)
+    by_caption = interval(flags, items)
+    by_item = interval(flags, items, group=lambda it: it["id"])
+    one_each = interval(*_items("tf" * 10, 1))
+    width = lambda ci: ci.precision[1] - ci.precision[0]  # noqa: E731
+    assert width(by_caption) == pytest.approx(width(one_each), abs=0.05)
+    assert width(by_caption) > 1.2 * width(by_item)
 
 
 def test_llm_judge_figures_from_its_cached_replies():

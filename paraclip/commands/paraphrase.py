@@ -225,7 +225,9 @@ def run(args) -> int:
 
     from paraclip.commands.interrupts import GracefulInterrupt
     from paraclip.paraphrase import run_paraphrasing, setup_llm_pack
+    from paraclip.paraphrase.dry_run import is_batch
     from paraclip.paraphrase.io import as_captions, check_output_path
+    from paraclip.paraphrase.meaning.judge import check_judge_backend
 
     if args.setup_llm_pack:
         setup_llm_pack()
@@ -235,6 +237,7 @@ def run(args) -> int:
         raise DataError("give an INPUT file and --out OUT.jsonl (or only --setup-llm-pack).")
     config = _config(args)
     check_output_path(args.out)
+    check_judge_backend(config, is_batch(args.backend))  # before an API key or a model is looked for
     captions = as_captions(args.input, config.input)  # bad input is found before a model is loaded
     if args.dry_run:  # every backend: plan, send nothing, load nothing, write nothing
         from paraclip.paraphrase.dry_run import format_dry_run, plan_run

@@ -39,6 +39,16 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_cli_meaning_judge_with_the_batch_api_is_exit_2_before_any_key_or_request(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the judge's problem is named, not the missing key
+    (tmp_path / "c.txt").write_text("a dog runs on the beach\n")
+    code = main(["paraphrase", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.jsonl"), "--backend",
+                 "openai-batch", "--base-url", "http://127.0.0.1:9/v1", "--meaning-judge", "--yes"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--meaning-judge needs a realtime backend" in err and "Traceback" not in err
+    assert "API key" not in err and not (tmp_path / "o.jsonl").exists()
+
+
 def test_cli_config_file_sets_prompts(chat_server, tmp_path, capsys):
     server = chat_server()
     (tmp_path / "c.txt").write_text("a dog runs on the beach\n")

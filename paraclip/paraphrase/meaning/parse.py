@@ -185,6 +185,25 @@ def _may_start_compound(words: list[str], i: int) -> bool:
     return not word.endswith("ing") or (i > 0 and words[i - 1] in _ARTICLES)
 
 
+def _verb_after_subject(words: list[str], i: int, span: list[str]) -> bool:
+    """Whether a two-word WordNet compound ``span`` at ``i`` is rather a subject and its verb, by number agreement:
+    "a fluffy cat sleeps" (one cat: "sleeps" is a verb, not the plural of "cat sleep"), "a green coat stands",
+    "two girls jump rope" (a plural subject, then a verb's base form: "jump" is no noun modifier there)."""
+    if len(span) != 2:
+        return False
+    last = span[1]
+    if last.endswith("s") and _readings(last).get("VERB", (last,))[0] != last:
+        j = i - 1
+        while j >= 0 and (words[j] in COLOURS or "ADJ" in _readings(words[j])):
+            j -= 1
+        if j >= 0 and words[j] in _SINGULAR_DETERMINERS:
+            return True
+    first, before = span[0], words[i - 1] if i else ""
+    verb = _readings(first).get("VERB")
+    noun_before = _readings(before).get("NOUN")
+    return bool(verb and verb[0] == first and noun_before and noun_before[0] != before)
+
+
 def _merge(words: list[str]) -> list[str]:
     """Join multi-word lexicon entries into one unit (longest first; the last word may be plural)."""
     phrases = _phrases()
@@ -194,7 +213,8 @@ def _merge(words: list[str]) -> list[str]:
             span = words[i:i + n]
             candidates = (" ".join(span), " ".join(span[:-1] + [_noun_lemma(span[-1])]))
             hit = next((c for c in candidates if c in phrases), None)
-            if hit is None and _may_start_compound(words, i) and not any(w in RELATIONS for w in span):
+            if (hit is None and _may_start_compound(words, i) and not any(w in RELATIONS for w in span)
+                    and not _verb_after_subject(words, i, span)):
                 hit = next((c for c in candidates if wordnet.compound(c)), None)
             if hit:
                 out.append(hit if hit == candidates[0] else " ".join(span))
@@ -297,9 +317,10 @@ def _resolve(tokens: list[Token]) -> None:
             tok.plural = tok.lemma != tok.text or tok.text in _PLURAL_WORDS
         if tok.kind == "verb" and tok.lemma in ("be", "have", "do"):
             tok.kind = "stop"
-    for i in range(1, len(tokens)):  # a plural subject and its verb: "two dogs play in the snow"
+    for i in range(1, len(tokens)):  # a plural subject and its verb: "two dogs play in the snow", "three deer graze"
         tok, prev = tokens[i], tokens[i - 1]
-        if (tok.kind == "noun" and not tok.plural and prev.kind == "noun" and prev.plural
+        counted = i >= 2 and tokens[i - 2].kind == "number" and (tokens[i - 2].value or 0) > 1
+        if (tok.kind == "noun" and not tok.plural and prev.kind == "noun" and (prev.plural or counted)
                 and prev.text not in _PLURAL_MODIFIERS
                 and "VERB" in _readings(tok.text) and _readings(tok.text)["VERB"][0] == tok.text):
             tok.kind, tok.lemma = "verb", _readings(tok.text)["VERB"][0]

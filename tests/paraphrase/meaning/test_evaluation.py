@@ -30,7 +30,7 @@ SUBSETS = {
     "llm outputs": lambda it: it["split"] != "hand",
     "qwen-test": lambda it: it["source"].startswith("qwen") and it["split"] == "llm-test",
 }
-LEXICAL_FLOOR = {"all": (0.948, 0.977), "hand-written": (0.982, 1.0), "llm-dev": (1.0, 0.955),
+LEXICAL_FLOOR = {"all": (0.955, 0.977), "hand-written": (1.0, 1.0), "llm-dev": (1.0, 0.955),
                  "llm-test": (0.837, 0.968), "llm outputs": (0.925, 0.961), "qwen-test": (0.8, 0.952)}
 # the second held-out set (README: "The second held-out set"): the check was first improved from its errors on
 # "heldout-dev" only and "heldout-test" scored once (commit 81b6d3e: 0.659 / 0.794); the issue-23 item-6 work then
@@ -191,7 +191,7 @@ def test_a_damaged_labelled_set_is_refused_naming_the_line(tmp_path, line, messa
 
 # the targeted second opinion (second_opinion.py: one yes/no question per flagged object/action swap, WordNet-gated)
 # from Qwen2.5-Coder-1.5B's cached replies: (tp, fp, fn, tn) as measured; README "Meaning-change flags"
-PAIR_MEASURED = {"meaning_eval": (120, 5, 12, 184), "heldout": (56, 15, 6, 121)}
+PAIR_MEASURED = {"meaning_eval": (120, 4, 12, 185), "heldout": (56, 15, 6, 121)}
 
 
 @pytest.mark.parametrize("name", sorted(PAIR_MEASURED))

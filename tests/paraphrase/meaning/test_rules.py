@@ -208,3 +208,30 @@ def test_describing_words_ending_in_y_are_no_materials():
     assert _material("wooden") == "wood" and _material("concrete") == "concrete"
     assert _material("leafy") is None and _material("fluffy") is None  # they describe, they are not made of
     assert not check_meaning("A tree in a park.", "A leafy tree in a park.").changed
+
+
+@pytest.mark.parametrize("text, heads, verbs", [
+    # a singular subject and its verb in -s, not the plural of a WordNet compound ("cat sleep", "horse race")
+    ("A fluffy cat sleeps on a couch.", ["cat", "couch"], ["sleep"]),
+    ("A brown horse races along a sandy beach.", ["horse", "beach"], ["race"]),
+    # a plural subject, then a verb's base form, not a compound's first word ("jump rope")
+    ("Two boys jump rope outside a school.", ["boy", "rope", "school"], ["jump"]),
+    # a counted subject whose plural looks singular, then its verb
+    ("Three sheep graze on a hill.", ["sheep", "hill"], ["graze"]),
+    # real compounds stay compounds
+    ("Kids holding jump ropes near a bus stop.", ["kid", "jump rope", "bus stop"], ["hold"]),
+    ("A horse race on a dirt track.", ["horse race", "dirt track"], []),
+])
+def test_a_subject_and_its_verb_are_not_read_as_a_compound_noun(text, heads, verbs):
+    parsed = analyse(text)
+    assert [p.head for p in parsed.phrases] == heads
+    assert [v for _, v, _ in parsed.actions] == verbs
+
+
+@pytest.mark.parametrize("caption, paraphrase", [
+    ("A fluffy cat sleeping on a couch.", "A fluffy cat sleeps on a couch."),
+    ("A brown horse racing along a beach.", "A brown horse races along a beach."),
+    ("Three sheep grazing on a hill.", "Three sheep graze on a hill."),
+])
+def test_a_verb_in_another_tense_keeps_the_meaning(caption, paraphrase):
+    assert not check_meaning(caption, paraphrase).changed

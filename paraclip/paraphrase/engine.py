@@ -35,8 +35,8 @@ from paraclip.paraphrase.io import (
     recover_output,
     write_records,
 )
-from paraclip.paraphrase.meaning.judge import (RUN_JUDGE_VERSION, apply_verdicts, check_judge_backend,
-                                              judge_existing, judge_request)
+from paraclip.paraphrase.meaning.judge import (RUN_JUDGE_VERSION, SMALL_JUDGE_WARNING, apply_verdicts,
+                                              check_judge_backend, judge_existing, judge_request)
 from paraclip.paraphrase.meaning.rules import drop_if_changed
 from paraclip.paraphrase.prompts import PromptPreset
 from paraclip.paraphrase.quality import quality_signals
@@ -241,6 +241,8 @@ def run_paraphrasing(
     """
     config, out_path, captions, kept, n_filtered = prepare_run(records_or_input, out_path, config)
     check_judge_backend(config, getattr(backend, "runs_batches", False))
+    if config.meaning_judge and backend.suggested_preset() == "small-model":
+        warnings.warn(SMALL_JUDGE_WARNING, stacklevel=2)
     preset = config.resolve_preset(backend)
     lock = RunLock(out_path)
     lock.acquire()

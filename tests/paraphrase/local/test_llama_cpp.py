@@ -84,6 +84,23 @@ def test_run_paraphrasing_on_llama_cpp_with_step_progress_and_an_estimate(llama,
                                                                                           for e in events)
 
 
+def test_meaning_judge_on_a_small_local_model_warns_and_still_records_its_verdicts(llama, tmp_path):
+    import json
+
+    out = tmp_path / "o.jsonl"  # a finished output (SmolLM2 mostly copies, so its own run may leave none to judge)
+    out.write_text(json.dumps({"index": 0, "image_id": None, "caption": "a dog runs on the beach",
+                               "paraphrase_1": "A dog is running on the beach.",
+                               "paraphrase_2": "A canine sprints along the shore.", "status": "ok", "error": None,
+                               "backend": "local", "model": llama.model, "preset": "small-model", "quality": {},
+                               "review": "unreviewed"}) + "\n")
+    config = ParaphraseConfig(use_cache=False, meaning_judge=True)
+    with pytest.warns(UserWarning, match="--meaning-judge with a small local model"):
+        summary = run_paraphrasing(["a dog runs on the beach"], out, llama, config)
+    (record,) = load_records(out)
+    assert summary["complete"] and record["quality"]["meaning_method"].startswith("llm-judge-v2 (local:")
+    assert {"meaning_judge_1", "meaning_judge_2", "meaning_lexical_1"} <= set(record["quality"])
+
+
 def test_run_stopped_midway_keeps_finished_records_and_says_stopped(llama, tmp_path):
     captions = [f"a photo of {n} red apples on a wooden table" for n in range(2, 12)]
     config = ParaphraseConfig(max_tokens=120, max_resamples=0, use_cache=False, preset="paper")

@@ -118,6 +118,21 @@ def test_judge_v2_figures_on_the_blind_sets_from_its_cached_replies(subset):
     assert result.precision >= 0.8 and result.recall >= 0.85  # the issue's goal, met by this judge on both sources
 
 
+# the same prompt asked of the offline Qwen2.5-Coder-1.5B (llama.cpp, greedy) on the fourth blind set: worse than the
+# lexical check on recall and no better on API-style precision (the reason for SMALL_JUDGE_WARNING)
+JUDGE_V2_QWEN_MEASURED = {"all": (64, 43, 17, 110), "offline LLM (Qwen)": (48, 9, 15, 44), "API-style": (16, 34, 2, 66)}
+
+
+@pytest.mark.parametrize("subset", sorted(JUDGE_V2_QWEN_MEASURED))
+def test_judge_v2_asked_of_the_offline_model_from_its_cached_replies(subset):
+    rows = [json.loads(line) for line in (DATA / "judge_v2_qwen_outputs.jsonl").read_text().splitlines()]
+    replies = {r["id"]: r["reply"] for r in rows if r["judge_version"] == "judge-v2"}
+    items = [it for it in HELDOUT4 if HELDOUT3_SUBSETS[subset](it)]
+    assert all(it["id"] in replies for it in items)
+    result = score([bool(parse_verdict(replies[it["id"]])) for it in items], items)
+    assert (result.tp, result.fp, result.fn, result.tn) == JUDGE_V2_QWEN_MEASURED[subset], result
+
+
 def _items(outcomes: str, per_caption: int) -> tuple[list[bool], list[dict]]:
     """Flags and items from a string of outcomes (t = true flag, f = false flag, n = missed change), each caption
     holding ``per_caption`` items with the same outcome."""

@@ -62,6 +62,7 @@ class ParaphraseForm:
     max_tokens: int | None = None
     limit: int | None = 0
     view: str = "all"
+    meaning_judge: bool = False  # the API model judges each paraphrase (--meaning-judge); last: older API calls work
 
     def config(self, cache_path: str):
         """The engine's settings (prompts and sampling left empty take the preset's)."""
@@ -73,6 +74,7 @@ class ParaphraseForm:
         return ParaphraseConfig(preset=self.preset, step1_prompt=self.step1 or None, step2_prompt=self.step2 or None,
                                 temperature=number(self.temperature, float), top_p=number(self.top_p, float),
                                 max_tokens=number(self.max_tokens, int), limit=int(self.limit) if self.limit else None,
+                                meaning_judge=bool(self.meaning_judge) and self.backend == BACKEND_API,
                                 input=CaptionInput(skip_bad_lines=True), cache_path=cache_path)
 
 
@@ -289,6 +291,9 @@ def build(services, session: gr.State) -> dict[str, Any]:
                 base_url = gr.Textbox(label="Base URL", placeholder="https://api.openai.com/v1")
                 api_model = gr.Textbox(label="Model", value="gpt-3.5-turbo")
                 api_key = gr.Textbox(label="API key (never stored or logged)", type="password")
+                meaning_judge = gr.Checkbox(label="Let this model judge each paraphrase's meaning", value=False,
+                                            info="one short extra request per paraphrase; the flags then come from "
+                                                 "its verdict (README: Which flag to act on)")
             limit = gr.Number(label="Paraphrase at most N captions (0 = all)", value=0, precision=0)
     with gr.Accordion("Prompts and sampling (the paper's two steps)", open=False):
         from paraclip.paraphrase.config import ParaphraseConfig  # the choices and ranges below are its fields'
@@ -336,7 +341,8 @@ def build(services, session: gr.State) -> dict[str, Any]:
     load_gallery.click(functools.partial(gallery_captions, services), gallery_pick, text, api_visibility="private")
     form = {"text": text, "upload": upload, "backend": backend, "local_model": local_model, "base_url": base_url,
             "api_model": api_model, "api_key": api_key, "preset": preset, "step1": p_step1, "step2": p_step2,
-            "temperature": temp, "top_p": topp, "max_tokens": maxtok, "limit": limit, "view": view}
+            "temperature": temp, "top_p": topp, "max_tokens": maxtok, "limit": limit, "view": view,
+            "meaning_judge": meaning_judge}
     shown = {"status": status, "table": table, "files": files, "session": session, "view": view}
     run.click(handlers.queue, None, [status, row_index, edit1, edit2, picked], queue=False,
               api_visibility="private").then(

@@ -353,3 +353,20 @@ def test_a_tabs_second_comparison_changes_plot_visibility_only_where_it_changes(
     assert plots["sts"].get("visible") is False and plots["scatter"].get("visible") is False
     assert all(plots[s] == gr.skip() for s in ("paraphrased", "aro", "classification"))
     assert second[-1]["compare_plots"] == ["retrieval", "forest"]
+
+
+def test_the_api_model_judges_meaning_when_asked_and_only_for_the_api_backend(services):
+    from paraclip.paraphrase import load_records
+    from paraclip.testing.mock_server import Faults, MockChatServer
+
+    assert paraphrase.ParaphraseForm(meaning_judge=True).config("c.sqlite").meaning_judge is False  # local backend
+    text = "a dog runs on the grass\nthree people ride bikes on a road"
+    with MockChatServer(Faults(replies={"Is the rewrite faithful?": "No"})) as server:
+        status, table, _, session, _ = run_to_end(paraphrase.run_paraphrase(
+            services, {}, paraphrase.ParaphraseForm(text, backend=paraphrase.BACKEND_API, base_url=server.base_url,
+                                                    api_model="mock", preset="paper", meaning_judge=True)))
+        asked = sum("Is the rewrite faithful?" in b["messages"][-1]["content"] for b in server.bodies)
+    assert status.startswith("✅"), status
+    assert asked == 4 and list(table["meaning"].str.startswith("⚠ changed")) == [True, True]
+    records = load_records(session["paraphrases"])
+    assert {r["quality"]["meaning_method"] for r in records} == {"llm-judge-v2 (openai:mock)"}

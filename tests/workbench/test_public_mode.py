@@ -179,7 +179,7 @@ def test_an_upload_cannot_name_a_server_file(public_app):
 def paraphrase_call(url, base_url, local_model=""):
     backend = "OpenAI-compatible API" if base_url else "local (offline LLM)"
     return call(url, "paraphrase", ["a small red circle\ntwo blue squares", None, backend, local_model, base_url,
-                                    "mock", "", "paper", "", "", 1.0, 0.1, 64, 0, "all"])
+                                    "mock", "", "paper", "", "", 1.0, 0.1, 64, 0, "all", False])
 
 
 def test_paraphrase_local_model_box_reads_no_server_file(public_app, files):
@@ -277,7 +277,7 @@ def test_another_visitors_upload_is_not_readable(public_app, files):
     event, stream = train_call(url, services, data_upload=file_data)
     assert event == "complete" and "did not arrive" in first_output(stream), stream[-2000:]
     event, stream = call(url, "paraphrase", ["", file_data, "local (offline LLM)", "", "", "mock", "", "paper",
-                                             "", "", 1.0, 0.1, 64, 0, "all"])
+                                             "", "", 1.0, 0.1, 64, 0, "all", False])
     assert event == "complete" and "did not arrive" in first_output(stream), stream[-2000:]
     assert "secret" not in stream and len(services.runner.list()) == before
 
@@ -339,11 +339,11 @@ def test_pasted_captions_obey_the_upload_limit_and_the_caption_cap(public_app):
     services, url = public_app
     many = "\n".join(f"caption number {i}" for i in range(21))
     event, stream = call(url, "paraphrase", [many, None, "local (offline LLM)", "", "", "mock", "", "paper", "",
-                                             "", 1.0, 0.1, 64, 0, "all"])
+                                             "", 1.0, 0.1, 64, 0, "all", False])
     assert event == "complete" and "21 captions" in first_output(stream) and "20" in first_output(stream)
     big = "x" * (1024 * 1024 + 10)
     event, stream = call(url, "paraphrase", [big, None, "local (offline LLM)", "", "", "mock", "", "paper", "",
-                                             "", 1.0, 0.1, 64, 0, "all"])
+                                             "", 1.0, 0.1, 64, 0, "all", False])
     assert event == "complete" and "1 MB limit" in first_output(stream), first_output(stream)[:300]
 
 

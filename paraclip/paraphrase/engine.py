@@ -283,8 +283,9 @@ def _resume(out_path: Path, kept: list[CaptionItem], config: ParaphraseConfig, p
     (``meaning_judge``) and with those ``drop_changed`` now filters."""
     existing = recover_output(out_path)
     _check_resume(out_path, existing, kept)
-    _warn_if_settings_changed(out_path, preset, paraphraser.backend)
     kept_records = kept_on_resume(existing, config)
+    if len(kept_records) < len(kept):  # records will be added: say if they come from other settings
+        _warn_if_settings_changed(out_path, preset, paraphraser.backend)
     if len(kept_records) < len(existing):
         existing = kept_records
         write_records(out_path, [existing[i] for i in sorted(existing)])

@@ -301,3 +301,21 @@ def test_a_dry_run_counts_and_prices_the_judges_questions(tmp_path):
     assert 0 < extra_out <= 4 * 4  # four questions, a few tokens each
     assert judged["estimate"]["input_tokens"] > plain["estimate"]["input_tokens"]
     assert "the meaning judge's question per paraphrase" in format_dry_run(judged)
+
+
+def test_a_failed_judge_request_keeps_the_lexical_flag_and_a_rerun_asks_again(chat_server, tmp_path):
+    # one caption, one request at a time: step 1, step 2, then the two questions, which fail (no retries)
+    server = chat_server(script=["ok", "ok", "500", "500"], replies={JUDGE_ASKS: "Yes"})
+    out, config = tmp_path / "out.jsonl", _config(tmp_path, meaning_judge=True)
+    with _backend(server, concurrency=1, max_retries=0) as backend:
+        run_paraphrasing(["a dog runs along the beach"], out, backend, config)
+    (record,) = load_records(out)
+    quality = record["quality"]
+    assert record["status"] == "ok" and quality["meaning_judge_1"] is None and quality["meaning_judge_2"] is None
+    assert quality["meaning_method"] == "llm-judge-v2 (openai:mock); lexical for 2 step(s) without a verdict"
+    assert quality["meaning_changed"] is False  # the lexical check's flags, kept
+    with _backend(server, concurrency=1, max_retries=0) as backend:  # the same command again: asks the judge only
+        run_paraphrasing(["a dog runs along the beach"], out, backend, config)
+    (record,) = load_records(out)
+    assert server.counts["requests"] == 6 and record["quality"]["meaning_judge_1"] == "Yes"
+    assert record["quality"]["meaning_method"] == "llm-judge-v2 (openai:mock)"

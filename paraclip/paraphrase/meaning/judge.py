@@ -118,20 +118,23 @@ def check_judge_backend(config, runs_batches: bool) -> None:
 
 def judge_existing(record: dict[str, Any], paraphraser) -> bool:
     """``--meaning-judge`` on a record already in the output (read back as its JSON object, changed in place):
-    judge it if it has both paraphrases and no verdict yet. A record that ``--drop-changed`` filtered on the lexical
-    flag goes back to ``ok`` when the judge finds both texts faithful (``--drop-changed`` then decides again on
-    the judge's flags). Returns whether the record changed."""
+    judge it if it has both paraphrases and no reply yet for a step (never judged, or its request failed: a rerun
+    asks again). A record that ``--drop-changed`` filtered on the lexical flag goes back to ``ok`` when the judge
+    finds both texts faithful (``--drop-changed`` then decides again on the judge's flags). A record is changed only
+    when both replies came back, so a stopped or failing run leaves it to be judged next time. Returns whether the
+    record changed."""
     quality = record.setdefault("quality", {})
     dropped = status_of(record) == "filtered" and str(record.get("error") or "").endswith("(--drop-changed)")
     p1, p2 = record.get("paraphrase_1"), record.get("paraphrase_2")
-    if not (status_of(record) == "ok" or dropped) or not (p1 and p2) or "meaning_judge_1" in quality:
+    answered = all(quality.get(f"meaning_judge_{step}") is not None for step in (1, 2))
+    if not (status_of(record) == "ok" or dropped) or not (p1 and p2) or answered:
         return False
     caption = record.get("caption") or ""
-    if "meaning_changed" not in quality:
-        quality.update(meaning_signals(caption, p1, p2))
     replies = paraphraser.judge(caption, {1: p1, 2: p2})
-    if paraphraser.stopping.is_set() or len(replies) < 2:
+    if paraphraser.stopping.is_set() or len(replies) < 2 or None in replies.values():
         return False
+    if "meaning_changed" not in quality or "meaning_lexical_1" in quality:  # start from the lexical flags (again)
+        quality.update(meaning_signals(caption, p1, p2))
     apply_verdicts(quality, replies, f"{paraphraser.backend.kind}:{paraphraser.backend.model}")
     if dropped and not quality["meaning_changed"]:
         record["status"], record["error"] = "ok", None

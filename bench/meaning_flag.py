@@ -93,12 +93,14 @@ def cosine_flags(items, repeats: int) -> tuple[list[bool], float, float]:
 
 
 def run_judge(items, model: str, cache: Path, chunk: int = 8, threads: int | None = None,
-              version: str = JUDGE_VERSION) -> None:
+              version: str = JUDGE_VERSION, base_url: str | None = None) -> None:
     """Ask the model once per item (greedy, a few tokens), ``chunk`` requests at a time (the local
-    backend batches them); write the replies, with the wall time per item of their chunk, to ``cache``."""
+    backend batches them); write the replies, with the wall time per item of their chunk, to ``cache``.
+    With ``base_url`` the model is served by an OpenAI-compatible endpoint (key in OPENAI_API_KEY)."""
     from paraclip.paraphrase import make_backend
 
-    backend = make_backend("local", model=model, threads=threads)
+    backend = (make_backend("openai", model=model, base_url=base_url, concurrency=chunk) if base_url
+               else make_backend("local", model=model, threads=threads))
     items = random.Random(0).sample(list(items), len(items))  # a stopped run still covers every part of the set
     with open(cache, "w", encoding="utf-8") as f:
         for at in range(0, len(items), chunk):
@@ -173,7 +175,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", default=str(DATA / "meaning_eval.jsonl"))
     ap.add_argument("--judge-cache", default=str(DATA / "judge_outputs.jsonl"))
-    ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache)")
+    ap.add_argument("--judge-model", help="ask this local model again (rewrites --judge-cache); with "
+                                          "--judge-base-url, the model name at that endpoint")
+    ap.add_argument("--judge-base-url", help="an OpenAI-compatible endpoint serving --judge-model, e.g. "
+                                             "https://api.openai.com/v1 (key in OPENAI_API_KEY)")
     ap.add_argument("--judge-version", default=JUDGE_VERSION,
                     help="which cached judge replies to score (judge-v2: the --meaning-judge prompt, e.g. with "
                          "--judge-cache tests/paraphrase/data/meaning/judge_v2_outputs.jsonl)")
@@ -213,7 +218,8 @@ def main(argv=None) -> int:
     candidates.update(pair_candidates(checks, Path(args.pair_cache), lexical_cost))
     cache = Path(args.judge_cache)
     if args.judge_model:
-        run_judge(items, args.judge_model, cache, threads=args.judge_threads, version=args.judge_version)
+        run_judge(items, args.judge_model, cache, threads=args.judge_threads, version=args.judge_version,
+                  base_url=args.judge_base_url)
     if cache.exists():
         verdicts, secs, model = read_judge(items, cache, args.judge_version)
         asked = [v is not None or it["id"] in judged_ids(cache, args.judge_version) for v, it in zip(verdicts, items)]
